@@ -1,0 +1,151 @@
+"""Reads template.yaml: the one place that defines the table, the functions and their routes.
+
+Local tables, test tables and the local gateway's routes are all derived from it, so a change to
+the template is a change everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form intrinsics (!Ref, !Sub, ...) as plain dicts."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        loaded: dict[str, Any] = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+def resources(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    res: dict[str, dict[str, Any]] = (template or load_template())["Resources"]
+    return res
+
+
+def table_definition(logical_id: str = "LedgerTable") -> dict[str, Any]:
+    """The table's key schema and indexes, as keyword arguments for DynamoDB CreateTable."""
+    props = resources()[logical_id]["Properties"]
+    definition: dict[str, Any] = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if "GlobalSecondaryIndexes" in props:
+        definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in props:
+        definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    return definition
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway form, e.g. /v1/admin/accounts/{user_id}/status
+    function: str  # logical id
+    code_uri: Path
+    handler: str  # module.function, e.g. app.lambda_handler
+    authorized: bool  # False where the route opts out of the JWT authorizer
+    environment: dict[str, Any]
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
+    """Every HttpApi event of every function, as the deployed API Gateway would route it."""
+    tpl = template or load_template()
+    global_env = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    routes: list[Route] = []
+    for logical_id, resource in resources(tpl).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            ev = event["Properties"]
+            auth = ev.get("Auth", {}).get("Authorizer")
+            routes.append(
+                Route(
+                    method=ev["Method"].upper(),
+                    path=ev["Path"],
+                    function=logical_id,
+                    code_uri=ROOT / props["CodeUri"],
+                    handler=props["Handler"],
+                    authorized=auth != "NONE",
+                    environment=env,
+                )
+            )
+    return routes
+
+
+def functions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Logical id -> properties of every AWS::Serverless::Function."""
+    return {
+        logical_id: res["Properties"]
+        for logical_id, res in resources(template).items()
+        if res.get("Type") == "AWS::Serverless::Function"
+    }
+
+
+def _load_module(code_uri: Path, module_name: str) -> ModuleType:
+    # Lambda imports the handler module as a top-level module from the function's code folder;
+    # every function has its own app.py, so each gets a unique name here to keep them apart.
+    unique = f"_fn_{code_uri.name}_{module_name}"
+    if unique in sys.modules:
+        return sys.modules[unique]
+    spec = importlib.util.spec_from_file_location(unique, code_uri / f"{module_name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {module_name} from {code_uri}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_function_module(logical_id: str) -> ModuleType:
+    props = functions()[logical_id]
+    module_name, _ = props["Handler"].rsplit(".", 1)
+    return _load_module(ROOT / props["CodeUri"], module_name)
+
+
+def load_handler(logical_id: str) -> LambdaHandler:
+    """The function's handler, imported from its CodeUri the way the Lambda runtime does."""
+    props = functions()[logical_id]
+    _, attr = props["Handler"].rsplit(".", 1)
+    handler: LambdaHandler = getattr(load_function_module(logical_id), attr)
+    return handler
