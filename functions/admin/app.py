@@ -1,0 +1,97 @@
+"""Admin routes (admins group only): adjustments, reviews and account status."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from coins.api import IdempotencyKey, api_responses, create_app, current_caller, require_admin
+from coins.models import (
+    AdjustmentReceipt,
+    AdjustmentRequest,
+    ReviewOut,
+    ReviewPageOut,
+    StatusChangeOut,
+    StatusChangeRequest,
+)
+from coins.wiring import services
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = create_app()
+
+
+@app.post(
+    "/v1/admin/adjustments",
+    summary="A balanced ledger adjustment (promotional coins, corrections)",
+    tags=["admin"],
+    responses=api_responses(201, AdjustmentReceipt),
+)
+@tracer.capture_method
+def adjust(
+    request: Annotated[AdjustmentRequest, Body()], idempotency_key: IdempotencyKey
+) -> Response[AdjustmentReceipt]:
+    admin = current_caller(app)
+    require_admin(admin)
+    receipt = services().admin.adjust(
+        admin_id=admin.user_id,
+        user_id=request.user_id,
+        unit=request.unit,
+        amount=request.amount,
+        reason=request.reason,
+        source=request.source,
+        idempotency_key=idempotency_key,
+    )
+    metrics.add_metric(name="LedgerAdjustments", unit=MetricUnit.Count, value=1)
+    logger.info("ledger adjusted", extra={"transfer_id": receipt["transfer_id"], "admin_id": admin.user_id})
+    return Response(201, content_types.APPLICATION_JSON, AdjustmentReceipt.model_validate(receipt))
+
+
+@app.get(
+    "/v1/admin/reviews", summary="Accounts under review and why", tags=["admin"], responses=api_responses()
+)
+@tracer.capture_method
+def list_reviews(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ReviewPageOut:
+    require_admin(current_caller(app))
+    reviews, next_cursor = services().admin.reviews(limit=limit, cursor=cursor)
+    return ReviewPageOut(
+        items=[
+            ReviewOut(user_id=r.user_id, status=r.status, reason=r.reason, since=r.since) for r in reviews
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+@app.post(
+    "/v1/admin/accounts/<user_id>/status",
+    summary="Clear a review, freeze or unfreeze an account",
+    tags=["admin"],
+    responses=api_responses(),
+)
+@tracer.capture_method
+def set_status(
+    user_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")],
+    request: Annotated[StatusChangeRequest, Body()],
+) -> StatusChangeOut:
+    admin = current_caller(app)
+    require_admin(admin)
+    changed = services().admin.set_status(
+        admin_id=admin.user_id, user_id=user_id, status=request.status, reason=request.reason
+    )
+    logger.info("account status changed", extra={"user_id": user_id, "status": changed["status"]})
+    return StatusChangeOut.model_validate(changed)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = app.resolve(event, context)
+    return response

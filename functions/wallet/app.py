@@ -1,0 +1,75 @@
+"""GET /v1/wallet and GET /v1/wallet/transactions: the caller's balances and history, only their own."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from coins.api import api_responses, create_app, current_caller
+from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
+from coins.wiring import services
+
+logger = Logger()
+tracer = Tracer()
+app = create_app()
+
+
+@app.get(
+    "/v1/wallet",
+    summary="The caller's balances and account status",
+    tags=["wallet"],
+    responses=api_responses(),
+)
+@tracer.capture_method
+def get_wallet() -> WalletOut:
+    user = current_caller(app)
+    wallet = services().wallets.wallet(user.user_id)
+    return WalletOut(
+        user_id=wallet.user_id,
+        coins=wallet.coins,
+        diamonds=DiamondsOut(
+            available=wallet.diamonds_available,
+            pending=wallet.diamonds_pending,
+            reserved=wallet.diamonds_reserved,
+        ),
+        status=wallet.status,
+    )
+
+
+@app.get(
+    "/v1/wallet/transactions",
+    summary="The caller's transaction history, newest first",
+    tags=["wallet"],
+    responses=api_responses(),
+)
+@tracer.capture_method
+def list_transactions(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> HistoryPageOut:
+    user = current_caller(app)
+    entries, next_cursor = services().wallets.history(user.user_id, limit=limit, cursor=cursor)
+    return HistoryPageOut(
+        items=[
+            HistoryItemOut(
+                transfer_id=e.transfer_id,
+                code=e.code,
+                created_at=e.created_at,
+                account=e.account,
+                unit=e.unit,
+                amount=e.amount,
+                counterparty_id=e.counterparty_id,
+                details=dict(e.details),
+            )
+            for e in entries
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = app.resolve(event, context)
+    return response

@@ -1,0 +1,132 @@
+"""Admin operations: balanced adjustments from platform accounts, and account status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from coins.errors import Forbidden, InvalidRequest
+from coins.idempotency import first_response
+from coins.ledger import (
+    Account,
+    AccountKind,
+    Leg,
+    Transfer,
+    TransferCode,
+    request_fingerprint,
+    transfer_id_for,
+)
+from coins.repository import AccountStatus, LedgerRepository, Review, StoredTransfer, iso_timestamp
+
+
+class AdjustmentUnit(StrEnum):
+    COINS = "coins"
+    DIAMONDS = "diamonds"
+
+
+class AdjustmentSource(StrEnum):
+    PROMOTIONS = "promotions"
+    CORRECTIONS = "corrections"
+
+
+# Which platform account is the other side of an adjustment, and which user account it touches.
+_SYSTEM_SIDE: Mapping[tuple[AdjustmentUnit, AdjustmentSource], AccountKind] = {
+    (AdjustmentUnit.COINS, AdjustmentSource.PROMOTIONS): AccountKind.PROMOTIONS,
+    (AdjustmentUnit.COINS, AdjustmentSource.CORRECTIONS): AccountKind.COIN_CORRECTIONS,
+    (AdjustmentUnit.DIAMONDS, AdjustmentSource.CORRECTIONS): AccountKind.DIAMOND_CORRECTIONS,
+}
+_USER_SIDE: Mapping[AdjustmentUnit, AccountKind] = {
+    AdjustmentUnit.COINS: AccountKind.COINS,
+    AdjustmentUnit.DIAMONDS: AccountKind.DIAMONDS_AVAILABLE,
+}
+
+
+class AdminService:
+    def __init__(self, repository: LedgerRepository, clock: Callable[[], datetime]) -> None:
+        self._repository = repository
+        self._clock = clock
+
+    def adjust(
+        self,
+        *,
+        admin_id: str,
+        user_id: str,
+        unit: AdjustmentUnit,
+        amount: int,
+        reason: str,
+        source: AdjustmentSource | None,
+        idempotency_key: str,
+    ) -> Mapping[str, Any]:
+        if user_id == admin_id:
+            raise Forbidden("admins cannot adjust their own account")
+        if amount == 0:
+            raise InvalidRequest("amount must not be zero")
+        if source is None:
+            promoting = unit == AdjustmentUnit.COINS and amount > 0
+            source = AdjustmentSource.PROMOTIONS if promoting else AdjustmentSource.CORRECTIONS
+        system_kind = _SYSTEM_SIDE.get((unit, source))
+        if system_kind is None:
+            raise InvalidRequest(f"{unit.value} cannot be adjusted from {source.value}")
+        if source == AdjustmentSource.PROMOTIONS and amount < 0:
+            raise InvalidRequest("promotions only give; take value back with source 'corrections'")
+        user_account = Account(user_id, _USER_SIDE[unit])
+        system_account = Account.system(system_kind)
+        leg = (
+            Leg(system_account, user_account, amount)
+            if amount > 0
+            else Leg(user_account, system_account, -amount)
+        )
+        now = self._clock()
+        request_hash = request_fingerprint(
+            {
+                "user_id": user_id,
+                "unit": unit.value,
+                "amount": amount,
+                "reason": reason,
+                "source": source.value,
+            }
+        )
+        transfer = Transfer(
+            id=transfer_id_for(admin_id, "adjustment", idempotency_key),
+            code=TransferCode.ADJUSTMENT,
+            legs=(leg,),
+            initiated_by=admin_id,
+            created_at=now,
+            request_hash=request_hash,
+            terms={"source": system_kind.value},
+        )
+        self._repository.open_accounts(user_id, iso_timestamp(now))
+        outcome = self._repository.commit_transfer(
+            transfer,
+            record={"kind": "adjustment", "user_id": user_id, "unit": unit.value, "amount": amount},
+            details={"reason": reason, "source": source.value, "admin_id": admin_id},
+        )
+
+        def receipt(stored: StoredTransfer) -> Mapping[str, Any]:
+            wallet = self._repository.get_wallet(user_id)
+            balance = wallet.coins if unit == AdjustmentUnit.COINS else wallet.diamonds_available
+            return {
+                "transfer_id": stored.transfer_id,
+                "user_id": user_id,
+                "unit": unit.value,
+                "amount": amount,
+                "source": source.value,
+                "reason": reason,
+                "balance": balance,
+            }
+
+        return first_response(self._repository, outcome, request_hash, receipt)
+
+    def set_status(
+        self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str
+    ) -> Mapping[str, Any]:
+        if user_id == admin_id:
+            raise Forbidden("admins cannot change their own account's status")
+        now = iso_timestamp(self._clock())
+        self._repository.set_status(user_id, status, reason, admin_id, now)
+        return {"user_id": user_id, "status": status.value, "reason": reason, "changed_at": now}
+
+    def reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
+        return self._repository.list_reviews(limit=limit, cursor=cursor)

@@ -1,0 +1,171 @@
+"""The double-entry ledger's vocabulary: units, accounts, transfer codes and transfers.
+
+Every movement of coins or diamonds is a `Transfer` of one or more `Leg`s; each leg debits one
+account and credits another by the same positive integer amount in one unit, so per unit all
+balances always sum to zero. User accounts may never go below zero (the repository makes the store
+enforce it); system accounts are the counterparties and carry the negative side (coins issued,
+diamonds issued, promotions). A transfer's id is its idempotency key: the client makes it (through
+the Idempotency-Key header) and reuses it on every retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+SYSTEM_OWNER = "system"
+
+
+class Unit(StrEnum):
+    COIN = "coin"
+    DIAMOND = "diamond"
+
+
+class AccountKind(StrEnum):
+    # Owned by a user.
+    COINS = "coins"
+    DIAMONDS_PENDING = "diamonds_pending"  # earned from gifts, not yet matured
+    DIAMONDS_AVAILABLE = "diamonds_available"  # matured, may be withdrawn
+    DIAMONDS_RESERVED = "diamonds_reserved"  # held for a payout in flight
+    # Owned by the platform: the other side of every user movement.
+    COINS_ISSUED = "coins_issued"  # coins sold for money
+    PROMOTIONS = "promotions"  # coins given away
+    COIN_CORRECTIONS = "coin_corrections"
+    GIFT_REVENUE = "gift_revenue"  # coins spent on gifts
+    DIAMONDS_ISSUED = "diamonds_issued"  # diamonds created for creators
+    DIAMOND_CORRECTIONS = "diamond_corrections"
+
+
+UNIT_OF: Mapping[AccountKind, Unit] = {
+    AccountKind.COINS: Unit.COIN,
+    AccountKind.DIAMONDS_PENDING: Unit.DIAMOND,
+    AccountKind.DIAMONDS_AVAILABLE: Unit.DIAMOND,
+    AccountKind.DIAMONDS_RESERVED: Unit.DIAMOND,
+    AccountKind.COINS_ISSUED: Unit.COIN,
+    AccountKind.PROMOTIONS: Unit.COIN,
+    AccountKind.COIN_CORRECTIONS: Unit.COIN,
+    AccountKind.GIFT_REVENUE: Unit.COIN,
+    AccountKind.DIAMONDS_ISSUED: Unit.DIAMOND,
+    AccountKind.DIAMOND_CORRECTIONS: Unit.DIAMOND,
+}
+
+USER_ACCOUNT_KINDS = frozenset(
+    {
+        AccountKind.COINS,
+        AccountKind.DIAMONDS_PENDING,
+        AccountKind.DIAMONDS_AVAILABLE,
+        AccountKind.DIAMONDS_RESERVED,
+    }
+)
+SYSTEM_ACCOUNT_KINDS = frozenset(set(AccountKind) - USER_ACCOUNT_KINDS)
+
+
+class TransferCode(StrEnum):
+    """Why value moved. Stored on every transfer and every history row."""
+
+    GIFT = "gift"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class Account:
+    owner: str
+    kind: AccountKind
+
+    def __post_init__(self) -> None:
+        is_system = self.owner == SYSTEM_OWNER
+        if is_system != (self.kind in SYSTEM_ACCOUNT_KINDS):
+            raise ValueError(f"{self.kind} is not an account {self.owner!r} can own")
+
+    @classmethod
+    def system(cls, kind: AccountKind) -> Account:
+        return cls(SYSTEM_OWNER, kind)
+
+    @property
+    def unit(self) -> Unit:
+        return UNIT_OF[self.kind]
+
+    @property
+    def is_system(self) -> bool:
+        return self.owner == SYSTEM_OWNER
+
+
+@dataclass(frozen=True)
+class Leg:
+    debit: Account
+    credit: Account
+    amount: int
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0:
+            raise ValueError("a leg moves a positive amount")
+        if self.debit.unit != self.credit.unit:
+            raise ValueError("a leg moves one unit: both accounts must hold it")
+        if self.debit == self.credit:
+            raise ValueError("a leg moves value between two different accounts")
+
+    @property
+    def unit(self) -> Unit:
+        return self.debit.unit
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A balanced movement. Legs commit together or not at all."""
+
+    id: str
+    code: TransferCode
+    legs: tuple[Leg, ...]
+    initiated_by: str
+    created_at: datetime
+    request_hash: str
+    # The prices and rates in force when it happened: a later catalogue change never rewrites history.
+    terms: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.legs:
+            raise ValueError("a transfer has at least one leg")
+
+
+@dataclass(frozen=True)
+class DiamondRate:
+    """Diamonds a creator earns per coin spent, rounded down per gift; the remainder is gift revenue."""
+
+    diamonds_per_coin: Fraction
+
+    @classmethod
+    def parse(cls, text: str) -> DiamondRate:
+        rate = Fraction(text.strip())
+        if rate < 0 or rate > 1:
+            raise ValueError("DIAMONDS_PER_COIN must be between 0 and 1, e.g. 1/2")
+        return cls(rate)
+
+    def diamonds_for(self, coins: int) -> int:
+        return (coins * self.diamonds_per_coin.numerator) // self.diamonds_per_coin.denominator
+
+    def as_terms(self) -> dict[str, int]:
+        return {
+            "diamonds_per_coin_numerator": self.diamonds_per_coin.numerator,
+            "diamonds_per_coin_denominator": self.diamonds_per_coin.denominator,
+        }
+
+
+def transfer_id_for(user_id: str, operation: str, idempotency_key: str) -> str:
+    """A deterministic transfer id: the same client key from the same user always names the same transfer.
+
+    Scoped by user and operation so that two users (or two routes) can never collide on a key.
+    """
+    digest = hashlib.sha256(f"{operation}\x00{user_id}\x00{idempotency_key}".encode()).hexdigest()
+    return f"{operation[:2]}_{digest[:30]}"
+
+
+def request_fingerprint(payload: Mapping[str, Any]) -> str:
+    """A stable hash of a request's meaning, to tell a retry from a different request under one key."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

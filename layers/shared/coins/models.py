@@ -1,0 +1,127 @@
+"""Request and response models at the HTTP edge; they are also the OpenAPI document's schemas.
+
+Requests forbid unknown fields and take integers only as JSON integers (no "5", no 5.0).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from coins.admin import AdjustmentSource, AdjustmentUnit
+from coins.catalog import GiftKind
+from coins.repository import AccountStatus
+
+# Ids cannot hold '#', the key separator, nor whitespace.
+UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")]
+MAX_QUANTITY = 1000
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SendGiftRequest(StrictModel):
+    creator_id: UserId
+    gift_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)] = 1
+    stream_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+
+
+class GiftReceipt(BaseModel):
+    transfer_id: str
+    coins_spent: int
+    coins_balance: int
+    diamonds_credited: int
+
+
+class GiftOut(BaseModel):
+    id: str
+    name: str
+    coins: int
+    kind: GiftKind
+
+
+class GiftCatalogOut(BaseModel):
+    gifts: list[GiftOut]
+
+
+class DiamondsOut(BaseModel):
+    available: int
+    pending: int
+    reserved: int
+
+
+class WalletOut(BaseModel):
+    user_id: str
+    coins: int
+    diamonds: DiamondsOut
+    status: AccountStatus
+
+
+class HistoryItemOut(BaseModel):
+    transfer_id: str
+    code: str
+    created_at: str
+    account: str
+    unit: str
+    amount: int
+    counterparty_id: str | None
+    details: dict[str, Any]
+
+
+class HistoryPageOut(BaseModel):
+    items: list[HistoryItemOut]
+    next_cursor: str | None
+
+
+class AdjustmentRequest(StrictModel):
+    user_id: UserId
+    unit: AdjustmentUnit
+    amount: Annotated[int, Field(strict=True, ge=-10_000_000, le=10_000_000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    source: AdjustmentSource | None = None
+
+
+class AdjustmentReceipt(BaseModel):
+    transfer_id: str
+    user_id: str
+    unit: AdjustmentUnit
+    amount: int
+    source: AdjustmentSource
+    reason: str
+    balance: int
+
+
+class StatusChangeRequest(StrictModel):
+    status: AccountStatus
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+
+
+class StatusChangeOut(BaseModel):
+    user_id: str
+    status: AccountStatus
+    reason: str
+    changed_at: str
+
+
+class ReviewOut(BaseModel):
+    user_id: str
+    status: AccountStatus
+    reason: str
+    since: str
+
+
+class ReviewPageOut(BaseModel):
+    items: list[ReviewOut]
+    next_cursor: str | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,821 @@
+"""The ledger's DynamoDB repository: the only code that speaks DynamoDB.
+
+Every balance moves inside one TransactWriteItems with a condition on each user account it touches,
+so the store (not the caller) refuses an overdraft or a second commit of the same transfer id.
+Nothing in the success path reads before it writes. docs/data-model.md lists every item and key.
+
+Timeline of one commit (the transfer id is the idempotency key):
+  1. TransactWriteItems: Put transfer (only if its id is new) + conditional balance updates + history.
+  2. Cancelled with the transfer's condition failing -> the id was committed before: replay.
+     Cancelled for contention or throttling -> retried with backoff and jitter (a fresh client
+     token, since a cancelled transaction certainly did not commit).
+     Outcome unknown (timeout, 5xx) -> retried with the *same* ClientRequestToken, so a commit
+     whose answer was lost is acknowledged, not applied again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, InvalidRequest, NotFound
+from coins.ledger import Account, AccountKind, Transfer, Unit
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+BALANCE_SK = "BAL"
+TRANSFER_SK = "XFER"
+REVIEW_INDEX_PK = "REVIEW"
+
+# Cancellation reasons and error codes that mean "try again", never "no".
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+_RETRYABLE_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_UNKNOWN_OUTCOME = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    UNDER_REVIEW = "under_review"
+    FROZEN = "frozen"
+
+
+@dataclass(frozen=True)
+class Wallet:
+    user_id: str
+    opened: bool
+    coins: int
+    status: AccountStatus
+    diamonds_pending: int
+    diamonds_available: int
+    diamonds_reserved: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    transfer_id: str
+    code: str
+    created_at: str
+    account: str
+    unit: str
+    amount: int  # signed, from the owner's side
+    counterparty_id: str | None
+    details: Mapping[str, Any]
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class StoredTransfer:
+    transfer_id: str
+    code: str
+    request_hash: str
+    initiated_by: str
+    created_at: str
+    response: Mapping[str, Any] | None
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    """What a commit did: created the transfer now, or found it committed before (a replay)."""
+
+    created: bool
+    transfer: StoredTransfer
+
+
+@dataclass(frozen=True)
+class Review:
+    user_id: str
+    status: AccountStatus
+    reason: str
+    since: str
+
+
+@dataclass
+class _Posting:
+    """One side of a leg on one account item, with what a failed condition on it means."""
+
+    account: Account
+    delta: int
+    shard: int
+    is_debit: bool
+    day: str | None = None
+    meaning: str = ""
+    item_index: int = field(default=-1)
+
+
+class _TransactionCancelled(Exception):
+    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+
+def default_client() -> DynamoDBClient:
+    # Standard retry mode already retries throttles and dropped connections with the same request,
+    # which for TransactWriteItems includes our ClientRequestToken.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+        max_pool_connections=64,
+    )
+    client: DynamoDBClient = boto3.client("dynamodb", config=config)
+    return client
+
+
+def _ser(value: Any) -> dict[str, Any]:
+    out: Any = _serializer.serialize(value)
+    return dict(out)
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser(v) for k, v in values.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _balance_pk(account: Account, shard: int) -> str:
+    return f"ACCT#{account.owner}#{account.kind}#{shard}"
+
+
+def _balance_key(account: Account, shard: int) -> dict[str, Any]:
+    return {"PK": {"S": _balance_pk(account, shard)}, "SK": {"S": BALANCE_SK}}
+
+
+def _transfer_key(transfer_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"XFER#{transfer_id}"}, "SK": {"S": TRANSFER_SK}}
+
+
+def _history_pk(user_id: str, shard: int) -> str:
+    return f"HIST#{user_id}#{shard}"
+
+
+def _encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        sort_key = decoded["sk"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidRequest("cursor is not one this API returned") from exc
+    if not isinstance(sort_key, str) or len(sort_key) > 200:
+        raise InvalidRequest("cursor is not one this API returned")
+    return sort_key
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _TransactionCancelled):
+        codes = {r.get("Code") for r in exc.reasons}
+        return "ConditionalCheckFailed" not in codes and bool(codes & _RETRYABLE_REASONS)
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _RETRYABLE_CODES
+    return isinstance(exc, _UNKNOWN_OUTCOME)
+
+
+class LedgerRepository:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: DynamoDBClient | None = None,
+        creator_shards: int = 16,
+        system_shards: int = 64,
+        max_attempts: int = 10,
+        backoff_max_seconds: float = 1.0,
+        pick_shard: Callable[[int], int] | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.client = client or default_client()
+        self.creator_shards = creator_shards
+        self.system_shards = system_shards
+        self._max_attempts = max_attempts
+        self._backoff_max = backoff_max_seconds
+        self._pick_shard = pick_shard or random.randrange
+
+    # ---------------------------------------------------------------- accounts
+
+    def _shards_of(self, kind: AccountKind) -> int:
+        if kind == AccountKind.DIAMONDS_PENDING:
+            return self.creator_shards
+        if kind not in (AccountKind.COINS, AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED):
+            return self.system_shards
+        return 1
+
+    def _opening_items(self, user_id: str, now: str) -> list[dict[str, Any]]:
+        items = [
+            _item(
+                {
+                    "PK": _balance_pk(Account(user_id, AccountKind.COINS), 0),
+                    "SK": BALANCE_SK,
+                    "balance": 0,
+                    "status": AccountStatus.ACTIVE.value,
+                    "owner": user_id,
+                    "kind": AccountKind.COINS.value,
+                    "opened_at": now,
+                }
+            )
+        ]
+        for kind in (AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED):
+            items.append(
+                _item(
+                    {
+                        "PK": _balance_pk(Account(user_id, kind), 0),
+                        "SK": BALANCE_SK,
+                        "balance": 0,
+                        "owner": user_id,
+                        "kind": kind.value,
+                    }
+                )
+            )
+        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
+        for shard in range(self.creator_shards):
+            item = _item(
+                {
+                    "PK": _balance_pk(pending, shard),
+                    "SK": BALANCE_SK,
+                    "balance": 0,
+                    "owner": user_id,
+                    "kind": pending.kind.value,
+                    "shard": shard,
+                }
+            )
+            item["by_day"] = {"M": {}}  # pending diamonds per UTC day, for maturing them later
+            items.append(item)
+        return items
+
+    def open_accounts(self, user_id: str, now: str) -> None:
+        """Creates the user's account items once. Safe to call any number of times, concurrently."""
+        items = self._opening_items(user_id, now)
+        condition = "attribute_not_exists(PK)"
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table_name, "Item": it, "ConditionExpression": condition}}
+                    for it in items
+                ]
+            )
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", *_RETRYABLE_CODES):
+                raise
+        # Some items exist already (opened before, or by a concurrent call, or the shard count grew):
+        # create only the missing ones, one conditional put each.
+        for it in items:
+            try:
+                self.client.put_item(TableName=self.table_name, Item=it, ConditionExpression=condition)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    # ---------------------------------------------------------------- commits
+
+    def commit_transfer(
+        self,
+        transfer: Transfer,
+        *,
+        record: Mapping[str, Any] | None = None,
+        counterparties: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        spender_must_be_active: bool = False,
+        recipients_must_exist: Sequence[str] = (),
+    ) -> CommitOutcome:
+        """Commits every leg of the transfer, its record and its history rows in one transaction.
+
+        record: extra attributes on the transfer item (the gift outbox reads them).
+        counterparties: user id -> the other user, shown in that user's history.
+        spender_must_be_active: debits from a user's coins need the account to be active.
+        recipients_must_exist: users who must have opened accounts even where no leg credits them.
+        """
+        shard_overrides: dict[tuple[str, AccountKind], int] = {}
+        for _ in range(2):
+            try:
+                return self._commit_once(
+                    transfer,
+                    record or {},
+                    counterparties or {},
+                    details or {},
+                    spender_must_be_active,
+                    recipients_must_exist,
+                    shard_overrides,
+                )
+            except _MissingShard as missing:
+                # A creator opened before the shard count grew: shard 0 always exists.
+                shard_overrides[(missing.account.owner, missing.account.kind)] = 0
+        raise NotFound("the receiving account does not exist")
+
+    def _postings(
+        self, transfer: Transfer, overrides: Mapping[tuple[str, AccountKind], int]
+    ) -> list[_Posting]:
+        day = transfer.created_at.strftime("%Y-%m-%d")
+        postings: list[_Posting] = []
+        for leg in transfer.legs:
+            for account, delta, is_debit in ((leg.debit, -leg.amount, True), (leg.credit, leg.amount, False)):
+                key = (account.owner, account.kind)
+                if key in overrides:
+                    shard = overrides[key]
+                else:
+                    shard = self._pick_shard(self._shards_of(account.kind))
+                postings.append(
+                    _Posting(
+                        account=account,
+                        delta=delta,
+                        shard=shard,
+                        is_debit=is_debit,
+                        day=day if account.kind == AccountKind.DIAMONDS_PENDING else None,
+                    )
+                )
+        return postings
+
+    def _commit_once(
+        self,
+        transfer: Transfer,
+        record: Mapping[str, Any],
+        counterparties: Mapping[str, str],
+        details: Mapping[str, Any],
+        spender_must_be_active: bool,
+        recipients_must_exist: Sequence[str],
+        overrides: Mapping[tuple[str, AccountKind], int],
+    ) -> CommitOutcome:
+        created_at = iso_timestamp(transfer.created_at)
+        postings = self._postings(transfer, overrides)
+        transfer_item = _item(
+            {
+                **record,
+                "PK": f"XFER#{transfer.id}",
+                "SK": TRANSFER_SK,
+                "transfer_id": transfer.id,
+                "code": transfer.code.value,
+                "initiated_by": transfer.initiated_by,
+                "created_at": created_at,
+                "request_hash": transfer.request_hash,
+                "terms": dict(transfer.terms),
+                "details": dict(details),
+                "legs": [
+                    {
+                        "debit": f"{leg.debit.owner}:{leg.debit.kind}",
+                        "credit": f"{leg.credit.owner}:{leg.credit.kind}",
+                        "amount": leg.amount,
+                        "unit": leg.unit.value,
+                    }
+                    for leg in transfer.legs
+                ],
+            }
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": transfer_item,
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        ]
+        checks: list[_Posting] = []
+        for posting in postings:
+            posting.item_index = len(items)
+            items.append(self._balance_update(posting, created_at, spender_must_be_active))
+        for user_id in recipients_must_exist:
+            # Checked on a random pending shard, never one item, so a popular creator stays unhot.
+            check = _Posting(Account(user_id, AccountKind.DIAMONDS_PENDING), 0, 0, is_debit=False)
+            check.shard = overrides.get(
+                (user_id, AccountKind.DIAMONDS_PENDING), self._pick_shard(self.creator_shards)
+            )
+            check.item_index = len(items)
+            checks.append(check)
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": _balance_key(check.account, check.shard),
+                        "ConditionExpression": "attribute_exists(PK)",
+                    }
+                }
+            )
+        for posting in postings:
+            if posting.account.is_system:
+                continue
+            owner = posting.account.owner
+            history_shard = posting.shard if posting.account.kind == AccountKind.DIAMONDS_PENDING else 0
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _item(
+                            {
+                                "PK": _history_pk(owner, history_shard),
+                                "SK": f"{created_at}#{transfer.id}",
+                                "transfer_id": transfer.id,
+                                "code": transfer.code.value,
+                                "created_at": created_at,
+                                "account": posting.account.kind.value,
+                                "unit": posting.account.unit.value,
+                                "amount": posting.delta,
+                                "counterparty_id": counterparties.get(owner),
+                                "details": dict(details),
+                            }
+                        ),
+                    }
+                }
+            )
+        try:
+            self._transact(items)
+        except _TransactionCancelled as cancelled:
+            return self._explain_cancellation(cancelled.reasons, [*postings, *checks], transfer.id)
+        return CommitOutcome(created=True, transfer=_stored_transfer(_unmarshal(transfer_item)))
+
+    def _balance_update(
+        self, posting: _Posting, now: str, spender_must_be_active: bool
+    ) -> TransactWriteItemTypeDef:
+        account = posting.account
+        key = _balance_key(account, posting.shard)
+        names: dict[str, str] = {"#balance": "balance"}
+        values: dict[str, Any] = {":delta": _ser(posting.delta)}
+        if account.is_system:
+            # System accounts take every transfer, so they are sharded and never conditioned.
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "ADD #balance :delta",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        update = "SET #balance = #balance + :delta, updated_at = :now"
+        values[":now"] = _ser(now)
+        if posting.is_debit:
+            values[":amount"] = _ser(-posting.delta)
+            condition = "#balance >= :amount"
+            if spender_must_be_active and account.kind == AccountKind.COINS:
+                names["#status"] = "status"
+                values[":active"] = _ser(AccountStatus.ACTIVE.value)
+                condition += " AND #status = :active"
+        else:
+            condition = "attribute_exists(PK)"  # credits go only to opened accounts
+        if posting.day is not None:
+            names["#by_day"] = "by_day"
+            names["#day"] = posting.day
+            values[":zero"] = _ser(0)
+            update += ", #by_day.#day = if_not_exists(#by_day.#day, :zero) + :delta"
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": key,
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _explain_cancellation(
+        self, reasons: Sequence[Mapping[str, Any]], postings: Sequence[_Posting], transfer_id: str
+    ) -> CommitOutcome:
+        def failed(index: int) -> Mapping[str, Any] | None:
+            if index < len(reasons) and reasons[index].get("Code") == "ConditionalCheckFailed":
+                return reasons[index]
+            return None
+
+        existing = failed(0)
+        if existing is not None:
+            if "Item" not in existing:  # some engines omit ALL_OLD; read the record instead
+                found = self.get_transfer(transfer_id)
+                if found is None:
+                    raise RuntimeError("transfer condition failed but the transfer is not there")
+                return CommitOutcome(created=False, transfer=found)
+            return CommitOutcome(created=False, transfer=_stored_transfer(_unmarshal(existing["Item"])))
+        for posting in postings:
+            reason = failed(posting.item_index)
+            if reason is None:
+                continue
+            old = _unmarshal(reason["Item"]) if "Item" in reason else None
+            if posting.is_debit:
+                if old is not None and posting.account.kind == AccountKind.COINS:
+                    status = old.get("status", AccountStatus.ACTIVE.value)
+                    if status == AccountStatus.FROZEN.value:
+                        raise AccountFrozen("this account is frozen: spending is not allowed")
+                    if status == AccountStatus.UNDER_REVIEW.value:
+                        raise AccountUnderReview("this account is under review: spending is paused")
+                raise InsufficientFunds(f"not enough {posting.account.unit.value}s for this transfer")
+            if posting.account.kind == AccountKind.DIAMONDS_PENDING and posting.shard != 0:
+                raise _MissingShard(posting.account)
+            raise NotFound(f"user {posting.account.owner!r} has no account")
+        raise RuntimeError(f"transaction cancelled for an unexpected reason: {list(reasons)}")
+
+    def _transact(self, items: list[TransactWriteItemTypeDef]) -> None:
+        token = str(uuid.uuid4())
+
+        def attempt() -> None:
+            nonlocal token
+            try:
+                self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                    # Certainly not committed: the next attempt is a new request with a new token.
+                    token = str(uuid.uuid4())
+                    raise _TransactionCancelled(exc.response.get("CancellationReasons", [])) from exc
+                raise
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            wait=wait_random_exponential(multiplier=0.01, max=self._backoff_max),
+            stop=stop_after_attempt(self._max_attempts),
+            reraise=False,
+        )
+        try:
+            retrying(attempt)
+        except RetryError as exhausted:
+            raise Busy("the ledger is busy; retry with the same Idempotency-Key") from exhausted
+
+    # ---------------------------------------------------------------- transfers
+
+    def get_transfer(self, transfer_id: str) -> StoredTransfer | None:
+        found = self.client.get_item(
+            TableName=self.table_name, Key=_transfer_key(transfer_id), ConsistentRead=True
+        )
+        if "Item" not in found:
+            return None
+        return _stored_transfer(_unmarshal(found["Item"]))
+
+    def store_response(self, transfer_id: str, response: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Records the first response for a transfer; returns whichever response was recorded first."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_transfer_key(transfer_id),
+                UpdateExpression="SET #response = :response",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#response)",
+                ExpressionAttributeNames={"#response": "response"},
+                ExpressionAttributeValues={":response": _ser(dict(response))},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return response
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raw_old: Any = exc.response.get("Item", {})
+            old = _unmarshal(raw_old)
+            if "response" not in old:
+                stored = self.get_transfer(transfer_id)
+                if stored is None or stored.response is None:
+                    raise
+                return stored.response
+            recorded: Mapping[str, Any] = old["response"]
+            return recorded
+
+    # ---------------------------------------------------------------- reads
+
+    def coin_balance(self, user_id: str) -> int:
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            ConsistentRead=True,
+            ProjectionExpression="#balance",
+            ExpressionAttributeNames={"#balance": "balance"},
+        )
+        return int(_unmarshal(found["Item"])["balance"]) if "Item" in found else 0
+
+    def get_wallet(self, user_id: str) -> Wallet:
+        coins = Account(user_id, AccountKind.COINS)
+        available = Account(user_id, AccountKind.DIAMONDS_AVAILABLE)
+        reserved = Account(user_id, AccountKind.DIAMONDS_RESERVED)
+        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
+        keys = [_balance_key(coins, 0), _balance_key(available, 0), _balance_key(reserved, 0)]
+        keys += [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+        by_pk = {item["PK"]: item for item in self._batch_get(keys)}
+        pending_items = [by_pk.get(_balance_pk(pending, s)) for s in range(self.creator_shards)]
+        coin_item = by_pk.get(_balance_pk(coins, 0))
+
+        def balance(item: Mapping[str, Any] | None) -> int:
+            return int(item["balance"]) if item else 0
+
+        return Wallet(
+            user_id=user_id,
+            opened=coin_item is not None and all(p is not None for p in pending_items),
+            coins=balance(coin_item),
+            status=AccountStatus(coin_item.get("status", "active")) if coin_item else AccountStatus.ACTIVE,
+            diamonds_pending=sum(balance(p) for p in pending_items),
+            diamonds_available=balance(by_pk.get(_balance_pk(available, 0))),
+            diamonds_reserved=balance(by_pk.get(_balance_pk(reserved, 0))),
+        )
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+            }
+            for _ in range(10):
+                answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    yield _unmarshal(item)
+                request = dict(answer.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                raise Busy("the ledger is busy; retry shortly")
+
+    def history(
+        self, user_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[HistoryEntry], str | None]:
+        """The user's postings, newest first, merged across their history shards.
+
+        The cursor is the last sort key returned: sort keys are globally ordered (time, then id),
+        so each shard is simply asked for the rows before it.
+        """
+        before = _decode_cursor(cursor) if cursor else None
+
+        def query_shard(shard: int) -> list[dict[str, Any]]:
+            condition = "PK = :pk"
+            values: dict[str, Any] = {":pk": {"S": _history_pk(user_id, shard)}}
+            if before is not None:
+                condition += " AND SK < :before"
+                values[":before"] = {"S": before}
+            answer = self.client.query(
+                TableName=self.table_name,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit + 1,
+                ConsistentRead=True,
+            )
+            return [_unmarshal(item) for item in answer.get("Items", [])]
+
+        shards = range(self.creator_shards)
+        with ThreadPoolExecutor(max_workers=min(8, self.creator_shards)) as pool:
+            rows = [row for shard_rows in pool.map(query_shard, shards) for row in shard_rows]
+        rows.sort(key=lambda r: r["SK"], reverse=True)
+        page = rows[:limit]
+        next_cursor = _encode_cursor(page[-1]["SK"]) if len(rows) > limit else None
+        return [_history_entry(row) for row in page], next_cursor
+
+    # ---------------------------------------------------------------- status and reviews
+
+    def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": _ser(status.value),
+            ":reason": _ser(reason),
+            ":by": _ser(changed_by),
+            ":now": _ser(now),
+        }
+        update = "SET #status = :status, status_reason = :reason, status_changed_by = :by, status_changed_at = :now"
+        if status == AccountStatus.UNDER_REVIEW:
+            # Sparse index: only accounts under review are in it, so listing them never scans.
+            update += ", GSI1PK = :review, GSI1SK = :since"
+            values[":review"] = _ser(REVIEW_INDEX_PK)
+            values[":since"] = _ser(f"{now}#{user_id}")
+        else:
+            update += " REMOVE GSI1PK, GSI1SK"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"user {user_id!r} has no account") from exc
+            raise
+
+    def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :review",
+            "ExpressionAttributeValues": {":review": {"S": REVIEW_INDEX_PK}},
+            "Limit": limit,
+        }
+        if cursor:
+            since = _decode_cursor(cursor)
+            params["KeyConditionExpression"] += " AND GSI1SK > :after"
+            params["ExpressionAttributeValues"][":after"] = {"S": since}
+        answer = self.client.query(**params)
+        keys = [{"PK": item["PK"], "SK": item["SK"]} for item in answer.get("Items", [])]
+        wallets = {row["PK"]: row for row in self._batch_get(keys)} if keys else {}
+        reviews: list[Review] = []
+        last_sk: str | None = None
+        for key in keys:
+            row = wallets.get(key["PK"]["S"])
+            if row is None or row.get("status") != AccountStatus.UNDER_REVIEW.value:
+                continue  # cleared between the index read and the item read
+            last_sk = row.get("GSI1SK")
+            reviews.append(
+                Review(
+                    user_id=row["owner"],
+                    status=AccountStatus.UNDER_REVIEW,
+                    reason=row.get("status_reason", ""),
+                    since=row.get("status_changed_at", ""),
+                )
+            )
+        more = "LastEvaluatedKey" in answer
+        if more and last_sk is None and answer["LastEvaluatedKey"].get("GSI1SK"):
+            last_sk = answer["LastEvaluatedKey"]["GSI1SK"]["S"]
+        return reviews, (_encode_cursor(last_sk) if more and last_sk else None)
+
+    # ---------------------------------------------------------------- audit
+
+    def balance_totals(self) -> dict[Unit, int]:
+        """Sum of every balance per unit, by a full scan: for audits and tests, never a request path."""
+        totals = {unit: 0 for unit in Unit}
+        paginator = self.client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="SK = :bal",
+            ExpressionAttributeValues={":bal": {"S": BALANCE_SK}},
+            ConsistentRead=True,
+        ):
+            for raw in page.get("Items", []):
+                row = _unmarshal(raw)
+                _, owner, kind, _shard = row["PK"].split("#")
+                totals[Account(owner, AccountKind(kind)).unit] += int(row.get("balance", 0))
+        return totals
+
+
+class _MissingShard(Exception):
+    def __init__(self, account: Account) -> None:
+        super().__init__(f"missing shard for {account}")
+        self.account = account
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """UTC, fixed width, so that it sorts as text."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
+    return StoredTransfer(
+        transfer_id=row["transfer_id"],
+        code=row["code"],
+        request_hash=row["request_hash"],
+        initiated_by=row["initiated_by"],
+        created_at=row["created_at"],
+        response=row.get("response"),
+        attributes=row,
+    )
+
+
+def _history_entry(row: Mapping[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        transfer_id=row["transfer_id"],
+        code=row["code"],
+        created_at=row["created_at"],
+        account=row["account"],
+        unit=row["unit"],
+        amount=int(row["amount"]),
+        counterparty_id=row.get("counterparty_id"),
+        details=row.get("details", {}),
+        sort_key=row["SK"],
+    )
