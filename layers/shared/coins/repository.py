@@ -534,22 +534,25 @@ class LedgerRepository:
                     raise RuntimeError("transfer condition failed but the transfer is not there")
                 return CommitOutcome(created=False, transfer=found)
             return CommitOutcome(created=False, transfer=_stored_transfer(_unmarshal(existing["Item"])))
-        for posting in postings:
-            reason = failed(posting.item_index)
-            if reason is None:
+        failures = [(p, failed(p.item_index)) for p in postings]
+        # An unknown recipient is reported before the sender's funds: the request names no one real.
+        for posting, reason in failures:
+            if reason is None or posting.is_debit:
                 continue
-            old = _unmarshal(reason["Item"]) if "Item" in reason else None
-            if posting.is_debit:
-                if old is not None and posting.account.kind == AccountKind.COINS:
-                    status = old.get("status", AccountStatus.ACTIVE.value)
-                    if status == AccountStatus.FROZEN.value:
-                        raise AccountFrozen("this account is frozen: spending is not allowed")
-                    if status == AccountStatus.UNDER_REVIEW.value:
-                        raise AccountUnderReview("this account is under review: spending is paused")
-                raise InsufficientFunds(f"not enough {posting.account.unit.value}s for this transfer")
             if posting.account.kind == AccountKind.DIAMONDS_PENDING and posting.shard != 0:
                 raise _MissingShard(posting.account)
             raise NotFound(f"user {posting.account.owner!r} has no account")
+        for posting, reason in failures:
+            if reason is None:
+                continue
+            old = _unmarshal(reason["Item"]) if "Item" in reason else None
+            if old is not None and posting.account.kind == AccountKind.COINS:
+                status = old.get("status", AccountStatus.ACTIVE.value)
+                if status == AccountStatus.FROZEN.value:
+                    raise AccountFrozen("this account is frozen: spending is not allowed")
+                if status == AccountStatus.UNDER_REVIEW.value:
+                    raise AccountUnderReview("this account is under review: spending is paused")
+            raise InsufficientFunds(f"not enough {posting.account.unit.value}s for this transfer")
         raise RuntimeError(f"transaction cancelled for an unexpected reason: {list(reasons)}")
 
     def _transact(self, items: list[TransactWriteItemTypeDef]) -> None:

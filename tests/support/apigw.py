@@ -1,0 +1,123 @@
+"""Builds the API Gateway HTTP API (payload 2.0) events the deployed functions receive."""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from devstack.template import LambdaHandler, http_routes, load_handler
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    route: str | None = None,
+    sub: str | None = "fan-1",
+    groups: tuple[str, ...] = (),
+    body: Any = None,
+    raw_body: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    claims: dict[str, str] = {}
+    if sub is not None:
+        claims["sub"] = sub
+    if groups:
+        claims["cognito:groups"] = "[" + " ".join(groups) + "]"  # as API Gateway passes list claims
+    route_key = f"{method} {route or path}"
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
+        "queryStringParameters": query,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "test",
+            "authorizer": {"jwt": {"claims": claims, "scopes": None}},
+            "domainName": "test.execute-api.us-east-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "pytest",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "24/Nov/2026:19:00:00 +0000",
+            "timeEpoch": 1795546800000,
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class HandlerClient:
+    """Calls each route's handler in-process with the event API Gateway would send."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, LambdaHandler] = {}
+
+    def _handler_for(self, method: str, route: str) -> LambdaHandler:
+        for r in http_routes():
+            if r.method == method and r.path == route:
+                if r.function not in self._handlers:
+                    self._handlers[r.function] = load_handler(r.function)
+                return self._handlers[r.function]
+        raise KeyError(f"no route {method} {route} in template.yaml")
+
+    def call(self, method: str, path: str, *, route: str | None = None, **kwargs: Any) -> ApiResponse:
+        handler = self._handler_for(method, route or path)
+        raw = handler(http_event(method, path, route=route, **kwargs), FakeLambdaContext())
+        body = json.loads(raw["body"]) if raw.get("body") else None
+        return ApiResponse(status=raw["statusCode"], body=body, headers=raw.get("headers", {}))
+
+    def send_gift(self, fan: str, creator: str, gift_id: str = "rose", quantity: int = 1, *, key: str) -> ApiResponse:
+        return self.call(
+            "POST",
+            "/v1/gifts",
+            sub=fan,
+            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": "live-1"},
+            headers={"Idempotency-Key": key},
+        )
+
+    def grant(self, admin: str, user: str, amount: int, *, key: str, unit: str = "coins") -> ApiResponse:
+        return self.call(
+            "POST",
+            "/v1/admin/adjustments",
+            sub=admin,
+            groups=("admins",),
+            body={"user_id": user, "unit": unit, "amount": amount, "reason": "test grant"},
+            headers={"Idempotency-Key": key},
+        )
+
+    def wallet(self, user: str) -> ApiResponse:
+        return self.call("GET", "/v1/wallet", sub=user)
