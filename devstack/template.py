@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -122,12 +123,20 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
     }
 
 
+_load_lock = threading.Lock()
+
+
 def _load_module(code_uri: Path, module_name: str) -> ModuleType:
     # Lambda imports the handler module as a top-level module from the function's code folder;
     # every function has its own app.py, so each gets a unique name here to keep them apart.
     unique = f"_fn_{code_uri.name}_{module_name}"
-    if unique in sys.modules:
-        return sys.modules[unique]
+    with _load_lock:  # concurrent first requests must not see a half-imported module
+        if unique in sys.modules:
+            return sys.modules[unique]
+        return _exec_module(code_uri, module_name, unique)
+
+
+def _exec_module(code_uri: Path, module_name: str, unique: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(unique, code_uri / f"{module_name}.py")
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {module_name} from {code_uri}")

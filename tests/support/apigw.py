@@ -100,7 +100,9 @@ class HandlerClient:
         body = json.loads(raw["body"]) if raw.get("body") else None
         return ApiResponse(status=raw["statusCode"], body=body, headers=raw.get("headers", {}))
 
-    def send_gift(self, fan: str, creator: str, gift_id: str = "rose", quantity: int = 1, *, key: str) -> ApiResponse:
+    def send_gift(
+        self, fan: str, creator: str, gift_id: str = "rose", quantity: int = 1, *, key: str
+    ) -> ApiResponse:
         return self.call(
             "POST",
             "/v1/gifts",

@@ -1,0 +1,104 @@
+"""The bank test: many threads move coins and diamonds at once; the books must still balance."""
+
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from coins.admin import AdjustmentUnit
+from coins.config import Settings
+from coins.errors import AccountFrozen, InsufficientFunds
+from coins.ledger import Unit
+from coins.wiring import build_services
+
+from tests.support.ledger import snapshot
+
+FANS = [f"fan-{i}" for i in range(24)]
+CREATORS = [f"creator-{i}" for i in range(3)]
+ADMIN = "admin-0"
+THREADS = 16
+OPERATIONS = 2400
+STARTING_COINS = 380
+CHEAP_GIFTS = ("rose", "finger_heart")
+
+
+def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_each_unit_at_zero(
+    ledger_table: str,
+) -> None:
+    # Given fans with coins and creators with opened wallets
+    services = build_services(Settings.from_env())
+    for creator in CREATORS:
+        services.wallets.wallet(creator)
+    for fan in FANS:
+        services.admin.adjust(
+            admin_id=ADMIN,
+            user_id=fan,
+            unit=AdjustmentUnit.COINS,
+            amount=STARTING_COINS,
+            reason="starting coins",
+            source=None,
+            idempotency_key=f"start-{fan}",
+        )
+
+    outcomes: Counter[str] = Counter()
+    coins_spent_on_gifts = 0
+    diamonds_credited = 0
+    net_adjusted = 0
+    lock = threading.Lock()
+
+    def operate(n: int) -> None:
+        nonlocal coins_spent_on_gifts, diamonds_credited, net_adjusted
+        rng = random.Random(n)
+        fan = rng.choice(FANS)
+        try:
+            if n % 12 == 0:
+                amount = rng.choice([25, -15, -40])
+                services.admin.adjust(
+                    admin_id=ADMIN,
+                    user_id=fan,
+                    unit=AdjustmentUnit.COINS,
+                    amount=amount,
+                    reason="bank test",
+                    source=None,
+                    idempotency_key=f"adj-{n}",
+                )
+                with lock:
+                    net_adjusted += amount
+                    outcomes["adjustment"] += 1
+            else:
+                receipt = services.gifts.send_gift(
+                    fan_id=fan,
+                    creator_id=rng.choice(CREATORS),
+                    gift_id=rng.choice(CHEAP_GIFTS),
+                    quantity=rng.randint(1, 2),
+                    stream_id="bank",
+                    idempotency_key=f"gift-{n}",
+                )
+                with lock:
+                    coins_spent_on_gifts += int(receipt["coins_spent"])
+                    diamonds_credited += int(receipt["diamonds_credited"])
+                    outcomes["gift"] += 1
+        except (InsufficientFunds, AccountFrozen):
+            with lock:
+                outcomes["refused"] += 1
+
+    # When 16 threads send thousands of gifts and adjustments at once
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(operate, range(OPERATIONS)))
+
+    # Then nothing is lost, invented or overdrawn
+    snap = snapshot(services.repository)
+    assert outcomes["gift"] > 1000, outcomes
+    assert outcomes["refused"] > 0, "the test should drive some fans to zero"
+    assert all(balance >= 0 for balance in snap.user_balances.values())
+    assert services.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+    fan_coins_now = sum(snap.user_balances[(fan, "coins")] for fan in FANS)
+    coins_that_left_fans = STARTING_COINS * len(FANS) + net_adjusted - fan_coins_now
+    assert coins_that_left_fans == coins_spent_on_gifts
+    assert snap.system_balances["gift_revenue"] == coins_spent_on_gifts
+    assert sum(snap.user_balances[(c, "diamonds_pending")] for c in CREATORS) == diamonds_credited
+    assert sum(1 for t in snap.transfers if t.get("kind") == "gift") == outcomes["gift"]
+    # Every history agrees with its balance.
+    for key, balance in snap.user_balances.items():
+        assert snap.history_sums.get(key, 0) == balance, key
