@@ -1,0 +1,72 @@
+"""GET /v1/wallet and /v1/wallet/transactions: balances and history, each user only their own."""
+
+import pytest
+
+from tests.support.apigw import HandlerClient
+
+
+@pytest.fixture
+def busy_fan(api: HandlerClient) -> HandlerClient:
+    """Given a fan with 100 coins who sent five gifts to a creator."""
+    api.wallet("creator-1")
+    api.grant("admin-1", "fan-1", 100, key="seed")
+    for n in range(5):
+        assert api.send_gift("fan-1", "creator-1", "finger_heart", 1, key=f"g{n}").status == 201
+    return api
+
+
+def history(api: HandlerClient, user: str, **query: str) -> tuple[int, dict[str, object]]:
+    response = api.call("GET", "/v1/wallet/transactions", sub=user, query=query or None)
+    return response.status, response.body
+
+
+def test_a_new_user_sees_an_empty_active_wallet(api: HandlerClient) -> None:
+    wallet = api.wallet("newcomer")
+
+    assert wallet.status == 200
+    assert wallet.body == {
+        "user_id": "newcomer",
+        "coins": 0,
+        "diamonds": {"available": 0, "pending": 0, "reserved": 0},
+        "status": "active",
+    }
+
+
+def test_history_is_newest_first_and_pages_with_an_opaque_cursor(busy_fan: HandlerClient) -> None:
+    status, first = history(busy_fan, "fan-1", limit="4")
+    assert status == 200
+    items = first["items"]
+    assert isinstance(items, list) and len(items) == 4
+    assert [i["amount"] for i in items] == [-5, -5, -5, -5]
+    assert first["next_cursor"]
+
+    _, second = history(busy_fan, "fan-1", limit="4", cursor=str(first["next_cursor"]))
+    rest = second["items"]
+    assert isinstance(rest, list)
+    assert [i["amount"] for i in rest] == [-5, 100]  # the grant came first
+    assert second["next_cursor"] is None
+    times = [i["created_at"] for i in items + rest]
+    assert times == sorted(times, reverse=True)
+
+
+def test_a_creator_sees_received_gifts_with_the_fan_as_counterparty(busy_fan: HandlerClient) -> None:
+    _, page = history(busy_fan, "creator-1")
+    items = page["items"]
+    assert isinstance(items, list) and len(items) == 5
+    assert {(i["account"], i["amount"], i["counterparty_id"]) for i in items} == {
+        ("diamonds_pending", 2, "fan-1")
+    }
+
+
+def test_nobody_sees_another_users_history(busy_fan: HandlerClient) -> None:
+    _, page = history(busy_fan, "someone-else")
+    assert page == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    "query", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"cursor": "not-a-cursor"}]
+)
+def test_bad_paging_is_a_400(busy_fan: HandlerClient, query: dict[str, str]) -> None:
+    status, body = history(busy_fan, "fan-1", **query)
+    assert status == 400
+    assert body["error"]["code"] == "invalid_request"  # type: ignore[index]
