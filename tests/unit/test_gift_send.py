@@ -3,9 +3,9 @@
 from typing import Any
 
 import pytest
-
 from coins.ledger import Unit
 from coins.wiring import services
+
 from tests.support.apigw import HandlerClient
 
 
@@ -107,7 +107,10 @@ def test_bad_input_is_a_400_and_writes_nothing(funded: HandlerClient, body: Any)
 def test_malformed_json_and_a_missing_idempotency_key_are_400(funded: HandlerClient) -> None:
     bad_json = funded.call("POST", "/v1/gifts", sub="fan-1", raw_body="{", headers={"Idempotency-Key": "x"})
     no_key = funded.call(
-        "POST", "/v1/gifts", sub="fan-1", body={"creator_id": "creator-1", "gift_id": "rose", "stream_id": "s"}
+        "POST",
+        "/v1/gifts",
+        sub="fan-1",
+        body={"creator_id": "creator-1", "gift_id": "rose", "stream_id": "s"},
     )
     long_key = funded.call(
         "POST",
@@ -121,7 +124,9 @@ def test_malformed_json_and_a_missing_idempotency_key_are_400(funded: HandlerCli
     assert funded.wallet("fan-1").body["coins"] == 100
 
 
-@pytest.mark.parametrize(("status", "code"), [("frozen", "account_frozen"), ("under_review", "account_under_review")])
+@pytest.mark.parametrize(
+    ("status", "code"), [("frozen", "account_frozen"), ("under_review", "account_under_review")]
+)
 def test_frozen_or_under_review_fans_cannot_spend(funded: HandlerClient, status: str, code: str) -> None:
     changed = funded.call(
         "POST",

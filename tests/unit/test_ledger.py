@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 from fractions import Fraction
 
 import pytest
-
 from coins.ledger import (
     Account,
     AccountKind,

@@ -36,7 +36,8 @@ def test_history_is_newest_first_and_pages_with_an_opaque_cursor(busy_fan: Handl
     status, first = history(busy_fan, "fan-1", limit="4")
     assert status == 200
     items = first["items"]
-    assert isinstance(items, list) and len(items) == 4
+    assert isinstance(items, list)
+    assert len(items) == 4
     assert [i["amount"] for i in items] == [-5, -5, -5, -5]
     assert first["next_cursor"]
 
@@ -52,7 +53,8 @@ def test_history_is_newest_first_and_pages_with_an_opaque_cursor(busy_fan: Handl
 def test_a_creator_sees_received_gifts_with_the_fan_as_counterparty(busy_fan: HandlerClient) -> None:
     _, page = history(busy_fan, "creator-1")
     items = page["items"]
-    assert isinstance(items, list) and len(items) == 5
+    assert isinstance(items, list)
+    assert len(items) == 5
     assert {(i["account"], i["amount"], i["counterparty_id"]) for i in items} == {
         ("diamonds_pending", 2, "fan-1")
     }
