@@ -12,13 +12,14 @@ from coins.idempotency import first_response
 from coins.ledger import (
     Account,
     AccountKind,
+    AccountStatus,
     Leg,
     Transfer,
     TransferCode,
     request_fingerprint,
     transfer_id_for,
 )
-from coins.repository import AccountStatus, LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository import LedgerRepository, Review, StoredTransfer, iso_timestamp
 
 
 class AdjustmentUnit(StrEnum):

@@ -66,6 +66,14 @@ USER_ACCOUNT_KINDS = frozenset(
 SYSTEM_ACCOUNT_KINDS = frozenset(set(AccountKind) - USER_ACCOUNT_KINDS)
 
 
+class AccountStatus(StrEnum):
+    """Whether a user may spend: only active accounts send gifts or buy coins."""
+
+    ACTIVE = "active"
+    UNDER_REVIEW = "under_review"
+    FROZEN = "frozen"
+
+
 class TransferCode(StrEnum):
     """Why value moved. Stored on every transfer and every history row."""
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from coins.admin import AdjustmentSource, AdjustmentUnit
 from coins.catalog import GiftKind
-from coins.repository import AccountStatus
+from coins.ledger import AccountStatus
 
 # Ids cannot hold '#', the key separator, nor whitespace.
 UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")]

@@ -1,75 +1,48 @@
-"""The ledger's DynamoDB repository: the only code that speaks DynamoDB.
+"""The ledger's DynamoDB repository: accounts, transfers, history, account status.
 
 Every balance moves inside one TransactWriteItems with a condition on each user account it touches,
 so the store (not the caller) refuses an overdraft or a second commit of the same transfer id.
 Nothing in the success path reads before it writes. docs/data-model.md lists every item and key.
 
 Timeline of one commit (the transfer id is the idempotency key):
-  1. TransactWriteItems: Put transfer (only if its id is new) + conditional balance updates + history.
+  1. TransactWriteItems: Put transfer (only if its id is new) + conditional balance updates + history
+     (+ any guards a caller adds, such as an order's state).
   2. Cancelled with the transfer's condition failing -> the id was committed before: replay.
-     Cancelled for contention or throttling -> retried with backoff and jitter (a fresh client
-     token, since a cancelled transaction certainly did not commit).
-     Outcome unknown (timeout, 5xx) -> retried with the *same* ClientRequestToken, so a commit
-     whose answer was lost is acknowledged, not applied again.
+     Cancelled for contention or throttling -> retried (see _dynamo.transact).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import random
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from botocore.exceptions import ClientError
 
-from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, InvalidRequest, NotFound
-from coins.ledger import Account, AccountKind, Transfer, Unit
+from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, NotFound
+from coins.ledger import Account, AccountKind, AccountStatus, Transfer, Unit
+from coins.repository._dynamo import (
+    RETRYABLE_CODES,
+    TransactionCancelled,
+    decode_cursor,
+    default_client,
+    encode_cursor,
+    iso_timestamp,
+    ser,
+    to_item,
+    transact,
+    unmarshal,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 BALANCE_SK = "BAL"
 TRANSFER_SK = "XFER"
 REVIEW_INDEX_PK = "REVIEW"
-
-# Cancellation reasons and error codes that mean "try again", never "no".
-_RETRYABLE_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
-)
-_RETRYABLE_CODES = frozenset(
-    {
-        "TransactionConflictException",
-        "TransactionInProgressException",
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-_UNKNOWN_OUTCOME = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
-
-
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    UNDER_REVIEW = "under_review"
-    FROZEN = "frozen"
 
 
 @dataclass(frozen=True)
@@ -136,49 +109,6 @@ class _Posting:
     item_index: int = field(default=-1)
 
 
-class _TransactionCancelled(Exception):
-    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__("transaction cancelled")
-        self.reasons = reasons
-
-
-def default_client() -> DynamoDBClient:
-    # Standard retry mode already retries throttles and dropped connections with the same request,
-    # which for TransactWriteItems includes our ClientRequestToken.
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 4},
-        connect_timeout=2,
-        read_timeout=5,
-        tcp_keepalive=True,
-        max_pool_connections=64,
-    )
-    client: DynamoDBClient = boto3.client("dynamodb", config=config)
-    return client
-
-
-def _ser(value: Any) -> dict[str, Any]:
-    out: Any = _serializer.serialize(value)
-    return dict(out)
-
-
-def _item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _ser(v) for k, v in values.items() if v is not None}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
 def _balance_pk(account: Account, shard: int) -> str:
     return f"ACCT#{account.owner}#{account.kind}#{shard}"
 
@@ -193,31 +123,6 @@ def _transfer_key(transfer_id: str) -> dict[str, Any]:
 
 def _history_pk(user_id: str, shard: int) -> str:
     return f"HIST#{user_id}#{shard}"
-
-
-def _encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        sort_key = decoded["sk"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidRequest("cursor is not one this API returned") from exc
-    if not isinstance(sort_key, str) or len(sort_key) > 200:
-        raise InvalidRequest("cursor is not one this API returned")
-    return sort_key
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, _TransactionCancelled):
-        codes = {r.get("Code") for r in exc.reasons}
-        return "ConditionalCheckFailed" not in codes and bool(codes & _RETRYABLE_REASONS)
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code") in _RETRYABLE_CODES
-    return isinstance(exc, _UNKNOWN_OUTCOME)
 
 
 class LedgerRepository:
@@ -251,7 +156,7 @@ class LedgerRepository:
 
     def _opening_items(self, user_id: str, now: str) -> list[dict[str, Any]]:
         items = [
-            _item(
+            to_item(
                 {
                     "PK": _balance_pk(Account(user_id, AccountKind.COINS), 0),
                     "SK": BALANCE_SK,
@@ -265,7 +170,7 @@ class LedgerRepository:
         ]
         for kind in (AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED):
             items.append(
-                _item(
+                to_item(
                     {
                         "PK": _balance_pk(Account(user_id, kind), 0),
                         "SK": BALANCE_SK,
@@ -277,7 +182,7 @@ class LedgerRepository:
             )
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
         for shard in range(self.creator_shards):
-            item = _item(
+            item = to_item(
                 {
                     "PK": _balance_pk(pending, shard),
                     "SK": BALANCE_SK,
@@ -304,7 +209,7 @@ class LedgerRepository:
             )
             return
         except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", *_RETRYABLE_CODES):
+            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", *RETRYABLE_CODES):
                 raise
         # Some items exist already (opened before, or by a concurrent call, or the shard count grew):
         # create only the missing ones, one conditional put each.
@@ -386,7 +291,7 @@ class LedgerRepository:
     ) -> CommitOutcome:
         created_at = iso_timestamp(transfer.created_at)
         postings = self._postings(transfer, overrides)
-        transfer_item = _item(
+        transfer_item = to_item(
             {
                 **record,
                 "PK": f"XFER#{transfer.id}",
@@ -449,7 +354,7 @@ class LedgerRepository:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": _item(
+                        "Item": to_item(
                             {
                                 "PK": _history_pk(owner, history_shard),
                                 "SK": f"{created_at}#{transfer.id}",
@@ -468,9 +373,9 @@ class LedgerRepository:
             )
         try:
             self._transact(items)
-        except _TransactionCancelled as cancelled:
+        except TransactionCancelled as cancelled:
             return self._explain_cancellation(cancelled.reasons, [*postings, *checks], transfer.id)
-        return CommitOutcome(created=True, transfer=_stored_transfer(_unmarshal(transfer_item)))
+        return CommitOutcome(created=True, transfer=_stored_transfer(unmarshal(transfer_item)))
 
     def _balance_update(
         self, posting: _Posting, now: str, spender_must_be_active: bool
@@ -478,7 +383,7 @@ class LedgerRepository:
         account = posting.account
         key = _balance_key(account, posting.shard)
         names: dict[str, str] = {"#balance": "balance"}
-        values: dict[str, Any] = {":delta": _ser(posting.delta)}
+        values: dict[str, Any] = {":delta": ser(posting.delta)}
         if account.is_system:
             # System accounts take every transfer, so they are sharded and never conditioned.
             return {
@@ -491,20 +396,20 @@ class LedgerRepository:
                 }
             }
         update = "SET #balance = #balance + :delta, updated_at = :now"
-        values[":now"] = _ser(now)
+        values[":now"] = ser(now)
         if posting.is_debit:
-            values[":amount"] = _ser(-posting.delta)
+            values[":amount"] = ser(-posting.delta)
             condition = "#balance >= :amount"
             if spender_must_be_active and account.kind == AccountKind.COINS:
                 names["#status"] = "status"
-                values[":active"] = _ser(AccountStatus.ACTIVE.value)
+                values[":active"] = ser(AccountStatus.ACTIVE.value)
                 condition += " AND #status = :active"
         else:
             condition = "attribute_exists(PK)"  # credits go only to opened accounts
         if posting.day is not None:
             names["#by_day"] = "by_day"
             names["#day"] = posting.day
-            values[":zero"] = _ser(0)
+            values[":zero"] = ser(0)
             update += ", #by_day.#day = if_not_exists(#by_day.#day, :zero) + :delta"
         return {
             "Update": {
@@ -533,7 +438,7 @@ class LedgerRepository:
                 if found is None:
                     raise RuntimeError("transfer condition failed but the transfer is not there")
                 return CommitOutcome(created=False, transfer=found)
-            return CommitOutcome(created=False, transfer=_stored_transfer(_unmarshal(existing["Item"])))
+            return CommitOutcome(created=False, transfer=_stored_transfer(unmarshal(existing["Item"])))
         failures = [(p, failed(p.item_index)) for p in postings]
         # An unknown recipient is reported before the sender's funds: the request names no one real.
         for posting, reason in failures:
@@ -545,7 +450,7 @@ class LedgerRepository:
         for posting, reason in failures:
             if reason is None:
                 continue
-            old = _unmarshal(reason["Item"]) if "Item" in reason else None
+            old = unmarshal(reason["Item"]) if "Item" in reason else None
             if old is not None and posting.account.kind == AccountKind.COINS:
                 status = old.get("status", AccountStatus.ACTIVE.value)
                 if status == AccountStatus.FROZEN.value:
@@ -556,29 +461,7 @@ class LedgerRepository:
         raise RuntimeError(f"transaction cancelled for an unexpected reason: {list(reasons)}")
 
     def _transact(self, items: list[TransactWriteItemTypeDef]) -> None:
-        token = str(uuid.uuid4())
-
-        def attempt() -> None:
-            nonlocal token
-            try:
-                self.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                    # Certainly not committed: the next attempt is a new request with a new token.
-                    token = str(uuid.uuid4())
-                    raise _TransactionCancelled(exc.response.get("CancellationReasons", [])) from exc
-                raise
-
-        retrying = Retrying(
-            retry=retry_if_exception(_is_retryable),
-            wait=wait_random_exponential(multiplier=0.01, max=self._backoff_max),
-            stop=stop_after_attempt(self._max_attempts),
-            reraise=False,
-        )
-        try:
-            retrying(attempt)
-        except RetryError as exhausted:
-            raise Busy("the ledger is busy; retry with the same Idempotency-Key") from exhausted
+        transact(self.client, items, max_attempts=self._max_attempts, backoff_max_seconds=self._backoff_max)
 
     # ---------------------------------------------------------------- transfers
 
@@ -588,7 +471,7 @@ class LedgerRepository:
         )
         if "Item" not in found:
             return None
-        return _stored_transfer(_unmarshal(found["Item"]))
+        return _stored_transfer(unmarshal(found["Item"]))
 
     def store_response(self, transfer_id: str, response: Mapping[str, Any]) -> Mapping[str, Any]:
         """Records the first response for a transfer; returns whichever response was recorded first."""
@@ -599,7 +482,7 @@ class LedgerRepository:
                 UpdateExpression="SET #response = :response",
                 ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#response)",
                 ExpressionAttributeNames={"#response": "response"},
-                ExpressionAttributeValues={":response": _ser(dict(response))},
+                ExpressionAttributeValues={":response": ser(dict(response))},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return response
@@ -607,7 +490,7 @@ class LedgerRepository:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             raw_old: Any = exc.response.get("Item", {})
-            old = _unmarshal(raw_old)
+            old = unmarshal(raw_old)
             if "response" not in old:
                 stored = self.get_transfer(transfer_id)
                 if stored is None or stored.response is None:
@@ -626,7 +509,7 @@ class LedgerRepository:
             ProjectionExpression="#balance",
             ExpressionAttributeNames={"#balance": "balance"},
         )
-        return int(_unmarshal(found["Item"])["balance"]) if "Item" in found else 0
+        return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
 
     def get_wallet(self, user_id: str) -> Wallet:
         coins = Account(user_id, AccountKind.COINS)
@@ -660,7 +543,7 @@ class LedgerRepository:
             for _ in range(10):
                 answer = self.client.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):
-                    yield _unmarshal(item)
+                    yield unmarshal(item)
                 request = dict(answer.get("UnprocessedKeys") or {})
                 if not request:
                     break
@@ -675,7 +558,7 @@ class LedgerRepository:
         The cursor is the last sort key returned: sort keys are globally ordered (time, then id),
         so each shard is simply asked for the rows before it.
         """
-        before = _decode_cursor(cursor) if cursor else None
+        before = decode_cursor(cursor) if cursor else None
 
         def query_shard(shard: int) -> list[dict[str, Any]]:
             condition = "PK = :pk"
@@ -691,14 +574,14 @@ class LedgerRepository:
                 Limit=limit + 1,
                 ConsistentRead=True,
             )
-            return [_unmarshal(item) for item in answer.get("Items", [])]
+            return [unmarshal(item) for item in answer.get("Items", [])]
 
         shards = range(self.creator_shards)
         with ThreadPoolExecutor(max_workers=min(8, self.creator_shards)) as pool:
             rows = [row for shard_rows in pool.map(query_shard, shards) for row in shard_rows]
         rows.sort(key=lambda r: r["SK"], reverse=True)
         page = rows[:limit]
-        next_cursor = _encode_cursor(page[-1]["SK"]) if len(rows) > limit else None
+        next_cursor = encode_cursor(page[-1]["SK"]) if len(rows) > limit else None
         return [_history_entry(row) for row in page], next_cursor
 
     # ---------------------------------------------------------------- status and reviews
@@ -706,17 +589,17 @@ class LedgerRepository:
     def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
         names = {"#status": "status"}
         values: dict[str, Any] = {
-            ":status": _ser(status.value),
-            ":reason": _ser(reason),
-            ":by": _ser(changed_by),
-            ":now": _ser(now),
+            ":status": ser(status.value),
+            ":reason": ser(reason),
+            ":by": ser(changed_by),
+            ":now": ser(now),
         }
         update = "SET #status = :status, status_reason = :reason, status_changed_by = :by, status_changed_at = :now"
         if status == AccountStatus.UNDER_REVIEW:
             # Sparse index: only accounts under review are in it, so listing them never scans.
             update += ", GSI1PK = :review, GSI1SK = :since"
-            values[":review"] = _ser(REVIEW_INDEX_PK)
-            values[":since"] = _ser(f"{now}#{user_id}")
+            values[":review"] = ser(REVIEW_INDEX_PK)
+            values[":since"] = ser(f"{now}#{user_id}")
         else:
             update += " REMOVE GSI1PK, GSI1SK"
         try:
@@ -742,7 +625,7 @@ class LedgerRepository:
             "Limit": limit,
         }
         if cursor:
-            since = _decode_cursor(cursor)
+            since = decode_cursor(cursor)
             params["KeyConditionExpression"] += " AND GSI1SK > :after"
             params["ExpressionAttributeValues"][":after"] = {"S": since}
         answer = self.client.query(**params)
@@ -766,7 +649,7 @@ class LedgerRepository:
         more = "LastEvaluatedKey" in answer
         if more and last_sk is None and answer["LastEvaluatedKey"].get("GSI1SK"):
             last_sk = answer["LastEvaluatedKey"]["GSI1SK"]["S"]
-        return reviews, (_encode_cursor(last_sk) if more and last_sk else None)
+        return reviews, (encode_cursor(last_sk) if more and last_sk else None)
 
     # ---------------------------------------------------------------- audit
 
@@ -781,7 +664,7 @@ class LedgerRepository:
             ConsistentRead=True,
         ):
             for raw in page.get("Items", []):
-                row = _unmarshal(raw)
+                row = unmarshal(raw)
                 _, owner, kind, _shard = row["PK"].split("#")
                 totals[Account(owner, AccountKind(kind)).unit] += int(row.get("balance", 0))
         return totals
@@ -791,11 +674,6 @@ class _MissingShard(Exception):
     def __init__(self, account: Account) -> None:
         super().__init__(f"missing shard for {account}")
         self.account = account
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """UTC, fixed width, so that it sorts as text."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:

@@ -1,0 +1,22 @@
+"""The repositories: the only code that speaks DynamoDB."""
+
+from coins.repository._dynamo import default_client, iso_timestamp
+from coins.repository.ledger import (
+    CommitOutcome,
+    HistoryEntry,
+    LedgerRepository,
+    Review,
+    StoredTransfer,
+    Wallet,
+)
+
+__all__ = [
+    "CommitOutcome",
+    "HistoryEntry",
+    "LedgerRepository",
+    "Review",
+    "StoredTransfer",
+    "Wallet",
+    "default_client",
+    "iso_timestamp",
+]

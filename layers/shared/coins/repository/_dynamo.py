@@ -1,0 +1,159 @@
+"""DynamoDB mechanics the repositories share: marshalling, cursors, and transactions with retries.
+
+Part of the repository: nothing outside coins.repository imports it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from coins.errors import Busy, InvalidRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# Cancellation reasons and error codes that mean "try again", never "no".
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+RETRYABLE_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_UNKNOWN_OUTCOME = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+
+
+class TransactionCancelled(Exception):
+    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+
+def default_client() -> DynamoDBClient:
+    # Standard retry mode already retries throttles and dropped connections with the same request,
+    # which for TransactWriteItems includes our ClientRequestToken.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+        max_pool_connections=64,
+    )
+    client: DynamoDBClient = boto3.client("dynamodb", config=config)
+    return client
+
+
+def ser(value: Any) -> dict[str, Any]:
+    out: Any = _serializer.serialize(value)
+    return dict(out)
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item from plain values; None values are left out."""
+    return {k: ser(v) for k, v in values.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def unmarshal(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in raw.items()}
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """UTC, fixed width, so that it sorts as text."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        sort_key = decoded["sk"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidRequest("cursor is not one this API returned") from exc
+    if not isinstance(sort_key, str) or len(sort_key) > 200:
+        raise InvalidRequest("cursor is not one this API returned")
+    return sort_key
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, TransactionCancelled):
+        codes = {r.get("Code") for r in exc.reasons}
+        return "ConditionalCheckFailed" not in codes and bool(codes & _RETRYABLE_REASONS)
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in RETRYABLE_CODES
+    return isinstance(exc, _UNKNOWN_OUTCOME)
+
+
+def transact(
+    client: DynamoDBClient,
+    items: list[TransactWriteItemTypeDef],
+    *,
+    max_attempts: int,
+    backoff_max_seconds: float,
+) -> None:
+    """One TransactWriteItems, retried through contention and throttling.
+
+    A cancelled attempt certainly did not commit, so the next one is a new request with a new
+    ClientRequestToken. An attempt with an unknown outcome (timeout, dropped connection, 5xx) is
+    resent with the same token, so DynamoDB acknowledges a commit whose answer was lost instead of
+    applying it twice. Raises TransactionCancelled when a condition failed, Busy when retries ran out.
+    """
+    token = str(uuid.uuid4())
+
+    def attempt() -> None:
+        nonlocal token
+        try:
+            client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                token = str(uuid.uuid4())
+                raise TransactionCancelled(exc.response.get("CancellationReasons", [])) from exc
+            raise
+
+    retrying = Retrying(
+        retry=retry_if_exception(_is_retryable),
+        wait=wait_random_exponential(multiplier=0.01, max=backoff_max_seconds),
+        stop=stop_after_attempt(max_attempts),
+        reraise=False,
+    )
+    try:
+        retrying(attempt)
+    except RetryError as exhausted:
+        raise Busy("the ledger is busy; retry with the same Idempotency-Key") from exhausted
