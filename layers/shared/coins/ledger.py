@@ -33,6 +33,7 @@ class AccountKind(StrEnum):
     DIAMONDS_PENDING = "diamonds_pending"  # earned from gifts, not yet matured
     DIAMONDS_AVAILABLE = "diamonds_available"  # matured, may be withdrawn
     DIAMONDS_RESERVED = "diamonds_reserved"  # held for a payout in flight
+    COIN_DEBT = "coin_debt"  # coins clawed back beyond the balance: the only user account below zero
     # Owned by the platform: the other side of every user movement.
     COINS_ISSUED = "coins_issued"  # coins sold for money
     PROMOTIONS = "promotions"  # coins given away
@@ -47,6 +48,7 @@ UNIT_OF: Mapping[AccountKind, Unit] = {
     AccountKind.DIAMONDS_PENDING: Unit.DIAMOND,
     AccountKind.DIAMONDS_AVAILABLE: Unit.DIAMOND,
     AccountKind.DIAMONDS_RESERVED: Unit.DIAMOND,
+    AccountKind.COIN_DEBT: Unit.COIN,
     AccountKind.COINS_ISSUED: Unit.COIN,
     AccountKind.PROMOTIONS: Unit.COIN,
     AccountKind.COIN_CORRECTIONS: Unit.COIN,
@@ -61,6 +63,7 @@ USER_ACCOUNT_KINDS = frozenset(
         AccountKind.DIAMONDS_PENDING,
         AccountKind.DIAMONDS_AVAILABLE,
         AccountKind.DIAMONDS_RESERVED,
+        AccountKind.COIN_DEBT,
     }
 )
 SYSTEM_ACCOUNT_KINDS = frozenset(set(AccountKind) - USER_ACCOUNT_KINDS)

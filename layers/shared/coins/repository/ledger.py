@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, NotFound
-from coins.ledger import Account, AccountKind, AccountStatus, Transfer, Unit
+from coins.ledger import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, AccountStatus, Transfer, Unit
 from coins.repository._dynamo import (
     RETRYABLE_CODES,
     TransactionCancelled,
@@ -96,6 +96,39 @@ class Review:
     since: str
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A write that must succeed with a transfer, or the transfer does not happen.
+
+    Built by the other repositories (an order's state change, a withdrawal's reservation); the
+    refusal turns its failed condition, given the item as it was, into the domain's answer.
+    """
+
+    write: TransactWriteItemTypeDef
+    refusal: Callable[[Mapping[str, Any] | None], Exception]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    user_id: str
+    status: AccountStatus
+    reason: str
+    changed_by: str
+
+
+@dataclass
+class _CommitRequest:
+    transfer: Transfer
+    record: Mapping[str, Any]
+    counterparties: Mapping[str, str]
+    details: Mapping[str, Any]
+    spender_must_be_active: bool
+    recipients_must_exist: Sequence[str]
+    guards: Sequence[Guard]
+    status_change: StatusChange | None
+    shard_overrides: dict[tuple[str, AccountKind], int] = field(default_factory=dict)
+
+
 @dataclass
 class _Posting:
     """One side of a leg on one account item, with what a failed condition on it means."""
@@ -150,9 +183,7 @@ class LedgerRepository:
     def _shards_of(self, kind: AccountKind) -> int:
         if kind == AccountKind.DIAMONDS_PENDING:
             return self.creator_shards
-        if kind not in (AccountKind.COINS, AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED):
-            return self.system_shards
-        return 1
+        return self.system_shards if kind in SYSTEM_ACCOUNT_KINDS else 1
 
     def _opening_items(self, user_id: str, now: str) -> list[dict[str, Any]]:
         items = [
@@ -231,6 +262,8 @@ class LedgerRepository:
         details: Mapping[str, Any] | None = None,
         spender_must_be_active: bool = False,
         recipients_must_exist: Sequence[str] = (),
+        guards: Sequence[Guard] = (),
+        status_change: StatusChange | None = None,
     ) -> CommitOutcome:
         """Commits every leg of the transfer, its record and its history rows in one transaction.
 
@@ -238,22 +271,25 @@ class LedgerRepository:
         counterparties: user id -> the other user, shown in that user's history.
         spender_must_be_active: debits from a user's coins need the account to be active.
         recipients_must_exist: users who must have opened accounts even where no leg credits them.
+        guards: writes that must hold for the transfer to commit (an order's state, a reservation).
+        status_change: a user account status set in the same transaction (a freeze on clawback).
         """
-        shard_overrides: dict[tuple[str, AccountKind], int] = {}
+        request = _CommitRequest(
+            transfer=transfer,
+            record=record or {},
+            counterparties=counterparties or {},
+            details=details or {},
+            spender_must_be_active=spender_must_be_active,
+            recipients_must_exist=recipients_must_exist,
+            guards=guards,
+            status_change=status_change,
+        )
         for _ in range(2):
             try:
-                return self._commit_once(
-                    transfer,
-                    record or {},
-                    counterparties or {},
-                    details or {},
-                    spender_must_be_active,
-                    recipients_must_exist,
-                    shard_overrides,
-                )
+                return self._commit_once(request)
             except _MissingShard as missing:
                 # A creator opened before the shard count grew: shard 0 always exists.
-                shard_overrides[(missing.account.owner, missing.account.kind)] = 0
+                request.shard_overrides[(missing.account.owner, missing.account.kind)] = 0
         raise NotFound("the receiving account does not exist")
 
     def _postings(
@@ -279,16 +315,10 @@ class LedgerRepository:
                 )
         return postings
 
-    def _commit_once(
-        self,
-        transfer: Transfer,
-        record: Mapping[str, Any],
-        counterparties: Mapping[str, str],
-        details: Mapping[str, Any],
-        spender_must_be_active: bool,
-        recipients_must_exist: Sequence[str],
-        overrides: Mapping[tuple[str, AccountKind], int],
-    ) -> CommitOutcome:
+    def _commit_once(self, request: _CommitRequest) -> CommitOutcome:
+        transfer = request.transfer
+        record, counterparties, details = request.record, request.counterparties, request.details
+        overrides = request.shard_overrides
         created_at = iso_timestamp(transfer.created_at)
         postings = self._postings(transfer, overrides)
         transfer_item = to_item(
@@ -325,10 +355,19 @@ class LedgerRepository:
             }
         ]
         checks: list[_Posting] = []
+        guard_indexes: list[int] = []
         for posting in postings:
             posting.item_index = len(items)
-            items.append(self._balance_update(posting, created_at, spender_must_be_active))
-        for user_id in recipients_must_exist:
+            items.append(self._balance_update(posting, created_at, request))
+        for guard in request.guards:
+            guard_indexes.append(len(items))
+            items.append(guard.write)
+        status_change = request.status_change
+        if status_change is not None and not any(
+            p.account == Account(status_change.user_id, AccountKind.COINS) for p in postings
+        ):
+            items.append(self._status_update(status_change, created_at))
+        for user_id in request.recipients_must_exist:
             # Checked on a random pending shard, never one item, so a popular creator stays unhot.
             check = _Posting(Account(user_id, AccountKind.DIAMONDS_PENDING), 0, 0, is_debit=False)
             check.shard = overrides.get(
@@ -374,18 +413,25 @@ class LedgerRepository:
         try:
             self._transact(items)
         except TransactionCancelled as cancelled:
+            reasons = cancelled.reasons
+            replay = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+            for index, guard in zip(guard_indexes, request.guards, strict=True):
+                reason = reasons[index] if index < len(reasons) else {}
+                if not replay and reason.get("Code") == "ConditionalCheckFailed":
+                    raise guard.refusal(unmarshal(reason["Item"]) if "Item" in reason else None) from None
             return self._explain_cancellation(cancelled.reasons, [*postings, *checks], transfer.id)
         return CommitOutcome(created=True, transfer=_stored_transfer(unmarshal(transfer_item)))
 
     def _balance_update(
-        self, posting: _Posting, now: str, spender_must_be_active: bool
+        self, posting: _Posting, now: str, request: _CommitRequest
     ) -> TransactWriteItemTypeDef:
         account = posting.account
         key = _balance_key(account, posting.shard)
         names: dict[str, str] = {"#balance": "balance"}
         values: dict[str, Any] = {":delta": ser(posting.delta)}
-        if account.is_system:
-            # System accounts take every transfer, so they are sharded and never conditioned.
+        if account.is_system or account.kind == AccountKind.COIN_DEBT:
+            # System accounts take every transfer, so they are sharded and never conditioned; a
+            # debt account is the one user account allowed below zero (it is created on first use).
             return {
                 "Update": {
                     "TableName": self.table_name,
@@ -400,7 +446,7 @@ class LedgerRepository:
         if posting.is_debit:
             values[":amount"] = ser(-posting.delta)
             condition = "#balance >= :amount"
-            if spender_must_be_active and account.kind == AccountKind.COINS:
+            if request.spender_must_be_active and account.kind == AccountKind.COINS:
                 names["#status"] = "status"
                 values[":active"] = ser(AccountStatus.ACTIVE.value)
                 condition += " AND #status = :active"
@@ -411,6 +457,11 @@ class LedgerRepository:
             names["#day"] = posting.day
             values[":zero"] = ser(0)
             update += ", #by_day.#day = if_not_exists(#by_day.#day, :zero) + :delta"
+        change = request.status_change
+        if change is not None and account == Account(change.user_id, AccountKind.COINS):
+            # One item may appear once in a transaction: the status change rides on the debit.
+            extra_set, extra_remove = _status_expression(change, now, names, values)
+            update += ", " + extra_set + (f" REMOVE {extra_remove}" if extra_remove else "")
         return {
             "Update": {
                 "TableName": self.table_name,
@@ -420,6 +471,21 @@ class LedgerRepository:
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _status_update(self, change: StatusChange, now: str) -> TransactWriteItemTypeDef:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        set_part, remove_part = _status_expression(change, now, names, values)
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _balance_key(Account(change.user_id, AccountKind.COINS), 0),
+                "UpdateExpression": f"SET {set_part}" + (f" REMOVE {remove_part}" if remove_part else ""),
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -587,26 +653,15 @@ class LedgerRepository:
     # ---------------------------------------------------------------- status and reviews
 
     def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
-        names = {"#status": "status"}
-        values: dict[str, Any] = {
-            ":status": ser(status.value),
-            ":reason": ser(reason),
-            ":by": ser(changed_by),
-            ":now": ser(now),
-        }
-        update = "SET #status = :status, status_reason = :reason, status_changed_by = :by, status_changed_at = :now"
-        if status == AccountStatus.UNDER_REVIEW:
-            # Sparse index: only accounts under review are in it, so listing them never scans.
-            update += ", GSI1PK = :review, GSI1SK = :since"
-            values[":review"] = ser(REVIEW_INDEX_PK)
-            values[":since"] = ser(f"{now}#{user_id}")
-        else:
-            update += " REMOVE GSI1PK, GSI1SK"
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        change = StatusChange(user_id, status, reason, changed_by)
+        set_part, remove_part = _status_expression(change, now, names, values)
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
-                UpdateExpression=update,
+                UpdateExpression=f"SET {set_part}" + (f" REMOVE {remove_part}" if remove_part else ""),
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -668,6 +723,27 @@ class LedgerRepository:
                 _, owner, kind, _shard = row["PK"].split("#")
                 totals[Account(owner, AccountKind(kind)).unit] += int(row.get("balance", 0))
         return totals
+
+
+def _status_expression(
+    change: StatusChange, now: str, names: dict[str, str], values: dict[str, Any]
+) -> tuple[str, str]:
+    """SET and REMOVE clauses that put an account in a status and keep the review index in step."""
+    names["#status"] = "status"
+    values[":status"] = ser(change.status.value)
+    values[":status_reason"] = ser(change.reason)
+    values[":status_by"] = ser(change.changed_by)
+    values[":status_at"] = ser(now)
+    set_part = (
+        "#status = :status, status_reason = :status_reason, status_changed_by = :status_by, "
+        "status_changed_at = :status_at"
+    )
+    if change.status == AccountStatus.UNDER_REVIEW:
+        # Sparse index: only accounts under review are in it, so listing them never scans.
+        values[":review"] = ser(REVIEW_INDEX_PK)
+        values[":since"] = ser(f"{now}#{change.user_id}")
+        return set_part + ", GSI1PK = :review, GSI1SK = :since", ""
+    return set_part, "GSI1PK, GSI1SK"
 
 
 class _MissingShard(Exception):
