@@ -34,6 +34,7 @@ def get_wallet() -> WalletOut:
             reserved=wallet.diamonds_reserved,
         ),
         status=wallet.status,
+        coin_debt=wallet.coin_debt,
     )
 
 

@@ -29,6 +29,7 @@ def test_a_new_user_sees_an_empty_active_wallet(api: HandlerClient) -> None:
         "coins": 0,
         "diamonds": {"available": 0, "pending": 0, "reserved": 0},
         "status": "active",
+        "coin_debt": 0,
     }
 
 

@@ -29,6 +29,8 @@ from coins.errors import (
     LimitExceeded,
     NotEligible,
     NotFound,
+    PaymentProviderUnavailable,
+    RetryLater,
     Unauthenticated,
 )
 from coins.models import ErrorOut
@@ -47,6 +49,8 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     LimitExceeded: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
     Busy: HTTPStatus.TOO_MANY_REQUESTS,
+    PaymentProviderUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    RetryLater: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
 ADMIN_GROUP = "admins"

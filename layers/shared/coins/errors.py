@@ -55,3 +55,15 @@ class Busy(DomainError):
     """The store kept refusing for contention or throttling after every retry; safe to retry later."""
 
     code = "rate_limited"
+
+
+class PaymentProviderUnavailable(DomainError):
+    """Stripe could not be reached or refused; the client may retry with the same Idempotency-Key."""
+
+    code = "payment_provider_unavailable"
+
+
+class RetryLater(DomainError):
+    """Not an error of the caller's: something it depends on has not happened yet (Stripe retries)."""
+
+    code = "retry_later"

@@ -82,6 +82,9 @@ class TransferCode(StrEnum):
 
     GIFT = "gift"
     ADJUSTMENT = "adjustment"
+    PURCHASE = "purchase"  # coins bought, credited once Stripe confirms the payment
+    CLAWBACK = "clawback"  # coins taken back for a refund or a dispute
+    RESTORATION = "restoration"  # coins given back when a dispute is won
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class WalletOut(BaseModel):
     coins: int
     diamonds: DiamondsOut
     status: AccountStatus
+    coin_debt: int = Field(0, description="Coins owed after a refund or dispute took more than the balance")
 
 
 class HistoryItemOut(BaseModel):

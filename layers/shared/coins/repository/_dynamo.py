@@ -157,3 +157,33 @@ def transact(
         retrying(attempt)
     except RetryError as exhausted:
         raise Busy("the ledger is busy; retry with the same Idempotency-Key") from exhausted
+
+
+def store_first_response(
+    client: DynamoDBClient, table_name: str, key: dict[str, Any], response: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """Records a reply on an item unless one is there; returns whichever reply was recorded first.
+
+    Concurrent retries of one idempotency key race here; exactly one wins and all return its reply.
+    """
+    try:
+        client.update_item(
+            TableName=table_name,
+            Key=key,
+            UpdateExpression="SET #response = :response",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#response)",
+            ExpressionAttributeNames={"#response": "response"},
+            ExpressionAttributeValues={":response": ser(dict(response))},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return response
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raw_old: Any = exc.response.get("Item")
+        if raw_old is None:  # engines without ReturnValuesOnConditionCheckFailure: read it
+            raw_old = client.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item", {})
+        recorded: Mapping[str, Any] | None = unmarshal(raw_old).get("response")
+        if recorded is None:
+            raise
+        return recorded

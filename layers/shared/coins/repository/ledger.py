@@ -31,6 +31,7 @@ from coins.repository._dynamo import (
     encode_cursor,
     iso_timestamp,
     ser,
+    store_first_response,
     to_item,
     transact,
     unmarshal,
@@ -54,6 +55,7 @@ class Wallet:
     diamonds_pending: int
     diamonds_available: int
     diamonds_reserved: int
+    coin_debt: int = 0  # coins owed after a clawback larger than the balance
 
 
 @dataclass(frozen=True)
@@ -541,48 +543,36 @@ class LedgerRepository:
 
     def store_response(self, transfer_id: str, response: Mapping[str, Any]) -> Mapping[str, Any]:
         """Records the first response for a transfer; returns whichever response was recorded first."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_transfer_key(transfer_id),
-                UpdateExpression="SET #response = :response",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#response)",
-                ExpressionAttributeNames={"#response": "response"},
-                ExpressionAttributeValues={":response": ser(dict(response))},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return response
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            raw_old: Any = exc.response.get("Item", {})
-            old = unmarshal(raw_old)
-            if "response" not in old:
-                stored = self.get_transfer(transfer_id)
-                if stored is None or stored.response is None:
-                    raise
-                return stored.response
-            recorded: Mapping[str, Any] = old["response"]
-            return recorded
+        return store_first_response(self.client, self.table_name, _transfer_key(transfer_id), response)
 
     # ---------------------------------------------------------------- reads
 
-    def coin_balance(self, user_id: str) -> int:
+    def balance_of(self, account: Account) -> int:
+        """A single-item user account's balance (coins, debt, available or reserved diamonds)."""
         found = self.client.get_item(
             TableName=self.table_name,
-            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            Key=_balance_key(account, 0),
             ConsistentRead=True,
             ProjectionExpression="#balance",
             ExpressionAttributeNames={"#balance": "balance"},
         )
         return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
 
+    def coin_balance(self, user_id: str) -> int:
+        return self.balance_of(Account(user_id, AccountKind.COINS))
+
     def get_wallet(self, user_id: str) -> Wallet:
         coins = Account(user_id, AccountKind.COINS)
         available = Account(user_id, AccountKind.DIAMONDS_AVAILABLE)
         reserved = Account(user_id, AccountKind.DIAMONDS_RESERVED)
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
-        keys = [_balance_key(coins, 0), _balance_key(available, 0), _balance_key(reserved, 0)]
+        debt = Account(user_id, AccountKind.COIN_DEBT)
+        keys = [
+            _balance_key(coins, 0),
+            _balance_key(available, 0),
+            _balance_key(reserved, 0),
+            _balance_key(debt, 0),
+        ]
         keys += [_balance_key(pending, shard) for shard in range(self.creator_shards)]
         by_pk = {item["PK"]: item for item in self._batch_get(keys)}
         pending_items = [by_pk.get(_balance_pk(pending, s)) for s in range(self.creator_shards)]
@@ -599,6 +589,7 @@ class LedgerRepository:
             diamonds_pending=sum(balance(p) for p in pending_items),
             diamonds_available=balance(by_pk.get(_balance_pk(available, 0))),
             diamonds_reserved=balance(by_pk.get(_balance_pk(reserved, 0))),
+            coin_debt=-balance(by_pk.get(_balance_pk(debt, 0))),
         )
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

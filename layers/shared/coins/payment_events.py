@@ -1,0 +1,76 @@
+"""The parts of Stripe's webhook events this backend acts on, as pydantic models (Parser at the edge).
+
+Unknown fields are ignored: Stripe adds fields over time, and every object carries far more than
+we read. What we read is typed, so a malformed event fails loudly instead of crediting anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _StripeObject(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CheckoutSessionObject(_StripeObject):
+    id: str
+    client_reference_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    payment_status: str
+    status: str | None = None
+    amount_total: int | None = None
+    currency: str | None = None
+    payment_intent: str | None = None
+
+
+class ChargeObject(_StripeObject):
+    id: str
+    amount: int
+    amount_refunded: int = 0
+    currency: str
+    payment_intent: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class DisputeObject(_StripeObject):
+    id: str
+    charge: str | None = None
+    payment_intent: str | None = None
+    amount: int
+    currency: str
+    status: str
+
+
+class AccountObject(_StripeObject):
+    id: str
+    payouts_enabled: bool = False
+    charges_enabled: bool = False
+    details_submitted: bool = False
+    requirements: dict[str, Any] | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class TransferObject(_StripeObject):
+    id: str
+    amount: int
+    amount_reversed: int = 0
+    reversed: bool = False
+    currency: str
+    destination: str | None = None
+    transfer_group: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class EventData(_StripeObject):
+    object: dict[str, Any]
+
+
+class PaymentEvent(_StripeObject):
+    id: str
+    type: str
+    created: int
+    data: EventData
+    livemode: bool = False

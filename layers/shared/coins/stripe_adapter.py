@@ -1,0 +1,131 @@
+"""The Stripe adapter: the only code that speaks Stripe.
+
+The real `stripe` SDK talks to Stripe itself in production and to the local simulator in
+development and tests; only the base address and the keys differ.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from coins.payment_events import PaymentEvent
+
+# Stripe signs a timestamp; the SDK refuses old ones but not ones from the future, so we do both.
+SIGNATURE_TOLERANCE_SECONDS = 300
+FUTURE_SKEW_SECONDS = 60
+
+
+class InvalidSignature(Exception):
+    pass
+
+
+class PaymentProviderError(Exception):
+    """Stripe refused or could not be reached; `retryable` tells whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    api_key: str
+    webhook_secret: str
+    api_base: str | None = None  # None: Stripe itself
+
+
+class StripePayments:
+    def __init__(self, settings: StripeSettings) -> None:
+        base = {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
+        self._client = stripe.StripeClient(settings.api_key, base_addresses=base, max_network_retries=2)  # type: ignore[arg-type]
+        self._webhook_secret = settings.webhook_secret
+
+    def create_checkout_session(
+        self,
+        *,
+        order_id: str,
+        user_id: str,
+        package_id: str,
+        coins: int,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        metadata = {"order_id": order_id, "user_id": user_id, "package_id": package_id, "coins": str(coins)}
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "client_reference_id": order_id,
+            "metadata": metadata,
+            # Charges and disputes carry the order too, so refunds find it without another lookup.
+            "payment_intent_data": {"metadata": metadata},
+            "payment_method_types": [payment_method],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": amount,
+                        "product_data": {"name": f"{coins:,} coins"},
+                    },
+                }
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        session = self._call(
+            lambda: self._client.v1.checkout.sessions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        if not session.url:
+            raise PaymentProviderError("Stripe returned a session without a URL", retryable=False)
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
+        """Checks Stripe's signature on the raw body and the signed timestamp's freshness."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
+            )
+            timestamp = _signed_timestamp(signature_header or "")
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise InvalidSignature(str(exc).split(".")[0]) from exc
+        if timestamp > now + FUTURE_SKEW_SECONDS:
+            raise InvalidSignature("the signature's timestamp is in the future")
+        try:
+            return PaymentEvent.model_validate(json.loads(payload))
+        except ValueError as exc:
+            raise InvalidSignature("the signed body is not a Stripe event") from exc
+
+    @staticmethod
+    def _call(request: Any) -> Any:
+        try:
+            return request()
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise PaymentProviderError(str(exc), retryable=True) from exc
+        except stripe.StripeError as exc:
+            status = exc.http_status or 500
+            raise PaymentProviderError(
+                str(exc), retryable=status >= 500 or status == 409, code=exc.code
+            ) from exc
+
+
+def _signed_timestamp(header: str) -> int:
+    parts: Mapping[str, str] = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    return int(parts["t"])
