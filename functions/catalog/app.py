@@ -10,7 +10,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from coins.api import api_responses, create_app, current_caller
 from coins.catalog import gift_catalog
-from coins.models import GiftCatalogOut, GiftOut
+from coins.models import GiftCatalogOut, GiftOut, PackageOut, PackagesOut
+from coins.pricing import price_book
 
 logger = Logger()
 tracer = Tracer()
@@ -25,6 +26,24 @@ def list_gifts() -> GiftCatalogOut:
     current_caller(app)
     return GiftCatalogOut(
         gifts=[GiftOut(id=g.id, name=g.name, coins=g.coins, kind=g.kind) for g in gift_catalog().gifts]
+    )
+
+
+@app.get(
+    "/v1/catalog/packages",
+    summary="The coin packages of the caller's price region",
+    description="The region comes from the token's country claim, falling back to the default region.",
+    tags=["catalog"],
+    responses=api_responses(),
+)
+def list_packages() -> PackagesOut:
+    buyer = current_caller(app)
+    region_name, region = price_book().region_for(buyer.country)
+    return PackagesOut(
+        region=region_name,
+        currency=region.currency,
+        payment_methods=sorted(region.payment_methods),
+        packages=[PackageOut(id=p.id, coins=p.coins, amount=p.amount) for p in region.packages],
     )
 
 

@@ -1,5 +1,6 @@
 """The idempotency matrix on DynamoDB Local: one key, many concurrent tries, one effect."""
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,9 +19,9 @@ def api(ledger_table: str) -> HandlerClient:
     return client
 
 
-def _concurrently(calls: list[object]) -> list[ApiResponse]:
+def _concurrently(calls: Sequence[Callable[..., ApiResponse]]) -> list[ApiResponse]:
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(lambda call: call(), calls))  # type: ignore[operator]
+        return list(pool.map(lambda call: call(), calls))
 
 
 def test_the_same_gift_sent_50_times_at_once_debits_once_and_answers_alike(api: HandlerClient) -> None:
@@ -38,7 +39,7 @@ def test_the_same_key_with_two_bodies_at_once_commits_one_and_refuses_the_other(
         (lambda q=quantity: api.send_gift("fan-1", "creator-1", "perfume", q, key="contested"))
         for quantity in [1, 2] * (TRIES // 2)
     ]
-    responses = _concurrently(calls)  # type: ignore[arg-type]
+    responses = _concurrently(calls)
 
     committed = [r for r in responses if r.status == 201]
     refused = [r for r in responses if r.status == 422]

@@ -29,13 +29,11 @@ class FlakyDynamoDB:
             reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
                 {"Code": "TransactionConflict"}
             ]
-            raise ClientError(
-                {
-                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                    "CancellationReasons": reasons,
-                },
-                "TransactWriteItems",
-            )
+            error: Any = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": reasons,
+            }
+            raise ClientError(error, "TransactWriteItems")
         if failure == "throttle":
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "TransactWriteItems"

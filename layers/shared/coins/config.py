@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache
 from typing import Annotated
 
+from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coins.ledger import DiamondRate
+from coins.stripe_adapter import StripeSettings
 
 
 class Settings(BaseModel):
@@ -21,6 +22,13 @@ class Settings(BaseModel):
     creator_shards: Annotated[int, Field(ge=1, le=64)] = 16
     # Write shards per system account; together they bound platform-wide transfers per second.
     system_shards: Annotated[int, Field(ge=1, le=1024)] = 64
+    checkout_success_url: str = "http://127.0.0.1:3000/checkout/success?session_id={CHECKOUT_SESSION_ID}"
+    checkout_cancel_url: str = "http://127.0.0.1:3000/checkout/cancelled"
+    # Stripe: the SDK's base address (None = Stripe itself) and where the keys come from. Deployed,
+    # STRIPE_SECRET_NAME names a Secrets Manager secret {"api_key": ..., "webhook_secret": ...};
+    # locally the keys come straight from the environment.
+    stripe_api_base: str | None = None
+    stripe_secret_name: str | None = None
 
     @field_validator("diamond_rate", mode="before")
     @classmethod
@@ -35,11 +43,29 @@ class Settings(BaseModel):
             values["diamond_rate"] = env["DIAMONDS_PER_COIN"]
         if "CREATOR_SHARDS" in env:
             values["creator_shards"] = env["CREATOR_SHARDS"]
-        if "SYSTEM_SHARDS" in env:
-            values["system_shards"] = env["SYSTEM_SHARDS"]
+        optional = {
+            "SYSTEM_SHARDS": "system_shards",
+            "CHECKOUT_SUCCESS_URL": "checkout_success_url",
+            "CHECKOUT_CANCEL_URL": "checkout_cancel_url",
+            "STRIPE_API_BASE": "stripe_api_base",
+            "STRIPE_SECRET_NAME": "stripe_secret_name",
+        }
+        for variable, field in optional.items():
+            if env.get(variable):
+                values[field] = env[variable]
         return cls.model_validate(values)
 
 
-@cache
-def settings() -> Settings:
-    return Settings.from_env()
+def stripe_settings(settings: Settings, env: Mapping[str, str] | None = None) -> StripeSettings:
+    """The Stripe keys: from Secrets Manager when deployed (cached by Powertools), else the environment."""
+    env = os.environ if env is None else env
+    if settings.stripe_secret_name:
+        secret = parameters.get_secret(settings.stripe_secret_name, transform="json", max_age=300)
+        if not isinstance(secret, dict):
+            raise ValueError("the Stripe secret must be a JSON object with api_key and webhook_secret")
+        return StripeSettings(secret["api_key"], secret["webhook_secret"], settings.stripe_api_base)
+    return StripeSettings(
+        api_key=env.get("STRIPE_API_KEY", ""),
+        webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
+        api_base=settings.stripe_api_base,
+    )

@@ -126,3 +126,35 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class CheckoutRequest(StrictModel):
+    package_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+    payment_method: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,40}$")] = "card"
+
+
+class CheckoutOut(BaseModel):
+    order_id: str
+    session_id: str
+    checkout_url: str
+    coins: int
+    amount: int
+    currency: str
+
+
+class PackageOut(BaseModel):
+    id: str
+    coins: int
+    amount: int
+
+
+class PackagesOut(BaseModel):
+    region: str
+    currency: str
+    payment_methods: list[str]
+    packages: list[PackageOut]
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    outcome: str

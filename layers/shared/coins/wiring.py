@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
 from coins.admin import AdminService
 from coins.catalog import gift_catalog
-from coins.config import Settings
+from coins.config import Settings, stripe_settings
 from coins.gifts import GiftService
+from coins.pricing import price_book
+from coins.purchases import CheckoutUrls, PurchaseService
 from coins.repository import LedgerRepository
+from coins.repository.orders import OrderRepository
+from coins.stripe_adapter import StripePayments
 from coins.wallets import WalletService
 
 
@@ -22,23 +27,44 @@ def utc_now() -> datetime:
 class Services:
     settings: Settings
     repository: LedgerRepository
+    orders: OrderRepository
     gifts: GiftService
     wallets: WalletService
     admin: AdminService
+    purchases: PurchaseService
+    payments: Callable[[], StripePayments]
 
 
-def build_services(settings: Settings, repository: LedgerRepository | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    repository: LedgerRepository | None = None,
+    *,
+    payments: Callable[[], StripePayments] | None = None,
+) -> Services:
     repo = repository or LedgerRepository(
         settings.table_name,
         creator_shards=settings.creator_shards,
         system_shards=settings.system_shards,
     )
+    orders = OrderRepository(settings.table_name, client=repo.client)
+    # Stripe is set up on first use: only the functions that talk to Stripe read its secret.
+    stripe_payments = payments or cache(lambda: StripePayments(stripe_settings(settings)))
     return Services(
         settings=settings,
         repository=repo,
+        orders=orders,
         gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, utc_now),
         wallets=WalletService(repo, utc_now),
         admin=AdminService(repo, utc_now),
+        purchases=PurchaseService(
+            orders=orders,
+            ledger=repo,
+            provider=stripe_payments,
+            prices=price_book(),
+            urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
+            clock=utc_now,
+        ),
+        payments=stripe_payments,
     )
 
 

@@ -298,23 +298,27 @@ class LedgerRepository:
         self, transfer: Transfer, overrides: Mapping[tuple[str, AccountKind], int]
     ) -> list[_Posting]:
         day = transfer.created_at.strftime("%Y-%m-%d")
-        postings: list[_Posting] = []
+        # One posting per account: DynamoDB allows one operation per item in a transaction, and
+        # legs of one transfer may share a counterparty (a clawback from coins and from debt).
+        net: dict[Account, int] = {}
         for leg in transfer.legs:
-            for account, delta, is_debit in ((leg.debit, -leg.amount, True), (leg.credit, leg.amount, False)):
-                key = (account.owner, account.kind)
-                if key in overrides:
-                    shard = overrides[key]
-                else:
-                    shard = self._pick_shard(self._shards_of(account.kind))
-                postings.append(
-                    _Posting(
-                        account=account,
-                        delta=delta,
-                        shard=shard,
-                        is_debit=is_debit,
-                        day=day if account.kind == AccountKind.DIAMONDS_PENDING else None,
-                    )
+            net[leg.debit] = net.get(leg.debit, 0) - leg.amount
+            net[leg.credit] = net.get(leg.credit, 0) + leg.amount
+        postings: list[_Posting] = []
+        for account, delta in net.items():
+            if delta == 0:
+                continue
+            key = (account.owner, account.kind)
+            shard = overrides[key] if key in overrides else self._pick_shard(self._shards_of(account.kind))
+            postings.append(
+                _Posting(
+                    account=account,
+                    delta=delta,
+                    shard=shard,
+                    is_debit=delta < 0,
+                    day=day if account.kind == AccountKind.DIAMONDS_PENDING else None,
                 )
+            )
         return postings
 
     def _commit_once(self, request: _CommitRequest) -> CommitOutcome:
@@ -398,7 +402,7 @@ class LedgerRepository:
                         "Item": to_item(
                             {
                                 "PK": _history_pk(owner, history_shard),
-                                "SK": f"{created_at}#{transfer.id}",
+                                "SK": f"{created_at}#{transfer.id}#{posting.account.kind}",
                                 "transfer_id": transfer.id,
                                 "code": transfer.code.value,
                                 "created_at": created_at,

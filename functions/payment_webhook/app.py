@@ -1,0 +1,54 @@
+"""POST /v1/webhooks/stripe: Stripe's signed events. No JWT: the signature is the authentication.
+
+Any failure inside answers 5xx so that Stripe delivers the event again; a bad signature is a 400
+and changes nothing.
+"""
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from coins.api import api_responses, create_app
+from coins.errors import InvalidRequest
+from coins.models import WebhookAck
+from coins.stripe_adapter import InvalidSignature
+from coins.wiring import services
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = create_app()
+
+
+@app.post(
+    "/v1/webhooks/stripe",
+    summary="Stripe's webhook (signed with the Stripe-Signature header)",
+    tags=["webhooks"],
+    responses=api_responses(),
+)
+@tracer.capture_method
+def receive_stripe_event() -> WebhookAck:
+    # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body.
+    payload = app.current_event.decoded_body or ""
+    signature = app.current_event.headers.get("stripe-signature")
+    try:
+        event = services().payments().verify_event(payload, signature, int(time.time()))
+    except InvalidSignature as exc:
+        logger.warning("stripe webhook refused", extra={"reason": str(exc)})
+        raise InvalidRequest(f"Stripe signature check failed: {exc}") from exc
+    logger.append_keys(stripe_event_id=event.id, stripe_event_type=event.type)
+    outcome = services().purchases.handle_event(event)
+    logger.info("stripe event handled", extra={"outcome": outcome})
+    metrics.add_metric(name=f"StripeEvent_{outcome}", unit=MetricUnit.Count, value=1)
+    return WebhookAck(received=True, outcome=outcome)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = app.resolve(event, context)
+    return response

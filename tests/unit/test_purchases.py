@@ -1,0 +1,388 @@
+"""Buying coins on moto: checkout rules, and Stripe's events applied exactly once in any order."""
+
+import json
+import random
+import time
+from typing import Any
+
+import pytest
+from coins.config import Settings
+from coins.errors import (
+    AccountFrozen,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    PaymentProviderUnavailable,
+)
+from coins.ledger import Unit
+from coins.stripe_adapter import PaymentProviderError
+from coins.wiring import Services, build_services
+
+from tests.support.apigw import ApiResponse, HandlerClient
+from tests.support.fakes import FakeCheckoutProvider
+from tests.support.stripe_events import (
+    WEBHOOK_SECRET,
+    charge_refunded,
+    dispute_event,
+    session_event,
+    sign,
+)
+
+
+@pytest.fixture
+def provider() -> FakeCheckoutProvider:
+    return FakeCheckoutProvider()
+
+
+@pytest.fixture(autouse=True)
+def stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def shop(api: HandlerClient, provider: FakeCheckoutProvider) -> Services:
+    return build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
+
+
+def checkout(
+    shop: Services,
+    *,
+    user: str = "fan-1",
+    package: str = "coins_700",
+    country: str | None = "US",
+    method: str = "card",
+    key: str = "order-1",
+) -> dict[str, Any]:
+    return dict(
+        shop.purchases.open_checkout(
+            user_id=user, country=country, package_id=package, payment_method=method, idempotency_key=key
+        )
+    )
+
+
+def deliver(api: HandlerClient, event: dict[str, Any], **signing: Any) -> ApiResponse:
+    payload = json.dumps(event)
+    return api.call(
+        "POST",
+        "/v1/webhooks/stripe",
+        sub=None,
+        raw_body=payload,
+        headers={"Stripe-Signature": sign(payload, **signing)},
+    )
+
+
+def coins_of(api: HandlerClient, user: str = "fan-1") -> int:
+    return int(api.wallet(user).body["coins"])
+
+
+# ---------------------------------------------------------------- checkout
+
+
+@pytest.mark.parametrize(
+    ("country", "currency", "amount"),
+    [("US", "usd", 999), ("JP", "jpy", 1600), ("DE", "eur", 999), (None, "usd", 999)],
+)
+def test_the_price_comes_from_the_tokens_country(
+    shop: Services, country: str | None, currency: str, amount: int
+) -> None:
+    opened = checkout(shop, country=country)
+
+    assert (opened["currency"], opened["amount"], opened["coins"]) == (currency, amount, 700)
+    assert opened["checkout_url"].startswith("https://checkout.test/")
+
+
+def test_a_retried_checkout_returns_the_same_session_and_another_body_is_refused(
+    shop: Services, provider: FakeCheckoutProvider
+) -> None:
+    first = checkout(shop)
+    assert checkout(shop) == first
+    with pytest.raises(IdempotencyKeyReused):
+        checkout(shop, package="coins_70")
+    assert len(provider.sessions) == 1
+
+
+def test_a_checkout_whose_stripe_call_failed_resumes_with_the_same_stripe_key(
+    shop: Services, provider: FakeCheckoutProvider
+) -> None:
+    provider.failures.append(PaymentProviderError("stripe is down", retryable=True))
+    with pytest.raises(PaymentProviderUnavailable):
+        checkout(shop)
+
+    resumed = checkout(shop)
+
+    keys = {call["idempotency_key"] for call in provider.calls}
+    assert len(keys) == 1
+    assert resumed["order_id"] in next(iter(keys))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"package": "coins_1"}, NotFound),
+        ({"method": "konbini"}, InvalidRequest),
+        ({"method": "cashapp", "package": "coins_17500"}, LimitExceeded),
+        ({"country": "JP", "method": "konbini", "package": "coins_17500"}, LimitExceeded),
+    ],
+)
+def test_packages_and_payment_methods_are_checked_per_region(
+    shop: Services, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        checkout(shop, **kwargs)
+    assert shop.orders.spent("fan-1") == (0, 0)
+
+
+def test_going_over_the_rolling_cap_is_refused_and_puts_the_account_under_review(
+    shop: Services, api: HandlerClient
+) -> None:
+    checkout(shop, package="coins_17500", key="a")  # 17,500 of the 20,000 a day
+
+    with pytest.raises(LimitExceeded):
+        checkout(shop, package="coins_3500", key="b")
+
+    assert shop.orders.spent("fan-1") == (17500, 17500)
+    assert api.wallet("fan-1").body["status"] == "under_review"
+    reviews = api.call("GET", "/v1/admin/reviews", sub="admin-1", groups=("admins",)).body["items"]
+    assert [r["user_id"] for r in reviews] == ["fan-1"]
+
+
+def test_an_expired_session_gives_its_coins_back_to_the_cap(shop: Services, api: HandlerClient) -> None:
+    opened = checkout(shop, package="coins_17500")
+    deliver(
+        api,
+        session_event(
+            "checkout.session.expired",
+            order_id=opened["order_id"],
+            amount=24999,
+            currency="usd",
+            payment_status="unpaid",
+        ),
+    )
+
+    assert shop.orders.spent("fan-1") == (0, 0)
+    checkout(shop, package="coins_17500", key="again")
+
+
+def test_frozen_accounts_cannot_open_a_checkout(shop: Services, api: HandlerClient) -> None:
+    api.wallet("fan-1")
+    shop.repository.set_status(
+        "fan-1", __import__("coins.ledger").ledger.AccountStatus.FROZEN, "x", "a", "now"
+    )
+    with pytest.raises(AccountFrozen):
+        checkout(shop)
+
+
+# ---------------------------------------------------------------- webhook signatures
+
+
+@pytest.fixture
+def open_order(shop: Services) -> dict[str, Any]:
+    return checkout(shop)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["forged", "other_secret", "stale", "future", "reserialized", "missing"],
+)
+def test_a_webhook_that_fails_the_signature_check_is_400_and_credits_nothing(
+    api: HandlerClient, open_order: dict[str, Any], tamper: str
+) -> None:
+    event = session_event(
+        "checkout.session.completed", order_id=open_order["order_id"], amount=999, currency="usd"
+    )
+    payload = json.dumps(event)
+    header = {
+        "forged": f"t={int(time.time())},v1={'0' * 64}",
+        "other_secret": sign(payload, secret="whsec_someone_else"),
+        "stale": sign(payload, timestamp=int(time.time()) - 3600),
+        "future": sign(payload, timestamp=int(time.time()) + 3600),
+        "reserialized": sign(payload),
+        "missing": None,
+    }[tamper]
+    body = json.dumps(event, indent=2) if tamper == "reserialized" else payload
+
+    answer = api.call(
+        "POST",
+        "/v1/webhooks/stripe",
+        sub=None,
+        raw_body=body,
+        headers={"Stripe-Signature": header} if header else {},
+    )
+
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "invalid_request"
+    assert coins_of(api) == 0
+
+
+def test_a_base64_body_from_api_gateway_is_verified_on_its_decoded_bytes(
+    api: HandlerClient, open_order: dict[str, Any]
+) -> None:
+    import base64
+
+    from tests.support.apigw import FakeLambdaContext, http_event
+
+    payload = json.dumps(
+        session_event(
+            "checkout.session.completed", order_id=open_order["order_id"], amount=999, currency="usd"
+        )
+    )
+    raw = http_event(
+        "POST",
+        "/v1/webhooks/stripe",
+        sub=None,
+        raw_body=base64.b64encode(payload.encode()).decode(),
+        headers={"Stripe-Signature": sign(payload)},
+    )
+    raw["isBase64Encoded"] = True
+    from devstack.template import load_handler
+
+    answer = load_handler("PaymentWebhookFunction")(raw, FakeLambdaContext())
+
+    assert answer["statusCode"] == 200
+    assert coins_of(api) == 700
+
+
+# ---------------------------------------------------------------- exactly once
+
+
+def test_every_event_delivered_one_to_five_times_in_shuffled_order_credits_once(
+    shop: Services, api: HandlerClient
+) -> None:
+    rng = random.Random(7)
+    # Given four orders: two paid by card, one by a delayed method, one abandoned
+    oids = [checkout(shop, package="coins_350", key=f"o{n}")["order_id"] for n in range(4)]
+    events = [
+        session_event("checkout.session.completed", order_id=oids[0], amount=499, currency="usd"),
+        session_event("checkout.session.completed", order_id=oids[1], amount=499, currency="usd"),
+        session_event(
+            "checkout.session.completed",
+            order_id=oids[2],
+            amount=499,
+            currency="usd",
+            payment_status="unpaid",
+        ),
+        session_event(
+            "checkout.session.async_payment_succeeded", order_id=oids[2], amount=499, currency="usd"
+        ),
+        session_event(
+            "checkout.session.expired", order_id=oids[3], amount=499, currency="usd", payment_status="unpaid"
+        ),
+    ]
+    deliveries = [e for e in events for _ in range(rng.randint(1, 5))]
+    rng.shuffle(deliveries)
+
+    # When each is delivered one to five times, shuffled
+    statuses = {deliver(api, e).status for e in deliveries}
+
+    # Then three orders are credited once each, and the abandoned one gave its cap back
+    assert statuses == {200}
+    assert coins_of(api) == 3 * 350
+    assert shop.orders.spent("fan-1") == (3 * 350, 3 * 350)
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_completed_unpaid_then_async_success_credits_once_at_the_second(
+    api: HandlerClient, open_order: dict[str, Any]
+) -> None:
+    oid = open_order["order_id"]
+    first = deliver(
+        api,
+        session_event(
+            "checkout.session.completed", order_id=oid, amount=999, currency="usd", payment_status="unpaid"
+        ),
+    )
+    assert first.body["outcome"] == "awaiting_payment"
+    assert coins_of(api) == 0
+
+    second = deliver(
+        api,
+        session_event("checkout.session.async_payment_succeeded", order_id=oid, amount=999, currency="usd"),
+    )
+
+    assert second.body["outcome"] == "credited"
+    assert coins_of(api) == 700
+
+
+def test_an_amount_or_currency_mismatch_is_refused_and_logged(
+    api: HandlerClient, open_order: dict[str, Any]
+) -> None:
+    oid = open_order["order_id"]
+    cheap = deliver(api, session_event("checkout.session.completed", order_id=oid, amount=99, currency="usd"))
+    assert cheap.body["outcome"] == "refused_mismatch"
+    assert coins_of(api) == 0
+
+
+def test_unknown_event_types_are_acknowledged_and_ignored(api: HandlerClient) -> None:
+    from tests.support.stripe_events import event, stripe_object
+
+    answer = deliver(api, event("customer.created", stripe_object("customer")))
+    assert (answer.status, answer.body["outcome"]) == (200, "ignored")
+
+
+# ---------------------------------------------------------------- refunds and disputes
+
+
+@pytest.fixture
+def paid(api: HandlerClient, open_order: dict[str, Any]) -> str:
+    oid = str(open_order["order_id"])
+    deliver(api, session_event("checkout.session.completed", order_id=oid, amount=999, currency="usd"))
+    assert coins_of(api) == 700
+    api.wallet("creator-1")
+    return oid
+
+
+def test_a_partial_refund_claws_back_its_share_once(shop: Services, api: HandlerClient, paid: str) -> None:
+    refund = charge_refunded(order_id=paid, amount=999, refunded=500, currency="usd")
+    for _ in range(3):
+        assert deliver(api, refund).status == 200
+
+    assert coins_of(api) == 700 - 700 * 500 // 999
+    assert api.wallet("fan-1").body["status"] == "active"
+
+
+def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    assert api.send_gift("fan-1", "creator-1", "corgi", 2, key="spend").status == 201  # 598 coins
+
+    refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
+
+    assert refunded.body["outcome"] == "clawed_back_with_debt"
+    wallet = api.wallet("fan-1").body
+    assert wallet["coins"] == 0
+    assert wallet["coin_debt"] == 598
+    assert wallet["status"] == "frozen"
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert api.send_gift("fan-1", "creator-1", "rose", 1, key="after").status == 403
+
+
+def test_a_dispute_claws_back_and_freezes_and_a_won_dispute_restores(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(
+        api,
+        dispute_event(
+            "charge.dispute.created", order_id=paid, amount=999, currency="usd", status="needs_response"
+        ),
+    )
+    assert coins_of(api) == 0
+    assert api.wallet("fan-1").body["status"] == "frozen"
+
+    closed = dispute_event("charge.dispute.closed", order_id=paid, amount=999, currency="usd", status="won")
+    deliver(api, closed)
+    deliver(api, closed)
+
+    assert coins_of(api) == 700
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_charge_event_before_its_payment_is_retried_by_stripe(
+    api: HandlerClient, open_order: dict[str, Any]
+) -> None:
+    early = deliver(
+        api, charge_refunded(order_id=open_order["order_id"], amount=999, refunded=999, currency="usd")
+    )
+    assert early.status == 503
+    assert coins_of(api) == 0
