@@ -40,7 +40,7 @@ def receive_stripe_event() -> WebhookAck:
         logger.warning("stripe webhook refused", extra={"reason": str(exc)})
         raise InvalidRequest(f"Stripe signature check failed: {exc}") from exc
     logger.append_keys(stripe_event_id=event.id, stripe_event_type=event.type)
-    outcome = services().purchases.handle_event(event)
+    outcome = services().webhooks.handle(event)
     logger.info("stripe event handled", extra={"outcome": outcome})
     metrics.add_metric(name=f"StripeEvent_{outcome}", unit=MetricUnit.Count, value=1)
     return WebhookAck(received=True, outcome=outcome)

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    BelowMinimum,
     Busy,
     DomainError,
     Forbidden,
@@ -39,6 +40,7 @@ logger = Logger(child=True)
 
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
+    BelowMinimum: HTTPStatus.BAD_REQUEST,
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     AccountFrozen: HTTPStatus.FORBIDDEN,

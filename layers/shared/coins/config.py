@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated
 
 from aws_lambda_powertools.utilities import parameters
@@ -29,6 +30,15 @@ class Settings(BaseModel):
     # locally the keys come straight from the environment.
     stripe_api_base: str | None = None
     stripe_secret_name: str | None = None
+    # Creator payouts.
+    maturity_days: Annotated[int, Field(ge=0, le=90)] = 7
+    diamond_value: Decimal = Decimal("0.005")  # in the payout currency's major unit
+    payout_currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")] = "usd"
+    min_withdrawal_minor: Annotated[int, Field(ge=1)] = 1_000  # $10
+    daily_withdrawal_cap_minor: Annotated[int, Field(ge=1)] = 100_000  # $1,000 per UTC day
+    onboarding_return_url: str = "http://127.0.0.1:3000/creator/onboarding/done"
+    onboarding_refresh_url: str = "http://127.0.0.1:3000/creator/onboarding/retry"
+    payout_queue_url: str | None = None
 
     @field_validator("diamond_rate", mode="before")
     @classmethod
@@ -49,6 +59,14 @@ class Settings(BaseModel):
             "CHECKOUT_CANCEL_URL": "checkout_cancel_url",
             "STRIPE_API_BASE": "stripe_api_base",
             "STRIPE_SECRET_NAME": "stripe_secret_name",
+            "MATURITY_DAYS": "maturity_days",
+            "DIAMOND_VALUE": "diamond_value",
+            "PAYOUT_CURRENCY": "payout_currency",
+            "MIN_WITHDRAWAL_MINOR": "min_withdrawal_minor",
+            "DAILY_WITHDRAWAL_CAP_MINOR": "daily_withdrawal_cap_minor",
+            "ONBOARDING_RETURN_URL": "onboarding_return_url",
+            "ONBOARDING_REFRESH_URL": "onboarding_refresh_url",
+            "PAYOUT_QUEUE_URL": "payout_queue_url",
         }
         for variable, field in optional.items():
             if env.get(variable):

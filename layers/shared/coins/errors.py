@@ -67,3 +67,7 @@ class RetryLater(DomainError):
     """Not an error of the caller's: something it depends on has not happened yet (Stripe retries)."""
 
     code = "retry_later"
+
+
+class BelowMinimum(DomainError):
+    code = "below_minimum"

@@ -40,6 +40,7 @@ class AccountKind(StrEnum):
     COIN_CORRECTIONS = "coin_corrections"
     GIFT_REVENUE = "gift_revenue"  # coins spent on gifts
     DIAMONDS_ISSUED = "diamonds_issued"  # diamonds created for creators
+    DIAMONDS_PAID_OUT = "diamonds_paid_out"  # diamonds turned into cash by a Stripe transfer
     DIAMOND_CORRECTIONS = "diamond_corrections"
 
 
@@ -54,6 +55,7 @@ UNIT_OF: Mapping[AccountKind, Unit] = {
     AccountKind.COIN_CORRECTIONS: Unit.COIN,
     AccountKind.GIFT_REVENUE: Unit.COIN,
     AccountKind.DIAMONDS_ISSUED: Unit.DIAMOND,
+    AccountKind.DIAMONDS_PAID_OUT: Unit.DIAMOND,
     AccountKind.DIAMOND_CORRECTIONS: Unit.DIAMOND,
 }
 
@@ -85,6 +87,11 @@ class TransferCode(StrEnum):
     PURCHASE = "purchase"  # coins bought, credited once Stripe confirms the payment
     CLAWBACK = "clawback"  # coins taken back for a refund or a dispute
     RESTORATION = "restoration"  # coins given back when a dispute is won
+    MATURATION = "maturation"  # pending diamonds become available after the holding window
+    WITHDRAWAL = "withdrawal"  # available diamonds reserved for the next payout batch
+    PAYOUT = "payout"  # reserved diamonds paid out by a Stripe transfer
+    PAYOUT_VOIDED = "payout_voided"  # a payout that cannot happen returns its diamonds
+    PAYOUT_REVERSED = "payout_reversed"  # a reversed Stripe transfer returns its diamonds
 
 
 @dataclass(frozen=True)

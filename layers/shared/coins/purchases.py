@@ -37,7 +37,7 @@ from coins.ledger import (
     request_fingerprint,
     transfer_id_for,
 )
-from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject, PaymentEvent
+from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject
 from coins.pricing import PriceBook
 from coins.repository import LedgerRepository, iso_timestamp
 from coins.repository.ledger import StatusChange
@@ -189,11 +189,8 @@ class PurchaseService:
 
     # ---------------------------------------------------------------- payment events
 
-    def handle_event(self, event: PaymentEvent) -> str:
-        """Applies one Stripe event exactly once; returns what happened, for the log."""
-        if self._orders.event_handled(event.id):
-            return "duplicate"
-        handler = {
+    def event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any]], str]]:
+        return {
             "checkout.session.completed": self._session_completed,
             "checkout.session.async_payment_succeeded": self._session_paid,
             "checkout.session.async_payment_failed": self._session_failed,
@@ -201,12 +198,7 @@ class PurchaseService:
             "charge.refunded": self._charge_refunded,
             "charge.dispute.created": self._dispute_created,
             "charge.dispute.closed": self._dispute_closed,
-        }.get(event.type)
-        if handler is None:
-            return "ignored"
-        outcome = handler(event.data.object)
-        self._orders.record_event(event.id, event.type, iso_timestamp(self._clock()))
-        return outcome
+        }
 
     def _order_of_session(self, session: CheckoutSessionObject) -> Order | None:
         order_id = session.metadata.get("order_id") or session.client_reference_id

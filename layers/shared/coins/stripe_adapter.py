@@ -97,6 +97,65 @@ class StripePayments:
             raise PaymentProviderError("Stripe returned a session without a URL", retryable=False)
         return CheckoutSession(id=session.id, url=session.url)
 
+    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str:
+        account = self._call(
+            lambda: self._client.v1.accounts.create(
+                params={
+                    "type": "express",
+                    "country": country,
+                    "capabilities": {"transfers": {"requested": True}},
+                    "metadata": {"user_id": user_id},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(account.id)
+
+    def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
+        link = self._call(
+            lambda: self._client.v1.account_links.create(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        )
+        return str(link.url)
+
+    def create_transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> str:
+        transfer = self._call(
+            lambda: self._client.v1.transfers.create(
+                params={
+                    "amount": amount,
+                    "currency": currency,
+                    "destination": destination,
+                    "transfer_group": transfer_group,
+                    "metadata": dict(metadata),
+                    "description": f"Creator payout {transfer_group}",
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(transfer.id)
+
+    def find_transfer(self, *, transfer_group: str) -> str | None:
+        """The transfer made for a group, if any: Stripe forgets idempotency keys after 24 hours."""
+        found = self._call(
+            lambda: self._client.v1.transfers.list(params={"transfer_group": transfer_group, "limit": 1})
+        )
+        return str(found.data[0].id) if found.data else None
+
     def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
         """Checks Stripe's signature on the raw body and the signed timestamp's freshness."""
         try:

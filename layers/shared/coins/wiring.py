@@ -11,12 +11,15 @@ from coins.admin import AdminService
 from coins.catalog import gift_catalog
 from coins.config import Settings, stripe_settings
 from coins.gifts import GiftService
+from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
 from coins.pricing import price_book
 from coins.purchases import CheckoutUrls, PurchaseService
 from coins.repository import LedgerRepository
 from coins.repository.orders import OrderRepository
+from coins.repository.payouts import PayoutRepository
 from coins.stripe_adapter import StripePayments
 from coins.wallets import WalletService
+from coins.webhooks import PaymentEventDispatcher
 
 
 def utc_now() -> datetime:
@@ -32,6 +35,9 @@ class Services:
     wallets: WalletService
     admin: AdminService
     purchases: PurchaseService
+    creators: CreatorService
+    payout_batch: PayoutBatch
+    webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
 
 
@@ -40,6 +46,7 @@ def build_services(
     repository: LedgerRepository | None = None,
     *,
     payments: Callable[[], StripePayments] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     repo = repository or LedgerRepository(
         settings.table_name,
@@ -47,22 +54,43 @@ def build_services(
         system_shards=settings.system_shards,
     )
     orders = OrderRepository(settings.table_name, client=repo.client)
+    payouts = PayoutRepository(settings.table_name, client=repo.client)
     # Stripe is set up on first use: only the functions that talk to Stripe read its secret.
     stripe_payments = payments or cache(lambda: StripePayments(stripe_settings(settings)))
+    purchases = PurchaseService(
+        orders=orders,
+        ledger=repo,
+        provider=stripe_payments,
+        prices=price_book(),
+        urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
+        clock=clock,
+    )
+    policy = PayoutPolicy(
+        maturity_days=settings.maturity_days,
+        diamond_value=settings.diamond_value,
+        currency=settings.payout_currency,
+        min_withdrawal=settings.min_withdrawal_minor,
+        daily_cap=settings.daily_withdrawal_cap_minor,
+        onboarding_return_url=settings.onboarding_return_url,
+        onboarding_refresh_url=settings.onboarding_refresh_url,
+    )
+    creators = CreatorService(
+        ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
+    )
     return Services(
         settings=settings,
         repository=repo,
         orders=orders,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, utc_now),
-        wallets=WalletService(repo, utc_now),
-        admin=AdminService(repo, utc_now),
-        purchases=PurchaseService(
-            orders=orders,
-            ledger=repo,
-            provider=stripe_payments,
-            prices=price_book(),
-            urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
-            clock=utc_now,
+        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
+        wallets=WalletService(repo, clock),
+        admin=AdminService(repo, clock),
+        purchases=purchases,
+        creators=creators,
+        payout_batch=PayoutBatch(
+            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
+        ),
+        webhooks=PaymentEventDispatcher(
+            orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
         ),
         payments=stripe_payments,
     )

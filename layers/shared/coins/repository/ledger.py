@@ -111,6 +111,16 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class PendingBucket:
+    """Diamonds one pending shard holds for one UTC day: what maturing moves, all or nothing."""
+
+    user_id: str
+    shard: int
+    day: str
+    diamonds: int
+
+
+@dataclass(frozen=True)
 class StatusChange:
     user_id: str
     status: AccountStatus
@@ -128,6 +138,7 @@ class _CommitRequest:
     recipients_must_exist: Sequence[str]
     guards: Sequence[Guard]
     status_change: StatusChange | None
+    pending_bucket: PendingBucket | None = None
     shard_overrides: dict[tuple[str, AccountKind], int] = field(default_factory=dict)
 
 
@@ -266,6 +277,7 @@ class LedgerRepository:
         recipients_must_exist: Sequence[str] = (),
         guards: Sequence[Guard] = (),
         status_change: StatusChange | None = None,
+        pending_bucket: PendingBucket | None = None,
     ) -> CommitOutcome:
         """Commits every leg of the transfer, its record and its history rows in one transaction.
 
@@ -275,6 +287,7 @@ class LedgerRepository:
         recipients_must_exist: users who must have opened accounts even where no leg credits them.
         guards: writes that must hold for the transfer to commit (an order's state, a reservation).
         status_change: a user account status set in the same transaction (a freeze on clawback).
+        pending_bucket: for a debit of pending diamonds (maturing), the shard and day it empties.
         """
         request = _CommitRequest(
             transfer=transfer,
@@ -285,7 +298,12 @@ class LedgerRepository:
             recipients_must_exist=recipients_must_exist,
             guards=guards,
             status_change=status_change,
+            pending_bucket=pending_bucket,
         )
+        if pending_bucket is not None:
+            request.shard_overrides[(pending_bucket.user_id, AccountKind.DIAMONDS_PENDING)] = (
+                pending_bucket.shard
+            )
         for _ in range(2):
             try:
                 return self._commit_once(request)
@@ -293,6 +311,31 @@ class LedgerRepository:
                 # A creator opened before the shard count grew: shard 0 always exists.
                 request.shard_overrides[(missing.account.owner, missing.account.kind)] = 0
         raise NotFound("the receiving account does not exist")
+
+    def active_account_guard(self, user_id: str) -> Guard:
+        """Holds only while the user's account is active (withdrawals and other outflows)."""
+
+        def refusal(old: Mapping[str, Any] | None) -> Exception:
+            status = (old or {}).get("status")
+            if old is None:
+                return NotFound(f"user {user_id!r} has no account")
+            if status == AccountStatus.FROZEN.value:
+                return AccountFrozen("this account is frozen")
+            return AccountUnderReview("this account is under review")
+
+        return Guard(
+            write={
+                "ConditionCheck": {
+                    "TableName": self.table_name,
+                    "Key": _balance_key(Account(user_id, AccountKind.COINS), 0),
+                    "ConditionExpression": "#status = :active",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":active": ser(AccountStatus.ACTIVE.value)},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            refusal=refusal,
+        )
 
     def _postings(
         self, transfer: Transfer, overrides: Mapping[tuple[str, AccountKind], int]
@@ -449,6 +492,23 @@ class LedgerRepository:
             }
         update = "SET #balance = #balance + :delta, updated_at = :now"
         values[":now"] = ser(now)
+        bucket = request.pending_bucket
+        if posting.is_debit and account.kind == AccountKind.DIAMONDS_PENDING and bucket is not None:
+            # Maturing empties exactly one day of one shard, and only if it still holds that amount.
+            names["#by_day"] = "by_day"
+            names["#day"] = bucket.day
+            values[":bucket"] = ser(bucket.diamonds)
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": update + " REMOVE #by_day.#day",
+                    "ConditionExpression": "#by_day.#day = :bucket",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
         if posting.is_debit:
             values[":amount"] = ser(-posting.delta)
             condition = "#balance >= :amount"
@@ -561,6 +621,18 @@ class LedgerRepository:
             ExpressionAttributeNames={"#balance": "balance"},
         )
         return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
+
+    def pending_buckets(self, user_id: str) -> list[PendingBucket]:
+        """Every (shard, day) of the user's pending diamonds, for the maturing batch."""
+        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
+        keys = [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+        buckets = []
+        for row in self._batch_get(keys):
+            shard = int(row["PK"].rsplit("#", 1)[1])
+            for day, diamonds in sorted(row.get("by_day", {}).items()):
+                if int(diamonds) > 0:
+                    buckets.append(PendingBucket(user_id, shard, day, int(diamonds)))
+        return buckets
 
     def coin_balance(self, user_id: str) -> int:
         return self.balance_of(Account(user_id, AccountKind.COINS))

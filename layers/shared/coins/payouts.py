@@ -1,0 +1,490 @@
+"""Creator earnings and payouts: Connect onboarding, maturing diamonds, withdrawals, the payout batch.
+
+Real money leaves the platform here. A withdrawal first reserves diamonds (available -> reserved,
+a two-phase transfer); the batch then pays it with one Stripe transfer whose idempotency key and
+transfer group are the withdrawal id, and only after Stripe has the transfer does it post the
+reservation (reserved -> paid out). A permanent refusal voids the reservation (reserved ->
+available). Whatever crashes where, a re-run ends in exactly one transfer, or none and the
+diamonds back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from coins.errors import (
+    BelowMinimum,
+    IdempotencyKeyReused,
+    NotEligible,
+    RetryLater,
+)
+from coins.ledger import (
+    Account,
+    AccountKind,
+    Leg,
+    Transfer,
+    TransferCode,
+    request_fingerprint,
+    transfer_id_for,
+)
+from coins.payment_events import AccountObject, TransferObject
+from coins.pricing import ZERO_DECIMAL_CURRENCIES
+from coins.repository import LedgerRepository, iso_timestamp
+from coins.repository.ledger import PendingBucket
+from coins.repository.payouts import (
+    DueWithdrawal,
+    PayoutRepository,
+    Withdrawal,
+    WithdrawalStateConflict,
+    WithdrawalStatus,
+)
+from coins.stripe_adapter import PaymentProviderError
+
+logger = Logger(child=True)
+
+ADULT_AGE = 18
+# Stripe forgets an idempotency key after 24 hours; past this age we look for the transfer first.
+IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
+BATCH_ACTOR = "payout-batch"
+
+
+class PayoutProvider(Protocol):
+    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str: ...
+
+    def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str: ...
+
+    def create_transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> str: ...
+
+    def find_transfer(self, *, transfer_group: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PayoutPolicy:
+    maturity_days: int
+    diamond_value: Decimal  # payout currency per diamond, in major units
+    currency: str
+    min_withdrawal: int  # minor units
+    daily_cap: int  # minor units per UTC day
+    onboarding_return_url: str
+    onboarding_refresh_url: str
+
+    @property
+    def _minor_per_major(self) -> int:
+        return 1 if self.currency in ZERO_DECIMAL_CURRENCIES else 100
+
+    def value_of(self, diamonds: int) -> int:
+        """Diamonds' cash value in minor units, rounded down."""
+        exact = Decimal(diamonds) * self.diamond_value * self._minor_per_major
+        return int(exact.to_integral_value(rounding=ROUND_DOWN))
+
+    def diamonds_for(self, amount: int) -> int:
+        """The fewest diamonds worth `amount` minor units: only whole cents are ever reserved."""
+        exact = Decimal(amount) / (self.diamond_value * self._minor_per_major)
+        return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def is_adult(birthdate: str | None, today: date) -> bool:
+    if not birthdate:
+        return False
+    try:
+        born = date.fromisoformat(birthdate)
+    except ValueError:
+        return False
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return years >= ADULT_AGE
+
+
+class CreatorService:
+    def __init__(
+        self,
+        *,
+        ledger: LedgerRepository,
+        payouts: PayoutRepository,
+        provider: Callable[[], PayoutProvider],
+        policy: PayoutPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._ledger = ledger
+        self._payouts = payouts
+        self._provider = provider
+        self._policy = policy
+        self._clock = clock
+
+    def onboard(self, *, user_id: str, country: str | None, birthdate: str | None) -> Mapping[str, Any]:
+        now = self._clock()
+        if not is_adult(birthdate, now.date()):
+            raise NotEligible("only creators aged 18 or over can cash out")
+        # Recovery point first: the profile exists before Stripe is asked, so a retry finds it.
+        profile = self._payouts.get_profile(user_id) or self._payouts.create_profile(
+            user_id, country or "US", iso_timestamp(now)
+        )
+        self._ledger.open_accounts(user_id, iso_timestamp(now))
+        account_id = profile.account_id
+        try:
+            if account_id is None:
+                account_id = self._provider().create_connect_account(
+                    user_id=user_id, country=profile.country, idempotency_key=f"connect-{user_id}"
+                )
+                account_id = self._payouts.attach_account(user_id, account_id).account_id or account_id
+            url = self._provider().create_onboarding_link(
+                account_id=account_id,
+                refresh_url=self._policy.onboarding_refresh_url,
+                return_url=self._policy.onboarding_return_url,
+            )
+        except PaymentProviderError as exc:
+            raise RetryLater("Stripe could not set up the payout account; retry") from exc
+        return {"account_id": account_id, "onboarding_url": url}
+
+    def earnings(self, user_id: str) -> Mapping[str, Any]:
+        wallet = self._ledger.get_wallet(user_id)
+        value = self._policy.value_of
+        return {
+            "currency": self._policy.currency,
+            "diamonds": {
+                "available": wallet.diamonds_available,
+                "pending": wallet.diamonds_pending,
+                "reserved": wallet.diamonds_reserved,
+            },
+            "value": {
+                "available": value(wallet.diamonds_available),
+                "pending": value(wallet.diamonds_pending),
+                "reserved": value(wallet.diamonds_reserved),
+            },
+            "payouts": [_payout_view(w) for w in self._payouts.withdrawals_of(user_id)],
+        }
+
+    def withdraw(
+        self, *, user_id: str, birthdate: str | None, diamonds: int, idempotency_key: str
+    ) -> Mapping[str, Any]:
+        now = self._clock()
+        policy = self._policy
+        withdrawal_id = transfer_id_for(user_id, "withdrawal", idempotency_key)
+        request_hash = request_fingerprint({"diamonds": diamonds})
+        existing = self._payouts.get_withdrawal(user_id, withdrawal_id)
+        if existing is not None:
+            return self._replay(existing, request_hash)
+        if not is_adult(birthdate, now.date()):
+            raise NotEligible("only creators aged 18 or over can cash out")
+        profile = self._payouts.get_profile(user_id)
+        if profile is None or profile.account_id is None or not profile.payouts_enabled:
+            raise NotEligible("finish payout onboarding first: the payout account cannot receive payouts yet")
+        amount = policy.value_of(diamonds)
+        if amount < policy.min_withdrawal:
+            raise BelowMinimum(
+                f"the minimum withdrawal is {policy.min_withdrawal} {policy.currency} minor units"
+            )
+        reserved = policy.diamonds_for(amount)  # the odd diamonds that make no whole cent stay available
+        withdrawal = Withdrawal(
+            withdrawal_id=withdrawal_id,
+            user_id=user_id,
+            diamonds=reserved,
+            amount=amount,
+            currency=policy.currency,
+            status=WithdrawalStatus.RESERVED,
+            created_at=iso_timestamp(now),
+            day=now.strftime("%Y-%m-%d"),
+            account_id=profile.account_id,
+            request_hash=request_hash,
+        )
+        transfer = Transfer(
+            id=transfer_id_for(user_id, "reserve", withdrawal_id),
+            code=TransferCode.WITHDRAWAL,
+            legs=(
+                Leg(
+                    Account(user_id, AccountKind.DIAMONDS_AVAILABLE),
+                    Account(user_id, AccountKind.DIAMONDS_RESERVED),
+                    reserved,
+                ),
+            ),
+            initiated_by=user_id,
+            created_at=now,
+            request_hash=request_hash,
+            terms={"diamond_value": str(policy.diamond_value), "currency": policy.currency, "amount": amount},
+        )
+        try:
+            outcome = self._ledger.commit_transfer(
+                transfer,
+                record={"kind": "withdrawal", "user_id": user_id, "withdrawal_id": withdrawal_id},
+                details={"withdrawal_id": withdrawal_id, "amount": amount, "currency": policy.currency},
+                guards=[
+                    self._ledger.active_account_guard(user_id),
+                    *self._payouts.reservation_guards(withdrawal, daily_cap=policy.daily_cap),
+                ],
+            )
+        except WithdrawalStateConflict:
+            found = self._payouts.get_withdrawal(user_id, withdrawal_id)
+            if found is None:
+                raise
+            return self._replay(found, request_hash)
+        if not outcome.created:
+            found = self._payouts.get_withdrawal(user_id, withdrawal_id)
+            if found is not None:
+                return self._replay(found, request_hash)
+        return self._payouts.store_response(user_id, withdrawal_id, _withdrawal_reply(withdrawal))
+
+    def _replay(self, withdrawal: Withdrawal, request_hash: str) -> Mapping[str, Any]:
+        if withdrawal.request_hash != request_hash:
+            raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
+        if withdrawal.response is not None:
+            return withdrawal.response
+        return self._payouts.store_response(
+            withdrawal.user_id, withdrawal.withdrawal_id, _withdrawal_reply(withdrawal)
+        )
+
+    # ---------------------------------------------------------------- Stripe events
+
+    def event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any]], str]]:
+        return {"account.updated": self._account_updated, "transfer.reversed": self._transfer_reversed}
+
+    def _account_updated(self, raw: Mapping[str, Any]) -> str:
+        account = AccountObject.model_validate(raw)
+        user_id = account.metadata.get("user_id") or self._payouts.user_for_account(account.id)
+        if user_id is None:
+            return "unknown_account"
+        due = tuple((account.requirements or {}).get("currently_due") or ())
+        updated = self._payouts.update_account_state(user_id, account.id, account.payouts_enabled, due)
+        return "account_updated" if updated else "unknown_account"
+
+    def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:
+        stripe_transfer = TransferObject.model_validate(raw)
+        user_id = stripe_transfer.metadata.get("user_id")
+        withdrawal_id = stripe_transfer.metadata.get("withdrawal_id") or stripe_transfer.transfer_group
+        withdrawal = (
+            self._payouts.get_withdrawal(user_id, withdrawal_id) if user_id and withdrawal_id else None
+        )
+        if withdrawal is None:
+            return "unknown_transfer"
+        if withdrawal.status == WithdrawalStatus.RESERVED:
+            raise RetryLater("the payout has not been posted yet")
+        reversed_now = min(stripe_transfer.amount_reversed, withdrawal.amount)
+        delta = reversed_now - withdrawal.reversed_amount
+        if delta <= 0:
+            return "already_returned"
+        # Everything reversed returns every reserved diamond; a partial reversal its share, rounded down.
+        back = (
+            withdrawal.diamonds
+            if reversed_now == withdrawal.amount
+            else withdrawal.diamonds * reversed_now // withdrawal.amount
+        ) - withdrawal.diamonds * withdrawal.reversed_amount // withdrawal.amount
+        transfer = Transfer(
+            id=transfer_id_for(withdrawal.user_id, "reversal", f"{withdrawal.withdrawal_id}:{reversed_now}"),
+            code=TransferCode.PAYOUT_REVERSED,
+            legs=(
+                Leg(
+                    Account.system(AccountKind.DIAMONDS_PAID_OUT),
+                    Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                    back,
+                ),
+            ),
+            initiated_by=BATCH_ACTOR,
+            created_at=self._clock(),
+            request_hash=request_fingerprint(
+                {"withdrawal": withdrawal.withdrawal_id, "reversed": reversed_now}
+            ),
+            terms={"amount_reversed": reversed_now},
+        )
+        try:
+            self._ledger.commit_transfer(
+                transfer,
+                record={"kind": "payout_reversal", "user_id": withdrawal.user_id},
+                details={"withdrawal_id": withdrawal.withdrawal_id, "transfer_id": stripe_transfer.id},
+                guards=[
+                    self._payouts.reversal_guard(withdrawal, reversed_amount=reversed_now),
+                ],
+            )
+        except WithdrawalStateConflict:
+            return "already_returned"
+        return "diamonds_returned"
+
+
+class PayoutBatch:
+    """The scheduled batch: mature pending diamonds, list what is due, pay each withdrawal once."""
+
+    def __init__(
+        self,
+        *,
+        ledger: LedgerRepository,
+        payouts: PayoutRepository,
+        provider: Callable[[], PayoutProvider],
+        policy: PayoutPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._ledger = ledger
+        self._payouts = payouts
+        self._provider = provider
+        self._policy = policy
+        self._clock = clock
+
+    def mature_all(self) -> int:
+        """Moves every pending day older than the window to available; returns diamonds matured."""
+        now = self._clock()
+        last_due_day = (now - timedelta(days=self._policy.maturity_days + 1)).strftime("%Y-%m-%d")
+        matured = 0
+        for user_id in self._payouts.creators():
+            for bucket in self._ledger.pending_buckets(user_id):
+                if bucket.day <= last_due_day:
+                    matured += self._mature(bucket, now)
+        return matured
+
+    def _mature(self, bucket: PendingBucket, now: datetime) -> int:
+        transfer = Transfer(
+            id=transfer_id_for(bucket.user_id, "mature", f"{bucket.shard}:{bucket.day}"),
+            code=TransferCode.MATURATION,
+            legs=(
+                Leg(
+                    Account(bucket.user_id, AccountKind.DIAMONDS_PENDING),
+                    Account(bucket.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                    bucket.diamonds,
+                ),
+            ),
+            initiated_by=BATCH_ACTOR,
+            created_at=now,
+            request_hash=request_fingerprint({"shard": bucket.shard, "day": bucket.day}),
+            terms={"earned_on": bucket.day, "maturity_days": self._policy.maturity_days},
+        )
+        outcome = self._ledger.commit_transfer(
+            transfer,
+            record={"kind": "maturation", "user_id": bucket.user_id},
+            details={"earned_on": bucket.day},
+            pending_bucket=bucket,
+        )
+        return bucket.diamonds if outcome.created else 0
+
+    def due(self) -> Iterator[DueWithdrawal]:
+        return self._payouts.due_withdrawals()
+
+    def pay(self, due: DueWithdrawal) -> str:
+        """Pays one withdrawal. Raises PaymentProviderError when a retry may succeed."""
+        withdrawal = self._payouts.get_withdrawal(due.user_id, due.withdrawal_id)
+        if withdrawal is None or withdrawal.status != WithdrawalStatus.RESERVED:
+            return "already_settled"
+        provider = self._provider()
+        created = datetime.strptime(withdrawal.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=self._clock().tzinfo
+        )
+        try:
+            stripe_transfer: str | None = None
+            if self._clock() - created >= IDEMPOTENCY_KEY_SAFE_AGE:
+                stripe_transfer = provider.find_transfer(transfer_group=withdrawal.withdrawal_id)
+            if stripe_transfer is None:
+                stripe_transfer = provider.create_transfer(
+                    amount=withdrawal.amount,
+                    currency=withdrawal.currency,
+                    destination=withdrawal.account_id,
+                    transfer_group=withdrawal.withdrawal_id,
+                    metadata={"withdrawal_id": withdrawal.withdrawal_id, "user_id": withdrawal.user_id},
+                    idempotency_key=f"payout-{withdrawal.withdrawal_id}",
+                )
+        except PaymentProviderError as exc:
+            if exc.retryable:
+                raise
+            return self._void(withdrawal, exc.code or str(exc))
+        return self._post(withdrawal, stripe_transfer)
+
+    def _post(self, withdrawal: Withdrawal, stripe_transfer: str) -> str:
+        transfer = Transfer(
+            id=transfer_id_for(withdrawal.user_id, "payout", withdrawal.withdrawal_id),
+            code=TransferCode.PAYOUT,
+            legs=(
+                Leg(
+                    Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
+                    Account.system(AccountKind.DIAMONDS_PAID_OUT),
+                    withdrawal.diamonds,
+                ),
+            ),
+            initiated_by=BATCH_ACTOR,
+            created_at=self._clock(),
+            request_hash=request_fingerprint({"withdrawal": withdrawal.withdrawal_id}),
+            terms={
+                "stripe_transfer": stripe_transfer,
+                "amount": withdrawal.amount,
+                "currency": withdrawal.currency,
+            },
+        )
+        try:
+            self._ledger.commit_transfer(
+                transfer,
+                record={"kind": "payout", "user_id": withdrawal.user_id},
+                details={"withdrawal_id": withdrawal.withdrawal_id, "stripe_transfer": stripe_transfer},
+                guards=[
+                    self._payouts.settle_guard(
+                        withdrawal,
+                        allowed_from=WithdrawalStatus.RESERVED,
+                        to=WithdrawalStatus.PAID,
+                        sets={"transfer_id": stripe_transfer, "paid_at": iso_timestamp(self._clock())},
+                    )
+                ],
+            )
+        except WithdrawalStateConflict:
+            return "already_settled"
+        return "paid"
+
+    def _void(self, withdrawal: Withdrawal, reason: str) -> str:
+        transfer = Transfer(
+            id=transfer_id_for(withdrawal.user_id, "void", withdrawal.withdrawal_id),
+            code=TransferCode.PAYOUT_VOIDED,
+            legs=(
+                Leg(
+                    Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
+                    Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                    withdrawal.diamonds,
+                ),
+            ),
+            initiated_by=BATCH_ACTOR,
+            created_at=self._clock(),
+            request_hash=request_fingerprint({"withdrawal": withdrawal.withdrawal_id, "void": reason}),
+            terms={"reason": reason},
+        )
+        logger.warning("payout refused by Stripe: diamonds returned", extra={"reason": reason})
+        try:
+            self._ledger.commit_transfer(
+                transfer,
+                record={"kind": "payout_voided", "user_id": withdrawal.user_id},
+                details={"withdrawal_id": withdrawal.withdrawal_id, "reason": reason},
+                guards=[
+                    self._payouts.settle_guard(
+                        withdrawal,
+                        allowed_from=WithdrawalStatus.RESERVED,
+                        to=WithdrawalStatus.FAILED,
+                        sets={"failure_reason": reason},
+                    ),
+                    self._payouts.release_daily_cap_guard(withdrawal),
+                ],
+            )
+        except WithdrawalStateConflict:
+            return "already_settled"
+        return "failed"
+
+
+def _withdrawal_reply(withdrawal: Withdrawal) -> dict[str, Any]:
+    return {
+        "withdrawal_id": withdrawal.withdrawal_id,
+        "status": withdrawal.status.value,
+        "diamonds": withdrawal.diamonds,
+        "amount": withdrawal.amount,
+        "currency": withdrawal.currency,
+    }
+
+
+def _payout_view(withdrawal: Withdrawal) -> dict[str, Any]:
+    return {
+        **_withdrawal_reply(withdrawal),
+        "created_at": withdrawal.created_at,
+        "transfer_id": withdrawal.transfer_id,
+        "failure_reason": withdrawal.failure_reason,
+    }

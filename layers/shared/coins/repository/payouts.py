@@ -1,0 +1,416 @@
+"""Creators' Stripe Connect profiles, withdrawals and their daily caps, in DynamoDB.
+
+Withdrawal timeline (money leaves the platform here, so every step is a conditional write):
+  RESERVED  diamonds moved available -> reserved with the withdrawal item and the day's cap, in one
+            transaction; the item sits in the sparse "payouts due" index.
+  PAID      the Stripe transfer exists; reserved -> paid out, with the transfer id, in one
+            transaction conditioned on RESERVED. Leaves the due index.
+  FAILED    Stripe refused for good; reserved -> available and the day's cap given back.
+  REVERSED  the transfer was reversed; the reversed diamonds return to available.
+A crash between the Stripe call and the PAID write leaves RESERVED: the next run finds the same
+transfer (Stripe's idempotency key, or its transfer group after Stripe forgot the key) and posts it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from coins.errors import LimitExceeded
+from coins.repository._dynamo import (
+    default_client,
+    ser,
+    store_first_response,
+    to_item,
+    unmarshal,
+)
+from coins.repository.ledger import Guard
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PROFILE_SK = "PROFILE"
+DUE_BUCKETS = 16  # the payouts-due index is spread over this many partitions
+CREATOR_BUCKETS = 8
+
+
+class WithdrawalStatus(StrEnum):
+    RESERVED = "reserved"
+    PAID = "paid"
+    FAILED = "failed"
+    REVERSED = "reversed"
+
+
+@dataclass(frozen=True)
+class CreatorProfile:
+    user_id: str
+    account_id: str | None
+    country: str
+    payouts_enabled: bool
+    requirements_due: tuple[str, ...]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    withdrawal_id: str
+    user_id: str
+    diamonds: int
+    amount: int
+    currency: str
+    status: WithdrawalStatus
+    created_at: str
+    day: str
+    account_id: str
+    request_hash: str
+    transfer_id: str | None = None
+    failure_reason: str | None = None
+    reversed_amount: int = 0
+    response: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DueWithdrawal:
+    user_id: str
+    withdrawal_id: str
+
+
+class WithdrawalStateConflict(Exception):
+    def __init__(self, current: Mapping[str, Any] | None) -> None:
+        super().__init__("withdrawal state changed")
+        self.current = current
+
+
+def _bucket(text: str, buckets: int) -> int:
+    return zlib.crc32(text.encode()) % buckets
+
+
+def _profile_key(user_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": PROFILE_SK}}
+
+
+def _withdrawal_key(user_id: str, withdrawal_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"WDR#{withdrawal_id}"}}
+
+
+def _daily_key(user_id: str, day: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"DAILY#{day}"}}
+
+
+def _profile(row: Mapping[str, Any]) -> CreatorProfile:
+    return CreatorProfile(
+        user_id=row["user_id"],
+        account_id=row.get("account_id"),
+        country=row["country"],
+        payouts_enabled=bool(row.get("payouts_enabled", False)),
+        requirements_due=tuple(row.get("requirements_due", [])),
+        created_at=row["created_at"],
+    )
+
+
+def _withdrawal(row: Mapping[str, Any]) -> Withdrawal:
+    return Withdrawal(
+        withdrawal_id=row["withdrawal_id"],
+        user_id=row["user_id"],
+        diamonds=int(row["diamonds"]),
+        amount=int(row["amount"]),
+        currency=row["currency"],
+        status=WithdrawalStatus(row["status"]),
+        created_at=row["created_at"],
+        day=row["day"],
+        account_id=row["account_id"],
+        request_hash=row["request_hash"],
+        transfer_id=row.get("transfer_id"),
+        failure_reason=row.get("failure_reason"),
+        reversed_amount=int(row.get("reversed_amount", 0)),
+        response=row.get("response"),
+    )
+
+
+class PayoutRepository:
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client = client or default_client()
+
+    # ---------------------------------------------------------------- profiles
+
+    def get_profile(self, user_id: str) -> CreatorProfile | None:
+        found = self.client.get_item(
+            TableName=self.table_name, Key=_profile_key(user_id), ConsistentRead=True
+        )
+        return _profile(unmarshal(found["Item"])) if "Item" in found else None
+
+    def create_profile(self, user_id: str, country: str, now: str) -> CreatorProfile:
+        """The creator's profile, created once (before any Stripe account, as the recovery point)."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item(
+                    {
+                        "PK": f"CREATOR#{user_id}",
+                        "SK": PROFILE_SK,
+                        "user_id": user_id,
+                        "country": country,
+                        "payouts_enabled": False,
+                        "created_at": now,
+                        # Static index keys: the maturing batch lists creators without a scan.
+                        "GSI1PK": f"CREATORS#{_bucket(user_id, CREATOR_BUCKETS)}",
+                        "GSI1SK": user_id,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        found = self.get_profile(user_id)
+        if found is None:
+            raise RuntimeError("creator profile vanished")
+        return found
+
+    def attach_account(self, user_id: str, account_id: str) -> CreatorProfile:
+        """Records the Connect account once; a concurrent onboarding keeps the first one recorded."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": _profile_key(user_id),
+                            "UpdateExpression": "SET account_id = :acct",
+                            "ConditionExpression": "attribute_exists(PK) AND "
+                            "(attribute_not_exists(account_id) OR account_id = :acct)",
+                            "ExpressionAttributeValues": {":acct": ser(account_id)},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": to_item(
+                                {"PK": f"CONNECT#{account_id}", "SK": "CONNECT", "user_id": user_id}
+                            ),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+        found = self.get_profile(user_id)
+        if found is None:
+            raise RuntimeError("creator profile vanished")
+        return found
+
+    def user_for_account(self, account_id: str) -> str | None:
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": f"CONNECT#{account_id}"}, "SK": {"S": "CONNECT"}},
+            ConsistentRead=True,
+        )
+        return str(unmarshal(found["Item"])["user_id"]) if "Item" in found else None
+
+    def update_account_state(
+        self, user_id: str, account_id: str, payouts_enabled: bool, due: Sequence[str]
+    ) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_profile_key(user_id),
+                UpdateExpression="SET payouts_enabled = :enabled, requirements_due = :due",
+                ConditionExpression="account_id = :acct",
+                ExpressionAttributeValues={
+                    ":enabled": ser(payouts_enabled),
+                    ":due": ser(list(due)),
+                    ":acct": ser(account_id),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def creators(self) -> Iterator[str]:
+        """Every onboarded creator, from the sparse creators index."""
+        paginator = self.client.get_paginator("query")
+        for bucket in range(CREATOR_BUCKETS):
+            for page in paginator.paginate(
+                TableName=self.table_name,
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"CREATORS#{bucket}"}},
+            ):
+                for key in page.get("Items", []):
+                    yield key["GSI1SK"]["S"]
+
+    # ---------------------------------------------------------------- withdrawals
+
+    def reservation_guards(self, withdrawal: Withdrawal, *, daily_cap: int) -> list[Guard]:
+        """The withdrawal item and the day's cap, committed with the available -> reserved transfer."""
+        item = to_item(
+            {
+                "PK": f"CREATOR#{withdrawal.user_id}",
+                "SK": f"WDR#{withdrawal.withdrawal_id}",
+                "withdrawal_id": withdrawal.withdrawal_id,
+                "user_id": withdrawal.user_id,
+                "diamonds": withdrawal.diamonds,
+                "amount": withdrawal.amount,
+                "currency": withdrawal.currency,
+                "status": WithdrawalStatus.RESERVED.value,
+                "created_at": withdrawal.created_at,
+                "day": withdrawal.day,
+                "account_id": withdrawal.account_id,
+                "request_hash": withdrawal.request_hash,
+                "reversed_amount": 0,
+                # Sparse, spread index of what the next batch must pay.
+                "GSI1PK": f"PAYOUT_DUE#{_bucket(withdrawal.withdrawal_id, DUE_BUCKETS)}",
+                "GSI1SK": f"{withdrawal.created_at}#{withdrawal.user_id}#{withdrawal.withdrawal_id}",
+            }
+        )
+
+        def cap_refusal(_: Mapping[str, Any] | None) -> Exception:
+            return LimitExceeded("this withdrawal would go over today's withdrawal cap")
+
+        return [
+            Guard(
+                write={
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                refusal=WithdrawalStateConflict,
+            ),
+            Guard(
+                write={
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                        "UpdateExpression": "SET withdrawn = if_not_exists(withdrawn, :zero) + :amount",
+                        "ConditionExpression": "attribute_not_exists(withdrawn) OR withdrawn <= :room",
+                        "ExpressionAttributeValues": {
+                            ":zero": ser(0),
+                            ":amount": ser(withdrawal.amount),
+                            ":room": ser(daily_cap - withdrawal.amount),
+                        },
+                    }
+                },
+                refusal=cap_refusal,
+            ),
+        ]
+
+    def get_withdrawal(self, user_id: str, withdrawal_id: str) -> Withdrawal | None:
+        found = self.client.get_item(
+            TableName=self.table_name, Key=_withdrawal_key(user_id, withdrawal_id), ConsistentRead=True
+        )
+        return _withdrawal(unmarshal(found["Item"])) if "Item" in found else None
+
+    def withdrawals_of(self, user_id: str, limit: int = 20) -> list[Withdrawal]:
+        answer = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :wdr)",
+            ExpressionAttributeValues={":pk": {"S": f"CREATOR#{user_id}"}, ":wdr": {"S": "WDR#"}},
+            ConsistentRead=True,
+        )
+        found = [_withdrawal(unmarshal(item)) for item in answer.get("Items", [])]
+        return sorted(found, key=lambda w: w.created_at, reverse=True)[:limit]
+
+    def withdrawn_on(self, user_id: str, day: str) -> int:
+        found = self.client.get_item(
+            TableName=self.table_name, Key=_daily_key(user_id, day), ConsistentRead=True
+        )
+        return int(unmarshal(found.get("Item", {})).get("withdrawn", 0))
+
+    def store_response(
+        self, user_id: str, withdrawal_id: str, response: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        return store_first_response(
+            self.client, self.table_name, _withdrawal_key(user_id, withdrawal_id), response
+        )
+
+    def due_withdrawals(self) -> Iterator[DueWithdrawal]:
+        """Everything reserved and not yet settled, from the sparse due index (never a scan)."""
+        paginator = self.client.get_paginator("query")
+        for bucket in range(DUE_BUCKETS):
+            for page in paginator.paginate(
+                TableName=self.table_name,
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PAYOUT_DUE#{bucket}"}},
+            ):
+                for key in page.get("Items", []):
+                    _, user_id, withdrawal_id = key["GSI1SK"]["S"].rsplit("#", 2)
+                    yield DueWithdrawal(user_id=user_id, withdrawal_id=withdrawal_id)
+
+    def settle_guard(
+        self,
+        withdrawal: Withdrawal,
+        *,
+        allowed_from: WithdrawalStatus,
+        to: WithdrawalStatus,
+        sets: Mapping[str, Any],
+        leave_due_index: bool = True,
+    ) -> Guard:
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":to": ser(to.value), ":from": ser(allowed_from.value)}
+        clauses = ["#status = :to"]
+        for n, (attr, value) in enumerate(sets.items()):
+            names[f"#a{n}"] = attr
+            values[f":v{n}"] = ser(value)
+            clauses.append(f"#a{n} = :v{n}")
+        update = "SET " + ", ".join(clauses) + (" REMOVE GSI1PK, GSI1SK" if leave_due_index else "")
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _withdrawal_key(withdrawal.user_id, withdrawal.withdrawal_id),
+                    "UpdateExpression": update,
+                    "ConditionExpression": "#status = :from",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            refusal=WithdrawalStateConflict,
+        )
+
+    def reversal_guard(self, withdrawal: Withdrawal, *, reversed_amount: int) -> Guard:
+        """Counts a Stripe reversal once: conditioned on the amount reversed so far."""
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _withdrawal_key(withdrawal.user_id, withdrawal.withdrawal_id),
+                    "UpdateExpression": "SET #status = :reversed, reversed_amount = :now_reversed",
+                    "ConditionExpression": "#status IN (:paid, :reversed) AND reversed_amount = :before",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":reversed": ser(WithdrawalStatus.REVERSED.value),
+                        ":paid": ser(WithdrawalStatus.PAID.value),
+                        ":now_reversed": ser(reversed_amount),
+                        ":before": ser(withdrawal.reversed_amount),
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            refusal=WithdrawalStateConflict,
+        )
+
+    def release_daily_cap_guard(self, withdrawal: Withdrawal) -> Guard:
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                    "UpdateExpression": "SET withdrawn = withdrawn - :amount",
+                    "ExpressionAttributeValues": {":amount": ser(withdrawal.amount)},
+                }
+            },
+            refusal=WithdrawalStateConflict,
+        )
