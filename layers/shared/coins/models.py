@@ -158,3 +158,44 @@ class PackagesOut(BaseModel):
 class WebhookAck(BaseModel):
     received: bool
     outcome: str
+
+
+class OnboardingOut(BaseModel):
+    account_id: str
+    onboarding_url: str
+
+
+class WithdrawalRequest(StrictModel):
+    diamonds: Annotated[int, Field(strict=True, ge=1, le=1_000_000_000)]
+
+
+class WithdrawalOut(BaseModel):
+    withdrawal_id: str
+    status: str
+    diamonds: int
+    amount: int
+    currency: str
+
+
+class PayoutOut(WithdrawalOut):
+    created_at: str
+    transfer_id: str | None
+    failure_reason: str | None
+
+
+class EarningsOut(BaseModel):
+    currency: str
+    diamonds: DiamondsOut
+    value: DiamondsOut = Field(
+        description="Cash value of each bucket in the currency's minor unit, rounded down"
+    )
+    payouts: list[PayoutOut]
+
+
+class DueWithdrawalMessage(BaseModel):
+    """One SQS message of the payout batch: which withdrawal to pay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str
+    withdrawal_id: str

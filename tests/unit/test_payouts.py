@@ -1,0 +1,265 @@
+"""Creator payouts on moto with a fake Stripe: eligibility, whole cents, maturing, paying once."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from coins.config import Settings
+from coins.errors import AccountFrozen, BelowMinimum, InsufficientFunds, LimitExceeded, NotEligible
+from coins.ledger import AccountStatus, Unit
+from coins.payment_events import PaymentEvent
+from coins.repository.payouts import DueWithdrawal
+from coins.stripe_adapter import PaymentProviderError
+from coins.wiring import Services, build_services
+
+from tests.support.apigw import HandlerClient
+from tests.support.fakes import FakePayoutProvider
+from tests.support.stripe_events import event, stripe_object
+
+ADULT = "1990-01-01"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def stripe() -> FakePayoutProvider:
+    return FakePayoutProvider()
+
+
+@pytest.fixture
+def app(api: HandlerClient, stripe: FakePayoutProvider, clock: Clock) -> Services:
+    return build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
+
+
+def onboarded(app: Services, user: str = "creator-1", *, enabled: bool = True) -> str:
+    account_id = str(app.creators.onboard(user_id=user, country="US", birthdate=ADULT)["account_id"])
+    account = stripe_object(
+        "account",
+        id=account_id,
+        payouts_enabled=enabled,
+        metadata={"user_id": user},
+        requirements={"currently_due": [] if enabled else ["external_account"]},
+    )
+    app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account)))
+    return account_id
+
+
+def grant_diamonds(api: HandlerClient, user: str, diamonds: int) -> None:
+    assert api.grant("admin-1", user, diamonds, key=f"d-{user}-{diamonds}", unit="diamonds").status == 201
+
+
+def withdraw(
+    app: Services, diamonds: int, *, key: str = "w1", user: str = "creator-1", birthdate: str | None = ADULT
+) -> dict[str, Any]:
+    return dict(
+        app.creators.withdraw(user_id=user, birthdate=birthdate, diamonds=diamonds, idempotency_key=key)
+    )
+
+
+def test_onboarding_creates_one_account_however_often_it_is_retried(
+    app: Services, stripe: FakePayoutProvider
+) -> None:
+    first = app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)
+    again = app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)
+
+    assert first["account_id"] == again["account_id"]
+    assert len(stripe.accounts) == 1
+    assert str(first["onboarding_url"]).endswith(str(first["account_id"]))
+
+
+def test_minors_cannot_onboard(app: Services, clock: Clock) -> None:
+    seventeen = (clock.now - timedelta(days=17 * 366)).date().isoformat()
+    with pytest.raises(NotEligible):
+        app.creators.onboard(user_id="creator-1", country="US", birthdate=seventeen)
+    with pytest.raises(NotEligible):
+        app.creators.onboard(user_id="creator-1", country="US", birthdate=None)
+
+
+def test_a_withdrawal_reserves_whole_cents_and_leaves_the_odd_diamond(
+    app: Services, api: HandlerClient
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 5001)
+
+    reserved = withdraw(app, 5001)
+
+    assert reserved == {
+        "withdrawal_id": reserved["withdrawal_id"],
+        "status": "reserved",
+        "diamonds": 5000,
+        "amount": 2500,
+        "currency": "usd",
+    }
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 1, "pending": 0, "reserved": 5000}
+    assert earnings["value"]["reserved"] == 2500
+    assert withdraw(app, 5001) == reserved  # a retry answers the same
+
+
+@pytest.mark.parametrize(
+    ("setup", "diamonds", "error"),
+    [
+        ("minor", 5000, NotEligible),
+        ("no_account", 5000, NotEligible),
+        ("payouts_disabled", 5000, NotEligible),
+        ("ok", 1999, BelowMinimum),
+        ("ok", 9000, InsufficientFunds),
+        ("frozen", 5000, AccountFrozen),
+    ],
+)
+def test_withdrawals_that_may_not_happen_are_refused_and_reserve_nothing(
+    app: Services, api: HandlerClient, clock: Clock, setup: str, diamonds: int, error: type[Exception]
+) -> None:
+    if setup != "no_account":
+        onboarded(app, enabled=setup != "payouts_disabled")
+    api.wallet("creator-1")
+    grant_diamonds(api, "creator-1", 8000)
+    if setup == "frozen":
+        app.repository.set_status(
+            "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T00:00:00Z"
+        )
+    birthdate = (clock.now - timedelta(days=365 * 17)).date().isoformat() if setup == "minor" else ADULT
+
+    with pytest.raises(error):
+        withdraw(app, diamonds, birthdate=birthdate)
+
+    assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 0
+
+
+def test_the_daily_cap_counts_per_utc_day(app: Services, api: HandlerClient, clock: Clock) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 500_000)
+    withdraw(app, 150_000, key="a")  # $750
+    with pytest.raises(LimitExceeded):
+        withdraw(app, 60_000, key="b")  # $300 more would pass $1,000
+
+    clock.now += timedelta(days=1)
+    assert withdraw(app, 60_000, key="c")["status"] == "reserved"
+
+
+def test_the_batch_pays_once_and_a_second_run_pays_nothing(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    account = onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+
+    outcomes = [app.payout_batch.pay(d) for d in list(app.payout_batch.due())]
+    again = [app.payout_batch.pay(d) for d in list(app.payout_batch.due())]
+
+    assert outcomes == ["paid"]
+    assert again == []
+    assert [t["destination"] for t in stripe.transfers.values()] == [account]
+    payout = app.creators.earnings("creator-1")["payouts"][0]
+    assert (payout["withdrawal_id"], payout["status"], payout["transfer_id"]) == (wid, "paid", "tr_1")
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_an_old_withdrawal_finds_its_transfer_when_stripe_forgot_the_key(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider, clock: Clock
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    # A transfer was made but the batch crashed before posting it; a day later Stripe forgot the key.
+    stripe.create_transfer(
+        amount=2000,
+        currency="usd",
+        destination="acct_1",
+        transfer_group=wid,
+        metadata={},
+        idempotency_key=f"payout-{wid}",
+    )
+    stripe.forgotten_keys = True
+    clock.now += timedelta(hours=30)
+
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
+    assert len(stripe.transfers) == 1
+
+
+def test_a_refused_transfer_returns_the_diamonds_and_the_days_cap(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.failures.append(
+        PaymentProviderError("No such destination", retryable=False, code="account_invalid")
+    )
+
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "failed"
+
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 4000, "pending": 0, "reserved": 0}
+    assert earnings["payouts"][0]["failure_reason"] == "account_invalid"
+    assert list(app.payout_batch.due()) == []
+    assert withdraw(app, 4000, key="again")["status"] == "reserved"
+
+
+def test_a_transient_failure_leaves_the_withdrawal_for_the_retry(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.failures.append(PaymentProviderError("rate limited", retryable=True))
+
+    with pytest.raises(PaymentProviderError):
+        app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
+
+
+def test_a_reversed_transfer_returns_the_diamonds_once(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+    reversed_transfer = stripe_object(
+        "transfer",
+        id="tr_1",
+        amount=2000,
+        amount_reversed=2000,
+        reversed=True,
+        currency="usd",
+        transfer_group=wid,
+        metadata={"withdrawal_id": wid, "user_id": "creator-1"},
+    )
+    reversal = PaymentEvent.model_validate(event("transfer.reversed", reversed_transfer))
+
+    assert app.webhooks.handle(reversal) == "diamonds_returned"
+    assert app.webhooks.handle(reversal) == "duplicate"
+
+    assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_gift_diamonds_mature_after_the_window_in_bulk(
+    app: Services, api: HandlerClient, clock: Clock
+) -> None:
+    onboarded(app)
+    api.grant("admin-1", "fan-1", 1000, key="coins")
+    # Gifts go through the handler, which uses the real clock: move the batch's clock relative to it.
+    api.send_gift("fan-1", "creator-1", "hand_hearts", 3, key="g1")  # 300 coins -> 150 diamonds
+    clock.now = datetime.now(UTC) + timedelta(days=7)
+    assert app.payout_batch.mature_all() == 0
+
+    clock.now = datetime.now(UTC) + timedelta(days=9)
+    assert app.payout_batch.mature_all() == 150
+    assert app.payout_batch.mature_all() == 0
+
+    assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
