@@ -66,7 +66,7 @@ bench: deps
 	$(PY) -m bench
 
 openapi: $(VENV)/.installed
-	$(PY) -m devstack openapi > docs/openapi.json
+	$(PY) -m devstack.openapi
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache .aws-sam
