@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PYTEST_ARGS ?=
 
-.PHONY: help deps java dev token test lint typecheck unit integration e2e bench openapi cfn-lint payouts clean
+.PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111)"
@@ -64,6 +64,9 @@ test: deps lint typecheck
 
 bench: deps
 	$(PY) -m bench
+
+payouts: $(VENV)/.installed
+	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF))
 
 openapi: $(VENV)/.installed
 	$(PY) -m devstack.openapi
