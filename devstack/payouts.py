@@ -11,12 +11,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from coins.config import Settings
-from coins.stripe_adapter import PaymentProviderError
-from coins.wiring import build_services
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from coins.config import Settings
+from coins.stripe_adapter import PaymentProviderError
+from coins.wiring import build_services
 
 LOCAL_DEFAULTS = {
     "TABLE_NAME": "coins-local",

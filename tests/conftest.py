@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from coins.wiring import services
 
+from coins.wiring import services
 from devstack.template import load_template
 
 _template_env = load_template()["Globals"]["Function"]["Environment"]["Variables"]

@@ -1,14 +1,12 @@
 """Admin routes (admins group only): adjustments, reviews and account status."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from coins.api import IdempotencyKey, api_responses, create_app, current_caller, require_admin
+
+from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry, require_admin
 from coins.models import (
     AdjustmentReceipt,
     AdjustmentRequest,
@@ -17,11 +15,9 @@ from coins.models import (
     StatusChangeOut,
     StatusChangeRequest,
 )
+from coins.observability import logger, metrics, tracer
 from coins.wiring import services
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = create_app()
 
 
@@ -89,9 +85,4 @@ def set_status(
     return StatusChangeOut.model_validate(changed)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
-    return response
+lambda_handler = lambda_entry(app)

@@ -1,20 +1,16 @@
 """POST /v1/checkout: opens a Stripe Checkout Session for one of the caller's region's packages."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from coins.api import IdempotencyKey, api_responses, create_app, current_caller
+
+from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
 from coins.models import CheckoutOut, CheckoutRequest
+from coins.observability import metrics, tracer
 from coins.wiring import services
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = create_app()
 
 
@@ -42,9 +38,4 @@ def open_checkout(
     return Response(201, content_types.APPLICATION_JSON, CheckoutOut.model_validate(checkout))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
-    return response
+lambda_handler = lambda_entry(app)

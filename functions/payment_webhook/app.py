@@ -5,21 +5,16 @@ and changes nothing.
 """
 
 import time
-from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from coins.api import api_responses, create_app
+
+from coins.api import api_responses, create_app, lambda_entry
 from coins.errors import InvalidRequest
 from coins.models import WebhookAck
+from coins.observability import logger, metrics, tracer
 from coins.stripe_adapter import InvalidSignature
 from coins.wiring import services
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = create_app()
 
 
@@ -46,9 +41,4 @@ def receive_stripe_event() -> WebhookAck:
     return WebhookAck(received=True, outcome=outcome)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
-    return response
+lambda_handler = lambda_entry(app)

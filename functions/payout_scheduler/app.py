@@ -2,15 +2,12 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from coins.observability import logger, metrics, tracer
 from coins.payout_queue import PayoutQueue
 from coins.wiring import services
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context

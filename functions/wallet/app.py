@@ -1,17 +1,14 @@
 """GET /v1/wallet and GET /v1/wallet/transactions: the caller's balances and history, only their own."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from coins.api import api_responses, create_app, current_caller
+
+from coins.api import api_responses, create_app, current_caller, lambda_entry
 from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
+from coins.observability import tracer
 from coins.wiring import services
 
-logger = Logger()
-tracer = Tracer()
 app = create_app()
 
 
@@ -69,8 +66,4 @@ def list_transactions(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
-    return response
+lambda_handler = lambda_entry(app)

@@ -10,7 +10,6 @@ from coins.config import Settings
 from coins.errors import AccountFrozen, InsufficientFunds
 from coins.ledger import Unit
 from coins.wiring import build_services
-
 from tests.support.ledger import snapshot
 
 FANS = [f"fan-{i}" for i in range(24)]

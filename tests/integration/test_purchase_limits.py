@@ -6,7 +6,6 @@ from coins.config import Settings
 from coins.errors import AccountUnderReview, LimitExceeded
 from coins.pricing import price_book
 from coins.wiring import build_services
-
 from tests.support.fakes import FakeCheckoutProvider
 
 

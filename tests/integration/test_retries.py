@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
+
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.errors import Busy

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+
 from coins.repository import LedgerRepository
 
 _deserializer = TypeDeserializer()

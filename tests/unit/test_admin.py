@@ -1,9 +1,9 @@
 """Admin routes: only the admins group, only balanced adjustments, every change with a reason."""
 
 import pytest
+
 from coins.ledger import Unit
 from coins.wiring import services
-
 from tests.support.apigw import ApiResponse, HandlerClient
 
 

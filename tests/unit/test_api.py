@@ -1,6 +1,7 @@
 """The HTTP glue: one error map, identity only from the token."""
 
 import pytest
+
 from coins import errors
 from coins.api import HTTP_STATUS_OF, caller_from_claims
 from coins.errors import DomainError, Unauthenticated

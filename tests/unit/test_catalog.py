@@ -1,9 +1,10 @@
 """The gift catalogue is data validated by a model."""
 
 import pytest
+from pydantic import ValidationError
+
 from coins.catalog import GiftCatalog, GiftKind, gift_catalog
 from coins.errors import NotFound
-from pydantic import ValidationError
 
 
 def test_the_catalogue_spans_rose_to_universe_with_kinds() -> None:

@@ -3,9 +3,9 @@
 from typing import Any
 
 import pytest
+
 from coins.ledger import Unit
 from coins.wiring import services
-
 from tests.support.apigw import HandlerClient
 
 

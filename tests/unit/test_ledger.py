@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 
 import pytest
+
 from coins.ledger import (
     Account,
     AccountKind,

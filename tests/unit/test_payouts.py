@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from coins.config import Settings
 from coins.errors import AccountFrozen, BelowMinimum, InsufficientFunds, LimitExceeded, NotEligible
 from coins.ledger import AccountStatus, Unit
@@ -11,7 +12,6 @@ from coins.payment_events import PaymentEvent
 from coins.repository.payouts import DueWithdrawal
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
-
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.stripe_events import event, stripe_object

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+
 from coins.config import Settings
 from coins.errors import (
     AccountFrozen,
@@ -18,7 +19,6 @@ from coins.errors import (
 from coins.ledger import Unit
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
-
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.stripe_events import (

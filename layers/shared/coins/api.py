@@ -5,17 +5,18 @@ errors to HTTP statuses. Handlers parse, authorize, call the domain and map the 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from coins.errors import (
     AccountFrozen,
@@ -35,8 +36,7 @@ from coins.errors import (
     Unauthenticated,
 )
 from coins.models import ErrorOut
-
-logger = Logger(child=True)
+from coins.observability import logger, metrics, tracer
 
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
@@ -85,6 +85,22 @@ def _describe_validation_errors(errors: Sequence[Any]) -> str:
             return "the body is not valid JSON"
         parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
+
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
+    """The function's entry point: correlation id from the request, tracing, metrics flushed."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response: dict[str, Any] = app.resolve(event, context)
+        return response
+
+    return lambda_handler
 
 
 def create_app() -> APIGatewayHttpResolver:
