@@ -109,7 +109,9 @@ def is_adult(birthdate: str | None, today: date) -> bool:
     return years >= ADULT_AGE
 
 
-class CreatorService:
+class _PayoutParticipant:
+    """What the creator routes and the batch both work with."""
+
     def __init__(
         self,
         *,
@@ -125,6 +127,22 @@ class CreatorService:
         self._policy = policy
         self._clock = clock
 
+    def _transfer(
+        self, user_id: str, step: str, key: str, code: TransferCode, leg: Leg, terms: Mapping[str, Any]
+    ) -> Transfer:
+        # One id per user, step and key: a retried step can never post twice.
+        return Transfer(
+            id=transfer_id_for(user_id, step, key),
+            code=code,
+            legs=(leg,),
+            initiated_by=BATCH_ACTOR if step != "reserve" else user_id,
+            created_at=self._clock(),
+            request_hash=request_fingerprint({"step": step, "key": key}),
+            terms=terms,
+        )
+
+
+class CreatorService(_PayoutParticipant):
     def onboard(self, *, user_id: str, country: str | None, birthdate: str | None) -> Mapping[str, Any]:
         now = self._clock()
         if not is_adult(birthdate, now.date()):
@@ -201,20 +219,17 @@ class CreatorService:
             account_id=profile.account_id,
             request_hash=request_hash,
         )
-        transfer = Transfer(
-            id=transfer_id_for(user_id, "reserve", withdrawal_id),
-            code=TransferCode.WITHDRAWAL,
-            legs=(
-                Leg(
-                    Account(user_id, AccountKind.DIAMONDS_AVAILABLE),
-                    Account(user_id, AccountKind.DIAMONDS_RESERVED),
-                    reserved,
-                ),
+        transfer = self._transfer(
+            user_id,
+            "reserve",
+            withdrawal_id,
+            TransferCode.WITHDRAWAL,
+            Leg(
+                Account(user_id, AccountKind.DIAMONDS_AVAILABLE),
+                Account(user_id, AccountKind.DIAMONDS_RESERVED),
+                reserved,
             ),
-            initiated_by=user_id,
-            created_at=now,
-            request_hash=request_hash,
-            terms={"diamond_value": str(policy.diamond_value), "currency": policy.currency, "amount": amount},
+            {"diamond_value": str(policy.diamond_value), "currency": policy.currency, "amount": amount},
         )
         try:
             outcome = self._ledger.commit_transfer(
@@ -281,22 +296,17 @@ class CreatorService:
             if reversed_now == withdrawal.amount
             else withdrawal.diamonds * reversed_now // withdrawal.amount
         ) - withdrawal.diamonds * withdrawal.reversed_amount // withdrawal.amount
-        transfer = Transfer(
-            id=transfer_id_for(withdrawal.user_id, "reversal", f"{withdrawal.withdrawal_id}:{reversed_now}"),
-            code=TransferCode.PAYOUT_REVERSED,
-            legs=(
-                Leg(
-                    Account.system(AccountKind.DIAMONDS_PAID_OUT),
-                    Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
-                    back,
-                ),
+        transfer = self._transfer(
+            withdrawal.user_id,
+            "reversal",
+            f"{withdrawal.withdrawal_id}:{reversed_now}",
+            TransferCode.PAYOUT_REVERSED,
+            Leg(
+                Account.system(AccountKind.DIAMONDS_PAID_OUT),
+                Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                back,
             ),
-            initiated_by=BATCH_ACTOR,
-            created_at=self._clock(),
-            request_hash=request_fingerprint(
-                {"withdrawal": withdrawal.withdrawal_id, "reversed": reversed_now}
-            ),
-            terms={"amount_reversed": reversed_now},
+            {"amount_reversed": reversed_now},
         )
         try:
             self._ledger.commit_transfer(
@@ -312,23 +322,8 @@ class CreatorService:
         return "diamonds_returned"
 
 
-class PayoutBatch:
+class PayoutBatch(_PayoutParticipant):
     """The scheduled batch: mature pending diamonds, list what is due, pay each withdrawal once."""
-
-    def __init__(
-        self,
-        *,
-        ledger: LedgerRepository,
-        payouts: PayoutRepository,
-        provider: Callable[[], PayoutProvider],
-        policy: PayoutPolicy,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._ledger = ledger
-        self._payouts = payouts
-        self._provider = provider
-        self._policy = policy
-        self._clock = clock
 
     def mature_all(self) -> int:
         """Moves every pending day older than the window to available; returns diamonds matured."""
@@ -338,24 +333,21 @@ class PayoutBatch:
         for user_id in self._payouts.creators():
             for bucket in self._ledger.pending_buckets(user_id):
                 if bucket.day <= last_due_day:
-                    matured += self._mature(bucket, now)
+                    matured += self._mature(bucket)
         return matured
 
-    def _mature(self, bucket: PendingBucket, now: datetime) -> int:
-        transfer = Transfer(
-            id=transfer_id_for(bucket.user_id, "mature", f"{bucket.shard}:{bucket.day}"),
-            code=TransferCode.MATURATION,
-            legs=(
-                Leg(
-                    Account(bucket.user_id, AccountKind.DIAMONDS_PENDING),
-                    Account(bucket.user_id, AccountKind.DIAMONDS_AVAILABLE),
-                    bucket.diamonds,
-                ),
+    def _mature(self, bucket: PendingBucket) -> int:
+        transfer = self._transfer(
+            bucket.user_id,
+            "mature",
+            f"{bucket.shard}:{bucket.day}",
+            TransferCode.MATURATION,
+            Leg(
+                Account(bucket.user_id, AccountKind.DIAMONDS_PENDING),
+                Account(bucket.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                bucket.diamonds,
             ),
-            initiated_by=BATCH_ACTOR,
-            created_at=now,
-            request_hash=request_fingerprint({"shard": bucket.shard, "day": bucket.day}),
-            terms={"earned_on": bucket.day, "maturity_days": self._policy.maturity_days},
+            {"earned_on": bucket.day, "maturity_days": self._policy.maturity_days},
         )
         outcome = self._ledger.commit_transfer(
             transfer,
@@ -397,20 +389,17 @@ class PayoutBatch:
         return self._post(withdrawal, stripe_transfer)
 
     def _post(self, withdrawal: Withdrawal, stripe_transfer: str) -> str:
-        transfer = Transfer(
-            id=transfer_id_for(withdrawal.user_id, "payout", withdrawal.withdrawal_id),
-            code=TransferCode.PAYOUT,
-            legs=(
-                Leg(
-                    Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
-                    Account.system(AccountKind.DIAMONDS_PAID_OUT),
-                    withdrawal.diamonds,
-                ),
+        transfer = self._transfer(
+            withdrawal.user_id,
+            "payout",
+            withdrawal.withdrawal_id,
+            TransferCode.PAYOUT,
+            Leg(
+                Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
+                Account.system(AccountKind.DIAMONDS_PAID_OUT),
+                withdrawal.diamonds,
             ),
-            initiated_by=BATCH_ACTOR,
-            created_at=self._clock(),
-            request_hash=request_fingerprint({"withdrawal": withdrawal.withdrawal_id}),
-            terms={
+            {
                 "stripe_transfer": stripe_transfer,
                 "amount": withdrawal.amount,
                 "currency": withdrawal.currency,
@@ -435,20 +424,17 @@ class PayoutBatch:
         return "paid"
 
     def _void(self, withdrawal: Withdrawal, reason: str) -> str:
-        transfer = Transfer(
-            id=transfer_id_for(withdrawal.user_id, "void", withdrawal.withdrawal_id),
-            code=TransferCode.PAYOUT_VOIDED,
-            legs=(
-                Leg(
-                    Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
-                    Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
-                    withdrawal.diamonds,
-                ),
+        transfer = self._transfer(
+            withdrawal.user_id,
+            "void",
+            withdrawal.withdrawal_id,
+            TransferCode.PAYOUT_VOIDED,
+            Leg(
+                Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
+                Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
+                withdrawal.diamonds,
             ),
-            initiated_by=BATCH_ACTOR,
-            created_at=self._clock(),
-            request_hash=request_fingerprint({"withdrawal": withdrawal.withdrawal_id, "void": reason}),
-            terms={"reason": reason},
+            {"reason": reason},
         )
         logger.warning("payout refused by Stripe: diamonds returned", extra={"reason": reason})
         try:
