@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.gateway import api_gateway_event
 from devstack.template import LambdaHandler, http_routes, load_handler
 
 
@@ -35,42 +36,21 @@ def http_event(
     query: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    claims: dict[str, str] = {}
+    """The event the local gateway (and API Gateway) builds, for a caller whose token had these claims."""
+    claims: dict[str, Any] | None = None
     if sub is not None:
-        claims["sub"] = sub
-    if groups:
-        claims["cognito:groups"] = "[" + " ".join(groups) + "]"  # as API Gateway passes list claims
-    route_key = f"{method} {route or path}"
-    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    return {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
-        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
-        "queryStringParameters": query,
-        "pathParameters": path_parameters,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "test",
-            "authorizer": {"jwt": {"claims": claims, "scopes": None}},
-            "domainName": "test.execute-api.us-east-1.amazonaws.com",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "pytest",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "24/Nov/2026:19:00:00 +0000",
-            "timeEpoch": 1795546800000,
-        },
-        "body": text,
-        "isBase64Encoded": False,
-    }
+        claims = {"sub": sub, **({"cognito:groups": list(groups)} if groups else {})}
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
+    return api_gateway_event(
+        method=method,
+        path=path,
+        route_path=route or path,
+        headers={"content-type": "application/json", "user-agent": "pytest", **(headers or {})},
+        query=list((query or {}).items()),
+        body=text.encode(),
+        claims=claims,
+        path_parameters=path_parameters,
+    )
 
 
 @dataclass
