@@ -34,10 +34,19 @@ java:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
+# The e2e tests drive Debian's chromium with Playwright (no browser download).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; \
+	fi
+
 deps: $(VENV)/.installed node_modules/.installed java
 
+# STRIPE=real talks to Stripe itself with STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET from the environment.
 dev: deps
-	$(PY) -m devstack dev
+	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE))
 
 token: $(VENV)/.installed
 	@$(PY) -m devstack token --user "$(USER)" $(if $(COUNTRY),--country $(COUNTRY)) $(if $(BIRTHDATE),--birthdate $(BIRTHDATE)) $(if $(GROUPS),--groups $(GROUPS))
@@ -56,10 +65,10 @@ unit: $(VENV)/.installed
 integration: deps
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-e2e: deps
+e2e: deps browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test: deps lint typecheck
+test: deps browser lint typecheck
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 bench: deps

@@ -1,0 +1,130 @@
+"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP."""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from devstack.dynamodb_local import free_port
+from devstack.template import ROOT
+from devstack.tokens import mint_token
+
+
+@dataclass
+class LocalStack:
+    api: str
+    stripe: str
+    dynamodb: str
+    table: str
+    jwt_dir: Path
+    output: list[str]
+
+    def token(
+        self,
+        sub: str,
+        *,
+        country: str | None = "US",
+        birthdate: str | None = None,
+        groups: tuple[str, ...] = (),
+    ) -> str:
+        return mint_token(sub, country=country, birthdate=birthdate, groups=groups, key_dir=self.jwt_dir)
+
+    def headers(
+        self,
+        sub: str,
+        *,
+        country: str | None = "US",
+        birthdate: str | None = None,
+        groups: tuple[str, ...] = (),
+    ) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.token(sub, country=country, birthdate=birthdate, groups=groups)}"
+        }
+
+    def run_payouts(self, as_of: str | None = None) -> str:
+        """`make payouts` against this stack: the same module, pointed at its DynamoDB and simulator."""
+        env = {
+            **os.environ,
+            "TABLE_NAME": self.table,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb,
+            "STRIPE_API_BASE": self.stripe,
+        }
+        command = [sys.executable, "-m", "devstack.payouts", *(["--as-of", as_of] if as_of else [])]
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    jwt_dir = tmp_path_factory.mktemp("jwt")
+    api_port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            "dev",
+            "--api-port",
+            str(api_port),
+            "--dynamodb-port",
+            "0",
+            "--stripe-port",
+            "0",
+            "--in-memory",
+            "--jwt-dir",
+            str(jwt_dir),
+            "--table",
+            "coins-e2e",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    deadline = time.monotonic() + 90
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if line.startswith("ready:"):
+            break
+    if not output or not output[-1].startswith("ready:"):
+        process.kill()
+        pytest.fail("the local stack did not start:\n" + "".join(output))
+    stripe = re.search(r"Stripe\s+(http://\S+)", "".join(output))
+    assert stripe is not None
+    dynamodb = re.search(r"DynamoDB Local\s+(http://\S+)", "".join(output))
+    assert dynamodb is not None
+    # Keep reading its output so the pipe never fills up.
+    stream = process.stdout
+    threading.Thread(target=lambda: output.extend(iter(stream.readline, "")), daemon=True).start()
+    yield LocalStack(
+        api=f"http://127.0.0.1:{api_port}",
+        stripe=stripe.group(1),
+        dynamodb=dynamodb.group(1),
+        table="coins-e2e",
+        jwt_dir=jwt_dir,
+        output=output,
+    )
+    process.send_signal(2)  # Ctrl-C, as a developer stops it
+    assert process.wait(timeout=30) == 0, "".join(output[-30:])
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session

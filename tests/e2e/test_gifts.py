@@ -1,0 +1,97 @@
+"""The newcomer's tour over HTTP: grant coins, send gifts, read both wallets and histories."""
+
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import LocalStack
+
+
+def gift(stack: LocalStack, http: requests.Session, fan: str, body: Any, key: str) -> requests.Response:
+    return http.post(
+        f"{stack.api}/v1/gifts", headers={**stack.headers(fan), "Idempotency-Key": key}, json=body
+    )
+
+
+def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
+    local_stack: LocalStack, http: requests.Session
+) -> None:
+    api = local_stack.api
+    creator = local_stack.headers("tour-creator")
+    fan = local_stack.headers("tour-fan")
+    admin = local_stack.headers("tour-admin", groups=("admins",))
+    assert http.get(f"{api}/v1/wallet", headers=creator).status_code == 200
+    granted = http.post(
+        f"{api}/v1/admin/adjustments",
+        headers={**admin, "Idempotency-Key": "tour-grant"},
+        json={"user_id": "tour-fan", "unit": "coins", "amount": 500, "reason": "welcome bonus"},
+    )
+    assert granted.status_code == 201
+
+    body = {"creator_id": "tour-creator", "gift_id": "finger_heart", "quantity": 3, "stream_id": "live-1"}
+    sent = gift(local_stack, http, "tour-fan", body, "tour-gift-1")
+    again = gift(local_stack, http, "tour-fan", body, "tour-gift-1")
+
+    assert sent.status_code == again.status_code == 201
+    assert sent.json() == again.json()
+    assert sent.json()["coins_balance"] == 485
+    assert http.get(f"{api}/v1/wallet", headers=fan).json()["coins"] == 485
+    assert http.get(f"{api}/v1/wallet", headers=creator).json()["diamonds"]["pending"] == 7
+    fan_history = http.get(f"{api}/v1/wallet/transactions", headers=fan, params={"limit": 10}).json()["items"]
+    assert [(i["code"], i["amount"]) for i in fan_history] == [("gift", -15), ("adjustment", 500)]
+    creator_history = http.get(f"{api}/v1/wallet/transactions", headers=creator).json()["items"]
+    assert [(i["code"], i["amount"], i["counterparty_id"]) for i in creator_history] == [
+        ("gift", 7, "tour-fan")
+    ]
+    gifts = http.get(f"{api}/v1/catalog/gifts", headers=fan).json()["gifts"]
+    assert {"id": "universe", "name": "Universe", "coins": 34999, "kind": "exclusive"} in gifts
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        ('{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 1, "stream_id": "s"', "bad JSON"),
+        ('{"creator_id": "bad-creator", "gift_id": "rose", "quantity": -3, "stream_id": "s"}', "negative"),
+        ('{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 0, "stream_id": "s"}', "zero"),
+        ('{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 1001, "stream_id": "s"}', "too many"),
+        (
+            '{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 1e308, "stream_id": "s"}',
+            "huge float",
+        ),
+        (
+            '{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 99999999999999999999999, "stream_id": "s"}',
+            "huge",
+        ),
+        (
+            '{"creator_id": "bad-creator", "gift_id": "rose", "quantity": 1, "stream_id": "s", "fan_id": "x"}',
+            "unknown field",
+        ),
+    ],
+)
+def test_bad_input_is_400_and_writes_nothing(
+    local_stack: LocalStack, http: requests.Session, raw: str, label: str
+) -> None:
+    api = local_stack.api
+    http.get(f"{api}/v1/wallet", headers=local_stack.headers("bad-creator"))
+    http.post(
+        f"{api}/v1/admin/adjustments",
+        headers={**local_stack.headers("bad-admin", groups=("admins",)), "Idempotency-Key": "bad-seed"},
+        json={"user_id": "bad-fan", "unit": "coins", "amount": 50, "reason": "seed coins"},
+    )
+
+    answer = http.post(
+        f"{api}/v1/gifts",
+        headers={
+            **local_stack.headers("bad-fan"),
+            "Idempotency-Key": f"bad-{label}",
+            "Content-Type": "application/json",
+        },
+        data=raw,
+    )
+
+    assert answer.status_code == 400, label
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert http.get(f"{api}/v1/wallet", headers=local_stack.headers("bad-fan")).json()["coins"] == 50
+    history = http.get(f"{api}/v1/wallet/transactions", headers=local_stack.headers("bad-creator")).json()
+    assert history["items"] == []
