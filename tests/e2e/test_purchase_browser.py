@@ -1,0 +1,103 @@
+"""A fan buys coins in a real browser on the simulator's hosted checkout; a refund claws them back."""
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.e2e.conftest import LocalStack
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless Chromium on a machine without network: no background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Webhooks arrive asynchronously, as from Stripe: wait for their effect."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the expected state was not reached in time")
+
+
+def test_a_fan_pays_on_the_hosted_page_and_a_refund_claws_the_coins_back(
+    local_stack: LocalStack, http: requests.Session, browser: Browser
+) -> None:
+    api, fan = local_stack.api, local_stack.headers("buyer-1", country="US")
+
+    def coins() -> int:
+        return int(http.get(f"{api}/v1/wallet", headers=fan).json()["coins"])
+
+    packages = http.get(f"{api}/v1/catalog/packages", headers=fan).json()
+    assert (packages["region"], packages["currency"]) == ("US", "usd")
+    opened = http.post(
+        f"{api}/v1/checkout",
+        headers={**fan, "Idempotency-Key": "browser-order-1"},
+        json={"package_id": "coins_700"},
+    )
+    assert opened.status_code == 201
+    checkout = opened.json()
+    assert (checkout["coins"], checkout["amount"], checkout["currency"]) == (700, 999, "usd")
+
+    page = browser.new_page()
+    page.goto(checkout["checkout_url"])
+    assert "9.99 USD" in page.inner_text("#amount")
+    page.click("#pay")
+    page.wait_for_url(f"{api}/checkout/success*")
+    page.close()
+
+    eventually(lambda: coins() == 700)
+    charge = _charge_of(local_stack, http, checkout["session_id"])
+    refunded = http.post(f"{local_stack.stripe}/_sim/charges/{charge}/refund", json={})
+    assert refunded.status_code == 200
+    eventually(lambda: coins() == 0)
+    history = http.get(f"{api}/v1/wallet/transactions", headers=fan).json()["items"]
+    assert [(i["code"], i["amount"]) for i in history] == [("clawback", -700), ("purchase", 700)]
+
+
+def test_the_fail_button_declines_and_credits_nothing(
+    local_stack: LocalStack, http: requests.Session, browser: Browser
+) -> None:
+    api, fan = local_stack.api, local_stack.headers("buyer-2", country="JP")
+    checkout = http.post(
+        f"{api}/v1/checkout",
+        headers={**fan, "Idempotency-Key": "browser-order-2"},
+        json={"package_id": "coins_70"},
+    ).json()
+    assert (checkout["amount"], checkout["currency"]) == (160, "jpy")
+
+    page = browser.new_page()
+    page.goto(checkout["checkout_url"])
+    page.click("#fail")
+    assert "declined" in page.inner_text("#notice")
+    page.close()
+
+    time.sleep(0.5)
+    assert http.get(f"{api}/v1/wallet", headers=fan).json()["coins"] == 0
+
+
+def _charge_of(stack: LocalStack, http: requests.Session, session_id: str) -> str:
+    key = {"Authorization": "Bearer sk_test_local"}
+    session = http.get(f"{stack.stripe}/v1/checkout/sessions/{session_id}", headers=key).json()
+    intent = http.get(f"{stack.stripe}/v1/payment_intents/{session['payment_intent']}", headers=key).json()
+    return str(intent["latest_charge"])
