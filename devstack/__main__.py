@@ -18,53 +18,12 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION, DynamoDBLocal, create_table, local_client
+from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
 from devstack.gateway import Gateway
+from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import ROOT, load_template
+from devstack.template import ROOT
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
-
-LOCAL_STRIPE_KEY = "sk_test_local"
-LOCAL_WEBHOOK_SECRET = "whsec_local"
-
-
-def function_environment(
-    *, table: str, dynamodb_url: str, api_url: str, stripe_url: str | None
-) -> dict[str, str]:
-    """The Globals environment of template.yaml, parameters at their defaults, pointed at local services."""
-    template = load_template()
-    defaults = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
-    env: dict[str, str] = {}
-    for name, value in template["Globals"]["Function"]["Environment"]["Variables"].items():
-        if isinstance(value, dict) and "Ref" in value:
-            env[name] = defaults.get(value["Ref"], "")
-        else:
-            env[name] = str(value)
-    env.pop("STRIPE_SECRET_NAME", None)  # locally the keys come from the environment
-    env.update(
-        {
-            "TABLE_NAME": table,
-            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_ACCESS_KEY_ID": LOCAL_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_KEY,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-            "CHECKOUT_SUCCESS_URL": f"{api_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-            "CHECKOUT_CANCEL_URL": f"{api_url}/checkout/cancelled",
-            "ONBOARDING_RETURN_URL": f"{api_url}/creator/onboarding/done",
-            "ONBOARDING_REFRESH_URL": f"{api_url}/creator/onboarding/retry",
-        }
-    )
-    if stripe_url is not None:
-        env.update(
-            {
-                "STRIPE_API_BASE": stripe_url,
-                "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
-                "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
-            }
-        )
-    return env
 
 
 @contextmanager

@@ -18,19 +18,13 @@ from rich.table import Table
 from coins.config import Settings
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import build_services
-
-LOCAL_DEFAULTS = {
-    "TABLE_NAME": "coins-local",
-    "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "STRIPE_API_BASE": "http://127.0.0.1:12111",
-    "STRIPE_API_KEY": "sk_test_local",
-    "STRIPE_WEBHOOK_SECRET": "whsec_local",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-}
+from devstack.local_env import (
+    DEFAULT_API_URL,
+    DEFAULT_DYNAMODB_URL,
+    DEFAULT_STRIPE_URL,
+    DEFAULT_TABLE,
+    function_environment,
+)
 
 
 def clock_at(as_of: datetime | None) -> Callable[[], datetime]:
@@ -72,8 +66,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--as-of", help="run as if it were this UTC date or time (ISO 8601)")
     args = parser.parse_args()
-    for name, value in LOCAL_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    # The local stack's function environment; TABLE_NAME and the service addresses may point elsewhere.
+    os.environ.update(
+        function_environment(
+            table=os.environ.get("TABLE_NAME", DEFAULT_TABLE),
+            dynamodb_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", DEFAULT_DYNAMODB_URL),
+            api_url=DEFAULT_API_URL,
+            stripe_url=os.environ.get("STRIPE_API_BASE", DEFAULT_STRIPE_URL),
+        )
+    )
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     as_of = datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else None
     outcomes = run_batch(as_of)
     raise SystemExit(1 if outcomes.get("retry_later") else 0)
