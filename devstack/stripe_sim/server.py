@@ -181,16 +181,13 @@ class StripeSimulator:
             self.store.requests.append(
                 {"method": request.method, "path": request.path, "idempotency_key": idempotency_key}
             )
-            rule = self._failure_for(request.method, request.path)
+            rule = self._failure_for(request.method, request.path, params)
             if rule is not None and not rule.after_commit:
-                return _json(
-                    rule.status,
-                    rule.error or {"error": {"type": "api_error", "message": "Simulated failure."}},
-                )
+                return self._lost(rule)
             if idempotency_key:
                 replay = self._replay(idempotency_key, request, params)
                 if replay is not None:
-                    return replay
+                    return self._lost(rule) if rule is not None else replay
             for method, pattern, handler in self._routes:
                 found = pattern.match(request.path)
                 if found and method == request.method:
@@ -205,12 +202,16 @@ class StripeSimulator:
                 self.store.replies[idempotency_key] = StoredReply(
                     fingerprint(request.method, request.path, params), status, body, self.store.now()
                 )
-            if rule is not None:  # after_commit: it happened, but the client never hears so
-                return _json(
-                    rule.status,
-                    rule.error or {"error": {"type": "api_error", "message": "Simulated failure."}},
-                )
+            if rule is not None:
+                return self._lost(rule)
         return _json(status, body, {"Request-Id": f"req_{self.store.new_id('x')[2:]}"})
+
+    @staticmethod
+    def _lost(rule: FailureRule) -> Response:
+        """The injected failure; with after_commit the request took effect but the client never hears so."""
+        return _json(
+            rule.status, rule.error or {"error": {"type": "api_error", "message": "Simulated failure."}}
+        )
 
     def _replay(self, key: str, request: Request, params: dict[str, Any]) -> Response | None:
         stored = self.store.replies.get(key)
@@ -224,9 +225,10 @@ class StripeSimulator:
             )
         return _json(stored.status, stored.body, {"Idempotent-Replayed": "true"})
 
-    def _failure_for(self, method: str, path: str) -> FailureRule | None:
+    def _failure_for(self, method: str, path: str, params: dict[str, Any]) -> FailureRule | None:
         for rule in self.store.failures:
-            if rule.method == method and path.startswith(rule.path) and rule.times > 0:
+            matches = all(params.get(k) == v for k, v in rule.params.items())
+            if rule.method == method and path.startswith(rule.path) and rule.times > 0 and matches:
                 rule.times -= 1
                 if rule.times == 0:
                     self.store.failures.remove(rule)
@@ -625,6 +627,7 @@ class StripeSimulator:
                 error=p.get("error"),
                 times=int(p.get("times", 1)),
                 after_commit=bool(p.get("after_commit", False)),
+                params=dict(p.get("params", {})),
             )
             store.failures.append(rule)
             return vars(rule)

@@ -70,6 +70,7 @@ class FailureRule:
     error: dict[str, Any] | None
     times: int
     after_commit: bool
+    params: dict[str, Any] = field(default_factory=dict)  # only requests with these parameters
 
 
 class Store:

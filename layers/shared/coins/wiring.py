@@ -31,6 +31,7 @@ class Services:
     settings: Settings
     repository: LedgerRepository
     orders: OrderRepository
+    payouts: PayoutRepository
     gifts: GiftService
     wallets: WalletService
     admin: AdminService
@@ -81,6 +82,7 @@ def build_services(
         settings=settings,
         repository=repo,
         orders=orders,
+        payouts=payouts,
         gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
         wallets=WalletService(repo, clock),
         admin=AdminService(repo, clock),
