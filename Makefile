@@ -57,7 +57,7 @@ lint: $(VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/shared/coins devstack functions tests
+	$(BIN)/mypy layers/shared/coins devstack functions tests bench
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
