@@ -92,6 +92,7 @@ class StripeSimulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "StripeSimulator":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the simulator logs its own lines
         self._server = make_server(self.host, self.port, self._wsgi, threaded=True)
         self._stopping.clear()
         for target, name in (
@@ -473,8 +474,12 @@ class StripeSimulator:
     def _define_controls(self) -> None:
         route, store = self._route, self.store
 
-        def control(pattern: str, method: str = "POST") -> Callable[[Callable[..., Any]], Handler]:
-            def register(action: Callable[..., Any]) -> Handler:
+        Action = Callable[..., dict[str, Any]]
+
+        def control(pattern: str, method: str = "POST") -> Callable[[Action], Action]:
+            """Registers an action as a /_sim route; the action stays callable by the others."""
+
+            def register(action: Action) -> Action:
                 def handler(
                     request: Request, p: dict[str, Any], m: re.Match[str]
                 ) -> tuple[int, dict[str, Any]]:
@@ -483,7 +488,8 @@ class StripeSimulator:
                     self._wake()
                     return 200, result
 
-                return route(method, pattern)(handler)
+                route(method, pattern)(handler)
+                return action
 
             return register
 
@@ -507,6 +513,20 @@ class StripeSimulator:
         @control(r"/_sim/checkout/sessions/(?P<id>[\w]+)/expire")
         def expire(p: dict[str, Any], id: str) -> dict[str, Any]:
             return _public(self._expire(id))
+
+        def charge_of_session(session_id: str) -> str:
+            session = store.get(session_id, "checkout.session")
+            if not session.get("payment_intent"):
+                raise StripeError(400, f"Checkout session {session_id} has not been paid.")
+            return str(store.get(session["payment_intent"], "payment_intent")["latest_charge"])
+
+        @control(r"/_sim/checkout/sessions/(?P<id>[\w]+)/refund")
+        def refund_session(p: dict[str, Any], id: str) -> dict[str, Any]:
+            return refund(p, charge_of_session(id))
+
+        @control(r"/_sim/checkout/sessions/(?P<id>[\w]+)/dispute")
+        def dispute_session(p: dict[str, Any], id: str) -> dict[str, Any]:
+            return dispute(p, charge_of_session(id))
 
         @control(r"/_sim/charges/(?P<id>[\w]+)/refund")
         def refund(p: dict[str, Any], id: str) -> dict[str, Any]:
