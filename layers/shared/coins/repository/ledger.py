@@ -461,6 +461,13 @@ class LedgerRepository:
             )
         try:
             self._transact(items)
+        except Busy:
+            # Contention often means concurrent retries of this very transfer: if one of them
+            # committed it, this is a replay, not a failure.
+            committed = self.get_transfer(transfer.id)
+            if committed is None:
+                raise
+            return CommitOutcome(created=False, transfer=committed)
         except TransactionCancelled as cancelled:
             reasons = cancelled.reasons
             replay = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
