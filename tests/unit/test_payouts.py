@@ -179,7 +179,7 @@ def test_an_old_withdrawal_finds_its_transfer_when_stripe_forgot_the_key(
         destination="acct_1",
         transfer_group=wid,
         metadata={},
-        idempotency_key=f"payout-{wid}",
+        idempotency_key=wid,
     )
     stripe.forgotten_keys = True
     clock.now += timedelta(hours=30)

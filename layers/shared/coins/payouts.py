@@ -380,7 +380,7 @@ class PayoutBatch(_PayoutParticipant):
                     destination=withdrawal.account_id,
                     transfer_group=withdrawal.withdrawal_id,
                     metadata={"withdrawal_id": withdrawal.withdrawal_id, "user_id": withdrawal.user_id},
-                    idempotency_key=f"payout-{withdrawal.withdrawal_id}",
+                    idempotency_key=withdrawal.withdrawal_id,
                 )
         except PaymentProviderError as exc:
             if exc.retryable:
