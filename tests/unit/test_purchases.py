@@ -386,3 +386,26 @@ def test_a_charge_event_before_its_payment_is_retried_by_stripe(
     )
     assert early.status == 503
     assert coins_of(api) == 0
+
+
+def test_the_next_purchase_repays_debt_before_the_coins_show(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    api.send_gift("fan-1", "creator-1", "corgi", 2, key="spend")  # 598 of the 700 coins
+    deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
+    assert api.wallet("fan-1").body["coin_debt"] == 598
+
+    second = checkout_for_frozen_fan(shop, api)
+    deliver(api, session_event("checkout.session.completed", order_id=second, amount=9999, currency="usd"))
+
+    wallet = api.wallet("fan-1").body
+    assert (wallet["coin_debt"], wallet["coins"]) == (0, 7000 - 598)
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def checkout_for_frozen_fan(shop: Services, api: HandlerClient) -> str:
+    """A frozen fan cannot open a checkout; support unfreezes them first, as it would in real life."""
+    shop.repository.set_status(
+        "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin-1", "2026-11-24T00:00:00Z"
+    )
+    return str(checkout(shop, package="coins_7000", key="second")["order_id"])

@@ -239,25 +239,7 @@ class PurchaseService:
             logger.error("payment does not match its order: not credited", extra={"order_id": order.order_id})
             self._orders.mark_mismatched(order, reason)
             return "refused_mismatch"
-        debt = self._debt_of(order.user_id)
-        legs = []
-        repaid = min(debt, order.coins)
-        if repaid:
-            legs.append(
-                Leg(
-                    Account.system(AccountKind.COINS_ISSUED),
-                    Account(order.user_id, AccountKind.COIN_DEBT),
-                    repaid,
-                )
-            )
-        if order.coins - repaid:
-            legs.append(
-                Leg(
-                    Account.system(AccountKind.COINS_ISSUED),
-                    Account(order.user_id, AccountKind.COINS),
-                    order.coins - repaid,
-                )
-            )
+        legs, repaid = self._coins_to_user(order.user_id, order.coins)
         guards = [
             self._orders.state_guard(
                 order,
@@ -404,25 +386,7 @@ class PurchaseService:
 
     def _restore_after_won_dispute(self, order: Order) -> str:
         restore = order.dispute_clawed_coins
-        debt = self._debt_of(order.user_id)
-        to_debt = min(debt, restore)
-        legs = []
-        if to_debt:
-            legs.append(
-                Leg(
-                    Account.system(AccountKind.COINS_ISSUED),
-                    Account(order.user_id, AccountKind.COIN_DEBT),
-                    to_debt,
-                )
-            )
-        if restore - to_debt:
-            legs.append(
-                Leg(
-                    Account.system(AccountKind.COINS_ISSUED),
-                    Account(order.user_id, AccountKind.COINS),
-                    restore - to_debt,
-                )
-            )
+        legs, _ = self._coins_to_user(order.user_id, restore)
         guard = self._orders.state_guard(
             order,
             allowed_from=(OrderStatus.DISPUTED,),
@@ -448,6 +412,17 @@ class PurchaseService:
         return "restored"
 
     # ---------------------------------------------------------------- helpers
+
+    def _coins_to_user(self, user_id: str, coins: int) -> tuple[list[Leg], int]:
+        """Legs that give a user coins, paying off their debt first; and how much debt they repay."""
+        repaid = min(self._debt_of(user_id), coins)
+        issued = Account.system(AccountKind.COINS_ISSUED)
+        legs = []
+        if repaid:
+            legs.append(Leg(issued, Account(user_id, AccountKind.COIN_DEBT), repaid))
+        if coins - repaid:
+            legs.append(Leg(issued, Account(user_id, AccountKind.COINS), coins - repaid))
+        return legs, repaid
 
     def _debt_of(self, user_id: str) -> int:
         return -self._ledger.balance_of(Account(user_id, AccountKind.COIN_DEBT))
