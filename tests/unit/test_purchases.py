@@ -16,7 +16,7 @@ from coins.errors import (
     NotFound,
     PaymentProviderUnavailable,
 )
-from coins.ledger import Unit
+from coins.ledger import AccountStatus, Unit
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import ApiResponse, HandlerClient
@@ -168,7 +168,7 @@ def test_an_expired_session_gives_its_coins_back_to_the_cap(shop: Services, api:
 def test_frozen_accounts_cannot_open_a_checkout(shop: Services, api: HandlerClient) -> None:
     api.wallet("fan-1")
     shop.repository.set_status(
-        "fan-1", __import__("coins.ledger").ledger.AccountStatus.FROZEN, "x", "a", "now"
+        "fan-1", AccountStatus.FROZEN, "chargebacks", "admin-1", "2026-11-24T00:00:00Z"
     )
     with pytest.raises(AccountFrozen):
         checkout(shop)
