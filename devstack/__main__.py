@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
+from devstack.outbox import GiftOutbox
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
@@ -50,6 +51,8 @@ def run_dev(args: argparse.Namespace) -> int:
         data_dir = None if args.in_memory else Path(args.data_dir)
         dynamodb = stack.enter_context(DynamoDBLocal(args.dynamodb_port, data_dir=data_dir))
         create_table(local_client(dynamodb.endpoint_url), args.table)
+        outbox = GiftOutbox(dynamodb.endpoint_url, args.table).start()
+        stack.callback(outbox.stop)
         stripe_url: str | None = None
         if not real_stripe:
             simulator = StripeSimulator(
@@ -68,7 +71,9 @@ def run_dev(args: argparse.Namespace) -> int:
                     print(f"STRIPE=real needs {needed} in the environment", file=sys.stderr)
                     return 2
         os.environ.update(env)
-        server = make_server("127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir)), threaded=True)
+        server = make_server(
+            "127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir), live=outbox.live), threaded=True
+        )
         stack.callback(server.server_close)
         serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
         serving.start()
@@ -78,6 +83,7 @@ def run_dev(args: argparse.Namespace) -> int:
                     "",
                     f"  API            {api_url}  (routes from template.yaml, e.g. {api_url}/v1/wallet)",
                     f"  OpenAPI        {api_url}/v1/openapi.json",
+                    f"  Live gifts     {api_url}/_local/live/<stream_id>  (the gift outbox, as the pipe publishes it)",
                     f"  DynamoDB Local {dynamodb.endpoint_url}  table {args.table}"
                     + ("  (in memory)" if data_dir is None else f"  (data in {data_dir})"),
                     f"  Stripe         {stripe_url or 'api.stripe.com (your test-mode keys)'}"

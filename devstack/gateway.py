@@ -152,11 +152,13 @@ class Gateway:
         load: Callable[[str], LambdaHandler] = load_handler,
         key_dir: Path = DEFAULT_KEY_DIR,
         timeout_seconds: float = 30.0,
+        live: Callable[[str], list[dict[str, Any]]] | None = None,
     ) -> None:
         self._routes = [(route, _route_pattern(route.path)) for route in (routes or http_routes())]
         self._load = load
         self._key_dir = key_dir
         self._timeout = timeout_seconds
+        self._live = live  # what the gift outbox published, per live stream (devstack.outbox)
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route, pattern in self._routes:
@@ -182,6 +184,9 @@ class Gateway:
     def _respond(self, request: Request) -> tuple[Response, str | None]:
         if request.path == "/local-issuer/.well-known/jwks.json":
             return Response(json.dumps(jwks(self._key_dir)), mimetype="application/json"), None
+        if self._live is not None and request.method == "GET" and request.path.startswith("/_local/live/"):
+            gifts = self._live(request.path.removeprefix("/_local/live/"))
+            return Response(json.dumps({"gifts": gifts}), mimetype="application/json"), None
         if request.method == "GET" and request.path in LOCAL_PAGES:
             page = f"<!doctype html><title>Coins</title><h1>{LOCAL_PAGES[request.path]}</h1>"
             return Response(page, mimetype="text/html"), None

@@ -1,5 +1,6 @@
 """The newcomer's tour over HTTP: grant coins, send gifts, read both wallets and histories."""
 
+import time
 from typing import Any
 
 import pytest
@@ -43,6 +44,15 @@ def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
     creator_history = http.get(f"{api}/v1/wallet/transactions", headers=creator).json()["items"]
     assert [(i["code"], i["amount"], i["counterparty_id"]) for i in creator_history] == [
         ("gift", 7, "tour-fan")
+    ]
+    # The gift reaches the live stream through the outbox (the table's stream), once.
+    deadline = time.monotonic() + 10
+    shown: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not shown:
+        shown = http.get(f"{api}/_local/live/live-1").json()["gifts"]
+        time.sleep(0.2)
+    assert [(g["transfer_id"], g["gift_id"], g["quantity"], g["creator_id"]) for g in shown] == [
+        (sent.json()["transfer_id"], "finger_heart", 3, "tour-creator")
     ]
     gifts = http.get(f"{api}/v1/catalog/gifts", headers=fan).json()["gifts"]
     assert {"id": "universe", "name": "Universe", "coins": 34999, "kind": "exclusive"} in gifts
