@@ -61,7 +61,7 @@ def services(flaky: FlakyDynamoDB) -> Services:
         creator_shards=settings.creator_shards,
         system_shards=settings.system_shards,
         max_attempts=5,
-        backoff_max_seconds=0.05,
+        backoff_cap_ms=50,
     )
     built = build_services(settings, repository)
     built.wallets.wallet("creator-1")

@@ -126,7 +126,7 @@ def transact(
     items: list[TransactWriteItemTypeDef],
     *,
     max_attempts: int,
-    backoff_max_seconds: float,
+    backoff_cap_ms: int,
 ) -> None:
     """One TransactWriteItems, retried through contention and throttling.
 
@@ -149,7 +149,7 @@ def transact(
 
     retrying = Retrying(
         retry=retry_if_exception(_is_retryable),
-        wait=wait_random_exponential(multiplier=0.01, max=backoff_max_seconds),
+        wait=wait_random_exponential(multiplier=0.01, max=backoff_cap_ms / 1000),
         stop=stop_after_attempt(max_attempts),
         reraise=False,
     )

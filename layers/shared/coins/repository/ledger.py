@@ -180,7 +180,7 @@ class LedgerRepository:
         creator_shards: int = 16,
         system_shards: int = 64,
         max_attempts: int = 10,
-        backoff_max_seconds: float = 1.0,
+        backoff_cap_ms: int = 1000,
         pick_shard: Callable[[int], int] | None = None,
     ) -> None:
         self.table_name = table_name
@@ -188,7 +188,7 @@ class LedgerRepository:
         self.creator_shards = creator_shards
         self.system_shards = system_shards
         self._max_attempts = max_attempts
-        self._backoff_max = backoff_max_seconds
+        self._backoff_cap_ms = backoff_cap_ms
         self._pick_shard = pick_shard or random.randrange
 
     # ---------------------------------------------------------------- accounts
@@ -600,7 +600,7 @@ class LedgerRepository:
         raise RuntimeError(f"transaction cancelled for an unexpected reason: {list(reasons)}")
 
     def _transact(self, items: list[TransactWriteItemTypeDef]) -> None:
-        transact(self.client, items, max_attempts=self._max_attempts, backoff_max_seconds=self._backoff_max)
+        transact(self.client, items, max_attempts=self._max_attempts, backoff_cap_ms=self._backoff_cap_ms)
 
     # ---------------------------------------------------------------- transfers
 

@@ -144,15 +144,15 @@ class OrderRepository:
         *,
         client: DynamoDBClient | None = None,
         max_attempts: int = 10,
-        backoff_max_seconds: float = 1.0,
+        backoff_cap_ms: int = 1000,
     ) -> None:
         self.table_name = table_name
         self.client = client or default_client()
         self._max_attempts = max_attempts
-        self._backoff_max = backoff_max_seconds
+        self._backoff_cap_ms = backoff_cap_ms
 
     def _transact(self, items: list[TransactWriteItemTypeDef]) -> None:
-        transact(self.client, items, max_attempts=self._max_attempts, backoff_max_seconds=self._backoff_max)
+        transact(self.client, items, max_attempts=self._max_attempts, backoff_cap_ms=self._backoff_cap_ms)
 
     # ---------------------------------------------------------------- opening
 
