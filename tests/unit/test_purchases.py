@@ -409,3 +409,45 @@ def checkout_for_frozen_fan(shop: Services, api: HandlerClient) -> str:
         "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin-1", "2026-11-24T00:00:00Z"
     )
     return str(checkout(shop, package="coins_7000", key="second")["order_id"])
+
+
+def test_a_checkout_that_died_after_stripe_answered_resumes_with_the_same_session(
+    shop: Services, provider: FakeCheckoutProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = shop.orders.attach_session
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(shop.orders, "attach_session", original)
+        raise ConnectionError("the function died right after Stripe answered")
+
+    monkeypatch.setattr(shop.orders, "attach_session", crash)
+    with pytest.raises(ConnectionError):
+        checkout(shop)
+
+    resumed = checkout(shop)
+
+    assert len(provider.sessions) == 1
+    assert resumed["session_id"] == next(iter(provider.sessions.values())).id
+
+
+def test_a_webhook_that_failed_after_crediting_is_redelivered_without_crediting_twice(
+    api: HandlerClient, open_order: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.repository.orders import OrderRepository
+
+    original = OrderRepository.record_event
+
+    def crash(self: OrderRepository, *args: Any) -> bool:
+        monkeypatch.setattr(OrderRepository, "record_event", original)
+        raise ConnectionError("the function died after the credit committed")
+
+    monkeypatch.setattr(OrderRepository, "record_event", crash)
+    event = session_event(
+        "checkout.session.completed", order_id=open_order["order_id"], amount=999, currency="usd"
+    )
+
+    assert deliver(api, event).status == 500  # Stripe will deliver it again
+    again = deliver(api, event)
+
+    assert (again.status, again.body["outcome"]) == (200, "already_settled")
+    assert coins_of(api) == 700
