@@ -38,7 +38,7 @@ from coins.ledger import (
     transfer_id_for,
 )
 from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject
-from coins.pricing import PriceBook
+from coins.pricing import Package, PriceBook
 from coins.repository import LedgerRepository, iso_timestamp
 from coins.repository.ledger import StatusChange
 from coins.repository.orders import LimitWindow, Order, OrderRepository, OrderStateConflict, OrderStatus
@@ -107,54 +107,20 @@ class PurchaseService:
         package = region.package(package_id)
         region.check_payment_method(payment_method, package.amount)
         now = self._clock()
-        wallet = self._ledger.get_wallet(user_id)
-        if wallet.status == AccountStatus.FROZEN:
-            raise AccountFrozen("this account is frozen: purchases are paused")
-        if wallet.status == AccountStatus.UNDER_REVIEW:
-            raise AccountUnderReview("this account is under review: purchases are paused")
-        if not wallet.opened:
-            self._ledger.open_accounts(user_id, iso_timestamp(now))
         request_hash = request_fingerprint(
             {"package_id": package.id, "payment_method": payment_method, "region": region_name}
         )
         order_id = transfer_id_for(user_id, "order", idempotency_key)
-        self._orders.release_due_windows(user_id, now)
-        caps = self._prices.rolling_caps
-        try:
-            opened = self._orders.open_order(
-                Order(
-                    order_id=order_id,
-                    user_id=user_id,
-                    region=region_name,
-                    package_id=package.id,
-                    coins=package.coins,
-                    amount=package.amount,
-                    currency=region.currency,
-                    payment_method=payment_method,
-                    status=OrderStatus.PENDING,
-                    created_at=iso_timestamp(now),
-                    request_hash=request_hash,
-                    limit_window=LimitWindow.DAY,
-                ),
-                cap_24h=caps.coins_24h,
-                cap_7d=caps.coins_7d,
-                created=now,
-            )
-        except LimitExceeded:
-            # Heavy buying is the signal a payments team wants a human to look at.
-            self._ledger.set_status(
-                user_id,
-                AccountStatus.UNDER_REVIEW,
-                "rolling purchase cap exceeded",
-                SYSTEM_ACTOR,
-                iso_timestamp(now),
-            )
-            raise
-        order = opened.order
-        if not opened.created and order.request_hash != request_hash:
+        # A retry answers as the first request did, whatever happened to the account since.
+        order = self._orders.get_order(order_id) or self._open_order(
+            user_id, order_id, region_name, region.currency, package, payment_method, request_hash, now
+        )
+        if order.request_hash != request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
         if order.response is not None:
             return order.response
+        if order.status != OrderStatus.PENDING:
+            raise PaymentProviderUnavailable("this checkout could not be opened; start a new one with a new key")
         # Recovery point: the order exists; the Stripe session is created (or found again, by
         # Stripe's idempotency key) and recorded before the reply is.
         try:
@@ -186,6 +152,57 @@ class PurchaseService:
                 "currency": order.currency,
             },
         )
+
+    def _open_order(
+        self,
+        user_id: str,
+        order_id: str,
+        region_name: str,
+        currency: str,
+        package: Package,
+        payment_method: str,
+        request_hash: str,
+        now: datetime,
+    ) -> Order:
+        wallet = self._ledger.get_wallet(user_id)
+        if wallet.status == AccountStatus.FROZEN:
+            raise AccountFrozen("this account is frozen: purchases are paused")
+        if wallet.status == AccountStatus.UNDER_REVIEW:
+            raise AccountUnderReview("this account is under review: purchases are paused")
+        if not wallet.opened:
+            self._ledger.open_accounts(user_id, iso_timestamp(now))
+        self._orders.release_due_windows(user_id, now)
+        caps = self._prices.rolling_caps
+        try:
+            return self._orders.open_order(
+                Order(
+                    order_id=order_id,
+                    user_id=user_id,
+                    region=region_name,
+                    package_id=package.id,
+                    coins=package.coins,
+                    amount=package.amount,
+                    currency=currency,
+                    payment_method=payment_method,
+                    status=OrderStatus.PENDING,
+                    created_at=iso_timestamp(now),
+                    request_hash=request_hash,
+                    limit_window=LimitWindow.DAY,
+                ),
+                cap_24h=caps.coins_24h,
+                cap_7d=caps.coins_7d,
+                created=now,
+            ).order
+        except LimitExceeded:
+            # Heavy buying is the signal a payments team wants a human to look at.
+            self._ledger.set_status(
+                user_id,
+                AccountStatus.UNDER_REVIEW,
+                "rolling purchase cap exceeded",
+                SYSTEM_ACTOR,
+                iso_timestamp(now),
+            )
+            raise
 
     # ---------------------------------------------------------------- payment events
 
