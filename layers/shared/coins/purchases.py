@@ -120,7 +120,9 @@ class PurchaseService:
         if order.response is not None:
             return order.response
         if order.status != OrderStatus.PENDING:
-            raise PaymentProviderUnavailable("this checkout could not be opened; start a new one with a new key")
+            raise PaymentProviderUnavailable(
+                "this checkout could not be opened; start a new one with a new key"
+            )
         # Recovery point: the order exists; the Stripe session is created (or found again, by
         # Stripe's idempotency key) and recorded before the reply is.
         try:
@@ -192,7 +194,7 @@ class PurchaseService:
                 cap_24h=caps.coins_24h,
                 cap_7d=caps.coins_7d,
                 created=now,
-            ).order
+            )
         except LimitExceeded:
             # Heavy buying is the signal a payments team wants a human to look at.
             self._ledger.set_status(

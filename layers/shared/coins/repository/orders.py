@@ -88,12 +88,6 @@ class Order:
     response: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class OpenedOrder:
-    created: bool
-    order: Order
-
-
 class OrderStateConflict(Exception):
     """An order was not in a state the change expected: another event got there first."""
 
@@ -156,8 +150,11 @@ class OrderRepository:
 
     # ---------------------------------------------------------------- opening
 
-    def open_order(self, order: Order, *, cap_24h: int, cap_7d: int, created: datetime) -> OpenedOrder:
-        """Records a PENDING order and counts its coins against the user's rolling caps, atomically."""
+    def open_order(self, order: Order, *, cap_24h: int, cap_7d: int, created: datetime) -> Order:
+        """Records a PENDING order and counts its coins against the user's rolling caps, atomically.
+
+        If a concurrent request with the same key recorded it first, that order is returned.
+        """
         if order.coins > cap_24h or order.coins > cap_7d:
             raise LimitExceeded("this package is larger than the purchase cap")
         order_item = to_item(
@@ -218,11 +215,11 @@ class OrderRepository:
                 found = _order(unmarshal(existing)) if existing else self.get_order(order.order_id)
                 if found is None:
                     raise RuntimeError("order condition failed but the order is not there") from None
-                return OpenedOrder(created=False, order=found)
+                return found
             if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
                 raise LimitExceeded("this purchase would go over your rolling purchase cap") from None
             raise
-        return OpenedOrder(created=True, order=order)
+        return order
 
     def release_due_windows(self, user_id: str, now: datetime) -> int:
         """Takes orders whose 24-hour or 7-day window has passed off the user's counters."""
