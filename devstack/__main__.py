@@ -47,6 +47,16 @@ def run_dev(args: argparse.Namespace) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the gateway logs each request itself
     api_url = f"http://127.0.0.1:{args.api_port}"
     real_stripe = args.stripe == "real"
+    missing = [
+        name
+        for name in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")
+        if real_stripe and not os.environ.get(name)
+    ]
+    if missing:
+        print(
+            f"STRIPE=real needs {' and '.join(missing)} in the environment (test-mode keys)", file=sys.stderr
+        )
+        return 2
     with ExitStack() as stack, stop_on_signals() as stopping:
         data_dir = None if args.in_memory else Path(args.data_dir)
         dynamodb = stack.enter_context(DynamoDBLocal(args.dynamodb_port, data_dir=data_dir))
@@ -65,11 +75,6 @@ def run_dev(args: argparse.Namespace) -> int:
         env = function_environment(
             table=args.table, dynamodb_url=dynamodb.endpoint_url, api_url=api_url, stripe_url=stripe_url
         )
-        if real_stripe:
-            for needed in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"):
-                if not os.environ.get(needed):
-                    print(f"STRIPE=real needs {needed} in the environment", file=sys.stderr)
-                    return 2
         os.environ.update(env)
         server = make_server(
             "127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir), live=outbox.live), threaded=True
