@@ -1,150 +1,250 @@
-"""The simulator's state: Stripe objects built from the fixtures, events, idempotency keys, a clock."""
+"""The simulator's state: objects, events, idempotent replies, injected failures, a clock.
+
+Everything sits behind one re-entrant lock: each API call, page action and /_sim control runs
+whole under it, so concurrent requests see Stripe's objects change one request at a time.
+"""
 
 import copy
 import hashlib
-import hmac
-import itertools
 import json
-import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.template import ROOT
+from devstack.stripe_sim.errors import no_such
+from devstack.stripe_sim.objects import JSON, Fixtures, LineItem, ObjectFactory
 
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
-API_VERSION = "2025-01-27.acacia"
+# Tests and tools import the signature from here too.
+from devstack.stripe_sim.signing import signature_header as signature_header
+
+# Stripe prunes idempotency keys once they are at least 24 hours old.
 IDEMPOTENCY_KEY_TTL = 24 * 3600
 
 
-class StripeError(Exception):
-    """An error in Stripe's own format."""
+class Clock:
+    """Unix seconds, advanced on demand (`/_sim/clock/advance`) to reach tomorrow without waiting."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = {"error": {"type": kind, "message": message}}
-        if code:
-            self.body["error"]["code"] = code
-        if param:
-            self.body["error"]["param"] = param
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def now(self) -> int:
+        return int(time.time()) + self.offset
+
+    def advance(self, seconds: int) -> int:
+        self.offset += seconds
+        return self.now()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The API request behind a change; Stripe puts it in the event's `request` field."""
+
+    request_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass
 class Delivery:
-    status: int | None
+    """One attempt to deliver an event to the webhook endpoint."""
+
+    attempt: int
+    status: int | None  # None: no HTTP answer (connection refused, timeout)
     error: str | None
-    at: int
+    at: float  # wall-clock unix time, to see the backoff between attempts
+    signed_at: int  # the `t=` of the Stripe-Signature sent
+    redelivery: bool = False
 
 
 @dataclass
 class StoredEvent:
-    event: dict[str, Any]
+    event: JSON
     deliveries: list[Delivery] = field(default_factory=list)
-    queued: bool = False
+
+    @property
+    def id(self) -> str:
+        return str(self.event["id"])
+
+    @property
+    def type(self) -> str:
+        return str(self.event["type"])
 
 
 @dataclass
 class StoredReply:
+    """The first answer given under an idempotency key, replayed byte for byte."""
+
+    endpoint: str  # "POST /v1/transfers"
     fingerprint: str
     status: int
-    body: dict[str, Any]
-    created: float
+    body: str
+    request_id: str
+    created: int
 
 
 @dataclass
 class FailureRule:
+    """`/_sim/fail_next`: how the next matching API requests fail."""
+
+    method: str
+    path: str  # exact, or a prefix when it ends with "*"
+    status: int
+    error: JSON | None
+    times: int
+    after_commit: bool  # the request takes effect, only its answer is lost
+    drop: bool  # close the connection instead of answering
+    params: JSON = field(default_factory=dict)  # only requests with these parameters
+
+    def matches(self, method: str, path: str, params: JSON) -> bool:
+        if self.times <= 0 or method != self.method:
+            return False
+        if self.path.endswith("*"):
+            if not path.startswith(self.path[:-1]):
+                return False
+        elif path != self.path:
+            return False
+        return _contains(params, self.params)
+
+
+@dataclass
+class LoggedRequest:
+    request_id: str
     method: str
     path: str
+    idempotency_key: str | None
     status: int
-    error: dict[str, Any] | None
-    times: int
-    after_commit: bool
-    params: dict[str, Any] = field(default_factory=dict)  # only requests with these parameters
+    at: int
+    params: JSON
+    replayed: bool = False
+    injected: bool = False
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What a checkout session was created with that Stripe keeps but does not show on it."""
+
+    line_items: tuple[LineItem, ...]
+    payment_intent_metadata: dict[str, str]
+
+
+@dataclass
+class OnboardingUrls:
+    refresh_url: str | None
+    return_url: str | None
+
+
+def fingerprint(params: JSON) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def _contains(params: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(params, dict) and all(_contains(params.get(k), v) for k, v in wanted.items())
+    return params == wanted or (not isinstance(params, dict | list) and str(params) == str(wanted))
 
 
 class Store:
-    """Everything the simulator knows, behind one lock."""
-
     def __init__(self, fixtures_path: Path | None = None) -> None:
         self.lock = threading.RLock()
-        self._fixtures: dict[str, Any] = json.loads((fixtures_path or DEFAULT_FIXTURES).read_text())[
-            "resources"
-        ]
-        self._ids = itertools.count(1)
-        self.clock_offset = 0.0
+        self.clock = Clock()
+        self.factory = ObjectFactory(Fixtures(fixtures_path), self.now)
+        # Told of each new event while the lock is held (the webhook dispatcher queues it).
+        self.listeners: list[Callable[[StoredEvent], None]] = []
+        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
+        """Forgets everything; work queued for the old state (webhooks) sees the generation change."""
         with self.lock:
-            self.objects: dict[str, dict[str, Any]] = {}
+            self.generation += 1
+            self.clock.offset = 0
+            self.objects: dict[str, JSON] = {}
             self.events: list[StoredEvent] = []
+            self.event_index: dict[str, StoredEvent] = {}
             self.replies: dict[str, StoredReply] = {}
             self.failures: list[FailureRule] = []
-            self.requests: list[dict[str, Any]] = []
-            self.return_urls: dict[str, str] = {}
-            self.clock_offset = 0.0
-
-    def fixture(self, resource: str) -> dict[str, Any]:
-        found: dict[str, Any] = copy.deepcopy(self._fixtures[resource])
-        return found
+            self.requests: list[LoggedRequest] = []
+            self.sessions: dict[str, SessionSpec] = {}
+            self.onboarding: dict[str, OnboardingUrls] = {}
 
     def now(self) -> int:
-        return int(time.time() + self.clock_offset)
+        return self.clock.now()
 
-    def new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids):06d}{secrets.token_hex(8)}"
+    # ------------------------------------------------------------------ objects
 
-    def build(self, resource: str, prefix: str, **fields: Any) -> dict[str, Any]:
-        """A Stripe object: the fixture's shape, with the fields that matter set."""
-        obj: dict[str, Any] = copy.deepcopy(self._fixtures[resource])
-        obj.update({"id": self.new_id(prefix), "created": self.now(), "livemode": False, **fields})
-        if "metadata" in self._fixtures[resource] and "metadata" not in fields:
-            obj["metadata"] = {}
+    def add(self, obj: JSON) -> JSON:
         self.objects[obj["id"]] = obj
         return obj
 
-    def get(self, object_id: str, expected: str) -> dict[str, Any]:
+    def get(self, object_id: str, kind: str, *, param: str = "id", status: int = 404) -> JSON:
+        """The live object (callers copy before showing it); Stripe's 404 when absent."""
         obj = self.objects.get(object_id)
-        if obj is None or obj.get("object") != expected:
-            raise StripeError(404, f"No such {expected}: '{object_id}'", code="resource_missing", param="id")
+        if obj is None or obj.get("object") != kind:
+            raise no_such(kind, object_id, param=param, status=status)
         return obj
 
+    def all(self, kind: str) -> list[JSON]:
+        """Objects of one kind in creation order."""
+        return [obj for obj in self.objects.values() if obj.get("object") == kind]
+
+    def snapshot(self, obj: JSON) -> JSON:
+        found: JSON = copy.deepcopy(obj)
+        return found
+
+    # ------------------------------------------------------------------ events
+
     def emit(
-        self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        obj: JSON,
+        *,
+        previous: JSON | None = None,
+        origin: Origin | None = None,
+        account: str | None = None,
     ) -> StoredEvent:
-        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
-        if previous:
-            data["previous_attributes"] = previous
-        event = self.build(
-            "event",
-            "evt",
-            type=event_type,
-            api_version=API_VERSION,
-            data=data,
-            pending_webhooks=1,
-            request={"id": None, "idempotency_key": None},
-        )
-        stored = StoredEvent(event)
-        self.events.append(stored)
+        with self.lock:
+            event = self.factory.event(
+                event_type=event_type,
+                obj=obj,
+                previous=previous,
+                request_id=origin.request_id if origin else None,
+                idempotency_key=origin.idempotency_key if origin else None,
+                account=account,
+            )
+            stored = StoredEvent(event)
+            self.events.append(stored)
+            self.event_index[stored.id] = stored
+            for listener in self.listeners:
+                listener(stored)
+            return stored
+
+    def get_event(self, event_id: str) -> StoredEvent:
+        stored = self.event_index.get(event_id)
+        if stored is None:
+            raise no_such("event", event_id)
         return stored
 
+    # ------------------------------------------------------------------ idempotency
 
-def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
+    def recall(self, key: str) -> StoredReply | None:
+        stored = self.replies.get(key)
+        if stored is not None and self.now() - stored.created >= IDEMPOTENCY_KEY_TTL:
+            del self.replies[key]  # Stripe has forgotten it
+            return None
+        return stored
 
+    def remember(self, key: str, reply: StoredReply) -> None:
+        self.replies[key] = reply
 
-def signature_header(payload: str, secret: str, timestamp: int) -> str:
-    """Stripe-Signature exactly as Stripe makes it: HMAC-SHA256 of "<t>.<payload>"."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    # ------------------------------------------------------------------ injected failures
+
+    def take_failure(self, method: str, path: str, params: JSON) -> FailureRule | None:
+        for rule in self.failures:
+            if rule.matches(method, path, params):
+                rule.times -= 1
+                if rule.times <= 0:
+                    self.failures.remove(rule)
+                return rule
+        return None
