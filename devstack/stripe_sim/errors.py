@@ -61,7 +61,8 @@ def no_such(kind: str, object_id: str, *, param: str = "id", status: int = 404) 
 
 
 def unrecognized_url(method: str, path: str) -> StripeError:
-    return StripeError(404, f"Unrecognized request URL ({method}: {path}). {_SUPPORT}")
+    # No endpoint ran, so Stripe saves no idempotent result.
+    return StripeError(404, f"Unrecognized request URL ({method}: {path}). {_SUPPORT}", replayable=False)
 
 
 def idempotency_error(message: str) -> StripeError:

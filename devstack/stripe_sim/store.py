@@ -9,6 +9,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from devstack.stripe_sim.signing import signature_header as signature_header
 
 # Stripe prunes idempotency keys once they are at least 24 hours old.
 IDEMPOTENCY_KEY_TTL = 24 * 3600
+# The request log keeps the latest requests only, so a long `make dev` session stays small.
+REQUEST_LOG_SIZE = 10_000
 
 
 class Clock:
@@ -161,11 +164,12 @@ class Store:
             self.generation += 1
             self.clock.offset = 0
             self.objects: dict[str, JSON] = {}
+            self.by_kind: dict[str, list[JSON]] = {}  # creation order, for lists and sweeps
             self.events: list[StoredEvent] = []
             self.event_index: dict[str, StoredEvent] = {}
             self.replies: dict[str, StoredReply] = {}
             self.failures: list[FailureRule] = []
-            self.requests: list[LoggedRequest] = []
+            self.requests: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
             self.sessions: dict[str, SessionSpec] = {}
             self.onboarding: dict[str, OnboardingUrls] = {}
 
@@ -175,6 +179,8 @@ class Store:
     # ------------------------------------------------------------------ objects
 
     def add(self, obj: JSON) -> JSON:
+        if obj["id"] not in self.objects:
+            self.by_kind.setdefault(obj["object"], []).append(obj)
         self.objects[obj["id"]] = obj
         return obj
 
@@ -187,7 +193,7 @@ class Store:
 
     def all(self, kind: str) -> list[JSON]:
         """Objects of one kind in creation order."""
-        return [obj for obj in self.objects.values() if obj.get("object") == kind]
+        return list(self.by_kind.get(kind, []))
 
     def snapshot(self, obj: JSON) -> JSON:
         found: JSON = copy.deepcopy(obj)

@@ -223,6 +223,15 @@ def test_reusing_a_key_for_another_request_is_an_idempotency_error(
     assert message in found.json["error"]["message"]
 
 
+def test_a_key_sent_to_an_unknown_url_stays_unused(http: Client) -> None:
+    assert api(http, "POST", "/v1/acounts", {"type": "express"}, key="k").status_code == 404
+
+    created = api(http, "POST", "/v1/accounts", {"type": "express"}, key="k")
+
+    assert created.status_code == 200
+    assert "Idempotent-Replayed" not in created.headers
+
+
 def test_keys_are_forgotten_after_24_hours_of_the_simulators_clock(
     sim: StripeSimulator, http: Client
 ) -> None:
