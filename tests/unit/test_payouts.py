@@ -263,3 +263,31 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
 
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    def reversal(amount_reversed: int) -> PaymentEvent:
+        transfer = stripe_object(
+            "transfer",
+            id="tr_1",
+            amount=2000,
+            amount_reversed=amount_reversed,
+            reversed=amount_reversed == 2000,
+            currency="usd",
+            transfer_group=wid,
+            metadata={"withdrawal_id": wid, "user_id": "creator-1"},
+        )
+        return PaymentEvent.model_validate(event("transfer.reversed", transfer))
+
+    assert app.webhooks.handle(reversal(500)) == "diamonds_returned"
+    assert app.creators.earnings("creator-1")["diamonds"]["available"] == 1000
+    assert app.webhooks.handle(reversal(2000)) == "diamonds_returned"
+    assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}

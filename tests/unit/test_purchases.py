@@ -452,3 +452,44 @@ def test_a_webhook_that_failed_after_crediting_is_redelivered_without_crediting_
 
     assert (again.status, again.body["outcome"]) == (200, "already_settled")
     assert coins_of(api) == 700
+
+
+def test_a_lost_dispute_keeps_the_coins_clawed_back(shop: Services, api: HandlerClient, paid: str) -> None:
+    deliver(
+        api,
+        dispute_event(
+            "charge.dispute.created", order_id=paid, amount=999, currency="usd", status="needs_response"
+        ),
+    )
+    lost = dispute_event("charge.dispute.closed", order_id=paid, amount=999, currency="usd", status="lost")
+
+    assert deliver(api, lost).body["outcome"] == "dispute_lost"
+    assert deliver(api, lost).body["outcome"] == "duplicate"
+    assert coins_of(api) == 0
+    assert api.wallet("fan-1").body["status"] == "frozen"
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_there(
+    shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.repository import LedgerRepository
+
+    # The fan spends between the webhook reading the balance and writing the clawback.
+    original = LedgerRepository.coin_balance
+    calls = []
+
+    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+        calls.append(user_id)
+        return 700 if len(calls) == 1 else original(self, user_id)
+
+    api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
+    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+
+    refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
+
+    assert refunded.body["outcome"] == "clawed_back_with_debt"
+    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    wallet = api.wallet("fan-1").body
+    assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
