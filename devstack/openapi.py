@@ -16,7 +16,7 @@ TITLE = "Coins API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Virtual coins bought through Stripe Checkout, gifts from fans to creators, and creator payouts. "
-    "See shared/contract.md for conventions: JSON, integer amounts, Idempotency-Key, error codes."
+    "See docs/api.md for conventions: JSON, integer amounts, Idempotency-Key, error codes."
 )
 
 

@@ -23,8 +23,8 @@ JSON = dict[str, Any]
 
 # The version the installed SDK pins: events say which API version shaped their objects.
 API_VERSION: str = stripe.api_version
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_FIXTURES = REPO_ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+# Vendored package data (see data/README.md for where it comes from and its MIT licence).
+DEFAULT_FIXTURES = Path(__file__).resolve().parent / "data" / "fixtures3.json"
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 # Currencies whose amounts are whole units (https://docs.stripe.com/currencies#zero-decimal).

@@ -9,10 +9,10 @@ from typing import Any
 
 import stripe
 
-from devstack.template import ROOT
+from devstack.stripe_sim.objects import DEFAULT_FIXTURES
 
 WEBHOOK_SECRET = "whsec_test_secret"
-FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = DEFAULT_FIXTURES
 _ids = itertools.count(1)
 
 
