@@ -53,7 +53,9 @@ def test_the_dev_environment_runs_the_layers_versions() -> None:
     layer = {p.name: p.version for p in read_lock(SOURCES["layer"].lock)}
     dev = {p.name: p.version for p in read_lock(SOURCES["dev"].lock)}
     # Then every package the layer ships is in the dev lock at the same version
-    assert {name: (version, dev.get(name)) for name, version in layer.items() if dev.get(name) != version} == {}
+    assert {
+        name: (version, dev.get(name)) for name, version in layer.items() if dev.get(name) != version
+    } == {}
 
 
 def test_the_layer_ships_boto3_with_its_botocore() -> None:
