@@ -50,8 +50,13 @@ $(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 # uv (from the dev lock) installs the tools' locks, hashes required: it is many times faster than pip.
 # `uv pip install` rather than `sync`, which would remove the venv's pip that sam build runs.
 $(SAM_VENV)/.installed: $(SAM_LOCK) | $(VENV)/.installed
-	@test -n "$(PYTHON313)" || { echo "sam build needs Python 3.13 (the Lambda runtime's); none found"; exit 1; }
-	rm -rf $(SAM_VENV) && $(PYTHON313) -m venv $(SAM_VENV)
+	@# No Python 3.13 on the machine: uv installs a standalone build (sam build needs the runtime's Python).
+	py313="$(PYTHON313)"; \
+	if [ -z "$$py313" ]; then \
+		echo "Installing Python 3.13 with uv for sam build"; \
+		$(BIN)/uv python install --quiet 3.13 && py313=$$($(BIN)/uv python find 3.13); \
+	fi; \
+	rm -rf $(SAM_VENV) && "$$py313" -m venv $(SAM_VENV)
 	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(SAM_VENV)/bin/python -r $(SAM_LOCK)
 	touch $@
 
