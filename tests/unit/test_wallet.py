@@ -3,6 +3,7 @@
 import pytest
 
 from tests.support.apigw import HandlerClient
+from tests.support.settlement import settle_gifts
 
 
 @pytest.fixture
@@ -12,6 +13,7 @@ def busy_fan(api: HandlerClient) -> HandlerClient:
     api.grant("admin-1", "fan-1", 100, key="seed")
     for n in range(5):
         assert api.send_gift("fan-1", "creator-1", "finger_heart", 1, key=f"g{n}").status == 201
+        settle_gifts()  # each gift settled on its own: one creator history row per gift
     return api
 
 
@@ -56,9 +58,17 @@ def test_a_creator_sees_received_gifts_with_the_fan_as_counterparty(busy_fan: Ha
     items = page["items"]
     assert isinstance(items, list)
     assert len(items) == 5
+    # 2.5 diamonds each: the row shows whole diamonds, the exact amount rides in details.
     assert {(i["account"], i["amount"], i["counterparty_id"]) for i in items} == {
         ("diamonds_pending", 2, "fan-1")
     }
+    assert {i["details"]["millidiamonds"] for i in items} == {2_500}
+    assert api_wallet_pending(busy_fan) == 12  # 12.5 held, shown whole
+
+
+def api_wallet_pending(api: HandlerClient) -> int:
+    pending: int = api.wallet("creator-1").body["diamonds"]["pending"]
+    return pending
 
 
 def test_nobody_sees_another_users_history(busy_fan: HandlerClient) -> None:
