@@ -21,6 +21,7 @@ from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION, local_client
 log = logging.getLogger("devstack.settlement")
 _deserializer = TypeDeserializer()
 PAGE = 1000
+GIFT_FIELDS = ("PK", "kind", "transfer_id", "user_id", "counterparty_id", "coins", "millidiamonds", "created_at")
 
 
 def streams_client(endpoint_url: str) -> Any:
@@ -40,7 +41,11 @@ def gifts_of(records: list[dict[str, Any]]) -> list[GiftRecord]:
         if record.get("eventName") != "INSERT":
             continue
         stream = record["dynamodb"]
-        image = {k: _deserializer.deserialize(v) for k, v in stream.get("NewImage", {}).items()}
+        new_image = stream.get("NewImage", {})
+        if new_image.get("kind", {}).get("S") != "gift":
+            continue
+        # Only what settling needs (other items' empty maps do not deserialize from the stream).
+        image = {k: _deserializer.deserialize(new_image[k]) for k in GIFT_FIELDS if k in new_image}
         gift = gift_record(stream["SequenceNumber"], image)
         if gift is not None:
             gifts.append(gift)
