@@ -31,6 +31,18 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 WATERMARK_SK = "WATERMARK"
+_GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
+
+
+def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
+    """The gifts a row settles, 15 bytes each: a 200-gift row stays a few KB (its write units)."""
+    return b"".join(bytes.fromhex(t.removeprefix(_GIFT_ID_PREFIX)) for t in transfer_ids)
+
+
+def settled_transfer_ids(row: Mapping[str, Any]) -> list[str]:
+    """The transfer ids a settlement or refund row settled (for the ledger checker and tests)."""
+    packed = bytes(row.get("settles", b""))
+    return [_GIFT_ID_PREFIX + packed[i : i + 15].hex() for i in range(0, len(packed), 15)]
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,7 @@ class SettlementRepository:
                             "fans": len(fans),
                         },
                         # What the ledger checker needs: which gifts this row settled, and their coins.
-                        "settles": list(credit.transfer_ids),
+                        "settles": pack_transfer_ids(credit.transfer_ids),
                         "settled_coins": credit.coins,
                         "stream_shard": chunk.stream_shard,
                         **history_keys(credit.creator_id, chunk.settled_at, credit.settlement_id, account),
@@ -232,7 +244,7 @@ class SettlementRepository:
                 "amount": refund.coins,
                 "counterparty_id": creators[0] if len(creators) == 1 else None,
                 "details": {"gifts": len(refund.transfer_ids), "reason": "recipient_unavailable"},
-                "settles": list(refund.transfer_ids),
+                "settles": pack_transfer_ids(refund.transfer_ids),
                 "settled_coins": refund.coins,
                 "stream_shard": chunk.stream_shard,
                 **history_keys(refund.fan_id, chunk.settled_at, refund.refund_id, account),
