@@ -21,7 +21,16 @@ from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION, local_client
 log = logging.getLogger("devstack.settlement")
 _deserializer = TypeDeserializer()
 PAGE = 1000
-GIFT_FIELDS = ("PK", "kind", "transfer_id", "user_id", "counterparty_id", "coins", "millidiamonds", "created_at")
+GIFT_FIELDS = (
+    "PK",
+    "kind",
+    "transfer_id",
+    "user_id",
+    "counterparty_id",
+    "coins",
+    "millidiamonds",
+    "created_at",
+)
 
 
 def streams_client(endpoint_url: str) -> Any:

@@ -25,7 +25,8 @@ from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
 from coins.wiring import Services, build_services
-from devstack.settlement import _pages, gifts_of, local_client, streams_client
+from devstack.dynamodb_local import local_client
+from devstack.settlement import _pages, gifts_of, streams_client
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.ledger import snapshot
 from tests.support.settlement import settle_gifts
