@@ -279,6 +279,9 @@ def _units_of(app: Services, items: list[dict[str, Any]]) -> tuple[int, int]:
                     "amount",
                     "counterparty_id",
                     "details",
+                    "gift_id",
+                    "quantity",
+                    "stream_id",
                 }
             }
             index_units += write_units(item_size(projected), transactional=False)

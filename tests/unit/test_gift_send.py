@@ -7,6 +7,7 @@ import pytest
 from coins.ledger import AccountStatus, Unit
 from coins.wiring import services
 from tests.support.apigw import HandlerClient
+from tests.support.capacity import item_size
 from tests.support.settlement import settle_gifts
 
 
@@ -230,4 +231,27 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
     assert stored.attributes["counterparty_id"] == "creator-1"
     # The prices in force are kept with the transfer; a catalogue change never rewrites it.
     assert stored.attributes["terms"]["gift_coins"] == 100
-    assert stored.attributes["terms"]["diamonds_per_coin_denominator"] == 2
+    assert stored.attributes["terms"]["diamonds_per_coin"] == "1/2"
+
+
+def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
+    # Given a fan, a creator and a live stream whose ids are as long as the API allows (128)
+    fan, creator, stream = "f" * 128, "c" * 128, "s" * 128
+    assert api.wallet(creator).status == 200
+    assert api.grant("admin-1", fan, 10_000_000, key="grant").status == 201
+
+    sent = api.call(
+        "POST",
+        "/v1/gifts",
+        sub=fan,
+        body={"creator_id": creator, "gift_id": "universe", "quantity": 200, "stream_id": stream},
+        headers={"Idempotency-Key": "k" * 255},
+    )
+    stored = services().repository.client.get_item(
+        TableName=services().repository.table_name,
+        Key={"PK": {"S": f"XFER#{sent.body['transfer_id']}"}, "SK": {"S": "XFER"}},
+    )["Item"]
+
+    # Then one transactional write of it is 2 write units, not 4
+    assert sent.status == 201
+    assert item_size(stored) < 1024

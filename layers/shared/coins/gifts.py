@@ -107,10 +107,10 @@ class GiftService:
         coins = gift.coins * quantity
         millidiamonds = self._rate.millidiamonds_for(coins)
         transfer_id = transfer_id_for(fan_id, "gift", idempotency_key)
+        # 128 bits tell a retry from another request under the same key; half the bytes of the item.
         request_hash = request_fingerprint(
             {"creator_id": creator_id, "gift_id": gift_id, "quantity": quantity, "stream_id": stream_id}
-        )
-        details = {"gift_id": gift.id, "gift_name": gift.name, "quantity": quantity, "stream_id": stream_id}
+        )[:32]
         for attempt in range(MAX_READS):
             known = self._recipients.is_known_active(creator_id)
             spender, recipient = self._repository.read_for_gift(fan_id, None if known else creator_id)
@@ -127,20 +127,16 @@ class GiftService:
                 transfer_id=transfer_id,
                 fan_id=fan_id,
                 creator_id=creator_id,
+                gift_id=gift.id,
+                gift_name=gift.name,
+                quantity=quantity,
+                stream_id=stream_id,
                 coins=coins,
                 millidiamonds=millidiamonds,
+                coins_balance=spender.balance - coins,
                 created_at=iso_timestamp(self._clock()),
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
-                details=details,
-                # The outbox fields the live-stream pipe publishes (template.yaml, GiftOutboxPipe).
-                outbox={"gift_id": gift.id, "quantity": quantity, "stream_id": stream_id},
-                response={
-                    "transfer_id": transfer_id,
-                    "coins_spent": coins,
-                    "coins_balance": spender.balance - coins,
-                    "diamonds_credited": whole_diamonds(millidiamonds),
-                },
             )
             try:
                 outcome = self._repository.commit_gift(write, spender)
@@ -170,6 +166,14 @@ def _replay(outcome: CommitOutcome, request_hash: str) -> Mapping[str, Any]:
     stored = outcome.transfer
     if not outcome.created and stored.request_hash != request_hash:
         raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
-    if stored.response is None:
-        raise RuntimeError(f"gift {stored.transfer_id} has no stored reply")
-    return stored.response
+    return gift_reply(stored.attributes)
+
+
+def gift_reply(transfer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The reply to a gift and to every retry of it, made of the transfer item's own attributes."""
+    return {
+        "transfer_id": transfer["transfer_id"],
+        "coins_spent": int(transfer["coins"]),
+        "coins_balance": int(transfer["coins_balance"]),
+        "diamonds_credited": whole_diamonds(int(transfer["millidiamonds"])),
+    }

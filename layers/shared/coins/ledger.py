@@ -206,11 +206,9 @@ class DiamondRate:
         """A gift's exact share: no rounding, so over any set of gifts nothing is lost."""
         return coins * self.millidiamonds_per_coin
 
-    def as_terms(self) -> dict[str, int]:
-        return {
-            "diamonds_per_coin_numerator": self.diamonds_per_coin.numerator,
-            "diamonds_per_coin_denominator": self.diamonds_per_coin.denominator,
-        }
+    def as_terms(self) -> dict[str, str]:
+        """The rate in force, as kept with each gift (a later change never rewrites history)."""
+        return {"diamonds_per_coin": str(self.diamonds_per_coin)}
 
 
 def transfer_id_for(user_id: str, operation: str, idempotency_key: str) -> str:

@@ -54,6 +54,7 @@ BALANCE_SK = "BAL"
 TRANSFER_SK = "XFER"
 REVIEW_INDEX_PK = "REVIEW"
 HISTORY_INDEX = "History"
+GIFT_DETAIL_FIELDS = ("gift_id", "quantity", "stream_id")
 # Diamond accounts a user holds once they have received diamonds (their coin item says `receives`).
 RECEIVING_KINDS = (AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED)
 
@@ -166,20 +167,23 @@ class RecipientSnapshot:
 
 @dataclass(frozen=True)
 class GiftWrite:
-    """Everything one gift writes: the fan's debit and the transfer item that is its record,
-    its outbox entry, its fan's history entry and its reply to retries."""
+    """Everything one gift writes: the fan's debit, and the transfer item that is its record, its
+    outbox entry, its fan's history entry and the reply to its retries (under 1 KB: one write unit
+    pair). Nothing is stored twice: the reply is made of the item's own attributes."""
 
     transfer_id: str
     fan_id: str
     creator_id: str
+    gift_id: str
+    gift_name: str
+    quantity: int
+    stream_id: str
     coins: int
     millidiamonds: int
+    coins_balance: int  # the fan's balance after the gift, for the reply
     created_at: str
     request_hash: str
     terms: Mapping[str, Any]
-    details: Mapping[str, Any]
-    outbox: Mapping[str, Any]
-    response: Mapping[str, Any]
 
 
 class StaleSpender(Exception):
@@ -474,26 +478,30 @@ class LedgerRepository:
             condition += " AND #version = :version"
         transfer_item = to_item(
             {
-                **gift.outbox,
                 "PK": f"XFER#{gift.transfer_id}",
                 "SK": TRANSFER_SK,
                 "kind": "gift",
-                "transfer_id": gift.transfer_id,
                 "code": "gift",
-                "initiated_by": gift.fan_id,
+                "transfer_id": gift.transfer_id,
                 "created_at": gift.created_at,
                 "request_hash": gift.request_hash,
                 "terms": dict(gift.terms),
+                # The outbox fields the live-stream pipe publishes (template.yaml, GiftOutboxPipe).
                 "user_id": gift.fan_id,
                 "counterparty_id": gift.creator_id,
+                "gift_id": gift.gift_id,
+                "quantity": gift.quantity,
+                "stream_id": gift.stream_id,
                 "coins": gift.coins,
+                # The creator's exact share, settled from the stream.
                 "millidiamonds": gift.millidiamonds,
+                # The reply's one fact not found above.
+                "coins_balance": gift.coins_balance,
                 # The fan's history entry, as the History index projects it.
                 "account": AccountKind.COINS.value,
                 "unit": Unit.COIN.value,
                 "amount": -gift.coins,
-                "details": dict(gift.details),
-                "response": dict(gift.response),
+                "details": {"gift_name": gift.gift_name},
                 **history_keys(gift.fan_id, gift.created_at, gift.transfer_id, AccountKind.COINS.value),
             }
         )
@@ -1175,7 +1183,7 @@ def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
         transfer_id=row["transfer_id"],
         code=row["code"],
         request_hash=row["request_hash"],
-        initiated_by=row["initiated_by"],
+        initiated_by=row.get("initiated_by") or row["user_id"],  # a gift's initiator is its fan
         created_at=row["created_at"],
         response=row.get("response"),
         attributes=row,
@@ -1185,6 +1193,8 @@ def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
 def _history_entry(row: Mapping[str, Any]) -> HistoryEntry:
     amount = int(row["amount"])
     details = dict(row.get("details", {}))
+    # A gift transfer keeps these once, at the top (the outbox reads them there).
+    details.update({k: row[k] for k in GIFT_DETAIL_FIELDS if k in row})
     if row["unit"] == Unit.DIAMOND.value:
         # Whole diamonds, as every amount the API shows; the exact movement rides along.
         details["millidiamonds"] = amount
