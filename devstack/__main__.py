@@ -22,6 +22,7 @@ from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
 from devstack.outbox import GiftOutbox
+from devstack.settlement import GiftSettlementTail
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
@@ -76,6 +77,13 @@ def run_dev(args: argparse.Namespace) -> int:
             table=args.table, dynamodb_url=dynamodb.endpoint_url, api_url=api_url, stripe_url=stripe_url
         )
         os.environ.update(env)
+        # The creator's side of each gift, settled from the stream as GiftSettlementFunction does.
+        from coins.wiring import services  # after the environment is set: it is read once
+
+        settlement = GiftSettlementTail(
+            dynamodb.endpoint_url, args.table, lambda: services().settlement
+        ).start()
+        stack.callback(settlement.stop)
         server = make_server(
             "127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir), live=outbox.live), threaded=True
         )
@@ -89,6 +97,7 @@ def run_dev(args: argparse.Namespace) -> int:
                     f"  API            {api_url}  (routes from template.yaml, e.g. {api_url}/v1/wallet)",
                     f"  OpenAPI        {api_url}/v1/openapi.json",
                     f"  Live gifts     {api_url}/_local/live/<stream_id>  (the gift outbox, as the pipe publishes it)",
+                    "  Settlement     gifts credited to creators from the table's stream (GiftSettlementFunction)",
                     f"  DynamoDB Local {dynamodb.endpoint_url}  table {args.table}"
                     + ("  (in memory)" if data_dir is None else f"  (data in {data_dir})"),
                     f"  Stripe         {stripe_url or 'api.stripe.com (your test-mode keys)'}"

@@ -16,6 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from coins.config import Settings
+from coins.ledger import whole_diamonds
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import build_services
 from devstack.local_env import (
@@ -54,7 +55,7 @@ def run_batch(as_of: datetime | None = None, console: Console | None = None) -> 
     table = Table(title="payout batch")
     table.add_column("step")
     table.add_column("count", justify="right")
-    table.add_row("diamonds matured", str(matured))
+    table.add_row("diamonds matured", str(whole_diamonds(matured)))
     table.add_row("withdrawals due", str(len(due)))
     for outcome, count in sorted(outcomes.items()):
         table.add_row(f"  {outcome}", str(count))

@@ -17,7 +17,9 @@ app = create_app()
 @app.post(
     "/v1/gifts",
     summary="Send a gift",
-    description="Debits the fan's coins and credits the creator's pending diamonds in one transaction.",
+    description="Debits the fan's coins and records the gift in one transaction; the creator's pending "
+    "diamonds are credited from the table's stream within seconds (a creator who cannot receive is "
+    "never credited: the fan is refunded).",
     tags=["gifts"],
     responses=api_responses(201, GiftReceipt),
 )

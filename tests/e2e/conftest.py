@@ -6,9 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import requests
@@ -16,6 +17,8 @@ import requests
 from devstack.dynamodb_local import free_port
 from devstack.template import ROOT
 from devstack.tokens import mint_token
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -122,6 +125,16 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])
+
+
+def eventually(read: Callable[[], T], expected: T, *, within: float = 10.0) -> T:
+    """What `read` returns once it equals `expected` (the settlement credits creators within seconds)."""
+    deadline = time.monotonic() + within
+    seen = read()
+    while seen != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = read()
+    return seen
 
 
 @pytest.fixture

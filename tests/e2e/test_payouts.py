@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, eventually
 
 
 def test_a_creator_is_paid_by_the_payout_batch(local_stack: LocalStack, http: requests.Session) -> None:
@@ -28,7 +28,10 @@ def test_a_creator_is_paid_by_the_payout_batch(local_stack: LocalStack, http: re
             json={"creator_id": "payout-creator", "gift_id": "galaxy", "quantity": 2, "stream_id": "payday"},
         )
         assert sent.status_code == 201
-    assert http.get(f"{api}/v1/creator/earnings", headers=creator).json()["diamonds"]["pending"] == 12000
+    pending = eventually(
+        lambda: http.get(f"{api}/v1/creator/earnings", headers=creator).json()["diamonds"]["pending"], 12000
+    )
+    assert pending == 12000
 
     # When the batch runs after the holding window, they mature and can be withdrawn
     early = http.post(

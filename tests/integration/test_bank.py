@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.errors import AccountFrozen, InsufficientFunds
-from coins.ledger import Unit
+from coins.ledger import DiamondRate, Unit, whole_diamonds
 from coins.wiring import build_services
 from tests.support.ledger import snapshot
+from tests.support.settlement import settle_gifts
 
 FANS = [f"fan-{i}" for i in range(24)]
 CREATORS = [f"creator-{i}" for i in range(3)]
@@ -41,12 +42,12 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
 
     outcomes: Counter[str] = Counter()
     coins_spent_on_gifts = 0
-    diamonds_credited = 0
+    coins_per_creator = dict.fromkeys(CREATORS, 0)
     net_adjusted = 0
     lock = threading.Lock()
 
     def operate(n: int) -> None:
-        nonlocal coins_spent_on_gifts, diamonds_credited, net_adjusted
+        nonlocal coins_spent_on_gifts, net_adjusted
         rng = random.Random(n)
         fan = rng.choice(FANS)
         try:
@@ -65,9 +66,10 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
                     net_adjusted += amount
                     outcomes["adjustment"] += 1
             else:
+                creator = rng.choice(CREATORS)
                 receipt = services.gifts.send_gift(
                     fan_id=fan,
-                    creator_id=rng.choice(CREATORS),
+                    creator_id=creator,
                     gift_id=rng.choice(CHEAP_GIFTS),
                     quantity=rng.randint(1, 2),
                     stream_id="bank",
@@ -75,7 +77,7 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
                 )
                 with lock:
                     coins_spent_on_gifts += int(receipt["coins_spent"])
-                    diamonds_credited += int(receipt["diamonds_credited"])
+                    coins_per_creator[creator] += int(receipt["coins_spent"])
                     outcomes["gift"] += 1
         except (InsufficientFunds, AccountFrozen):
             with lock:
@@ -85,7 +87,10 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         list(pool.map(operate, range(OPERATIONS)))
 
-    # Then nothing is lost, invented or overdrawn
+    # Then nothing is lost, invented or overdrawn: every unit sums to zero while gifts are in flight
+    assert services.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    # ... and once the settlement has credited the creators
+    settle_gifts(services)
     snap = snapshot(services.repository)
     assert outcomes["gift"] > 1000, outcomes
     assert outcomes["refused"] > 0, "the test should drive some fans to zero"
@@ -96,7 +101,16 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
     coins_that_left_fans = STARTING_COINS * len(FANS) + net_adjusted - fan_coins_now
     assert coins_that_left_fans == coins_spent_on_gifts
     assert snap.system_balances["gift_revenue"] == coins_spent_on_gifts
-    assert sum(snap.user_balances[(c, "diamonds_pending")] for c in CREATORS) == diamonds_credited
+    # Each creator earned the rate on the coins they received, exactly (the rounding rule).
+    rate = DiamondRate.parse("1/2")
+    for creator in CREATORS:
+        earned = snap.user_balances[(creator, "diamonds_pending")]
+        assert earned == rate.millidiamonds_for(coins_per_creator[creator])
+        assert whole_diamonds(earned) == coins_per_creator[creator] * rate.diamonds_per_coin // 1
+    assert services.repository.gifts_in_flight() == 0
+    assert -snap.system_balances["diamonds_issued"] == sum(
+        snap.user_balances[(c, "diamonds_pending")] for c in CREATORS
+    )
     assert sum(1 for t in snap.transfers if t.get("kind") == "gift") == outcomes["gift"]
     # Every history agrees with its balance.
     for key, balance in snap.user_balances.items():

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.apigw import ApiResponse, HandlerClient
+from tests.support.settlement import settle_gifts
 
 TRIES = 50
 
@@ -32,6 +33,7 @@ def test_the_same_gift_sent_50_times_at_once_debits_once_and_answers_alike(api: 
     assert len({str(r.body) for r in responses}) == 1
     assert responses[0].body["coins_balance"] == 960
     assert api.wallet("fan-1").body["coins"] == 960
+    settle_gifts()
     assert api.wallet("creator-1").body["diamonds"]["pending"] == 20
 
 

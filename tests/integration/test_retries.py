@@ -10,6 +10,7 @@ from coins.config import Settings
 from coins.errors import Busy
 from coins.repository import LedgerRepository, default_client
 from coins.wiring import Services, build_services
+from tests.support.settlement import settle_gifts
 
 
 class FlakyDynamoDB:
@@ -100,6 +101,7 @@ def test_contention_and_throttling_are_retried_into_exactly_one_gift(
 
     assert receipt["coins_balance"] == 80
     assert services.wallets.wallet("fan-1").coins == 80
+    settle_gifts(services)
     assert services.wallets.wallet("creator-1").diamonds_pending == 10
 
 

@@ -26,15 +26,16 @@ def snapshot(repository: LedgerRepository) -> LedgerSnapshot:
         for raw in page["Items"]:
             item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
             pk: str = item["PK"]
-            if pk.startswith("ACCT#"):
+            if pk.startswith("ACCT#") and item.get("SK") == "BAL":
                 _, owner, kind, _shard = pk.split("#")
                 if owner == "system":
                     snap.system_balances[kind] += int(item["balance"])
                 else:
                     snap.user_balances[(owner, kind)] += int(item["balance"])
-            elif pk.startswith("HIST#"):
-                _, owner, _shard = pk.split("#")
-                snap.history_sums[(owner, item["account"])] += int(item["amount"])
-            elif pk.startswith("XFER#"):
+            if "HPK" in item:
+                # Every entry of the History index is one posting: a history row, or a gift transfer
+                # (its fan's entry), or a settlement or refund row.
+                snap.history_sums[(item["HPK"], item["account"])] += int(item["amount"])
+            if pk.startswith("XFER#"):
                 snap.transfers.append(item)
     return snap

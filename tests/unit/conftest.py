@@ -9,6 +9,7 @@ from pytest_socket import disable_socket, enable_socket
 
 from devstack.template import functions, load_function_module, table_definition
 from tests.support.apigw import HandlerClient
+from tests.support.settlement import forget_unit_stream
 
 TABLE = "coins-unit"
 
@@ -30,6 +31,7 @@ def no_network(handlers_imported: None) -> Iterator[None]:
 @pytest.fixture
 def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    forget_unit_stream(TABLE)
     with mock_aws():
         boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         yield TABLE

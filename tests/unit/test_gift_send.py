@@ -4,9 +4,11 @@ from typing import Any
 
 import pytest
 
-from coins.ledger import Unit
+from coins.ledger import AccountStatus, Unit
 from coins.wiring import services
 from tests.support.apigw import HandlerClient
+from tests.support.capacity import item_size
+from tests.support.settlement import settle_gifts
 
 
 @pytest.fixture
@@ -27,9 +29,12 @@ def test_a_gift_debits_the_fan_and_credits_the_creator_at_the_rate(funded: Handl
     assert sent.status == 201
     assert sent.body["coins_spent"] == 15
     assert sent.body["coins_balance"] == 85
-    assert sent.body["diamonds_credited"] == 7  # 15 coins at 1/2, rounded down
+    assert sent.body["diamonds_credited"] == 7  # 7.5 diamonds shown whole; the half is carried
     assert funded.wallet("fan-1").body["coins"] == 85
+    assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}  # the coins are in flight until settled
+    settle_gifts()
     assert funded.wallet("creator-1").body["diamonds"] == {"available": 0, "pending": 7, "reserved": 0}
+    assert services().repository.get_wallet("creator-1").millidiamonds_pending == 7_500
     assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
@@ -43,6 +48,15 @@ def test_a_retried_gift_returns_the_first_response_and_debits_once(funded: Handl
     assert funded.wallet("fan-1").body["coins"] == 100 - 20 - 1
 
 
+def test_a_retry_after_the_balance_ran_out_still_gets_the_first_reply(funded: HandlerClient) -> None:
+    first = funded.send_gift("fan-1", "creator-1", "perfume", 5, key="all-in")  # 100 coins
+    again = funded.send_gift("fan-1", "creator-1", "perfume", 5, key="all-in")
+
+    assert (first.status, again.status) == (201, 201)
+    assert again.body == first.body
+    assert first.body["coins_balance"] == 0
+
+
 def test_the_same_key_with_another_body_is_refused(funded: HandlerClient) -> None:
     funded.send_gift("fan-1", "creator-1", "perfume", 1, key="k")
     reused = funded.send_gift("fan-1", "creator-1", "perfume", 2, key="k")
@@ -52,12 +66,72 @@ def test_the_same_key_with_another_body_is_refused(funded: HandlerClient) -> Non
     assert funded.wallet("fan-1").body["coins"] == 80
 
 
-def test_one_rose_earns_no_diamond_but_still_reaches_only_known_creators(funded: HandlerClient) -> None:
+def test_one_rose_earns_half_a_diamond_carried_and_reaches_only_known_creators(funded: HandlerClient) -> None:
     assert funded.send_gift("fan-1", "creator-1", "rose", 1, key="r").body["diamonds_credited"] == 0
     unknown = funded.send_gift("fan-1", "ghost", "rose", 1, key="r2")
     assert unknown.status == 404
     assert unknown.body["error"]["code"] == "not_found"
     assert funded.wallet("fan-1").body["coins"] == 99
+    settle_gifts()
+    assert services().repository.get_wallet("creator-1").millidiamonds_pending == 500
+    # The second Rose completes the diamond the first one started.
+    funded.send_gift("fan-1", "creator-1", "rose", 1, key="r3")
+    settle_gifts()
+    assert funded.wallet("creator-1").body["diamonds"]["pending"] == 1
+
+
+def test_50_roses_one_at_a_time_credit_25_diamonds(funded: HandlerClient) -> None:
+    for n in range(50):
+        assert funded.send_gift("fan-1", "creator-1", "rose", 1, key=f"rose-{n}").status == 201
+    settle_gifts()
+
+    assert funded.wallet("creator-1").body["diamonds"]["pending"] == 25
+    assert funded.wallet("fan-1").body["coins"] == 50
+    assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_gift_to_a_frozen_creator_is_refused_and_moves_nothing(funded: HandlerClient) -> None:
+    freeze = funded.call(
+        "POST",
+        "/v1/admin/accounts/creator-1/status",
+        route="/v1/admin/accounts/{user_id}/status",
+        sub="admin-1",
+        groups=("admins",),
+        body={"status": "frozen", "reason": "laundering check"},
+        path_parameters={"user_id": "creator-1"},
+    )
+    assert freeze.status == 200
+
+    refused = funded.send_gift("fan-1", "creator-1", "rose", 1, key="to-frozen")
+
+    assert (refused.status, refused.body["error"]["code"]) == (409, "recipient_unavailable")
+    assert funded.wallet("fan-1").body["coins"] == 100
+
+
+def test_a_creator_frozen_after_the_gift_is_never_credited_and_the_fan_is_refunded(
+    funded: HandlerClient,
+) -> None:
+    # The gift function knew the creator as active (its short-lived cache) when the gift was sent...
+    assert funded.send_gift("fan-1", "creator-1", "perfume", 1, key="before").status == 201
+    settle_gifts()
+    sent = funded.send_gift("fan-1", "creator-1", "perfume", 2, key="racing-the-freeze")
+    assert sent.status == 201
+    assert funded.wallet("fan-1").body["coins"] == 40
+    # ... and the creator is frozen before the settlement credits it.
+    services().repository.set_status("creator-1", AccountStatus.FROZEN, "laundering check", "admin-1", "now")
+
+    report = settle_gifts()
+
+    assert report.refunded == 1
+    assert funded.wallet("fan-1").body["coins"] == 80
+    assert funded.wallet("creator-1").body["diamonds"]["pending"] == 10  # only the first gift
+    history = funded.call("GET", "/v1/wallet/transactions", sub="fan-1").body["items"]
+    assert (history[0]["code"], history[0]["amount"], history[0]["counterparty_id"]) == (
+        "gift_refunded",
+        40,
+        "creator-1",
+    )
+    assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize(
@@ -76,6 +150,7 @@ def test_gifts_that_cannot_happen_are_refused_and_move_nothing(
     refused = funded.send_gift(fan, creator, gift, quantity, key="bad")
 
     assert (refused.status, refused.body["error"]["code"]) == (status, code)
+    settle_gifts()
     assert funded.wallet("fan-1").body["coins"] == 100
     assert funded.wallet("creator-1").body["diamonds"]["pending"] == 0
 
@@ -156,4 +231,27 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
     assert stored.attributes["counterparty_id"] == "creator-1"
     # The prices in force are kept with the transfer; a catalogue change never rewrites it.
     assert stored.attributes["terms"]["gift_coins"] == 100
-    assert stored.attributes["terms"]["diamonds_per_coin_denominator"] == 2
+    assert stored.attributes["terms"]["diamonds_per_coin"] == "1/2"
+
+
+def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
+    # Given a fan, a creator and a live stream whose ids are as long as the API allows (128)
+    fan, creator, stream = "f" * 128, "c" * 128, "s" * 128
+    assert api.wallet(creator).status == 200
+    assert api.grant("admin-1", fan, 10_000_000, key="grant").status == 201
+
+    sent = api.call(
+        "POST",
+        "/v1/gifts",
+        sub=fan,
+        body={"creator_id": creator, "gift_id": "universe", "quantity": 200, "stream_id": stream},
+        headers={"Idempotency-Key": "k" * 255},
+    )
+    stored = services().repository.client.get_item(
+        TableName=services().repository.table_name,
+        Key={"PK": {"S": f"XFER#{sent.body['transfer_id']}"}, "SK": {"S": "XFER"}},
+    )["Item"]
+
+    # Then one transactional write of it is 2 write units, not 4
+    assert sent.status == 201
+    assert item_size(stored) < 1024

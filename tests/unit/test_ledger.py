@@ -1,11 +1,18 @@
 """The ledger's vocabulary keeps its rules without any store."""
 
+import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from coins.catalog import gift_catalog
+from coins.config import Settings
 from coins.ledger import (
+    MILLIDIAMONDS_PER_DIAMOND,
     Account,
     AccountKind,
     DiamondRate,
@@ -15,7 +22,11 @@ from coins.ledger import (
     Unit,
     request_fingerprint,
     transfer_id_for,
+    whole_diamonds,
 )
+from coins.payouts import PayoutPolicy
+
+GIFT_COINS = sorted({gift.coins for gift in gift_catalog().gifts})
 
 FAN_COINS = Account("fan-1", AccountKind.COINS)
 GIFT_REVENUE = Account.system(AccountKind.GIFT_REVENUE)
@@ -47,11 +58,67 @@ def test_a_transfer_needs_a_leg() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "coins", "diamonds"),
-    [("1/2", 1, 0), ("1/2", 2, 1), ("1/2", 3, 1), ("1/2", 34999, 17499), ("7/10", 10, 7), ("0", 100, 0)],
+    ("rate", "coins", "millidiamonds"),
+    [("1/2", 1, 500), ("1/2", 3, 1500), ("1/2", 34999, 17_499_500), ("7/10", 10, 7000), ("0", 100, 0)],
 )
-def test_diamonds_are_rounded_down_per_gift(rate: str, coins: int, diamonds: int) -> None:
-    assert DiamondRate.parse(rate).diamonds_for(coins) == diamonds
+def test_a_gifts_share_is_exact_in_millidiamonds(rate: str, coins: int, millidiamonds: int) -> None:
+    assert DiamondRate.parse(rate).millidiamonds_for(coins) == millidiamonds
+
+
+@pytest.mark.parametrize("rate", ["1/3", "2/7", "0.0005", "1/1024"])
+def test_a_rate_the_ledger_cannot_carry_exactly_is_refused_at_start_up(rate: str) -> None:
+    with pytest.raises(ValueError, match="whole number of millidiamonds"):
+        DiamondRate.parse(rate)
+    with pytest.raises(ValueError, match="whole number of millidiamonds"):
+        Settings.from_env({"TABLE_NAME": "coins", "DIAMONDS_PER_COIN": rate})
+
+
+def test_the_issues_worked_examples() -> None:
+    rate = DiamondRate.parse("1/2")
+    # 50 Roses, one at a time: 25 diamonds, not 0.
+    assert whole_diamonds(sum(rate.millidiamonds_for(1) for _ in range(50))) == 25
+    # 3 Finger Hearts (15 coins): 7.5 diamonds, shown as 7 with the half carried.
+    assert rate.millidiamonds_for(15) == 7_500
+    assert whole_diamonds(7_500) == 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=st.sampled_from(["1/2", "7/10", "0.35", "1/8", "1/4", "1", "0", "0.001"]),
+    gifts=st.lists(st.tuples(st.sampled_from(GIFT_COINS), st.integers(1, 1000)), max_size=200),
+)
+def test_over_any_set_of_gifts_a_creator_earns_floor_of_total_coins_times_rate(
+    rate: str, gifts: list[tuple[int, int]]
+) -> None:
+    parsed = DiamondRate.parse(rate)
+    total_coins = sum(coins * quantity for coins, quantity in gifts)
+    credited = sum(parsed.millidiamonds_for(coins * quantity) for coins, quantity in gifts)
+
+    # Exact: the sum of per-gift shares is the share of the sum, so nothing is lost per gift ...
+    assert credited == total_coins * parsed.diamonds_per_coin * MILLIDIAMONDS_PER_DIAMOND
+    # ... and the whole diamonds shown are floor(total coins x rate): within one diamond, never less.
+    assert whole_diamonds(credited) == math.floor(total_coins * parsed.diamonds_per_coin)
+
+
+@settings(max_examples=200, deadline=None)
+@given(millidiamonds=st.integers(0, 10**12), value=st.sampled_from(["0.005", "0.01", "0.0037", "1"]))
+def test_cash_is_rounded_once_down_and_the_remainder_stays_in_the_ledger(
+    millidiamonds: int, value: str
+) -> None:
+    policy = PayoutPolicy(7, Decimal(value), "usd", 1, 10**12, "", "")
+    cents = policy.value_of(millidiamonds)
+    exact = Fraction(millidiamonds, MILLIDIAMONDS_PER_DIAMOND) * Fraction(value) * 100
+    assert cents == math.floor(exact)
+    # A withdrawal of every whole diamond reserves the fewest whole diamonds worth those cents; what is
+    # left (odd diamonds, fractions of one) is never more than one cent's worth plus the fraction.
+    whole = whole_diamonds(millidiamonds)
+    amount = policy.value_of(whole * MILLIDIAMONDS_PER_DIAMOND)
+    reserved = policy.diamonds_for(amount)
+    assert reserved <= whole
+    assert policy.value_of(reserved * MILLIDIAMONDS_PER_DIAMOND) == amount
+    # What stays available: the whole diamonds that make no whole cent, and the fraction of one.
+    assert policy.value_of((whole - reserved) * MILLIDIAMONDS_PER_DIAMOND) == 0
+    assert millidiamonds - reserved * MILLIDIAMONDS_PER_DIAMOND >= 0
 
 
 def test_a_rate_above_one_diamond_per_coin_is_refused() -> None:

@@ -14,6 +14,7 @@ from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
+from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import event, stripe_object
 
 ADULT = "1990-01-01"
@@ -254,14 +255,17 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
     api.grant("admin-1", "fan-1", 1000, key="coins")
     # Gifts go through the handler, which uses the real clock: move the batch's clock relative to it.
     api.send_gift("fan-1", "creator-1", "hand_hearts", 3, key="g1")  # 300 coins -> 150 diamonds
+    api.send_gift("fan-1", "creator-1", "rose", 1, key="g2")  # and half a diamond, carried
+    settle_gifts(app)
     clock.now = datetime.now(UTC) + timedelta(days=7)
     assert app.payout_batch.mature_all() == 0
 
     clock.now = datetime.now(UTC) + timedelta(days=9)
-    assert app.payout_batch.mature_all() == 150
+    assert app.payout_batch.mature_all() == 150_500  # millidiamonds: the half matures with the day
     assert app.payout_batch.mature_all() == 0
 
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
+    assert app.creators.earnings("creator-1")["value"]["available"] == 75  # 150.5 x $0.005, rounded down
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 

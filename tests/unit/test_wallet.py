@@ -1,8 +1,13 @@
 """GET /v1/wallet and /v1/wallet/transactions: balances and history, each user only their own."""
 
+from typing import Any
+
 import pytest
 
+from coins.wiring import services
 from tests.support.apigw import HandlerClient
+from tests.support.capacity import CountingClient
+from tests.support.settlement import settle_gifts
 
 
 @pytest.fixture
@@ -12,6 +17,7 @@ def busy_fan(api: HandlerClient) -> HandlerClient:
     api.grant("admin-1", "fan-1", 100, key="seed")
     for n in range(5):
         assert api.send_gift("fan-1", "creator-1", "finger_heart", 1, key=f"g{n}").status == 201
+        settle_gifts()  # each gift settled on its own: one creator history row per gift
     return api
 
 
@@ -56,9 +62,17 @@ def test_a_creator_sees_received_gifts_with_the_fan_as_counterparty(busy_fan: Ha
     items = page["items"]
     assert isinstance(items, list)
     assert len(items) == 5
+    # 2.5 diamonds each: the row shows whole diamonds, the exact amount rides in details.
     assert {(i["account"], i["amount"], i["counterparty_id"]) for i in items} == {
         ("diamonds_pending", 2, "fan-1")
     }
+    assert {i["details"]["millidiamonds"] for i in items} == {2_500}
+    assert api_wallet_pending(busy_fan) == 12  # 12.5 held, shown whole
+
+
+def api_wallet_pending(api: HandlerClient) -> int:
+    pending: int = api.wallet("creator-1").body["diamonds"]["pending"]
+    return pending
 
 
 def test_nobody_sees_another_users_history(busy_fan: HandlerClient) -> None:
@@ -73,3 +87,34 @@ def test_bad_paging_is_a_400(busy_fan: HandlerClient, query: dict[str, str]) -> 
     status, body = history(busy_fan, "fan-1", **query)
     assert status == 400
     assert body["error"]["code"] == "invalid_request"  # type: ignore[index]
+
+
+class KeyCounter(CountingClient):
+    """Also keeps how many keys each BatchGetItem asked for."""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__(real)
+        self.batches: list[int] = []
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        self.calls["batch_get_item"] += 1
+        self.batches.append(sum(len(r["Keys"]) for r in kwargs["RequestItems"].values()))
+        return self._real.batch_get_item(**kwargs)
+
+
+def test_a_fans_wallet_is_two_keys_in_one_call_and_a_history_page_one_query(busy_fan: HandlerClient) -> None:
+    repository = services().repository
+    counting = KeyCounter(repository.client)
+    repository.client = counting  # type: ignore[assignment]
+
+    assert busy_fan.wallet("fan-1").body["coins"] == 75
+    # Coins and debt, nothing for diamonds the fan does not hold.
+    assert (dict(counting.calls), counting.batches) == ({"batch_get_item": 1}, [2])
+    counting.reset()
+    counting.batches.clear()
+    assert busy_fan.wallet("creator-1").body["diamonds"]["pending"] == 12
+    assert counting.batches == [2, 2 + 4]  # a creator: then available, reserved and the 4 pending shards
+
+    counting.reset()
+    status, _ = history(busy_fan, "fan-1", limit="3")
+    assert (status, dict(counting.calls)) == (200, {"query": 1})

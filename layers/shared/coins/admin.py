@@ -17,6 +17,7 @@ from coins.ledger import (
     Transfer,
     TransferCode,
     request_fingerprint,
+    to_millidiamonds,
     transfer_id_for,
 )
 from coins.repository import LedgerRepository, Review, StoredTransfer, iso_timestamp
@@ -74,10 +75,12 @@ class AdminService:
             raise InvalidRequest("promotions only give; take value back with source 'corrections'")
         user_account = Account(user_id, _USER_SIDE[unit])
         system_account = Account.system(system_kind)
+        # Whole diamonds at the API, millidiamonds in the ledger.
+        moved = abs(amount) if unit == AdjustmentUnit.COINS else to_millidiamonds(abs(amount))
         leg = (
-            Leg(system_account, user_account, amount)
+            Leg(system_account, user_account, moved)
             if amount > 0
-            else Leg(user_account, system_account, -amount)
+            else Leg(user_account, system_account, moved)
         )
         now = self._clock()
         request_hash = request_fingerprint(

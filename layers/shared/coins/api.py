@@ -32,6 +32,7 @@ from coins.errors import (
     NotEligible,
     NotFound,
     PaymentProviderUnavailable,
+    RecipientUnavailable,
     RetryLater,
     Unauthenticated,
 )
@@ -49,6 +50,7 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
     InsufficientFunds: HTTPStatus.CONFLICT,
     LimitExceeded: HTTPStatus.CONFLICT,
+    RecipientUnavailable: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
     Busy: HTTPStatus.TOO_MANY_REQUESTS,
     PaymentProviderUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,

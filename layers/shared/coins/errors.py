@@ -71,3 +71,9 @@ class RetryLater(DomainError):
 
 class BelowMinimum(DomainError):
     code = "below_minimum"
+
+
+class RecipientUnavailable(DomainError):
+    """The recipient's account exists but may not receive value now (frozen or under review)."""
+
+    code = "recipient_unavailable"

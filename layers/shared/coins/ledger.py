@@ -21,6 +21,20 @@ from typing import Any
 
 SYSTEM_OWNER = "system"
 
+# Diamond accounts hold millidiamonds: a gift earns `coins x rate` exactly, fractions included, and
+# the API shows whole diamonds (rounded down). Cash is rounded once, when diamonds are withdrawn.
+MILLIDIAMONDS_PER_DIAMOND = 1000
+
+
+def to_millidiamonds(diamonds: int) -> int:
+    return diamonds * MILLIDIAMONDS_PER_DIAMOND
+
+
+def whole_diamonds(millidiamonds: int) -> int:
+    """Whole diamonds shown for a balance or movement: rounded toward zero, the fraction carried."""
+    whole = abs(millidiamonds) // MILLIDIAMONDS_PER_DIAMOND
+    return whole if millidiamonds >= 0 else -whole
+
 
 class Unit(StrEnum):
     COIN = "coin"
@@ -38,7 +52,10 @@ class AccountKind(StrEnum):
     COINS_ISSUED = "coins_issued"  # coins sold for money
     PROMOTIONS = "promotions"  # coins given away
     COIN_CORRECTIONS = "coin_corrections"
-    GIFT_REVENUE = "gift_revenue"  # coins spent on gifts
+    GIFT_REVENUE = "gift_revenue"  # coins spent on gifts, once settled
+    # Coins of gifts sent but not yet settled to their creators. Never stored: its balance is the
+    # coins of unsettled gift transfers (docs/data-model.md), so the request path writes nothing for it.
+    GIFTS_IN_FLIGHT = "gifts_in_flight"
     DIAMONDS_ISSUED = "diamonds_issued"  # diamonds created for creators
     DIAMONDS_PAID_OUT = "diamonds_paid_out"  # diamonds turned into cash by a Stripe transfer
     DIAMOND_CORRECTIONS = "diamond_corrections"
@@ -54,6 +71,7 @@ UNIT_OF: Mapping[AccountKind, Unit] = {
     AccountKind.PROMOTIONS: Unit.COIN,
     AccountKind.COIN_CORRECTIONS: Unit.COIN,
     AccountKind.GIFT_REVENUE: Unit.COIN,
+    AccountKind.GIFTS_IN_FLIGHT: Unit.COIN,
     AccountKind.DIAMONDS_ISSUED: Unit.DIAMOND,
     AccountKind.DIAMONDS_PAID_OUT: Unit.DIAMOND,
     AccountKind.DIAMOND_CORRECTIONS: Unit.DIAMOND,
@@ -83,6 +101,7 @@ class TransferCode(StrEnum):
     """Why value moved. Stored on every transfer and every history row."""
 
     GIFT = "gift"
+    GIFT_REFUNDED = "gift_refunded"  # a gift whose creator could not receive it, coins given back
     ADJUSTMENT = "adjustment"
     PURCHASE = "purchase"  # coins bought, credited once Stripe confirms the payment
     CLAWBACK = "clawback"  # coins taken back for a refund or a dispute
@@ -156,25 +175,40 @@ class Transfer:
 
 @dataclass(frozen=True)
 class DiamondRate:
-    """Diamonds a creator earns per coin spent, rounded down per gift; the remainder is gift revenue."""
+    """Diamonds a creator earns per coin spent, carried exactly in millidiamonds (never rounded per gift).
+
+    Only rates that are a whole number of millidiamonds per coin are accepted (1/2, 7/10, 0.35, 1/8),
+    so every gift's share is an exact integer; 1/3 is refused at start-up rather than rounded.
+    """
 
     diamonds_per_coin: Fraction
 
     @classmethod
     def parse(cls, text: str) -> DiamondRate:
-        rate = Fraction(text.strip())
+        try:
+            rate = Fraction(text.strip())
+        except (ValueError, ZeroDivisionError) as exc:
+            raise ValueError(f"DIAMONDS_PER_COIN must be a fraction such as 1/2, not {text!r}") from exc
         if rate < 0 or rate > 1:
             raise ValueError("DIAMONDS_PER_COIN must be between 0 and 1, e.g. 1/2")
+        if (rate * MILLIDIAMONDS_PER_DIAMOND).denominator != 1:
+            raise ValueError(
+                f"DIAMONDS_PER_COIN={text.strip()} is not a whole number of millidiamonds per coin "
+                f"(1/{MILLIDIAMONDS_PER_DIAMOND} of a diamond): a gift's share could not be carried exactly"
+            )
         return cls(rate)
 
-    def diamonds_for(self, coins: int) -> int:
-        return (coins * self.diamonds_per_coin.numerator) // self.diamonds_per_coin.denominator
+    @property
+    def millidiamonds_per_coin(self) -> int:
+        return int(self.diamonds_per_coin * MILLIDIAMONDS_PER_DIAMOND)
 
-    def as_terms(self) -> dict[str, int]:
-        return {
-            "diamonds_per_coin_numerator": self.diamonds_per_coin.numerator,
-            "diamonds_per_coin_denominator": self.diamonds_per_coin.denominator,
-        }
+    def millidiamonds_for(self, coins: int) -> int:
+        """A gift's exact share: no rounding, so over any set of gifts nothing is lost."""
+        return coins * self.millidiamonds_per_coin
+
+    def as_terms(self) -> dict[str, str]:
+        """The rate in force, as kept with each gift (a later change never rewrites history)."""
+        return {"diamonds_per_coin": str(self.diamonds_per_coin)}
 
 
 def transfer_id_for(user_id: str, operation: str, idempotency_key: str) -> str:

@@ -25,12 +25,14 @@ from coins.errors import (
     RetryLater,
 )
 from coins.ledger import (
+    MILLIDIAMONDS_PER_DIAMOND,
     Account,
     AccountKind,
     Leg,
     Transfer,
     TransferCode,
     request_fingerprint,
+    to_millidiamonds,
     transfer_id_for,
 )
 from coins.payment_events import AccountObject, TransferObject
@@ -87,13 +89,16 @@ class PayoutPolicy:
     def _minor_per_major(self) -> int:
         return 1 if self.currency in ZERO_DECIMAL_CURRENCIES else 100
 
-    def value_of(self, diamonds: int) -> int:
-        """Diamonds' cash value in minor units, rounded down."""
-        exact = Decimal(diamonds) * self.diamond_value * self._minor_per_major
+    def value_of(self, millidiamonds: int) -> int:
+        """A balance's cash value in minor units, rounded down: the one place diamonds are rounded."""
+        exact = (
+            Decimal(millidiamonds) / MILLIDIAMONDS_PER_DIAMOND * self.diamond_value * self._minor_per_major
+        )
         return int(exact.to_integral_value(rounding=ROUND_DOWN))
 
     def diamonds_for(self, amount: int) -> int:
-        """The fewest diamonds worth `amount` minor units: only whole cents are ever reserved."""
+        """The fewest whole diamonds worth `amount` minor units: only whole cents are ever reserved;
+        the rest of the balance (odd diamonds, fractions of one) stays available, in the ledger."""
         exact = Decimal(amount) / (self.diamond_value * self._minor_per_major)
         return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
@@ -179,9 +184,9 @@ class CreatorService(_PayoutParticipant):
                 "reserved": wallet.diamonds_reserved,
             },
             "value": {
-                "available": value(wallet.diamonds_available),
-                "pending": value(wallet.diamonds_pending),
-                "reserved": value(wallet.diamonds_reserved),
+                "available": value(wallet.millidiamonds_available),
+                "pending": value(wallet.millidiamonds_pending),
+                "reserved": value(wallet.millidiamonds_reserved),
             },
             "payouts": [_payout_view(w) for w in self._payouts.withdrawals_of(user_id)],
         }
@@ -201,7 +206,7 @@ class CreatorService(_PayoutParticipant):
         profile = self._payouts.get_profile(user_id)
         if profile is None or profile.account_id is None or not profile.payouts_enabled:
             raise NotEligible("finish payout onboarding first: the payout account cannot receive payouts yet")
-        amount = policy.value_of(diamonds)
+        amount = policy.value_of(to_millidiamonds(diamonds))
         if amount < policy.min_withdrawal:
             raise BelowMinimum(
                 f"the minimum withdrawal is {policy.min_withdrawal} {policy.currency} minor units"
@@ -227,7 +232,7 @@ class CreatorService(_PayoutParticipant):
             Leg(
                 Account(user_id, AccountKind.DIAMONDS_AVAILABLE),
                 Account(user_id, AccountKind.DIAMONDS_RESERVED),
-                reserved,
+                to_millidiamonds(reserved),
             ),
             {"diamond_value": str(policy.diamond_value), "currency": policy.currency, "amount": amount},
         )
@@ -304,7 +309,7 @@ class CreatorService(_PayoutParticipant):
             Leg(
                 Account.system(AccountKind.DIAMONDS_PAID_OUT),
                 Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
-                back,
+                to_millidiamonds(back),
             ),
             {"amount_reversed": reversed_now},
         )
@@ -326,7 +331,8 @@ class PayoutBatch(_PayoutParticipant):
     """The scheduled batch: mature pending diamonds, list what is due, pay each withdrawal once."""
 
     def mature_all(self) -> int:
-        """Moves every pending day older than the window to available; returns diamonds matured."""
+        """Moves every pending day older than the window to available; returns millidiamonds matured
+        (exact: a day's fractions mature with it)."""
         now = self._clock()
         last_due_day = (now - timedelta(days=self._policy.maturity_days + 1)).strftime("%Y-%m-%d")
         matured = 0
@@ -397,7 +403,7 @@ class PayoutBatch(_PayoutParticipant):
             Leg(
                 Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
                 Account.system(AccountKind.DIAMONDS_PAID_OUT),
-                withdrawal.diamonds,
+                to_millidiamonds(withdrawal.diamonds),
             ),
             {
                 "stripe_transfer": stripe_transfer,
@@ -432,7 +438,7 @@ class PayoutBatch(_PayoutParticipant):
             Leg(
                 Account(withdrawal.user_id, AccountKind.DIAMONDS_RESERVED),
                 Account(withdrawal.user_id, AccountKind.DIAMONDS_AVAILABLE),
-                withdrawal.diamonds,
+                to_millidiamonds(withdrawal.diamonds),
             ),
             {"reason": reason},
         )

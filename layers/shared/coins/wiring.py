@@ -17,6 +17,8 @@ from coins.purchases import CheckoutUrls, PurchaseService
 from coins.repository import LedgerRepository
 from coins.repository.orders import OrderRepository
 from coins.repository.payouts import PayoutRepository
+from coins.repository.settlement import SettlementRepository
+from coins.settlement import GiftSettlement
 from coins.stripe_adapter import StripePayments
 from coins.wallets import WalletService
 from coins.webhooks import PaymentEventDispatcher
@@ -40,6 +42,7 @@ class Services:
     payout_batch: PayoutBatch
     webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
+    settlement: GiftSettlement
 
 
 def build_services(
@@ -95,6 +98,7 @@ def build_services(
             orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
         ),
         payments=stripe_payments,
+        settlement=GiftSettlement(SettlementRepository(repo), clock),
     )
 
 

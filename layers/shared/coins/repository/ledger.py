@@ -9,22 +9,31 @@ Timeline of one commit (the transfer id is the idempotency key):
      (+ any guards a caller adds, such as an order's state).
   2. Cancelled with the transfer's condition failing -> the id was committed before: replay.
      Cancelled for contention or throttling -> retried (see _dynamo.transact).
+
+Gifts take a cheaper path (`read_for_gift`, `commit_gift`): the fan's coin item and the transfer
+item only; the creator's side is settled from the stream (coins.repository.settlement).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, NotFound
-from coins.ledger import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, AccountStatus, Transfer, Unit
+from coins.ledger import (
+    SYSTEM_ACCOUNT_KINDS,
+    Account,
+    AccountKind,
+    AccountStatus,
+    Transfer,
+    Unit,
+    whole_diamonds,
+)
 from coins.repository._dynamo import (
-    RETRYABLE_CODES,
     TransactionCancelled,
     decode_cursor,
     default_client,
@@ -44,18 +53,36 @@ if TYPE_CHECKING:
 BALANCE_SK = "BAL"
 TRANSFER_SK = "XFER"
 REVIEW_INDEX_PK = "REVIEW"
+HISTORY_INDEX = "History"
+GIFT_DETAIL_FIELDS = ("gift_id", "quantity", "stream_id")
+# Diamond accounts a user holds once they have received diamonds (their coin item says `receives`).
+RECEIVING_KINDS = (AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED)
 
 
 @dataclass(frozen=True)
 class Wallet:
+    """Balances as the ledger holds them: diamonds in millidiamonds; the API shows whole diamonds."""
+
     user_id: str
     opened: bool
     coins: int
     status: AccountStatus
-    diamonds_pending: int
-    diamonds_available: int
-    diamonds_reserved: int
+    millidiamonds_pending: int
+    millidiamonds_available: int
+    millidiamonds_reserved: int
     coin_debt: int = 0  # coins owed after a clawback larger than the balance
+
+    @property
+    def diamonds_pending(self) -> int:
+        return whole_diamonds(self.millidiamonds_pending)
+
+    @property
+    def diamonds_available(self) -> int:
+        return whole_diamonds(self.millidiamonds_available)
+
+    @property
+    def diamonds_reserved(self) -> int:
+        return whole_diamonds(self.millidiamonds_reserved)
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,7 @@ class HistoryEntry:
     created_at: str
     account: str
     unit: str
-    amount: int  # signed, from the owner's side
+    amount: int  # signed, from the owner's side; whole diamonds for diamond postings (exact in details)
     counterparty_id: str | None
     details: Mapping[str, Any]
     sort_key: str
@@ -117,7 +144,50 @@ class PendingBucket:
     user_id: str
     shard: int
     day: str
-    diamonds: int
+    diamonds: int  # millidiamonds, as the ledger holds them
+
+
+@dataclass(frozen=True)
+class SpenderSnapshot:
+    """The fan's coin item as one strongly consistent read saw it: what the gift's CAS compares against."""
+
+    user_id: str
+    exists: bool
+    balance: int
+    version: int | None
+    status: AccountStatus
+
+
+@dataclass(frozen=True)
+class RecipientSnapshot:
+    user_id: str
+    exists: bool
+    status: AccountStatus
+
+
+@dataclass(frozen=True)
+class GiftWrite:
+    """Everything one gift writes: the fan's debit, and the transfer item that is its record, its
+    outbox entry, its fan's history entry and the reply to its retries (under 1 KB: one write unit
+    pair). Nothing is stored twice: the reply is made of the item's own attributes."""
+
+    transfer_id: str
+    fan_id: str
+    creator_id: str
+    gift_id: str
+    gift_name: str
+    quantity: int
+    stream_id: str
+    coins: int
+    millidiamonds: int
+    coins_balance: int  # the fan's balance after the gift, for the reply
+    created_at: str
+    request_hash: str
+    terms: Mapping[str, Any]
+
+
+class StaleSpender(Exception):
+    """The fan's coin item changed since it was read: read again and retry."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +241,11 @@ def _history_pk(user_id: str, shard: int) -> str:
     return f"HIST#{user_id}#{shard}"
 
 
+def history_keys(user_id: str, created_at: str, entry_id: str, account: str) -> dict[str, str]:
+    """The History index keys of a posting: one partition per user, newest first by time then id."""
+    return {"HPK": user_id, "HSK": f"{created_at}#{entry_id}#{account}"}
+
+
 class LedgerRepository:
     def __init__(
         self,
@@ -198,32 +273,55 @@ class LedgerRepository:
             return self.creator_shards
         return self.system_shards if kind in SYSTEM_ACCOUNT_KINDS else 1
 
-    def _opening_items(self, user_id: str, now: str) -> list[dict[str, Any]]:
+    def open_accounts(self, user_id: str, now: str) -> None:
+        """Creates the user's coin item (balance and status) once. Safe to call any number of times.
+
+        A user's diamond accounts open when they first receive diamonds (`open_receiving_accounts`),
+        so a fan's wallet is one or two items, never the creator's dozen.
+        """
+        item = to_item(
+            {
+                "PK": _balance_pk(Account(user_id, AccountKind.COINS), 0),
+                "SK": BALANCE_SK,
+                "balance": 0,
+                "version": 0,
+                "status": AccountStatus.ACTIVE.value,
+                "owner": user_id,
+                "kind": AccountKind.COINS.value,
+                "opened_at": now,
+            }
+        )
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(PK)"
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def open_receiving_accounts(self, user_id: str, now: str) -> AccountStatus | None:
+        """Opens the available, reserved and pending-shard items of a user who receives diamonds.
+
+        The pending shards carry the account's status, so that a gift's credit can require an
+        active recipient in its own condition. Returns the status the accounts opened with, or None
+        when the user has no account at all. Safe to repeat and to race with status changes.
+        """
+        coin = self._get_coin_item(user_id)
+        if coin is None:
+            return None
+        status = AccountStatus(coin.get("status", AccountStatus.ACTIVE.value))
         items = [
             to_item(
                 {
-                    "PK": _balance_pk(Account(user_id, AccountKind.COINS), 0),
+                    "PK": _balance_pk(Account(user_id, kind), 0),
                     "SK": BALANCE_SK,
                     "balance": 0,
-                    "status": AccountStatus.ACTIVE.value,
                     "owner": user_id,
-                    "kind": AccountKind.COINS.value,
-                    "opened_at": now,
+                    "kind": kind.value,
                 }
             )
+            for kind in RECEIVING_KINDS
         ]
-        for kind in (AccountKind.DIAMONDS_AVAILABLE, AccountKind.DIAMONDS_RESERVED):
-            items.append(
-                to_item(
-                    {
-                        "PK": _balance_pk(Account(user_id, kind), 0),
-                        "SK": BALANCE_SK,
-                        "balance": 0,
-                        "owner": user_id,
-                        "kind": kind.value,
-                    }
-                )
-            )
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
         for shard in range(self.creator_shards):
             item = to_item(
@@ -234,35 +332,221 @@ class LedgerRepository:
                     "owner": user_id,
                     "kind": pending.kind.value,
                     "shard": shard,
+                    "status": status.value,
                 }
             )
             item["by_day"] = {"M": {}}  # pending diamonds per UTC day, for maturing them later
             items.append(item)
-        return items
-
-    def open_accounts(self, user_id: str, now: str) -> None:
-        """Creates the user's account items once. Safe to call any number of times, concurrently."""
-        items = self._opening_items(user_id, now)
-        condition = "attribute_not_exists(PK)"
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": it, "ConditionExpression": condition}}
-                    for it in items
-                ]
-            )
-            return
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", *RETRYABLE_CODES):
-                raise
-        # Some items exist already (opened before, or by a concurrent call, or the shard count grew):
-        # create only the missing ones, one conditional put each.
         for it in items:
             try:
-                self.client.put_item(TableName=self.table_name, Item=it, ConditionExpression=condition)
+                self.client.put_item(
+                    TableName=self.table_name, Item=it, ConditionExpression="attribute_not_exists(PK)"
+                )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
+        try:
+            # Only if the status is still what the shards were opened with; else copy the new one.
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+                UpdateExpression="SET receives = :yes",
+                ConditionExpression="#status = :status",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":yes": ser(True), ":status": ser(status.value)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self.mirror_status(user_id)
+        return status
+
+    def mirror_status(self, user_id: str) -> AccountStatus | None:
+        """Copies the coin item's status onto the user's pending shards (where gift credits check it)."""
+        coin = self._get_coin_item(user_id)
+        if coin is None:
+            return None
+        status = AccountStatus(coin.get("status", AccountStatus.ACTIVE.value))
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            UpdateExpression="SET receives = :yes",
+            ExpressionAttributeValues={":yes": ser(True)},
+        )
+        for update in self._shard_status_updates(user_id, status):
+            try:
+                self.client.update_item(**update)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        return status
+
+    def _shard_status_updates(self, user_id: str, status: AccountStatus) -> list[dict[str, Any]]:
+        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
+        return [
+            {
+                "TableName": self.table_name,
+                "Key": _balance_key(pending, shard),
+                "UpdateExpression": "SET #status = :status",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":status": ser(status.value)},
+            }
+            for shard in range(self.creator_shards)
+        ]
+
+    def _get_coin_item(self, user_id: str) -> dict[str, Any] | None:
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            ConsistentRead=True,
+        )
+        return unmarshal(found["Item"]) if "Item" in found else None
+
+    # ---------------------------------------------------------------- gifts
+
+    def read_for_gift(
+        self, fan_id: str, recipient_id: str | None
+    ) -> tuple[SpenderSnapshot, RecipientSnapshot | None]:
+        """One strongly consistent call: the fan's coin item, and the recipient's when asked for."""
+        fan_key = _balance_key(Account(fan_id, AccountKind.COINS), 0)
+        names = {"#balance": "balance", "#version": "version", "#status": "status"}
+        expression = "PK, #balance, #version, #status"
+        projection: dict[str, Any] = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
+        rows: dict[str, dict[str, Any]]
+        if recipient_id is None:
+            found = self.client.get_item(
+                TableName=self.table_name,
+                Key=fan_key,
+                ConsistentRead=True,
+                ProjectionExpression=expression,
+                ExpressionAttributeNames=names,
+            )
+            rows = (
+                {_balance_pk(Account(fan_id, AccountKind.COINS), 0): unmarshal(found["Item"])}
+                if ("Item" in found)
+                else {}
+            )
+        else:
+            keys = [fan_key, _balance_key(Account(recipient_id, AccountKind.COINS), 0)]
+            rows = {row["PK"]: row for row in self._batch_get(keys, consistent=True, projection=projection)}
+        fan_row = rows.get(_balance_pk(Account(fan_id, AccountKind.COINS), 0))
+        spender = SpenderSnapshot(
+            user_id=fan_id,
+            exists=fan_row is not None,
+            balance=int(fan_row.get("balance", 0)) if fan_row else 0,
+            version=int(fan_row["version"]) if fan_row and "version" in fan_row else None,
+            status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
+        )
+        if recipient_id is None:
+            return spender, None
+        recipient_row = rows.get(_balance_pk(Account(recipient_id, AccountKind.COINS), 0))
+        recipient = RecipientSnapshot(
+            user_id=recipient_id,
+            exists=recipient_row is not None,
+            status=AccountStatus(recipient_row.get("status", "active"))
+            if recipient_row
+            else AccountStatus.ACTIVE,
+        )
+        return spender, recipient
+
+    def commit_gift(self, gift: GiftWrite, spender: SpenderSnapshot) -> CommitOutcome:
+        """One TransactWriteItems of two items: the fan's debit, compare-and-set on what was read,
+        and the transfer item put under its id. Raises StaleSpender when the fan's item moved on.
+
+        The transfer item is the whole record: the reply retries get back (via ALL_OLD on its
+        failed condition, no extra call), the outbox entry the stream publishes and settles, and
+        the fan's history entry (its History index keys). The in-flight account it credits is
+        derived from it, so nothing else is written.
+        """
+        new_balance = spender.balance - gift.coins
+        if new_balance < 0:
+            raise ValueError("a gift never takes the balance below zero")
+        names = {"#balance": "balance", "#version": "version", "#status": "status"}
+        values: dict[str, Any] = {
+            ":old": ser(spender.balance),
+            ":new": ser(new_balance),
+            ":next": ser((spender.version or 0) + 1),
+            ":active": ser(AccountStatus.ACTIVE.value),
+            ":coins": ser(gift.coins),
+        }
+        condition = "#balance = :old AND #balance >= :coins AND #status = :active"
+        if spender.version is None:
+            condition += " AND attribute_not_exists(#version)"
+        else:
+            values[":version"] = ser(spender.version)
+            condition += " AND #version = :version"
+        transfer_item = to_item(
+            {
+                "PK": f"XFER#{gift.transfer_id}",
+                "SK": TRANSFER_SK,
+                "kind": "gift",
+                "code": "gift",
+                "transfer_id": gift.transfer_id,
+                "created_at": gift.created_at,
+                "request_hash": gift.request_hash,
+                "terms": dict(gift.terms),
+                # The outbox fields the live-stream pipe publishes (template.yaml, GiftOutboxPipe).
+                "user_id": gift.fan_id,
+                "counterparty_id": gift.creator_id,
+                "gift_id": gift.gift_id,
+                "quantity": gift.quantity,
+                "stream_id": gift.stream_id,
+                "coins": gift.coins,
+                # The creator's exact share, settled from the stream.
+                "millidiamonds": gift.millidiamonds,
+                # The reply's one fact not found above.
+                "coins_balance": gift.coins_balance,
+                # The fan's history entry, as the History index projects it.
+                "account": AccountKind.COINS.value,
+                "unit": Unit.COIN.value,
+                "amount": -gift.coins,
+                "details": {"gift_name": gift.gift_name},
+                **history_keys(gift.fan_id, gift.created_at, gift.transfer_id, AccountKind.COINS.value),
+            }
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _balance_key(Account(gift.fan_id, AccountKind.COINS), 0),
+                    "UpdateExpression": "SET #balance = :new, #version = :next",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": transfer_item,
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        try:
+            self._transact(items)
+        except Busy:
+            committed = self.get_transfer(gift.transfer_id)
+            if committed is None:
+                raise
+            return CommitOutcome(created=False, transfer=committed)
+        except TransactionCancelled as cancelled:
+            reasons = cancelled.reasons
+            existing = reasons[1] if len(reasons) > 1 else {}
+            if existing.get("Code") == "ConditionalCheckFailed":
+                if "Item" in existing:
+                    return CommitOutcome(
+                        created=False, transfer=_stored_transfer(unmarshal(existing["Item"]))
+                    )
+                found = self.get_transfer(gift.transfer_id)
+                if found is not None:
+                    return CommitOutcome(created=False, transfer=found)
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise StaleSpender(gift.fan_id) from None
+            raise RuntimeError(f"gift cancelled for an unexpected reason: {list(reasons)}") from None
+        return CommitOutcome(created=True, transfer=_stored_transfer(unmarshal(transfer_item)))
 
     # ---------------------------------------------------------------- commits
 
@@ -281,7 +565,7 @@ class LedgerRepository:
     ) -> CommitOutcome:
         """Commits every leg of the transfer, its record and its history rows in one transaction.
 
-        record: extra attributes on the transfer item (the gift outbox reads them).
+        record: extra attributes on the transfer item.
         counterparties: user id -> the other user, shown in that user's history.
         spender_must_be_active: debits from a user's coins need the account to be active.
         recipients_must_exist: users who must have opened accounts even where no leg credits them.
@@ -304,13 +588,16 @@ class LedgerRepository:
             request.shard_overrides[(pending_bucket.user_id, AccountKind.DIAMONDS_PENDING)] = (
                 pending_bucket.shard
             )
-        for _ in range(2):
-            try:
-                return self._commit_once(request)
-            except _MissingShard as missing:
-                # A creator opened before the shard count grew: shard 0 always exists.
-                request.shard_overrides[(missing.account.owner, missing.account.kind)] = 0
-        raise NotFound("the receiving account does not exist")
+        outcome = self._commit_once(request)
+        if outcome.created and status_change is not None:
+            # Gift credits check the status on the recipient's pending shards: keep them in step.
+            self._mirror_if_receiving(status_change.user_id)
+        return outcome
+
+    def _mirror_if_receiving(self, user_id: str) -> None:
+        coin = self._get_coin_item(user_id)
+        if coin is not None and coin.get("receives"):
+            self.mirror_status(user_id)
 
     def active_account_guard(self, user_id: str) -> Guard:
         """Holds only while the user's account is active (withdrawals and other outflows)."""
@@ -351,6 +638,8 @@ class LedgerRepository:
         for account, delta in net.items():
             if delta == 0:
                 continue
+            if account.kind == AccountKind.GIFTS_IN_FLIGHT:
+                raise ValueError("gifts in flight are derived from gift transfers, never posted to")
             key = (account.owner, account.kind)
             shard = overrides[key] if key in overrides else self._pick_shard(self._shards_of(account.kind))
             postings.append(
@@ -412,32 +701,61 @@ class LedgerRepository:
             guard_indexes.append(len(items))
             items.append(guard.write)
         status_change = request.status_change
-        if status_change is not None and not any(
-            p.account == Account(status_change.user_id, AccountKind.COINS) for p in postings
-        ):
+        # Users whose coin item this transaction already touches (one operation per item).
+        coin_items = {p.account.owner for p in postings if p.account.kind == AccountKind.COINS}
+        for guard in request.guards:
+            operation: Mapping[str, Any] = next(iter(guard.write.values()))  # type: ignore[arg-type]
+            key = dict(operation.get("Key") or {})
+            if "Item" in operation:
+                key = {"PK": operation["Item"]["PK"], "SK": operation["Item"]["SK"]}
+            pk = str(key.get("PK", {}).get("S", ""))
+            if pk.startswith("ACCT#") and pk.endswith(f"#{AccountKind.COINS}#0"):
+                coin_items.add(pk.split("#")[1])
+        if status_change is not None and status_change.user_id not in coin_items:
             items.append(self._status_update(status_change, created_at))
-        for user_id in request.recipients_must_exist:
-            # Checked on a random pending shard, never one item, so a popular creator stays unhot.
-            check = _Posting(Account(user_id, AccountKind.DIAMONDS_PENDING), 0, 0, is_debit=False)
-            check.shard = overrides.get(
-                (user_id, AccountKind.DIAMONDS_PENDING), self._pick_shard(self.creator_shards)
-            )
+            coin_items.add(status_change.user_id)
+        # Users who must exist: named by the caller, and every user a diamond account is credited for
+        # (those accounts open on first credit; the coin item says the user is real and now receives).
+        diamond_recipients = {
+            p.account.owner
+            for p in postings
+            if not p.is_debit and not p.account.is_system and p.account.kind in RECEIVING_KINDS
+        }
+        for user_id in sorted({*request.recipients_must_exist, *diamond_recipients}):
+            check = _Posting(Account(user_id, AccountKind.COINS), 0, 0, is_debit=False)
             check.item_index = len(items)
             checks.append(check)
-            items.append(
-                {
-                    "ConditionCheck": {
-                        "TableName": self.table_name,
-                        "Key": _balance_key(check.account, check.shard),
-                        "ConditionExpression": "attribute_exists(PK)",
+            key = _balance_key(check.account, 0)
+            if user_id in diamond_recipients and user_id not in coin_items:
+                items.append(
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": key,
+                            "UpdateExpression": "SET receives = :yes",
+                            "ConditionExpression": "attribute_exists(PK)",
+                            "ExpressionAttributeValues": {":yes": ser(True)},
+                        }
                     }
-                }
-            )
+                )
+                coin_items.add(user_id)
+            elif user_id not in coin_items:
+                items.append(
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table_name,
+                            "Key": key,
+                            "ConditionExpression": "attribute_exists(PK)",
+                        }
+                    }
+                )
+                coin_items.add(user_id)
         for posting in postings:
             if posting.account.is_system:
                 continue
             owner = posting.account.owner
             history_shard = posting.shard if posting.account.kind == AccountKind.DIAMONDS_PENDING else 0
+            sort_key = f"{created_at}#{transfer.id}#{posting.account.kind}"
             items.append(
                 {
                     "Put": {
@@ -445,7 +763,7 @@ class LedgerRepository:
                         "Item": to_item(
                             {
                                 "PK": _history_pk(owner, history_shard),
-                                "SK": f"{created_at}#{transfer.id}#{posting.account.kind}",
+                                "SK": sort_key,
                                 "transfer_id": transfer.id,
                                 "code": transfer.code.value,
                                 "created_at": created_at,
@@ -454,6 +772,7 @@ class LedgerRepository:
                                 "amount": posting.delta,
                                 "counterparty_id": counterparties.get(owner),
                                 "details": dict(details),
+                                **history_keys(owner, created_at, transfer.id, posting.account.kind.value),
                             }
                         ),
                     }
@@ -493,6 +812,25 @@ class LedgerRepository:
                     "TableName": self.table_name,
                     "Key": key,
                     "UpdateExpression": "ADD #balance :delta",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        if not posting.is_debit and account.kind in RECEIVING_KINDS:
+            # Available and reserved diamonds open on their first credit; the transaction checks the
+            # user's coin item instead (see _commit_once), so value still reaches only real users.
+            names["#owner"] = "owner"
+            names["#kind"] = "kind"
+            values[":zero"] = ser(0)
+            values[":owner"] = ser(account.owner)
+            values[":kind"] = ser(account.kind.value)
+            values[":now"] = ser(now)
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "SET #balance = if_not_exists(#balance, :zero) + :delta, "
+                    "#owner = :owner, #kind = :kind, updated_at = :now",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }
@@ -583,8 +921,6 @@ class LedgerRepository:
         for posting, reason in failures:
             if reason is None or posting.is_debit:
                 continue
-            if posting.account.kind == AccountKind.DIAMONDS_PENDING and posting.shard != 0:
-                raise _MissingShard(posting.account)
             raise NotFound(f"user {posting.account.owner!r} has no account")
         for posting, reason in failures:
             if reason is None:
@@ -645,40 +981,52 @@ class LedgerRepository:
         return self.balance_of(Account(user_id, AccountKind.COINS))
 
     def get_wallet(self, user_id: str) -> Wallet:
+        """Reads what the user holds: the coin item and debt for everyone (one call), and the diamond
+        accounts only for users who receive them (a second call)."""
         coins = Account(user_id, AccountKind.COINS)
+        debt = Account(user_id, AccountKind.COIN_DEBT)
+        by_pk = {
+            item["PK"]: item for item in self._batch_get([_balance_key(coins, 0), _balance_key(debt, 0)])
+        }
+        coin_item = by_pk.get(_balance_pk(coins, 0))
+        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
         available = Account(user_id, AccountKind.DIAMONDS_AVAILABLE)
         reserved = Account(user_id, AccountKind.DIAMONDS_RESERVED)
-        pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
-        debt = Account(user_id, AccountKind.COIN_DEBT)
-        keys = [
-            _balance_key(coins, 0),
-            _balance_key(available, 0),
-            _balance_key(reserved, 0),
-            _balance_key(debt, 0),
-        ]
-        keys += [_balance_key(pending, shard) for shard in range(self.creator_shards)]
-        by_pk = {item["PK"]: item for item in self._batch_get(keys)}
-        pending_items = [by_pk.get(_balance_pk(pending, s)) for s in range(self.creator_shards)]
-        coin_item = by_pk.get(_balance_pk(coins, 0))
+        if coin_item is not None and coin_item.get("receives"):
+            keys = [_balance_key(available, 0), _balance_key(reserved, 0)]
+            keys += [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+            by_pk.update({item["PK"]: item for item in self._batch_get(keys)})
 
         def balance(item: Mapping[str, Any] | None) -> int:
-            return int(item["balance"]) if item else 0
+            return int(item.get("balance", 0)) if item else 0
 
         return Wallet(
             user_id=user_id,
-            opened=coin_item is not None and all(p is not None for p in pending_items),
+            opened=coin_item is not None,
             coins=balance(coin_item),
             status=AccountStatus(coin_item.get("status", "active")) if coin_item else AccountStatus.ACTIVE,
-            diamonds_pending=sum(balance(p) for p in pending_items),
-            diamonds_available=balance(by_pk.get(_balance_pk(available, 0))),
-            diamonds_reserved=balance(by_pk.get(_balance_pk(reserved, 0))),
+            millidiamonds_pending=sum(
+                balance(by_pk.get(_balance_pk(pending, s))) for s in range(self.creator_shards)
+            ),
+            millidiamonds_available=balance(by_pk.get(_balance_pk(available, 0))),
+            millidiamonds_reserved=balance(by_pk.get(_balance_pk(reserved, 0))),
             coin_debt=-balance(by_pk.get(_balance_pk(debt, 0))),
         )
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def _batch_get(
+        self,
+        keys: list[dict[str, Any]],
+        *,
+        consistent: bool = True,
+        projection: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
-                self.table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+                self.table_name: {
+                    "Keys": keys[start : start + 100],
+                    "ConsistentRead": consistent,
+                    **(projection or {}),
+                }
             }
             for _ in range(10):
                 answer = self.client.batch_get_item(RequestItems=request)
@@ -693,35 +1041,28 @@ class LedgerRepository:
     def history(
         self, user_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[HistoryEntry], str | None]:
-        """The user's postings, newest first, merged across their history shards.
+        """The user's postings, newest first: one Query of the History index, fans and creators alike.
 
-        The cursor is the last sort key returned: sort keys are globally ordered (time, then id),
-        so each shard is simply asked for the rows before it.
+        The cursor is the last index sort key returned (time, then id), so the next page asks for
+        what sorts before it. The index is eventually consistent: a posting shows within moments.
         """
         before = decode_cursor(cursor) if cursor else None
-
-        def query_shard(shard: int) -> list[dict[str, Any]]:
-            condition = "PK = :pk"
-            values: dict[str, Any] = {":pk": {"S": _history_pk(user_id, shard)}}
-            if before is not None:
-                condition += " AND SK < :before"
-                values[":before"] = {"S": before}
-            answer = self.client.query(
-                TableName=self.table_name,
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ScanIndexForward=False,
-                Limit=limit + 1,
-                ConsistentRead=True,
-            )
-            return [unmarshal(item) for item in answer.get("Items", [])]
-
-        shards = range(self.creator_shards)
-        with ThreadPoolExecutor(max_workers=min(8, self.creator_shards)) as pool:
-            rows = [row for shard_rows in pool.map(query_shard, shards) for row in shard_rows]
-        rows.sort(key=lambda r: r["SK"], reverse=True)
+        condition = "HPK = :user"
+        values: dict[str, Any] = {":user": {"S": user_id}}
+        if before is not None:
+            condition += " AND HSK < :before"
+            values[":before"] = {"S": before}
+        answer = self.client.query(
+            TableName=self.table_name,
+            IndexName=HISTORY_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit + 1,
+        )
+        rows = [unmarshal(item) for item in answer.get("Items", [])]
         page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]["SK"]) if len(rows) > limit else None
+        next_cursor = encode_cursor(page[-1]["HSK"]) if len(rows) > limit else None
         return [_history_entry(row) for row in page], next_cursor
 
     # ---------------------------------------------------------------- status and reviews
@@ -744,6 +1085,8 @@ class LedgerRepository:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise NotFound(f"user {user_id!r} has no account") from exc
             raise
+        # A receiving account's pending shards carry the status its gift credits check.
+        self._mirror_if_receiving(user_id)
 
     def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         params: dict[str, Any] = {
@@ -783,20 +1126,35 @@ class LedgerRepository:
     # ---------------------------------------------------------------- audit
 
     def balance_totals(self) -> dict[Unit, int]:
-        """Sum of every balance per unit, by a full scan: for audits and tests, never a request path."""
+        """Sum of every balance per unit, by a full scan: for audits and tests, never a request path.
+
+        Stored balances, plus the derived gifts-in-flight account: the coins of every gift transfer
+        less the coins its settlement (or refund) rows say they settled.
+        """
         totals = {unit: 0 for unit in Unit}
-        paginator = self.client.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            FilterExpression="SK = :bal",
-            ExpressionAttributeValues={":bal": {"S": BALANCE_SK}},
-            ConsistentRead=True,
-        ):
-            for raw in page.get("Items", []):
-                row = unmarshal(raw)
-                _, owner, kind, _shard = row["PK"].split("#")
+        for row in self._scan_all():
+            pk = row["PK"]
+            if row.get("SK") == BALANCE_SK and pk.startswith("ACCT#"):
+                _, owner, kind, _shard = pk.split("#")
                 totals[Account(owner, AccountKind(kind)).unit] += int(row.get("balance", 0))
+        totals[Unit.COIN] += self.gifts_in_flight()
         return totals
+
+    def gifts_in_flight(self) -> int:
+        """The derived in-flight account's balance (coins of gifts not yet settled), by a full scan."""
+        sent = settled = 0
+        for row in self._scan_all():
+            if row.get("kind") == "gift" and row["PK"].startswith("XFER#"):
+                sent += int(row["coins"])
+            elif "settled_coins" in row:
+                settled += int(row["settled_coins"])
+        return sent - settled
+
+    def _scan_all(self) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
+            for raw in page.get("Items", []):
+                yield unmarshal(raw)
 
 
 def _status_expression(
@@ -820,18 +1178,12 @@ def _status_expression(
     return set_part, "GSI1PK, GSI1SK"
 
 
-class _MissingShard(Exception):
-    def __init__(self, account: Account) -> None:
-        super().__init__(f"missing shard for {account}")
-        self.account = account
-
-
 def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
     return StoredTransfer(
         transfer_id=row["transfer_id"],
         code=row["code"],
         request_hash=row["request_hash"],
-        initiated_by=row["initiated_by"],
+        initiated_by=row.get("initiated_by") or row["user_id"],  # a gift's initiator is its fan
         created_at=row["created_at"],
         response=row.get("response"),
         attributes=row,
@@ -839,14 +1191,22 @@ def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
 
 
 def _history_entry(row: Mapping[str, Any]) -> HistoryEntry:
+    amount = int(row["amount"])
+    details = dict(row.get("details", {}))
+    # A gift transfer keeps these once, at the top (the outbox reads them there).
+    details.update({k: row[k] for k in GIFT_DETAIL_FIELDS if k in row})
+    if row["unit"] == Unit.DIAMOND.value:
+        # Whole diamonds, as every amount the API shows; the exact movement rides along.
+        details["millidiamonds"] = amount
+        amount = whole_diamonds(amount)
     return HistoryEntry(
         transfer_id=row["transfer_id"],
         code=row["code"],
         created_at=row["created_at"],
         account=row["account"],
         unit=row["unit"],
-        amount=int(row["amount"]),
+        amount=amount,
         counterparty_id=row.get("counterparty_id"),
-        details=row.get("details", {}),
-        sort_key=row["SK"],
+        details=details,
+        sort_key=row["HSK"],
     )

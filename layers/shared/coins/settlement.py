@@ -1,0 +1,220 @@
+"""Settling gifts: the creator's side of each gift, credited from the table's stream in batches.
+
+The gift request path debits the fan and writes the gift's transfer item; its coins then sit in the
+derived gifts-in-flight account. This service reads those transfer items in stream order, one
+stream shard at a time, and commits them in chunks (coins.repository.settlement): each creator's
+pending diamonds once per chunk, the platform's gift revenue and diamonds issued, and each
+creator's history row. A creator who cannot receive (frozen, under review, or no account) is never
+credited: the fans' coins go back to them, through the ledger, in the same chunk.
+
+Exactly once: a chunk's transaction moves the stream shard's watermark by compare-and-set, from the
+last sequence number committed to the chunk's last one; records at or below the watermark are
+skipped. Lambda delivers a shard's new records in order, one batch at a time, so a redelivered,
+re-split or replayed batch can only repeat what the watermark already covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from coins.errors import Busy
+from coins.ledger import AccountStatus
+from coins.repository._dynamo import iso_timestamp
+from coins.repository.settlement import CreatorCredit, FanRefund, SettlementChunk, SettlementRepository
+
+logger = Logger(child=True)
+
+MAX_ITEMS_PER_CHUNK = 100  # DynamoDB's limit for one TransactWriteItems
+MAX_GIFTS_PER_CHUNK = 2_000  # keeps a creator's history row far under DynamoDB's 400 KB item limit
+WATERMARK_KEPT = timedelta(days=2)  # the stream keeps records 24 hours
+
+
+@dataclass(frozen=True)
+class GiftRecord:
+    """One gift transfer as the stream carries it."""
+
+    sequence_number: str
+    transfer_id: str
+    fan_id: str
+    creator_id: str
+    coins: int
+    millidiamonds: int
+    created_at: str
+
+    @property
+    def sequence(self) -> int:
+        return int(self.sequence_number)
+
+    @property
+    def day(self) -> str:
+        return self.created_at[:10]
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    settled: int = 0  # gifts credited to creators by this call
+    refunded: int = 0  # gifts whose coins went back to their fans
+    skipped: int = 0  # gifts a watermark showed were settled before (redelivered)
+    failed_from: str | None = None  # the first sequence number not settled (Lambda retries from it)
+
+
+def gift_record(sequence_number: str, image: Mapping[str, Any]) -> GiftRecord | None:
+    """A gift from a stream record's new image (plain values), or None for any other item."""
+    if image.get("kind") != "gift" or not str(image.get("PK", "")).startswith("XFER#"):
+        return None
+    return GiftRecord(
+        sequence_number=sequence_number,
+        transfer_id=str(image["transfer_id"]),
+        fan_id=str(image["user_id"]),
+        creator_id=str(image["counterparty_id"]),
+        coins=int(image["coins"]),
+        millidiamonds=int(image["millidiamonds"]),
+        created_at=str(image["created_at"]),
+    )
+
+
+class GiftSettlement:
+    def __init__(self, repository: SettlementRepository, clock: Callable[[], datetime]) -> None:
+        self._repository = repository
+        self._clock = clock
+
+    def creator_shard(self, stream_shard: str) -> int:
+        """Each stream shard credits one pending shard per creator: parallel shards rarely collide."""
+        return zlib.crc32(stream_shard.encode()) % self._repository.creator_shards
+
+    def settle(self, stream_shard: str, records: Sequence[GiftRecord]) -> SettlementReport:
+        """Settles one stream shard's records (in any order given; applied in sequence order)."""
+        ordered = sorted({r.sequence_number: r for r in records}.values(), key=lambda r: r.sequence)
+        watermark = self._repository.watermark(stream_shard)
+        pending = _after(ordered, watermark)
+        skipped = len(ordered) - len(pending)
+        settled = refunded = 0
+        refused: set[str] = set()
+        checked: set[str] = set()
+        attempts = 0
+        while pending:
+            attempts += 1
+            if attempts > 4 * len(ordered) + 10:
+                raise RuntimeError("settlement made no progress")  # never loops forever
+            chunk_records, chunk = self._chunk(stream_shard, watermark, pending, refused)
+            try:
+                outcome = self._repository.commit(chunk)
+            except Busy:
+                logger.warning("settlement busy; the batch is retried from its first unsettled gift")
+                return SettlementReport(settled, refunded, skipped, pending[0].sequence_number)
+            if outcome.committed:
+                watermark = chunk.last_sequence
+                pending = pending[len(chunk_records) :]
+                refunded += sum(1 for r in chunk_records if r.creator_id in refused)
+                settled += sum(1 for r in chunk_records if r.creator_id not in refused)
+                continue
+            if outcome.watermark_moved:
+                # Another invocation settled part of this shard (a redelivery racing its original).
+                watermark = self._repository.watermark(stream_shard)
+                before = len(pending)
+                pending = _after(pending, watermark)
+                skipped += before - len(pending)
+                continue
+            now = iso_timestamp(self._clock())
+            for creator_id, shard_exists in outcome.refused.items():
+                status: AccountStatus | None = None
+                if creator_id not in checked:
+                    checked.add(creator_id)
+                    # The shards may only lag the account (first gift received, status just changed).
+                    status = self._repository.open_or_mirror(creator_id, shard_exists=shard_exists, now=now)
+                if status != AccountStatus.ACTIVE:
+                    logger.info(
+                        "gifts to a recipient who cannot receive are refunded", extra={"creator": creator_id}
+                    )
+                    refused.add(creator_id)
+        return SettlementReport(settled, refunded, skipped, None)
+
+    def _chunk(
+        self,
+        stream_shard: str,
+        watermark: str | None,
+        pending: Sequence[GiftRecord],
+        refused: set[str],
+    ) -> tuple[Sequence[GiftRecord], SettlementChunk]:
+        """The longest prefix of `pending` that fits one transaction."""
+        creators: set[str] = set()
+        refund_fans: set[str] = set()
+        taken = 0
+        for record in pending[:MAX_GIFTS_PER_CHUNK]:
+            if record.creator_id in refused:
+                fans = refund_fans | {record.fan_id}
+                grown = (creators, fans)
+            else:
+                grown = (creators | {record.creator_id}, refund_fans)
+            if 3 + 2 * len(grown[0]) + 2 * len(grown[1]) > MAX_ITEMS_PER_CHUNK:
+                break
+            creators, refund_fans = grown
+            taken += 1
+        records = pending[:taken]
+        now = self._clock()
+        shard = self.creator_shard(stream_shard)
+        credits: dict[str, list[GiftRecord]] = {}
+        refunds: dict[str, list[GiftRecord]] = {}
+        for record in records:
+            if record.creator_id in refused:
+                refunds.setdefault(record.fan_id, []).append(record)
+            else:
+                credits.setdefault(record.creator_id, []).append(record)
+        first = records[0].sequence_number
+        chunk = SettlementChunk(
+            stream_shard=stream_shard,
+            previous_watermark=watermark,
+            last_sequence=records[-1].sequence_number,
+            settled_at=iso_timestamp(now),
+            expires_at=int((now + WATERMARK_KEPT).timestamp()),
+            credits=[
+                CreatorCredit(
+                    creator_id=creator_id,
+                    shard=shard,
+                    settlement_id=_entry_id("se", stream_shard, first, creator_id),
+                    millidiamonds=sum(g.millidiamonds for g in gifts),
+                    coins=sum(g.coins for g in gifts),
+                    by_day=_by_day(gifts),
+                    transfer_ids=[g.transfer_id for g in gifts],
+                    fans=[g.fan_id for g in gifts],
+                )
+                for creator_id, gifts in credits.items()
+            ],
+            refunds=[
+                FanRefund(
+                    fan_id=fan_id,
+                    refund_id=_entry_id("rf", stream_shard, first, fan_id),
+                    coins=sum(g.coins for g in gifts),
+                    transfer_ids=[g.transfer_id for g in gifts],
+                    creators=[g.creator_id for g in gifts],
+                )
+                for fan_id, gifts in refunds.items()
+            ],
+        )
+        return records, chunk
+
+
+def _after(records: Sequence[GiftRecord], watermark: str | None) -> list[GiftRecord]:
+    if watermark is None:
+        return list(records)
+    mark = int(watermark)
+    return [r for r in records if r.sequence > mark]
+
+
+def _by_day(gifts: Sequence[GiftRecord]) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for gift in gifts:
+        days[gift.day] = days.get(gift.day, 0) + gift.millidiamonds
+    return days
+
+
+def _entry_id(prefix: str, stream_shard: str, first_sequence: str, owner: str) -> str:
+    digest = hashlib.sha256(f"{stream_shard}\x00{first_sequence}\x00{owner}".encode()).hexdigest()
+    return f"{prefix}_{digest[:30]}"

@@ -1,0 +1,368 @@
+"""Gift settlement on DynamoDB Local: exactly once whatever Lambda does, and what a gift costs.
+
+Lambda may redeliver a batch, split it differently on a retry, replay an old batch after newer
+ones, and run stream shards in parallel. These tests take the real stream records of real gifts,
+deal them to several stream shards and deliver them every such way; each creator must end with
+exactly `coins x rate` of what they received, each gift settled by exactly one history row, and
+every unit summing to zero.
+"""
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
+
+from coins.admin import AdjustmentUnit
+from coins.config import Settings
+from coins.ledger import Unit
+from coins.repository import LedgerRepository, default_client
+from coins.repository._dynamo import unmarshal
+from coins.repository.settlement import settled_transfer_ids
+from coins.settlement import GiftRecord
+from coins.wiring import Services, build_services
+from devstack.dynamodb_local import local_client
+from devstack.settlement import _pages, gifts_of, streams_client
+from tests.support.capacity import CountingClient, item_size, write_units
+from tests.support.ledger import snapshot
+from tests.support.settlement import settle_gifts
+
+GIFTS = [("rose", 1), ("finger_heart", 5), ("perfume", 20), ("tiktok", 1)]
+
+
+class InjectingClient:
+    """The real client, with TransactionConflict injected into some transactions (as one hot item
+    would produce it) and, on demand, a commit whose answer is lost."""
+
+    def __init__(self, real: Any, conflict_rate: float = 0.0, seed: int = 7) -> None:
+        self._real = real
+        self.conflict_rate = conflict_rate
+        self.lose_next_answers = 0
+        self.conflicts = 0
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        with self._lock:
+            conflict = self._rng.random() < self.conflict_rate
+            lose = self.lose_next_answers > 0
+            if lose:
+                self.lose_next_answers -= 1
+            if conflict:
+                self.conflicts += 1
+        if conflict:
+            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
+                {"Code": "TransactionConflict"}
+            ]
+            error: Any = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": reasons,
+            }
+            raise ClientError(error, "TransactWriteItems")
+        answer = self._real.transact_write_items(**kwargs)
+        if lose:
+            raise ConnectionClosedError(endpoint_url="http://dynamodb")
+        return answer
+
+
+def services_on(client: Any) -> Services:
+    settings = Settings.from_env()
+    repository = LedgerRepository(
+        settings.table_name,
+        client=client,
+        creator_shards=settings.creator_shards,
+        system_shards=settings.system_shards,
+        max_attempts=10,
+        backoff_cap_ms=50,
+    )
+    return build_services(settings, repository)
+
+
+def fund(app: Services, fans: list[str], creators: list[str], coins: int) -> None:
+    for creator in creators:
+        app.wallets.wallet(creator)
+    for fan in fans:
+        app.admin.adjust(
+            admin_id="admin-1",
+            user_id=fan,
+            unit=AdjustmentUnit.COINS,
+            amount=coins,
+            reason="seed",
+            source=None,
+            idempotency_key=f"seed-{fan}",
+        )
+
+
+def send_gifts(app: Services, fans: list[str], creators: list[str], count: int, seed: int) -> Counter[str]:
+    """Sends `count` random gifts; returns the coins each creator received."""
+    rng = random.Random(seed)
+    received: Counter[str] = Counter()
+    for n in range(count):
+        gift_id, coins = rng.choice(GIFTS)
+        creator = rng.choice(creators)
+        app.gifts.send_gift(
+            fan_id=rng.choice(fans),
+            creator_id=creator,
+            gift_id=gift_id,
+            quantity=1,
+            stream_id="live",
+            idempotency_key=f"{seed}-{n}",
+        )
+        received[creator] += coins
+    return received
+
+
+def stream_gifts(app: Services) -> list[GiftRecord]:
+    """Every gift record on the table's (one, locally) stream shard, in order."""
+    endpoint = app.repository.client.meta.endpoint_url
+    streams = streams_client(endpoint)
+    arn = local_client(endpoint).describe_table(TableName=app.repository.table_name)["Table"][
+        "LatestStreamArn"
+    ]
+    records: list[GiftRecord] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        for page in _pages(streams, arn, shard["ShardId"]):
+            records.extend(gifts_of(page))
+    return records
+
+
+def deliveries(records: list[GiftRecord], rng: random.Random) -> Iterator[list[GiftRecord]]:
+    """How Lambda may deliver one shard: in order the first time, retries that start before the
+    last batch ended (split differently), and stale replays of batches already settled."""
+    start = 0
+    delivered: list[list[GiftRecord]] = []
+    while start < len(records):
+        end = min(len(records), start + rng.randint(1, 6))
+        batch = records[start:end]
+        delivered.append(batch)
+        yield batch
+        if rng.random() < 0.2 and delivered:
+            yield rng.choice(delivered)  # an old batch again, after newer ones
+        # A failure part-way: the retry starts somewhere inside the batch just delivered.
+        start = rng.randint(start, end - 1) + 1 if rng.random() < 0.3 else end
+
+
+def assert_settled_exactly_once(app: Services, received: Counter[str], records: list[GiftRecord]) -> None:
+    snap = snapshot(app.repository)
+    for creator, coins in received.items():
+        assert snap.user_balances[(creator, "diamonds_pending")] == coins * 500, creator
+    settled = Counter[str]()
+    for page in app.repository.client.get_paginator("scan").paginate(
+        TableName=app.repository.table_name, ConsistentRead=True
+    ):
+        for item in page["Items"]:
+            settled.update(settled_transfer_ids(unmarshal(item)))
+    mine = {r.transfer_id for r in records}
+    assert {t: n for t, n in settled.items() if t in mine} == dict.fromkeys(mine, 1)
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_redelivered_resplit_replayed_and_parallel_shards_settle_each_gift_once(
+    ledger_table: str, seed: int
+) -> None:
+    # Given 60 real gifts on the stream, dealt to three stream shards in their stream order
+    app = services_on(default_client())
+    fans, creators = [f"fan-{i}" for i in range(6)], [f"creator-{i}" for i in range(4)]
+    fund(app, fans, creators, 2_000)
+    received = send_gifts(app, fans, creators, 60, seed)
+    records = stream_gifts(app)
+    assert len(records) == 60
+    shards = {f"shardId-{seed}-{n}": records[n::3] for n in range(3)}
+    rng = random.Random(seed)
+
+    # When each shard's deliveries run in their own thread (shards in parallel), every one of them
+    # redelivered, re-split and replayed; and one batch is also raced by a duplicate invocation
+    def deliver(shard_id: str) -> None:
+        for batch in deliveries(shards[shard_id], random.Random(f"{seed}{shard_id}")):
+            assert app.settlement.settle(shard_id, batch).failed_from is None
+
+    first_shard = next(iter(shards))
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        duplicate = [
+            pool.submit(app.settlement.settle, first_shard, shards[first_shard][:4]) for _ in range(2)
+        ]
+        list(pool.map(deliver, rng.sample(list(shards), k=3)))
+        assert all(f.result().failed_from is None for f in duplicate)
+
+    # Then each creator holds exactly the rate on what they received, each gift settled once
+    assert_settled_exactly_once(app, received, records)
+
+
+def test_a_settlement_whose_answer_was_lost_is_not_applied_again(ledger_table: str) -> None:
+    client = InjectingClient(default_client())
+    app = services_on(client)
+    fund(app, ["fan-1"], ["creator-1"], 500)
+    received = send_gifts(app, ["fan-1"], ["creator-1"], 12, seed=9)
+    records = stream_gifts(app)
+
+    client.lose_next_answers = 1  # the chunk commits; the answer never arrives; the retry reuses its token
+    assert app.settlement.settle("shardId-lost", records).failed_from is None
+    again = app.settlement.settle("shardId-lost", records)  # and Lambda redelivers the batch too
+
+    assert (again.settled, again.skipped) == (0, 12)
+    assert_settled_exactly_once(app, received, records)
+
+
+def test_a_hot_creator_loses_no_gift_under_injected_conflicts(ledger_table: str) -> None:
+    # Given 32 fans sending to one creator at once, with a quarter of all transactions conflicting
+    client = InjectingClient(default_client(), conflict_rate=0.25)
+    app = services_on(client)
+    fans = [f"fan-{i}" for i in range(32)]
+    fund(app, fans, ["hot-creator"], 100)
+    client.conflicts = 0
+
+    def send(fan: str) -> int:
+        coins = 0
+        for n in range(10):
+            receipt = app.gifts.send_gift(
+                fan_id=fan,
+                creator_id="hot-creator",
+                gift_id="finger_heart",
+                quantity=1,
+                stream_id="hot",
+                idempotency_key=f"{fan}-{n}",
+            )
+            coins += int(receipt["coins_spent"])
+        return coins
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        spent = sum(pool.map(send, fans))
+    settle_gifts(app)
+
+    # Then all 320 gifts went through, and the creator has the rate on every one of them
+    assert client.conflicts > 50
+    assert spent == 32 * 10 * 5
+    snap = snapshot(app.repository)
+    assert snap.user_balances[("hot-creator", "diamonds_pending")] == spent * 500
+    assert sum(1 for t in snap.transfers if t.get("kind") == "gift") == 320
+    assert app.repository.gifts_in_flight() == 0
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def _stored(app: Services, key: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = app.repository.client.get_item(
+        TableName=app.repository.table_name, Key=key, ConsistentRead=True
+    )["Item"]
+    return found
+
+
+def _units_of(app: Services, items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(transactional write units, index write units) of one committed transaction's items."""
+    units = index_units = 0
+    for entry in items:
+        operation, body = next(iter(entry.items()))
+        stored = body["Item"] if operation == "Put" else _stored(app, body["Key"])
+        units += write_units(item_size(stored), transactional=True)
+        if "HPK" in stored:  # in the History index: keys plus the projected attributes
+            projected = {
+                k: v
+                for k, v in stored.items()
+                if k
+                in {
+                    "PK",
+                    "SK",
+                    "HPK",
+                    "HSK",
+                    "transfer_id",
+                    "code",
+                    "created_at",
+                    "account",
+                    "unit",
+                    "amount",
+                    "counterparty_id",
+                    "details",
+                    "gift_id",
+                    "quantity",
+                    "stream_id",
+                }
+            }
+            index_units += write_units(item_size(projected), transactional=False)
+    return units, index_units
+
+
+def test_a_gift_takes_two_sequential_calls_and_five_write_units_on_the_request_path(
+    ledger_table: str,
+) -> None:
+    counting = CountingClient(default_client())
+    app = services_on(counting)
+    fund(app, ["fan-1"], ["creator-1"], 1_000)
+    counting.reset()
+
+    # The first gift to a creator in this container reads both coin items in one BatchGetItem ...
+    first = app.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="rose",
+        quantity=1,
+        stream_id="s",
+        idempotency_key="g1",
+    )
+    assert dict(counting.calls) == {"batch_get_item": 1, "transact_write_items": 1}
+    counting.reset()
+    # ... and the next ones read only the fan's.
+    app.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="rose",
+        quantity=1,
+        stream_id="s",
+        idempotency_key="g2",
+    )
+    assert dict(counting.calls) == {"get_item": 1, "transact_write_items": 1}
+    (items,) = counting.transactions
+    assert [next(iter(i)) for i in items] == ["Update", "Put"]
+    assert _units_of(app, items) == (4, 1)  # two items under 1 KB, twice over; one History entry
+
+    # A retry is one read and one cancelled transaction: it writes nothing and gets the first reply.
+    counting.reset()
+    again = app.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="rose",
+        quantity=1,
+        stream_id="s",
+        idempotency_key="g1",
+    )
+    assert again == first
+    assert sum(counting.calls.values()) == 2
+
+
+def test_settling_a_busy_creators_gifts_costs_a_fraction_of_a_write_unit_each(ledger_table: str) -> None:
+    counting = CountingClient(default_client())
+    app = services_on(counting)
+    fans = [f"fan-{i}" for i in range(20)]
+    fund(app, fans, ["creator-1"], 1_000)
+    # (The creator's first settlement opens their pending shards; measure a creator who has them.)
+    app.gifts.send_gift(
+        fan_id="fan-0", creator_id="creator-1", gift_id="rose", quantity=1, stream_id="s", idempotency_key="g"
+    )
+    settle_gifts(app)
+    for n in range(200):
+        app.gifts.send_gift(
+            fan_id=fans[n % 20],
+            creator_id="creator-1",
+            gift_id="rose",
+            quantity=1,
+            stream_id="s",
+            idempotency_key=f"g{n}",
+        )
+    counting.reset()
+
+    settle_gifts(app)
+
+    units = index_units = 0
+    for items in counting.transactions:
+        transactional, index = _units_of(app, items)
+        units, index_units = units + transactional, index_units + index
+    # One chunk: watermark, the creator's shard, their history row, two system shards.
+    assert len(counting.transactions) == 1
+    per_gift = (units + index_units) / 200
+    assert per_gift <= 0.1, per_gift

@@ -1,0 +1,51 @@
+"""settle_gifts(): credit creators for every gift sent so far, before a test asserts their balances.
+
+The creator's side of a gift is settled off the request path, from the table's stream. On DynamoDB
+Local the tests drain the real stream (devstack.settlement.drain, the code `make dev` runs). moto
+has no DynamoDB Streams, so on the unit tier the gift transfers in the table are fed to the same
+settlement code as one synthetic stream shard, each new gift getting the next sequence number.
+"""
+
+import os
+from itertools import count
+
+from coins.repository._dynamo import unmarshal
+from coins.settlement import GiftRecord, SettlementReport, gift_record
+from coins.wiring import Services, services
+from devstack.settlement import drain
+
+UNIT_SHARD = "shardId-unit-0"
+_fed: dict[str, dict[str, str]] = {}  # table -> transfer id -> synthetic sequence number
+
+
+def settle_gifts(app: Services | None = None) -> SettlementReport:
+    app = app or services()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if endpoint:
+        return drain(endpoint, app.repository.table_name, app.settlement)
+    return _settle_from_table(app)
+
+
+def _settle_from_table(app: Services) -> SettlementReport:
+    repository = app.repository
+    fed = _fed.setdefault(repository.table_name, {})
+    sequence = count(len(fed) + 1)
+    gifts: list[GiftRecord] = []
+    paginator = repository.client.get_paginator("scan")
+    new_rows = []
+    for page in paginator.paginate(TableName=repository.table_name, ConsistentRead=True):
+        for raw in page["Items"]:
+            row = unmarshal(raw)
+            if row.get("kind") == "gift" and row["PK"].startswith("XFER#"):
+                new_rows.append(row)
+    for row in sorted(new_rows, key=lambda r: (r["created_at"], r["transfer_id"])):
+        if row["transfer_id"] not in fed:
+            fed[row["transfer_id"]] = f"{next(sequence):021d}"
+        gift = gift_record(fed[row["transfer_id"]], row)
+        assert gift is not None
+        gifts.append(gift)
+    return app.settlement.settle(UNIT_SHARD, gifts)
+
+
+def forget_unit_stream(table: str) -> None:
+    _fed.pop(table, None)
