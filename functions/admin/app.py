@@ -3,10 +3,19 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry, require_admin
+from coins.api import (
+    IdempotencyKey,
+    PageCursor,
+    UserIdPath,
+    api_responses,
+    create_app,
+    current_caller,
+    lambda_entry,
+    require_admin,
+)
 from coins.models import (
     AdjustmentReceipt,
     AdjustmentRequest,
@@ -53,7 +62,7 @@ def adjust(
 @tracer.capture_method
 def list_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: PageCursor = None,
 ) -> ReviewPageOut:
     require_admin(current_caller(app))
     reviews, next_cursor = services().admin.reviews(limit=limit, cursor=cursor)
@@ -73,7 +82,7 @@ def list_reviews(
 )
 @tracer.capture_method
 def set_status(
-    user_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")],
+    user_id: UserIdPath,
     request: Annotated[StatusChangeRequest, Body()],
 ) -> StatusChangeOut:
     admin = current_caller(app)

@@ -8,14 +8,14 @@ import time
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.api import api_responses, create_app, lambda_entry
+from coins.api import WEBHOOK_MAX_BODY_BYTES, api_responses, checked_body, create_app, lambda_entry
 from coins.errors import InvalidRequest
 from coins.models import WebhookAck
 from coins.observability import logger, metrics, tracer
 from coins.stripe_adapter import InvalidSignature
 from coins.wiring import services
 
-app = create_app()
+app = create_app(max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
 
 
 @app.post(
@@ -26,8 +26,9 @@ app = create_app()
 )
 @tracer.capture_method
 def receive_stripe_event() -> WebhookAck:
-    # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body.
-    payload = app.current_event.decoded_body or ""
+    # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body, once
+    # its size, media type and encoding pass (413, 415, 400 otherwise).
+    payload = checked_body(app.current_event, max_bytes=WEBHOOK_MAX_BODY_BYTES)
     signature = app.current_event.headers.get("stripe-signature")
     try:
         event = services().payments().verify_event(payload, signature, int(time.time()))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from coins.api import api_responses, create_app, current_caller, lambda_entry
+from coins.api import PageCursor, api_responses, create_app, current_caller, lambda_entry
 from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
 from coins.observability import tracer
 from coins.wiring import services
@@ -44,7 +44,7 @@ def get_wallet() -> WalletOut:
 @tracer.capture_method
 def list_transactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: PageCursor = None,
 ) -> HistoryPageOut:
     user = current_caller(app)
     entries, next_cursor = services().wallets.history(user.user_id, limit=limit, cursor=cursor)
