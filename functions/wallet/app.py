@@ -4,7 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from coins.admin import user_visible_adjustment_details
 from coins.api import PageCursor, api_responses, create_app, current_caller, lambda_entry
+from coins.ledger import TransferCode
 from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
 from coins.observability import tracer
 from coins.wiring import services
@@ -58,7 +60,9 @@ def list_transactions(
                 unit=e.unit,
                 amount=e.amount,
                 counterparty_id=e.counterparty_id,
-                details=dict(e.details),
+                details=user_visible_adjustment_details(e.details)
+                if e.code == TransferCode.ADJUSTMENT
+                else dict(e.details),
             )
             for e in entries
         ],
