@@ -36,6 +36,7 @@ def merged_document() -> dict[str, Any]:
         for path, operations in schema.get("paths", {}).items():
             merged["paths"].setdefault(path, {}).update(operations)
         merged["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
+    _drop_powertools_validation_responses(merged)
     for route in http_routes():
         operation = merged["paths"].get(route.path, {}).get(route.method.lower())
         if operation is not None and not route.authorized:
@@ -44,6 +45,21 @@ def merged_document() -> dict[str, Any]:
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     return merged
+
+
+# Powertools documents a 422 with its own body for failed request validation; coins.api answers
+# those with 400 and the contract's error body instead, so neither the 422 nor its schemas apply.
+_POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def _drop_powertools_validation_responses(document: dict[str, Any]) -> None:
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            unprocessable = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in json.dumps(unprocessable):
+                del operation["responses"]["422"]
+    for name in _POWERTOOLS_VALIDATION_SCHEMAS:
+        document["components"]["schemas"].pop(name, None)
 
 
 def render() -> str:

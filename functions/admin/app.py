@@ -16,6 +16,7 @@ from coins.api import (
     lambda_entry,
     require_admin,
 )
+from coins.errors import Busy, Forbidden, IdempotencyKeyReused, InsufficientFunds, NotFound
 from coins.models import (
     AdjustmentReceipt,
     AdjustmentRequest,
@@ -34,7 +35,12 @@ app = create_app()
     "/v1/admin/adjustments",
     summary="A balanced ledger adjustment (promotional coins, corrections)",
     tags=["admin"],
-    responses=api_responses(201, AdjustmentReceipt),
+    responses=api_responses(
+        201,
+        AdjustmentReceipt,
+        takes_body=True,
+        refuses=(Forbidden, InsufficientFunds, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def adjust(
@@ -57,7 +63,10 @@ def adjust(
 
 
 @app.get(
-    "/v1/admin/reviews", summary="Accounts under review and why", tags=["admin"], responses=api_responses()
+    "/v1/admin/reviews",
+    summary="Accounts under review and why",
+    tags=["admin"],
+    responses=api_responses(200, ReviewPageOut, takes_parameters=True, refuses=(Forbidden, Busy)),
 )
 @tracer.capture_method
 def list_reviews(
@@ -78,7 +87,7 @@ def list_reviews(
     "/v1/admin/accounts/<user_id>/status",
     summary="Clear a review, freeze or unfreeze an account",
     tags=["admin"],
-    responses=api_responses(),
+    responses=api_responses(200, StatusChangeOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
 @tracer.capture_method
 def set_status(

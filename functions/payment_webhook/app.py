@@ -9,7 +9,7 @@ import time
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import WEBHOOK_MAX_BODY_BYTES, api_responses, checked_body, create_app, lambda_entry
-from coins.errors import InvalidRequest
+from coins.errors import Busy, InvalidRequest, RetryLater
 from coins.models import WebhookAck
 from coins.observability import logger, metrics, tracer
 from coins.stripe_adapter import InvalidSignature
@@ -22,7 +22,7 @@ app = create_app(max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
     "/v1/webhooks/stripe",
     summary="Stripe's webhook (signed with the Stripe-Signature header)",
     tags=["webhooks"],
-    responses=api_responses(),
+    responses=api_responses(200, WebhookAck, takes_body=True, authorized=False, refuses=(Busy, RetryLater)),
 )
 @tracer.capture_method
 def receive_stripe_event() -> WebhookAck:

@@ -18,7 +18,7 @@ app = create_app()
     "/v1/wallet",
     summary="The caller's balances and account status",
     tags=["wallet"],
-    responses=api_responses(),
+    responses=api_responses(200, WalletOut),
 )
 @tracer.capture_method
 def get_wallet() -> WalletOut:
@@ -41,7 +41,7 @@ def get_wallet() -> WalletOut:
     "/v1/wallet/transactions",
     summary="The caller's transaction history, newest first",
     tags=["wallet"],
-    responses=api_responses(),
+    responses=api_responses(200, HistoryPageOut, takes_parameters=True),
 )
 @tracer.capture_method
 def list_transactions(

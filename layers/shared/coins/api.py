@@ -333,21 +333,43 @@ def _documented(description: str, model: type[Any]) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-# The error statuses every route may answer, for the OpenAPI document.
-ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    400: _documented("invalid_request", ErrorOut),
-    401: _documented("unauthenticated", ErrorOut),
-    403: _documented("forbidden, account_frozen, account_under_review or not_eligible", ErrorOut),
-    404: _documented("not_found", ErrorOut),
-    409: _documented("insufficient_funds or limit_exceeded", ErrorOut),
-    422: _documented("idempotency_key_reused", ErrorOut),
-    429: _documented("rate_limited", ErrorOut),
-}
+def api_responses(
+    success: int,
+    model: type[Any],
+    *,
+    refuses: Sequence[type[DomainError]] = (),
+    takes_body: bool = False,
+    takes_parameters: bool = False,
+    authorized: bool = True,
+) -> dict[int, OpenAPIResponse]:
+    """A route's OpenAPI responses: exactly the statuses it can answer, each with its error codes.
 
+    `refuses` names the domain errors the route's code path can raise (mapped through HTTP_STATUS_OF);
+    a route that reads a body also answers 400, 413 and 415; one with query, path or header parameters
+    400; one behind the JWT authorizer 401; every route 500 for a fault on our side.
+    tests/unit/test_route_statuses.py makes every documented status happen on each route.
+    """
+    codes: dict[int, list[str]] = {}
 
-def api_responses(status: int | None = None, model: type[Any] | None = None) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses of a route: its success (when not a plain 200) and the shared errors."""
-    documented = dict(ERROR_RESPONSES)
-    if status is not None and model is not None:
-        documented[status] = _documented(HTTPStatus(status).phrase, model)
+    def add(status: int, code: str) -> None:
+        if code not in codes.setdefault(status, []):
+            codes[status].append(code)
+
+    if takes_body or takes_parameters:
+        add(HTTPStatus.BAD_REQUEST, InvalidRequest.code)
+    if authorized:
+        add(HTTPStatus.UNAUTHORIZED, Unauthenticated.code)
+    for error in refuses:
+        add(HTTP_STATUS_OF[error], error.code)
+    if takes_body:
+        add(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large")
+        add(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    add(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error")
+    documented: dict[int, OpenAPIResponse] = {success: _documented(HTTPStatus(success).phrase, model)}
+    for status in sorted(codes):
+        documented[status] = _documented(" or ".join(f"`{c}`" for c in codes[status]), ErrorOut)
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            documented[status]["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
     return documented
