@@ -133,6 +133,12 @@ def _fuzz_operation(run: FuzzRun, operation: Any, mode: GenerationMode) -> None:
     fuzz_case()
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "\n".join(_describe(e) for e in exc.exceptions)
+    return str(exc)
+
+
 def _each_operation(run: FuzzRun) -> Iterator[Any]:
     for result in run.schema.get_all_operations():
         yield result.ok()
@@ -149,8 +155,8 @@ def test_generated_requests_get_documented_answers_and_no_5xx(fuzz: FuzzRun, mod
             _fuzz_operation(fuzz, operation, mode)
         except hypothesis.errors.Unsatisfiable:
             continue  # nothing invalid to generate for this operation (negative mode, no inputs)
-        except Exception as exc:  # collect them all: one report for every operation
-            failures.append(f"{operation.label} [{mode.value}]: {exc}")
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a group: collect them all
+            failures.append(f"{operation.label} [{mode.value}]: {exc!r}\n{_describe(exc)}")
     fuzz.seconds += time.monotonic() - started
     assert not failures, "\n\n".join(failures)
 
