@@ -231,6 +231,8 @@ def _b64(raw: bytes) -> str:
         _b64(b'{"sk": 5}'),
         _b64(b'{"sk": "' + b"x" * 300 + b'"}'),
         "abc",  # not a length base64 can have
+        _b64(b'{"sk": ""}'),  # DynamoDB refuses an empty key value
+        _b64(b'{"sk": "\\ud800"}'),  # nor one that is not UTF-8
     ],
 )
 @pytest.mark.parametrize("route", ["/v1/wallet/transactions", "/v1/admin/reviews"])
