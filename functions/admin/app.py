@@ -66,7 +66,7 @@ def adjust(
     "/v1/admin/reviews",
     summary="Accounts under review and why",
     tags=["admin"],
-    responses=api_responses(200, ReviewPageOut, takes_parameters=True, refuses=(Forbidden, Busy)),
+    responses=api_responses(200, ReviewPageOut, refuses=(Forbidden, Busy)),
 )
 @tracer.capture_method
 def list_reviews(

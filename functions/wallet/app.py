@@ -41,7 +41,7 @@ def get_wallet() -> WalletOut:
     "/v1/wallet/transactions",
     summary="The caller's transaction history, newest first",
     tags=["wallet"],
-    responses=api_responses(200, HistoryPageOut, takes_parameters=True),
+    responses=api_responses(200, HistoryPageOut),
 )
 @tracer.capture_method
 def list_transactions(

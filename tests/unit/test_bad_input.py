@@ -360,3 +360,17 @@ def test_a_reserved_or_malformed_id_in_a_body_or_path_is_4xx_and_writes_nothing(
         assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_request")
     assert (status.status, status.body["error"]["code"]) == in_path
     assert table_items(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("route", "query"),
+    [
+        ("/v1/wallet", {"debug": "1"}),
+        ("/v1/catalog/gifts", {"region": "JP"}),
+        ("/v1/wallet/transactions", {"limit": "5", "user_id": "someone-else"}),
+    ],
+)
+def test_unknown_query_parameters_are_400(api: HandlerClient, route: str, query: dict[str, str]) -> None:
+    answer = api.call("GET", route, sub="fan-1", query=query)
+    assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_request")
+    assert "unknown query parameter" in answer.body["error"]["message"]

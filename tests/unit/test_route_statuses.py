@@ -423,6 +423,8 @@ def _generic(method: str, route: str) -> dict[int, Scenario]:
 
     if (method, route) not in _OPEN_ROUTES:
         added[401] = as_reserved_subject
+    if 400 not in good:  # every route refuses query parameters it does not take
+        added[400] = lambda w: w.call(method, route, path=path, query={"unknown": "1"})
     if (method, route) in _BODY_ROUTES:
         too_big = json.dumps({"padding": "x" * 300_000}).encode()
         added[413] = lambda w: w.call(method, route, path=path, raw=too_big, headers={IK: "k"})

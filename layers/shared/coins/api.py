@@ -203,8 +203,18 @@ class _EnvelopeThenValidation(OpenAPIRequestValidationMiddleware):
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
         route = app.context.get("_route")
-        if route is not None and route.dependant.body_params:
-            checked_body(app.current_event, max_bytes=self._max_body_bytes)
+        if route is not None:
+            # Unknown query parameters are refused like unknown body fields: a typo is not ignored.
+            known = {param.alias for param in route.dependant.query_params}
+            unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
+            if unknown:
+                raise RequestRefused(
+                    HTTPStatus.BAD_REQUEST,
+                    "invalid_request",
+                    f"unknown query parameter: {', '.join(repr(name) for name in unknown[:5])}",
+                )
+            if route.dependant.body_params:
+                checked_body(app.current_event, max_bytes=self._max_body_bytes)
         response: Response[Any] = super().handler(app, next_middleware)
         return response
 
@@ -339,14 +349,13 @@ def api_responses(
     *,
     refuses: Sequence[type[DomainError]] = (),
     takes_body: bool = False,
-    takes_parameters: bool = False,
     authorized: bool = True,
 ) -> dict[int, OpenAPIResponse]:
     """A route's OpenAPI responses: exactly the statuses it can answer, each with its error codes.
 
     `refuses` names the domain errors the route's code path can raise (mapped through HTTP_STATUS_OF);
-    a route that reads a body also answers 400, 413 and 415; one with query, path or header parameters
-    400; one behind the JWT authorizer 401; every route 500 for a fault on our side.
+    every route answers 400 (at least for unknown query parameters) and 500 for a fault on our side;
+    a route that reads a body also 413 and 415; one behind the JWT authorizer 401.
     tests/unit/test_route_statuses.py makes every documented status happen on each route.
     """
     codes: dict[int, list[str]] = {}
@@ -355,8 +364,7 @@ def api_responses(
         if code not in codes.setdefault(status, []):
             codes[status].append(code)
 
-    if takes_body or takes_parameters:
-        add(HTTPStatus.BAD_REQUEST, InvalidRequest.code)
+    add(HTTPStatus.BAD_REQUEST, InvalidRequest.code)
     if authorized:
         add(HTTPStatus.UNAUTHORIZED, Unauthenticated.code)
     for error in refuses:
