@@ -33,7 +33,7 @@ from tests.e2e.conftest import LocalStack
 
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
 # Examples per operation and generation mode; the run asserts it made at least MIN_REQUESTS requests.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "75"))
 MIN_REQUESTS = int(os.environ.get("FUZZ_MIN_REQUESTS", "1000"))
 
 CHECKS: list[Any] = [
