@@ -25,6 +25,7 @@ from devstack.outbox import GiftOutbox
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
+from devstack.webapp import WebApp
 
 
 @contextmanager
@@ -76,8 +77,9 @@ def run_dev(args: argparse.Namespace) -> int:
             table=args.table, dynamodb_url=dynamodb.endpoint_url, api_url=api_url, stripe_url=stripe_url
         )
         os.environ.update(env)
+        gateway = Gateway(key_dir=Path(args.jwt_dir), live=outbox.live)
         server = make_server(
-            "127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir), live=outbox.live), threaded=True
+            "127.0.0.1", args.api_port, WebApp(gateway, key_dir=Path(args.jwt_dir)), threaded=True
         )
         stack.callback(server.server_close)
         serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
@@ -87,6 +89,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 [
                     "",
                     f"  API            {api_url}  (routes from template.yaml, e.g. {api_url}/v1/wallet)",
+                    f"  App            {api_url}/app/  (fan, creator and admin; sign in as anyone)",
                     f"  OpenAPI        {api_url}/v1/openapi.json",
                     f"  Live gifts     {api_url}/_local/live/<stream_id>  (the gift outbox, as the pipe publishes it)",
                     f"  DynamoDB Local {dynamodb.endpoint_url}  table {args.table}"

@@ -63,7 +63,7 @@ def test_a_fan_pays_on_the_hosted_page_and_a_refund_claws_the_coins_back(
     page.goto(checkout["checkout_url"])
     assert "9.99 USD" in page.inner_text("#amount")
     page.click("#pay")
-    page.wait_for_url(f"{api}/checkout/success*")
+    page.wait_for_url(f"{api}/app/**")  # the success URL sends the browser on into the app
     page.close()
 
     eventually(lambda: coins() == 700)
