@@ -30,7 +30,10 @@ export async function fetchGifts(streamId) {
   const response = await fetch(`${config.apiBase}/_local/live/${encodeURIComponent(streamId)}`, {
     headers: { Accept: "application/json" },
   });
-  if (response.status === 404) throw new FeedUnavailable("This deployment has no live gift feed yet.");
+  // Deployed, no such route exists until issue 12 (S3 answers 403 or 404 for it).
+  if (response.status === 404 || response.status === 403) {
+    throw new FeedUnavailable("This deployment has no live gift feed yet: gifts are still sent and credited.");
+  }
   if (!response.ok) throw new Error(`the gift feed answered ${response.status}`);
   const answer = await response.json();
   return answer.gifts ?? [];

@@ -32,9 +32,14 @@ export async function renderAdmin(main) {
   function reviewRow(review) {
     const reason = reasonInput("reason");
     reason.setAttribute("aria-label", `Reason for ${review.user_id}`);
-    reason.value = "reviewed: spending is legitimate";
+    reason.placeholder = "Why (kept for audit)";
     const row = h("tr", { dataset: { user: review.user_id } });
     const act = (status) => async () => {
+      if (reason.value.trim().length < 3) {
+        replace(queueStatus, notice("error", `Give a reason for ${review.user_id}: 3 to 500 characters, kept for audit.`));
+        reason.focus();
+        return;
+      }
       if (await setStatus(review.user_id, status, reason.value.trim(), queueStatus)) await loadQueue(true);
     };
     return replace(

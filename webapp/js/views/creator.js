@@ -5,7 +5,7 @@
 import config from "../../config.js";
 import { refreshAccount } from "../account.js";
 import { api, idempotencyKey } from "../api.js";
-import { field, h, notice, replace } from "../dom.js";
+import { append, field, h, notice, replace } from "../dom.js";
 import { errorNotice } from "../errors.js";
 import { count, dateTime, diamonds, money } from "../format.js";
 import { goLive, streamLink } from "../streams.js";
@@ -142,7 +142,7 @@ export async function renderCreator(main, { query, session }) {
     }
   });
 
-  main.append(
+  append(main, [
     h("h1", { text: "Creator" }),
     arrived,
     status,
@@ -168,7 +168,7 @@ export async function renderCreator(main, { query, session }) {
       h("h2", { text: "Your live stream" }),
       h("p", {}, "Fans gift you on your stream page. ", h("a", { href: "#/live", text: "Go live" }), "."),
     ),
-  );
+  ]);
   const goLiveLink = main.querySelector('a[href="#/live"]');
   goLiveLink.addEventListener("click", async (event) => {
     event.preventDefault();

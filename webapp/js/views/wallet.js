@@ -43,6 +43,11 @@ function unitOf(item) {
   return item.unit === "coin" || item.unit === "coins" ? "coins" : item.unit === "diamond" || item.unit === "diamonds" ? "diamonds" : item.unit;
 }
 
+// Which of a creator's diamond buckets a line moved: pending, available or reserved.
+function bucketOf(item) {
+  return item.account?.startsWith("diamonds_") ? ` ${item.account.slice("diamonds_".length)}` : "";
+}
+
 function walletSummary(wallet) {
   const d = wallet.diamonds;
   const totalDiamonds = d.available + d.pending + d.reserved;
@@ -65,7 +70,8 @@ function walletSummary(wallet) {
 
 export async function renderWallet(main) {
   const summary = h("div", {}, h("p", { class: "loading", text: "Loading your wallet\u2026" }));
-  const list = h("ol", { class: "history", id: "history", "aria-label": "Transactions, newest first" });
+  const loading = h("li", { class: "empty", text: "Loading your history\u2026" });
+  const list = h("ol", { class: "history", id: "history", "aria-label": "Transactions, newest first" }, loading);
   const more = h("button", { type: "button", class: "button button-quiet", text: "Show older", hidden: true });
   const problems = h("div");
   main.append(
@@ -80,6 +86,7 @@ export async function renderWallet(main) {
     more.disabled = true;
     try {
       const page = await api.history(cursor);
+      loading.remove();
       if (!cursor && page.items.length === 0) list.append(h("li", { class: "empty", text: "Nothing yet: buy coins or receive a gift." }));
       for (const item of page.items) {
         const unit = unitOf(item);
@@ -88,7 +95,7 @@ export async function renderWallet(main) {
             "li",
             { dataset: { code: item.code } },
             h("span", { class: "what", text: describe(item) }),
-            h("span", { class: `amount ${item.amount < 0 ? "out" : "in"}`, text: signed(item.amount, unit) }),
+            h("span", { class: `amount ${item.amount < 0 ? "out" : "in"}`, text: signed(item.amount, unit) + bucketOf(item) }),
             h("time", { datetime: item.created_at, text: dateTime(item.created_at) }),
           ),
         );
