@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from coins.pricing import price_book
 from tests.e2e.webapp_driver import AppDriver, SceneSetter
 
 TIMES = "\u00d7"  # the multiplication sign the app writes between a gift and its quantity
@@ -55,13 +56,8 @@ def test_cancelling_on_the_hosted_page_comes_back_to_the_store_with_nothing_char
         ("JP", "coins_700", "¥1,600"),  # zero-decimal yen
         ("KR", "coins_700", "₩13,900"),  # zero-decimal won
         ("ID", "coins_70", "IDR 16,000"),  # Stripe counts hundredths; whole rupiah shown
-        ("IN", "coins_700", "₹899"),  # whole rupees: no decimals shown
         ("BR", "coins_700", "R$49.90"),
-        ("MX", "coins_700", "MX$189"),
         ("TR", "coins_700", "TRY 399.99"),
-        ("DE", "coins_700", "€9.99"),
-        ("HU", "coins_700", "HUF 3,790"),
-        ("TW", "coins_700", "NT$300"),
     ],
 )
 def test_the_store_shows_the_regions_prices_formatted_for_its_currency(
@@ -70,6 +66,50 @@ def test_the_store_shows_the_regions_prices_formatted_for_its_currency(
     webapp.sign_in(f"web-shopper-{country.lower()}", country=country)
     webapp.go("#/store")
     expect(webapp.page.locator(f'[data-package="{package}"] .package-price')).to_have_text(price)
+
+
+# The cheapest package of every region as the store shows it (en-US): whole-unit price lists
+# (yen, won, rupiah, rupees, forints, ...) show no decimals, the others their currency's.
+CHEAPEST_AS_SHOWN = {
+    "US": "$0.99",
+    "JP": "¥160",
+    "EU": "€0.99",
+    "GB": "£0.89",
+    "KR": "₩1,400",
+    "IN": "₹89",
+    "BR": "R$4.90",
+    "ID": "IDR 16,000",
+    "MX": "MX$19",
+    "TR": "TRY 39.99",
+    "CA": "CA$1.39",
+    "AU": "A$1.49",
+    "SG": "SGD 1.48",
+    "MY": "MYR 4.49",
+    "TH": "THB 35",
+    "PL": "PLN 3.99",
+    "CH": "CHF 1",
+    "SE": "SEK 11",
+    "TW": "NT$30",
+    "HU": "HUF 390",
+    "VN": "₫25,000",
+    "HK": "HK$7.80",
+}
+
+
+def test_every_regions_prices_are_formatted_from_the_apis_currency_decimals(webapp: AppDriver) -> None:
+    webapp.open("#/signin")
+    regions = price_book().regions
+    cases = [[r.currency, r.rules.decimals, [p.amount for p in r.packages]] for r in regions.values()]
+    shown = webapp.page.evaluate(
+        """async (cases) => {
+          const format = await import("./js/format.js");
+          return cases.map(([currency, decimals, amounts]) =>
+            format.money(amounts[0], currency, decimals, format.decimalsToShow(amounts, decimals)));
+        }""",
+        cases,
+    )
+    # Intl puts a no-break space between a currency code and the number.
+    assert {r: text.replace("\xa0", " ") for r, text in zip(regions, shown, strict=True)} == CHEAPEST_AS_SHOWN
 
 
 def test_a_payment_method_offers_only_the_packages_under_its_limit(webapp: AppDriver) -> None:
