@@ -234,3 +234,21 @@ def test_the_live_page_says_so_when_a_deployment_has_no_gift_feed_yet(
         expect(page.locator("#tray label")).to_have_count(33)
     finally:
         page.unroute("**/_local/live/**")
+
+
+def test_the_history_pages_back_through_older_entries(webapp: AppDriver, scene: SceneSetter) -> None:
+    page = webapp.page
+    scene.open_wallet("web-long-history")
+    for n in range(12):
+        scene.grant("web-long-history", n + 1, reason=f"bonus {n + 1:02d}")
+    webapp.sign_in("web-long-history")
+    history = page.locator("#history li")
+    expect(history).to_have_count(10)
+    expect(history.first).to_contain_text("bonus 12")
+
+    page.get_by_role("button", name="Show older").click()
+
+    expect(history).to_have_count(12)
+    expect(history.last).to_contain_text("bonus 01")
+    expect(page.get_by_role("button", name="Show older")).to_be_hidden()
+    expect(page.locator("#coin-balance")).to_have_text("78 coins")

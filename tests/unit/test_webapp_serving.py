@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, TestResponse
 
 from coins.catalog import gift_catalog
 from coins.pricing import PAYMENT_METHOD_CURRENCIES
@@ -21,6 +21,11 @@ from devstack.webapp import TOKEN_PATH, WEBAPP_DIR, WebApp
 def api_stub(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [f"api {environ['PATH_INFO']}".encode()]
+
+
+def body_of(answer: TestResponse) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(answer.data)
+    return loaded
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def test_the_app_is_served_at_app_with_a_strict_content_security_policy(client: 
 def test_nothing_outside_the_app_folder_is_served(client: Client, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 404
-    assert answer.json["error"]["code"] == "not_found"
+    assert body_of(answer)["error"]["code"] == "not_found"
 
 
 def test_the_apps_files_cannot_be_written(client: Client) -> None:
@@ -68,7 +73,7 @@ def test_the_local_sign_in_mints_the_token_a_real_issuer_would(client: Client, t
 
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "no-store"
-    body = answer.json
+    body = body_of(answer)
     assert (body["token_type"], body["expires_in"]) == ("Bearer", 3600)
     claims = verify_token(body["access_token"], key_dir=tmp_path / "jwt")
     assert (claims["sub"], claims["country"], claims["birthdate"]) == ("fan-1", "JP", "1990-05-17")
@@ -76,7 +81,7 @@ def test_the_local_sign_in_mints_the_token_a_real_issuer_would(client: Client, t
 
 
 def test_a_fan_signing_in_locally_is_not_an_admin(client: Client, tmp_path: Path) -> None:
-    token = client.post(TOKEN_PATH, json={"user_id": "fan-2"}).json["access_token"]
+    token = body_of(client.post(TOKEN_PATH, json={"user_id": "fan-2"}))["access_token"]
     claims = verify_token(token, key_dir=tmp_path / "jwt")
     assert "cognito:groups" not in claims
     assert "country" not in claims
@@ -96,7 +101,7 @@ def test_a_fan_signing_in_locally_is_not_an_admin(client: Client, tmp_path: Path
 def test_a_bad_sign_in_is_a_clear_400(client: Client, body: object) -> None:
     answer = client.post(TOKEN_PATH, data=json.dumps(body) if not isinstance(body, str) else body)
     assert answer.status_code == 400
-    assert answer.json["error"]["code"] == "invalid_request"
+    assert body_of(answer)["error"]["code"] == "invalid_request"
 
 
 def test_the_sign_in_route_takes_only_posts(client: Client) -> None:
