@@ -46,10 +46,58 @@ class StripeSettings:
     api_base: str | None = None  # None: Stripe itself
 
 
+@dataclass(frozen=True)
+class PaidSession:
+    """A Checkout Session as Stripe keeps it: what the ledger checker reconciles purchases against."""
+
+    id: str
+    order_id: str | None
+    status: str | None
+    payment_status: str | None
+    amount_total: int | None
+    currency: str | None
+    payment_intent: str | None
+
+
+@dataclass(frozen=True)
+class ChargeRecord:
+    id: str
+    payment_intent: str | None
+    order_id: str | None
+    amount: int
+    amount_refunded: int
+    disputed: bool
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    id: str
+    charge: str | None
+    payment_intent: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    id: str
+    amount: int
+    currency: str
+    transfer_group: str | None
+    withdrawal_id: str | None
+    user_id: str | None
+    amount_reversed: int
+
+
 class StripePayments:
-    def __init__(self, settings: StripeSettings) -> None:
+    def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
+        # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
         base = {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
-        self._client = stripe.StripeClient(settings.api_key, base_addresses=base, max_network_retries=2)  # type: ignore[arg-type]
+        self._client = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=2,
+            http_client=http_client,
+        )
         self._webhook_secret = settings.webhook_secret
 
     def create_checkout_session(
@@ -156,6 +204,73 @@ class StripePayments:
         )
         return str(found.data[0].id) if found.data else None
 
+    # ---------------------------------------------------------------- reading, for reconciliation
+
+    def sessions_created(self, *, since: int, until: int) -> list[PaidSession]:
+        """Every Checkout Session created in [since, until) (Unix seconds), newest first."""
+        listed = self._call(
+            lambda: self._client.v1.checkout.sessions.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [_session(s) for s in listed.auto_paging_iter()]
+
+    def retrieve_session(self, session_id: str) -> PaidSession:
+        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)))
+
+    def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]:
+        listed = self._call(
+            lambda: self._client.v1.charges.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            ChargeRecord(
+                id=c.id,
+                payment_intent=_id_of(c.get("payment_intent")),
+                order_id=(c.get("metadata") or {}).get("order_id"),
+                amount=int(c.amount),
+                amount_refunded=int(c.get("amount_refunded") or 0),
+                disputed=bool(c.get("disputed")),
+            )
+            for c in listed.auto_paging_iter()
+        ]
+
+    def disputes_created(self, *, since: int, until: int) -> list[DisputeRecord]:
+        listed = self._call(
+            lambda: self._client.v1.disputes.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            DisputeRecord(
+                id=d.id,
+                charge=_id_of(d.get("charge")),
+                payment_intent=_id_of(d.get("payment_intent")),
+                status=str(d.status),
+            )
+            for d in listed.auto_paging_iter()
+        ]
+
+    def transfers_created(self, *, since: int, until: int) -> list[TransferRecord]:
+        listed = self._call(
+            lambda: self._client.v1.transfers.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            TransferRecord(
+                id=t.id,
+                amount=int(t.amount),
+                currency=str(t.currency),
+                transfer_group=t.get("transfer_group"),
+                withdrawal_id=(t.get("metadata") or {}).get("withdrawal_id"),
+                user_id=(t.get("metadata") or {}).get("user_id"),
+                amount_reversed=int(t.get("amount_reversed") or 0),
+            )
+            for t in listed.auto_paging_iter()
+        ]
+
     def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
         """Checks Stripe's signature on the raw body and the signed timestamp's freshness."""
         try:
@@ -183,6 +298,25 @@ class StripePayments:
             raise PaymentProviderError(
                 str(exc), retryable=status >= 500 or status == 409, code=exc.code
             ) from exc
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field: an id, or the object itself."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.get("id")) if hasattr(value, "get") else None
+
+
+def _session(s: Any) -> PaidSession:
+    return PaidSession(
+        id=s.id,
+        order_id=(s.get("metadata") or {}).get("order_id") or s.get("client_reference_id"),
+        status=s.get("status"),
+        payment_status=s.get("payment_status"),
+        amount_total=s.get("amount_total"),
+        currency=s.get("currency"),
+        payment_intent=_id_of(s.get("payment_intent")),
+    )
 
 
 def _signed_timestamp(header: str) -> int:
