@@ -213,10 +213,10 @@ class StripePayments:
                 params={"created": {"gte": since, "lt": until}, "limit": 100}
             )
         )
-        return [_session(s) for s in listed.auto_paging_iter()]
+        return [_session(s.to_dict()) for s in listed.auto_paging_iter()]
 
     def retrieve_session(self, session_id: str) -> PaidSession:
-        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)))
+        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)).to_dict())
 
     def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]:
         listed = self._call(
@@ -226,14 +226,14 @@ class StripePayments:
         )
         return [
             ChargeRecord(
-                id=c.id,
+                id=str(c["id"]),
                 payment_intent=_id_of(c.get("payment_intent")),
                 order_id=(c.get("metadata") or {}).get("order_id"),
-                amount=int(c.amount),
+                amount=int(c["amount"]),
                 amount_refunded=int(c.get("amount_refunded") or 0),
                 disputed=bool(c.get("disputed")),
             )
-            for c in listed.auto_paging_iter()
+            for c in (o.to_dict() for o in listed.auto_paging_iter())
         ]
 
     def disputes_created(self, *, since: int, until: int) -> list[DisputeRecord]:
@@ -244,12 +244,12 @@ class StripePayments:
         )
         return [
             DisputeRecord(
-                id=d.id,
+                id=str(d["id"]),
                 charge=_id_of(d.get("charge")),
                 payment_intent=_id_of(d.get("payment_intent")),
-                status=str(d.status),
+                status=str(d["status"]),
             )
-            for d in listed.auto_paging_iter()
+            for d in (o.to_dict() for o in listed.auto_paging_iter())
         ]
 
     def transfers_created(self, *, since: int, until: int) -> list[TransferRecord]:
@@ -260,15 +260,15 @@ class StripePayments:
         )
         return [
             TransferRecord(
-                id=t.id,
-                amount=int(t.amount),
-                currency=str(t.currency),
+                id=str(t["id"]),
+                amount=int(t["amount"]),
+                currency=str(t["currency"]),
                 transfer_group=t.get("transfer_group"),
                 withdrawal_id=(t.get("metadata") or {}).get("withdrawal_id"),
                 user_id=(t.get("metadata") or {}).get("user_id"),
                 amount_reversed=int(t.get("amount_reversed") or 0),
             )
-            for t in listed.auto_paging_iter()
+            for t in (o.to_dict() for o in listed.auto_paging_iter())
         ]
 
     def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
@@ -304,12 +304,12 @@ def _id_of(value: Any) -> str | None:
     """An expandable field: an id, or the object itself."""
     if value is None or isinstance(value, str):
         return value
-    return str(value.get("id")) if hasattr(value, "get") else None
+    return str(value["id"]) if isinstance(value, dict) else None
 
 
-def _session(s: Any) -> PaidSession:
+def _session(s: dict[str, Any]) -> PaidSession:
     return PaidSession(
-        id=s.id,
+        id=str(s["id"]),
         order_id=(s.get("metadata") or {}).get("order_id") or s.get("client_reference_id"),
         status=s.get("status"),
         payment_status=s.get("payment_status"),

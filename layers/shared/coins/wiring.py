@@ -15,6 +15,7 @@ from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
 from coins.pricing import price_book
 from coins.purchases import CheckoutUrls, PurchaseService
 from coins.repository import LedgerRepository
+from coins.repository.audit import AuditRepository
 from coins.repository.orders import OrderRepository
 from coins.repository.payouts import PayoutRepository
 from coins.repository.settlement import SettlementRepository
@@ -43,6 +44,7 @@ class Services:
     webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
     settlement: GiftSettlement
+    audit: AuditRepository
 
 
 def build_services(
@@ -99,6 +101,7 @@ def build_services(
         ),
         payments=stripe_payments,
         settlement=GiftSettlement(SettlementRepository(repo), clock),
+        audit=AuditRepository(settings.table_name, client=repo.client),
     )
 
 

@@ -64,8 +64,11 @@ class AuditRepository:
     def read_ledger(self, *, segments: int = 4) -> LedgerImage:
         """Every item of the table, read by `segments` parallel Scans."""
         image = LedgerImage()
-        with ThreadPoolExecutor(max_workers=segments) as pool:
-            parts = list(pool.map(lambda s: list(self._scan_segment(s, segments)), range(segments)))
+        if segments == 1:
+            parts = [list(self._scan_segment(0, 1))]
+        else:
+            with ThreadPoolExecutor(max_workers=segments) as pool:
+                parts = list(pool.map(lambda s: list(self._scan_segment(s, segments)), range(segments)))
         for part in parts:
             for row in part:
                 image.items += 1

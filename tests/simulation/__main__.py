@@ -1,0 +1,87 @@
+"""`make simulate SEEDS=N` runs seeds 0..N-1; `make simulate SEED=s` replays one (`ONLY=1,4,9` its steps).
+
+A failing seed prints what broke, a shortened list of steps that still fails, and the command to
+replay it. Exits non-zero when any seed failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.simulation.lifecycle import Backend, run_seeds, shorten
+
+_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "simulation",
+    "AWS_SECRET_ACCESS_KEY": "simulation",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "coins",
+    "POWERTOOLS_METRICS_NAMESPACE": "Coins",
+    "TABLE_NAME": "simulation",
+}
+
+
+@contextmanager
+def _backend(engine: str) -> Iterator[Backend]:
+    if engine == "moto":
+        from moto import mock_aws
+
+        with mock_aws():
+            yield Backend()
+        return
+    from devstack.dynamodb_local import DynamoDBLocal
+
+    with DynamoDBLocal() as local:
+        yield Backend(local.endpoint_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make simulate", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=100, help="run seeds FIRST..FIRST+SEEDS-1")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="replay this one seed")
+    parser.add_argument("--only", help="comma-separated step numbers of the seed's plan to run")
+    parser.add_argument("--steps", type=int, default=60, help="steps per seed")
+    parser.add_argument("--engine", choices=("dynamodb-local", "moto"), default="dynamodb-local")
+    parser.add_argument(
+        "--check-every", type=int, default=1, help="check the invariants after every N steps (and at the end)"
+    )
+    args = parser.parse_args(argv)
+    for key, value in _ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    only = [int(n) for n in args.only.split(",")] if args.only else None
+    failed = 0
+    started = time.monotonic()
+    with _backend(args.engine) as backend:
+        results = run_seeds(seeds, steps=args.steps, backend=backend, check_every=args.check_every, only=only)
+        for result in results:
+            seed = result.seed
+            if result.error is None:
+                continue
+            failed += 1
+            print(f"seed {seed} FAILED: {result.error}", file=sys.stderr)
+            kept = only or shorten(seed, args.steps, backend, check_every=args.check_every)
+            print(f"  still fails with steps {kept}", file=sys.stderr)
+            print(
+                f"  replay: make simulate SEED={seed} STEPS={args.steps} ENGINE={args.engine} "
+                f"ONLY={','.join(map(str, kept))}",
+                file=sys.stderr,
+            )
+    elapsed = time.monotonic() - started
+    print(
+        f"{len(seeds) - failed} of {len(seeds)} seeds clean ({args.steps} steps each, {args.engine}) "
+        f"in {elapsed:.1f} s"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
