@@ -346,7 +346,7 @@ class Runner:
         rng = random.Random(f"faults:{self.world.seed}:{step.index}")
         for attempt in range(self.ATTEMPTS):
             last = attempt == self.ATTEMPTS - 1
-            self.world.faults = FaultPlan(rng, write_fault_rate=0.0 if last else 0.06)
+            self.world.faults = FaultPlan(rng, write_fault_rate=0.0 if last else 0.15)
             try:
                 action(self.world.services(), rng)
                 return
@@ -377,6 +377,17 @@ class Runner:
 
     def _setup(self) -> None:
         app = self.world.quiet_services()
+        for n, fan in enumerate(self.world.fans):
+            # Welcome coins (a promotion): fans can gift before their first purchase is paid.
+            app.admin.adjust(
+                admin_id=self.world.admin,
+                user_id=fan,
+                unit=AdjustmentUnit.COINS,
+                amount=50 + (self.world.seed * 31 + n * 17) % 400,
+                reason="welcome coins",
+                source=AdjustmentSource.PROMOTIONS,
+                idempotency_key=f"welcome-{fan}",
+            )
         for creator in self.world.creators:
             app.wallets.wallet(creator)
             account = app.creators.onboard(user_id=creator, country="US", birthdate=BIRTHDATE)["account_id"]
