@@ -70,8 +70,8 @@ STEP_KINDS = (
     ("async_settle", 3),
     ("admin", 5),
     ("advance", 4),
-    ("withdraw", 6),
-    ("payout", 5),
+    ("withdraw", 7),
+    ("payout", 6),
     ("reverse", 2),
     ("burst", 4),
 )
@@ -237,6 +237,7 @@ class World:
     settings: Settings = field(init=False)
     _thread_faults: threading.local = field(default_factory=threading.local)
     _client: Any = None
+    faulty: bool = True  # False: the same lifecycle without injected faults
 
     def __post_init__(self) -> None:
         self.settings = Settings(
@@ -294,7 +295,7 @@ class World:
 
 def _stripe_fault(world: World, rng: random.Random, path: str) -> None:
     """Stripe's next call on `path` fails: before or after it happened, answered or dropped."""
-    if rng.random() < 0.3:
+    if world.faulty and rng.random() < 0.3:
         world.simulator.store.failures.append(
             FailureRule(
                 method="POST",
@@ -346,7 +347,8 @@ class Runner:
         rng = random.Random(f"faults:{self.world.seed}:{step.index}")
         for attempt in range(self.ATTEMPTS):
             last = attempt == self.ATTEMPTS - 1
-            self.world.faults = FaultPlan(rng, write_fault_rate=0.0 if last else 0.15)
+            rate = 0.15 if self.world.faulty and not last else 0.0
+            self.world.faults = FaultPlan(rng, write_fault_rate=rate)
             try:
                 action(self.world.services(), rng)
                 return
@@ -388,8 +390,18 @@ class Runner:
                 source=AdjustmentSource.PROMOTIONS,
                 idempotency_key=f"welcome-{fan}",
             )
-        for creator in self.world.creators:
+        for n, creator in enumerate(self.world.creators):
             app.wallets.wallet(creator)
+            # Diamonds from before the simulation (a correction): withdrawals can start at once.
+            app.admin.adjust(
+                admin_id=self.world.admin,
+                user_id=creator,
+                unit=AdjustmentUnit.DIAMONDS,
+                amount=300 + (self.world.seed * 53 + n * 29) % 900,
+                reason="earned before",
+                source=AdjustmentSource.CORRECTIONS,
+                idempotency_key=f"earned-{creator}",
+            )
             account = app.creators.onboard(user_id=creator, country="US", birthdate=BIRTHDATE)["account_id"]
             self.world.simulator.sim.complete_account(account)
         self._collect_events()
@@ -456,7 +468,7 @@ class Runner:
     def _step_deliver(self, step: Step) -> None:
         """Some of the pending events, shuffled; some held back (delayed), some delivered twice."""
         rng = random.Random(f"deliver:{self.world.seed}:{step.index}")
-        self.world.faults = FaultPlan(rng, write_fault_rate=0.05)
+        self.world.faults = FaultPlan(rng, write_fault_rate=0.05 if self.world.faulty else 0.0)
         try:
             pending, self.world.pending_events = self.world.pending_events, []
             rng.shuffle(pending)
@@ -771,6 +783,8 @@ def run_seed(
     only: Sequence[int] | None = None,
     check_every: int = 1,
     shared: Shared | None = None,
+    plan: Sequence[Step] | None = None,
+    faulty: bool = True,
 ) -> SeedResult:
     backend = backend or Backend()
     if shared is None:
@@ -782,8 +796,10 @@ def run_seed(
                 only=only,
                 check_every=check_every,
                 shared=Shared(table, new_simulator()),
+                plan=plan,
+                faulty=faulty,
             )
-    plan = make_plan(seed, steps)
+    plan = list(plan) if plan is not None else make_plan(seed, steps)
     if only is not None:
         keep = set(only)
         plan = [s for s in plan if s.index in keep]
@@ -791,7 +807,14 @@ def run_seed(
     fans = [f"fan-{seed}-{n}" for n in range(rng.randint(3, 7))]
     creators = [f"creator-{seed}-{n}" for n in range(rng.randint(2, 4))]
     world = World(
-        seed, backend, shared.table, shared.simulator, fans, creators, seen_events=shared.seen_events
+        seed,
+        backend,
+        shared.table,
+        shared.simulator,
+        fans,
+        creators,
+        seen_events=shared.seen_events,
+        faulty=faulty,
     )
     runner = Runner(world, check_every=check_every)
     try:
