@@ -291,3 +291,40 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     assert app.webhooks.handle(reversal(2000)) == "diamonds_returned"
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api: HandlerClient) -> None:
+    # Given a creator holding $5,000 of diamonds and a $1,000 daily cap, with nothing withdrawn today
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 1_000_000)
+
+    # When the day's first request asks for all of it, then for exactly the cap
+    with pytest.raises(LimitExceeded):
+        withdraw(app, 1_000_000, key="all")
+    assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 0
+    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 0
+
+    # Then the cap itself is still allowed, and nothing more that day
+    assert withdraw(app, 200_000, key="cap")["amount"] == 100_000
+    with pytest.raises(LimitExceeded):
+        withdraw(app, 2_000, key="one-more")
+
+
+def test_the_daily_cap_guard_refuses_an_amount_larger_than_the_cap_on_its_own(app: Services) -> None:
+    # The store's condition alone must hold the cap, whatever the service checked before.
+    from coins.repository.payouts import Withdrawal, WithdrawalStatus
+
+    withdrawal = Withdrawal(
+        withdrawal_id="wd_big",
+        user_id="creator-1",
+        diamonds=1_000_000,
+        amount=500_000,
+        currency="usd",
+        status=WithdrawalStatus.RESERVED,
+        created_at="2026-11-01T12:00:00.000000Z",
+        day="2026-11-01",
+        account_id="acct_1",
+        request_hash="h",
+    )
+    with pytest.raises(LimitExceeded):
+        app.payouts.reservation_guards(withdrawal, daily_cap=100_000)

@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 from coins.errors import (
     BelowMinimum,
     IdempotencyKeyReused,
+    LimitExceeded,
     NotEligible,
     RetryLater,
 )
@@ -205,6 +206,10 @@ class CreatorService(_PayoutParticipant):
         if amount < policy.min_withdrawal:
             raise BelowMinimum(
                 f"the minimum withdrawal is {policy.min_withdrawal} {policy.currency} minor units"
+            )
+        if amount > policy.daily_cap:
+            raise LimitExceeded(
+                f"the daily withdrawal cap is {policy.daily_cap} {policy.currency} minor units"
             )
         reserved = policy.diamonds_for(amount)  # the odd diamonds that make no whole cent stay available
         withdrawal = Withdrawal(

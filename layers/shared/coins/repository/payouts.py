@@ -251,7 +251,14 @@ class PayoutRepository:
     # ---------------------------------------------------------------- withdrawals
 
     def reservation_guards(self, withdrawal: Withdrawal, *, daily_cap: int) -> list[Guard]:
-        """The withdrawal item and the day's cap, committed with the available -> reserved transfer."""
+        """The withdrawal item and the day's cap, committed with the available -> reserved transfer.
+
+        The day's item is conditioned on the room left (`withdrawn <= cap - amount`); a day with no
+        item yet has the whole cap as room, so an amount above the cap is refused here, before any
+        condition could let the day's first request through whatever its size.
+        """
+        if withdrawal.amount > daily_cap:
+            raise LimitExceeded("this withdrawal is larger than the daily withdrawal cap")
         item = to_item(
             {
                 "PK": f"CREATOR#{withdrawal.user_id}",
