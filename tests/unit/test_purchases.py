@@ -493,3 +493,71 @@ def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_the
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_an_order_past_both_windows_is_released_from_both_in_one_call(shop: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from coins.repository.orders import LimitWindow, Order, OrderStatus
+
+    # Given an order opened eight days ago that no checkout has released since
+    opened = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    shop.orders.open_order(
+        Order(
+            order_id="or_old",
+            user_id="fan-1",
+            region="US",
+            package_id="coins_700",
+            coins=700,
+            amount=999,
+            currency="usd",
+            payment_method="card",
+            status=OrderStatus.PENDING,
+            created_at="2026-11-01T12:00:00.000000Z",
+            request_hash="h",
+            limit_window=LimitWindow.DAY,
+        ),
+        cap_24h=20_000,
+        cap_7d=50_000,
+        created=opened,
+    )
+    assert shop.orders.spent("fan-1") == (700, 700)
+
+    # When the next checkout releases the due windows once
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=8))
+
+    # Then neither counter counts it any more, and a second call changes nothing
+    assert shop.orders.spent("fan-1") == (0, 0)
+    assert shop.orders.release_due_windows("fan-1", opened + timedelta(days=8)) == 0
+    assert shop.orders.spent("fan-1") == (0, 0)
+    order = shop.orders.get_order("or_old")
+    assert order is not None
+    assert order.limit_window == LimitWindow.RELEASED
+
+
+def test_an_order_past_its_day_only_moves_to_the_week_window(shop: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from coins.repository.orders import LimitWindow, Order, OrderStatus
+
+    opened = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    order = Order(
+        order_id="or_recent",
+        user_id="fan-1",
+        region="US",
+        package_id="coins_700",
+        coins=700,
+        amount=999,
+        currency="usd",
+        payment_method="card",
+        status=OrderStatus.PENDING,
+        created_at="2026-11-01T12:00:00.000000Z",
+        request_hash="h",
+        limit_window=LimitWindow.DAY,
+    )
+    shop.orders.open_order(order, cap_24h=20_000, cap_7d=50_000, created=opened)
+
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=2))
+    assert shop.orders.spent("fan-1") == (0, 700)
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=7, seconds=1))
+    assert shop.orders.spent("fan-1") == (0, 0)

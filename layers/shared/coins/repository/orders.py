@@ -222,7 +222,11 @@ class OrderRepository:
         return order
 
     def release_due_windows(self, user_id: str, now: datetime) -> int:
-        """Takes orders whose 24-hour or 7-day window has passed off the user's counters."""
+        """Takes orders whose 24-hour or 7-day window has passed off the user's counters.
+
+        An order past both windows is released from both in one step, so the 7-day counter never
+        waits for another checkout to stop counting it.
+        """
         answer = self.client.query(
             TableName=self.table_name,
             IndexName="GSI1",
@@ -235,25 +239,30 @@ class OrderRepository:
             if order is None or order.limit_window == LimitWindow.RELEASED:
                 continue
             try:
-                self._transact(self._window_step(order))
+                self._transact(self._window_step(order, now))
                 released += 1
             except TransactionCancelled:
                 continue  # another request stepped it first
         return released
 
-    def _window_step(self, order: Order) -> list[TransactWriteItemTypeDef]:
-        created = datetime.strptime(order.created_at, "%Y-%m-%dT%H:%M:%S.%fZ")
-        if order.limit_window == LimitWindow.DAY:
+    def _window_step(self, order: Order, now: datetime) -> list[TransactWriteItemTypeDef]:
+        created = datetime.strptime(order.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=now.tzinfo)
+        week_over = created + WEEK <= now
+        if order.limit_window == LimitWindow.DAY and not week_over:
             order_update = "SET limit_window = :next, GSI1SK = :week_end"
             values = {
                 ":next": ser(LimitWindow.WEEK.value),
                 ":week_end": ser(f"{iso_timestamp(created + WEEK)}#{order.order_id}"),
             }
-            counter = "spent_24h"
+            counters = "spent_24h = spent_24h - :coins"
         else:
             order_update = "SET limit_window = :next REMOVE GSI1PK, GSI1SK"
             values = {":next": ser(LimitWindow.RELEASED.value)}
-            counter = "spent_7d"
+            counters = (
+                "spent_24h = spent_24h - :coins, spent_7d = spent_7d - :coins"
+                if order.limit_window == LimitWindow.DAY
+                else "spent_7d = spent_7d - :coins"
+            )
         return [
             {
                 "Update": {
@@ -268,7 +277,7 @@ class OrderRepository:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": _limits_key(order.user_id),
-                    "UpdateExpression": f"SET {counter} = {counter} - :coins",
+                    "UpdateExpression": f"SET {counters}",
                     "ExpressionAttributeValues": {":coins": ser(order.coins)},
                 }
             },
