@@ -195,7 +195,7 @@ def test_a_refused_transfer_returns_the_diamonds_and_the_days_cap(
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     stripe.failures.append(
-        PaymentProviderError("No such destination", retryable=False, code="account_invalid")
+        PaymentProviderError("No such destination", retryable=False, refused=True, code="account_invalid")
     )
 
     assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "failed"
@@ -328,3 +328,108 @@ def test_the_daily_cap_guard_refuses_an_amount_larger_than_the_cap_on_its_own(ap
     )
     with pytest.raises(LimitExceeded):
         app.payouts.reservation_guards(withdrawal, daily_cap=100_000)
+
+
+def test_a_refusal_after_a_lost_answer_posts_the_transfer_that_was_made_instead_of_voiding(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    # Given a transfer Stripe made for the withdrawal, whose answer never reached the batch ...
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.create_transfer(
+        amount=2000,
+        currency="usd",
+        destination="acct_1",
+        transfer_group=wid,
+        metadata={},
+        idempotency_key=wid,
+    )
+    # ... and a retry Stripe refuses (the account was restricted since, and the key forgotten)
+    stripe.failures.append(
+        PaymentProviderError("account restricted", retryable=False, refused=True, code="account_invalid")
+    )
+
+    # When the batch pays it
+    outcome = app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    # Then the transfer that exists is posted: the diamonds are paid out, not returned
+    assert outcome == "paid"
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 0}
+    assert earnings["payouts"][0]["transfer_id"] == "tr_1"
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PaymentProviderError("Invalid API Key provided", retryable=True, code=None),  # 401: a rotated key
+        PaymentProviderError("No such transfer", retryable=False, code="resource_missing"),  # a 404
+        PaymentProviderError("Keys for idempotent requests ...", retryable=False, code="idempotency_error"),
+    ],
+)
+def test_errors_that_are_not_stripes_refusal_never_void_a_withdrawal(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider, error: PaymentProviderError
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.failures.append(error)
+
+    with pytest.raises(PaymentProviderError):
+        app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 4000}
+    assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
+    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 2000
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
+    assert len(stripe.transfers) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable", "refused"),
+    [
+        ("AuthenticationError", True, False),
+        ("PermissionError", True, False),
+        ("RateLimitError", True, False),
+        ("APIConnectionError", True, False),
+        ("APIError", True, False),
+        ("IdempotencyError", False, False),
+        ("InvalidRequestError", False, True),
+        ("CardError", False, True),
+    ],
+)
+def test_the_adapter_takes_401_and_403_as_an_outage_and_only_400_402_as_a_refusal(
+    error: str, retryable: bool, refused: bool
+) -> None:
+    import stripe as stripe_sdk
+
+    from coins.stripe_adapter import StripePayments
+
+    status = {
+        "AuthenticationError": 401,
+        "PermissionError": 403,
+        "RateLimitError": 429,
+        "APIConnectionError": None,
+        "APIError": 500,
+        "IdempotencyError": 400,
+        "InvalidRequestError": 400,
+        "CardError": 402,
+    }[error]
+    cls = getattr(stripe_sdk, error)
+    if error == "InvalidRequestError":
+        raised = cls("No such destination", "destination", code="account_invalid", http_status=status)
+    elif error == "CardError":
+        raised = cls("declined", None, "card_declined", http_status=status)
+    else:
+        raised = cls("failed", http_status=status)
+
+    def fail() -> None:
+        raise raised
+
+    with pytest.raises(PaymentProviderError) as caught:
+        StripePayments._call(fail)
+
+    assert (caught.value.retryable, caught.value.refused) == (retryable, refused)

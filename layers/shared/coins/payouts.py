@@ -53,6 +53,16 @@ ADULT_AGE = 18
 # Stripe forgets an idempotency key after 24 hours; past this age we look for the transfer first.
 IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
 BATCH_ACTOR = "payout-batch"
+# Stripe's refusals of a transfer that no retry fixes: only these void a withdrawal.
+TRANSFER_REFUSALS = frozenset(
+    {
+        "account_invalid",
+        "account_closed",
+        "balance_insufficient",
+        "insufficient_capabilities_for_transfer",
+        "transfers_not_allowed",
+    }
+)
 
 
 class PayoutProvider(Protocol):
@@ -366,7 +376,14 @@ class PayoutBatch(_PayoutParticipant):
         return self._payouts.due_withdrawals()
 
     def pay(self, due: DueWithdrawal) -> str:
-        """Pays one withdrawal. Raises PaymentProviderError when a retry may succeed."""
+        """Pays one withdrawal. Raises PaymentProviderError when it cannot know or finish the payout.
+
+        The reservation is voided (diamonds back, the day's cap released) only when Stripe
+        explicitly refused the transfer for a reason of the destination or the balance, and looking
+        the transfer up by its group finds none: an earlier attempt whose answer was lost may have
+        paid it. Anything else (an outage, a rotated key, an unknown answer) leaves it reserved for
+        the next attempt, and SQS takes the message to its dead-letter queue if that never ends.
+        """
         withdrawal = self._payouts.get_withdrawal(due.user_id, due.withdrawal_id)
         if withdrawal is None or withdrawal.status != WithdrawalStatus.RESERVED:
             return "already_settled"
@@ -388,8 +405,11 @@ class PayoutBatch(_PayoutParticipant):
                     idempotency_key=withdrawal.withdrawal_id,
                 )
         except PaymentProviderError as exc:
-            if exc.retryable:
+            if not (exc.refused and exc.code in TRANSFER_REFUSALS):
                 raise
+            made_before = provider.find_transfer(transfer_group=withdrawal.withdrawal_id)
+            if made_before is not None:
+                return self._post(withdrawal, made_before)
             return self._void(withdrawal, exc.code or str(exc))
         return self._post(withdrawal, stripe_transfer)
 

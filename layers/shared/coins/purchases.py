@@ -139,7 +139,7 @@ class PurchaseService:
                 idempotency_key=f"checkout-{order.order_id}",
             )
         except PaymentProviderError as exc:
-            if not exc.retryable:
+            if exc.refused:  # Stripe said no to this request: no session exists for it
                 self._orders.close_unpaid(order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.FAILED)
             raise PaymentProviderUnavailable("the payment provider could not open a checkout; retry") from exc
         self._orders.attach_session(order.order_id, session.id, session.url)

@@ -25,11 +25,23 @@ class InvalidSignature(Exception):
 
 
 class PaymentProviderError(Exception):
-    """Stripe refused or could not be reached; `retryable` tells whether trying again may help."""
+    """Stripe said no, or its answer is unknown.
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+    retryable: the outcome is unknown or Stripe is unavailable to us (network, 5xx, 409 lock, 429,
+      and 401/403: a rotated or restricted key is an outage on our side, not Stripe's answer to the
+      request). A retry with the same idempotency key may succeed and never doubles anything.
+    refused: Stripe read the request and refused it (400/402 with an error other than an
+      idempotency error): this attempt created nothing. `code` says why (`account_invalid`, ...).
+    Neither: a request Stripe could not act on (404, an idempotency error, ...): a bug or a
+      configuration problem for a human; never taken as proof that nothing happened before.
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool, code: str | None = None, refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.refused = refused
         self.code = code
 
 
@@ -177,12 +189,21 @@ class StripePayments:
         try:
             return request()
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            raise PaymentProviderError(str(exc), retryable=True) from exc
+            raise PaymentProviderError(str(exc), retryable=True, code=exc.code) from exc
         except stripe.StripeError as exc:
-            status = exc.http_status or 500
-            raise PaymentProviderError(
-                str(exc), retryable=status >= 500 or status == 409, code=exc.code
-            ) from exc
+            raise provider_error(exc) from exc
+
+
+_OUTAGE_STATUSES = frozenset({401, 403, 409, 429})
+
+
+def provider_error(exc: stripe.StripeError) -> PaymentProviderError:
+    """How an error from the SDK is taken: see PaymentProviderError."""
+    status = exc.http_status or 500
+    if status >= 500 or status in _OUTAGE_STATUSES:
+        return PaymentProviderError(str(exc), retryable=True, code=exc.code)
+    refused = status in (400, 402) and not isinstance(exc, stripe.IdempotencyError)
+    return PaymentProviderError(str(exc), retryable=False, refused=refused, code=exc.code)
 
 
 def _signed_timestamp(header: str) -> int:
