@@ -224,7 +224,7 @@ def test_a_transient_failure_leaves_the_withdrawal_for_the_retry(
 def test_a_reversed_transfer_returns_the_diamonds_once(
     app: Services, api: HandlerClient, stripe: FakePayoutProvider
 ) -> None:
-    onboarded(app)
+    account = onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     app.payout_batch.pay(DueWithdrawal("creator-1", wid))
@@ -235,6 +235,7 @@ def test_a_reversed_transfer_returns_the_diamonds_once(
         amount_reversed=2000,
         reversed=True,
         currency="usd",
+        destination=account,
         transfer_group=wid,
         metadata={"withdrawal_id": wid, "user_id": "creator-1"},
     )
@@ -268,7 +269,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
 def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     app: Services, api: HandlerClient, stripe: FakePayoutProvider
 ) -> None:
-    onboarded(app)
+    account = onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     app.payout_batch.pay(DueWithdrawal("creator-1", wid))
@@ -281,6 +282,7 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
             amount_reversed=amount_reversed,
             reversed=amount_reversed == 2000,
             currency="usd",
+            destination=account,
             transfer_group=wid,
             metadata={"withdrawal_id": wid, "user_id": "creator-1"},
         )
@@ -433,3 +435,36 @@ def test_the_adapter_takes_401_and_403_as_an_outage_and_only_400_402_as_a_refusa
         StripePayments._call(fail)
 
     assert (caught.value.retryable, caught.value.refused) == (retryable, refused)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", "tr_someone_elses"), ("destination", "acct_other")],
+)
+def test_a_reversal_of_another_transfer_or_to_another_account_returns_nothing(
+    app: Services, api: HandlerClient, field: str, value: str
+) -> None:
+    # Given a paid withdrawal ...
+    account = onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+    # ... and a reversal whose metadata names it, but whose transfer or destination is not ours
+    transfer = stripe_object(
+        "transfer",
+        id="tr_1",
+        amount=2000,
+        amount_reversed=2000,
+        reversed=True,
+        currency="usd",
+        destination=account,
+        transfer_group=wid,
+        metadata={"withdrawal_id": wid, "user_id": "creator-1"},
+    )
+    transfer[field] = value
+
+    outcome = app.webhooks.handle(PaymentEvent.model_validate(event("transfer.reversed", transfer)))
+
+    assert outcome == "refused_mismatch"
+    assert app.creators.earnings("creator-1")["diamonds"]["available"] == 0
+    assert app.creators.earnings("creator-1")["payouts"][0]["status"] == "paid"

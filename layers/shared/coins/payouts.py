@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 
 from coins.errors import (
     BelowMinimum,
+    Busy,
     IdempotencyKeyReused,
     LimitExceeded,
     NotEligible,
@@ -52,6 +53,7 @@ logger = Logger(child=True)
 ADULT_AGE = 18
 # Stripe forgets an idempotency key after 24 hours; past this age we look for the transfer first.
 IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
+REVERSAL_ATTEMPTS = 8
 BATCH_ACTOR = "payout-batch"
 # Stripe's refusals of a transfer that no retry fixes: only these void a withdrawal.
 TRANSFER_REFUSALS = frozenset(
@@ -291,6 +293,12 @@ class CreatorService(_PayoutParticipant):
         return "account_updated" if updated else "unknown_account"
 
     def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:
+        """Returns the diamonds of the reversed share of a payout, once, however events interleave.
+
+        Each event carries the transfer's total reversed so far; the withdrawal counts what it has
+        returned. Two reversals racing each other both read the same count: the loser re-reads and
+        returns what is still missing, never takes the winner's write for its own.
+        """
         stripe_transfer = TransferObject.model_validate(raw)
         user_id = stripe_transfer.metadata.get("user_id")
         withdrawal_id = stripe_transfer.metadata.get("withdrawal_id") or stripe_transfer.transfer_group
@@ -299,11 +307,38 @@ class CreatorService(_PayoutParticipant):
         )
         if withdrawal is None:
             return "unknown_transfer"
-        if withdrawal.status == WithdrawalStatus.RESERVED:
-            raise RetryLater("the payout has not been posted yet")
+        for _ in range(REVERSAL_ATTEMPTS):
+            if withdrawal.status == WithdrawalStatus.RESERVED:
+                raise RetryLater("the payout has not been posted yet")
+            if (
+                withdrawal.status not in (WithdrawalStatus.PAID, WithdrawalStatus.REVERSED)
+                or withdrawal.transfer_id != stripe_transfer.id
+                or withdrawal.account_id != stripe_transfer.destination
+            ):
+                # Metadata names the withdrawal, but only the transfer we posted, to the account we
+                # paid, may return its diamonds.
+                logger.error(
+                    "transfer reversal does not match its withdrawal: nothing returned",
+                    extra={
+                        "withdrawal_id": withdrawal.withdrawal_id,
+                        "status": withdrawal.status.value,
+                        "stripe_transfer": stripe_transfer.id,
+                    },
+                )
+                return "refused_mismatch"
+            outcome = self._return_reversed(withdrawal, stripe_transfer)
+            if outcome is not None:
+                return outcome
+            fresh = self._payouts.get_withdrawal(withdrawal.user_id, withdrawal.withdrawal_id)
+            if fresh is None:
+                raise RuntimeError(f"withdrawal {withdrawal.withdrawal_id} vanished")
+            withdrawal = fresh
+        raise Busy("the payout's reversals kept racing each other; Stripe will deliver the event again")
+
+    def _return_reversed(self, withdrawal: Withdrawal, stripe_transfer: TransferObject) -> str | None:
+        """One attempt; None when another reversal moved the withdrawal first."""
         reversed_now = min(stripe_transfer.amount_reversed, withdrawal.amount)
-        delta = reversed_now - withdrawal.reversed_amount
-        if delta <= 0:
+        if reversed_now <= withdrawal.reversed_amount:
             return "already_returned"
         # Everything reversed returns every reserved diamond; a partial reversal its share, rounded down.
         back = (
@@ -324,17 +359,15 @@ class CreatorService(_PayoutParticipant):
             {"amount_reversed": reversed_now},
         )
         try:
-            self._ledger.commit_transfer(
+            outcome = self._ledger.commit_transfer(
                 transfer,
                 record={"kind": "payout_reversal", "user_id": withdrawal.user_id},
                 details={"withdrawal_id": withdrawal.withdrawal_id, "transfer_id": stripe_transfer.id},
-                guards=[
-                    self._payouts.reversal_guard(withdrawal, reversed_amount=reversed_now),
-                ],
+                guards=[self._payouts.reversal_guard(withdrawal, reversed_amount=reversed_now)],
             )
         except WithdrawalStateConflict:
-            return "already_returned"
-        return "diamonds_returned"
+            return None
+        return "diamonds_returned" if outcome.created else "already_returned"
 
 
 class PayoutBatch(_PayoutParticipant):

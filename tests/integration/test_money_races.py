@@ -1,0 +1,131 @@
+"""Money paths racing each other on DynamoDB Local: each race is forced, not hoped for.
+
+Threads are made to read the same state before either writes (a barrier after the read), then to
+write in a fixed order, so the losing writer always meets a condition that changed under it.
+"""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from coins.admin import AdjustmentUnit
+from coins.config import Settings
+from coins.ledger import TransferCode, Unit
+from coins.payment_events import PaymentEvent
+from coins.repository import LedgerRepository
+from coins.repository.payouts import DueWithdrawal, PayoutRepository
+from coins.wiring import Services, build_services
+from tests.support.fakes import FakePayoutProvider
+from tests.support.stripe_events import event, stripe_object
+
+
+def read_together(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, method: str, *, readers: int = 2
+) -> threading.Barrier:
+    """The first `readers` calls of owner.method wait for each other after reading."""
+    barrier = threading.Barrier(readers)
+    original: Callable[..., Any] = getattr(owner, method)
+    calls = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        with lock:
+            n = next(calls)
+        if n < readers:
+            barrier.wait(timeout=20)
+        return found
+
+    monkeypatch.setattr(owner, method, reading)
+    return barrier
+
+
+def commit_in_order(monkeypatch: pytest.MonkeyPatch, first: Callable[[Any], bool]) -> None:
+    """Holds back every other commit until the one `first` picks out has committed."""
+    done = threading.Event()
+    original = LedgerRepository.commit_transfer
+
+    def ordered(self: LedgerRepository, transfer: Any, **kwargs: Any) -> Any:
+        if first(transfer):
+            try:
+                return original(self, transfer, **kwargs)
+            finally:
+                done.set()
+        done.wait(timeout=20)
+        return original(self, transfer, **kwargs)
+
+    monkeypatch.setattr(LedgerRepository, "commit_transfer", ordered)
+
+
+# ---------------------------------------------------------------- payout reversals
+
+
+@pytest.fixture
+def paid_withdrawal(ledger_table: str) -> tuple[Services, str, str]:
+    """A creator paid 4,000 diamonds ($20) by one Stripe transfer, tr_1."""
+    stripe = FakePayoutProvider()
+    app = build_services(Settings.from_env(), payments=lambda: stripe)  # type: ignore[arg-type,return-value]
+    account = str(
+        app.creators.onboard(user_id="creator-1", country="US", birthdate="1990-01-01")["account_id"]
+    )
+    app.payouts.update_account_state("creator-1", account, True, ())
+    app.admin.adjust(
+        admin_id="admin",
+        user_id="creator-1",
+        unit=AdjustmentUnit.DIAMONDS,
+        amount=4000,
+        reason="earned",
+        source=None,
+        idempotency_key="seed",
+    )
+    wid = str(
+        app.creators.withdraw(
+            user_id="creator-1", birthdate="1990-01-01", diamonds=4000, idempotency_key="w"
+        )["withdrawal_id"]
+    )
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
+    return app, wid, account
+
+
+def test_concurrent_partial_reversals_return_every_reversed_diamond(
+    paid_withdrawal: tuple[Services, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, wid, account = paid_withdrawal
+
+    def reversal(amount_reversed: int) -> PaymentEvent:
+        transfer = stripe_object(
+            "transfer",
+            id="tr_1",
+            amount=2000,
+            amount_reversed=amount_reversed,
+            reversed=amount_reversed == 2000,
+            currency="usd",
+            destination=account,
+            transfer_group=wid,
+            metadata={"withdrawal_id": wid, "user_id": "creator-1"},
+        )
+        return PaymentEvent.model_validate(event("transfer.reversed", transfer))
+
+    # Given reversals of $5 and then all $20 arrive together: both read "nothing returned yet",
+    # and the $5 one commits first
+    read_together(monkeypatch, PayoutRepository, "get_withdrawal")
+    commit_in_order(
+        monkeypatch,
+        lambda t: t.code == TransferCode.PAYOUT_REVERSED and t.terms.get("amount_reversed") == 500,
+    )
+
+    # When both are handled at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(app.webhooks.handle, [reversal(500), reversal(2000)]))
+
+    # Then every reversed diamond is back, the ledger agrees with Stripe, and both events did work
+    assert outcomes == ["diamonds_returned", "diamonds_returned"]
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"]["available"] == 4000
+    withdrawal = app.payouts.get_withdrawal("creator-1", wid)
+    assert withdrawal is not None
+    assert withdrawal.reversed_amount == 2000
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
