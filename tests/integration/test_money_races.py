@@ -13,13 +13,13 @@ import pytest
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.ledger import TransferCode, Unit
+from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.payment_events import PaymentEvent
 from coins.repository import LedgerRepository
 from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
-from tests.support.fakes import FakePayoutProvider
-from tests.support.stripe_events import event, stripe_object
+from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.stripe_events import charge_refunded, event, session_event, stripe_object
 
 
 def read_together(
@@ -129,3 +129,88 @@ def test_concurrent_partial_reversals_return_every_reversed_diamond(
     assert withdrawal is not None
     assert withdrawal.reversed_amount == 2000
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+# ---------------------------------------------------------------- purchases repaying debt
+
+
+@pytest.fixture
+def shop(ledger_table: str) -> Services:
+    provider = FakeCheckoutProvider()
+    return build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
+
+
+def buy(shop: Services, key: str, package: str = "coins_70") -> str:
+    opened = shop.purchases.open_checkout(
+        user_id="fan-1", country="US", package_id=package, payment_method="card", idempotency_key=key
+    )
+    return str(opened["order_id"])
+
+
+def pay(shop: Services, order_id: str) -> str:
+    order = shop.orders.get_order(order_id)
+    assert order is not None
+    paid = session_event(
+        "checkout.session.completed",
+        order_id=order_id,
+        amount=order.amount,
+        currency=order.currency,
+        session_id=order.session_id,
+    )
+    return shop.webhooks.handle(PaymentEvent.model_validate(paid))
+
+
+def fan_in_debt(shop: Services, debt: int) -> None:
+    """fan-1 bought 70 coins, gifted `debt` of them, and the payment was refunded in full."""
+    shop.wallets.wallet("creator-1")
+    first = buy(shop, "first")
+    assert pay(shop, first) == "credited"
+    shop.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="finger_heart",
+        quantity=debt // 5,
+        stream_id="live",
+        idempotency_key="spend",
+    )
+    refund = charge_refunded(order_id=first, amount=99, refunded=99, currency="usd")
+    shop.webhooks.handle(PaymentEvent.model_validate(refund))
+    assert shop.wallets.wallet("fan-1").coin_debt == debt
+    shop.repository.set_status(
+        "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin", "2026-11-01T00:00:00Z"
+    )
+
+
+def test_two_purchases_settling_at_once_repay_the_same_debt_once(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fan who owes 50 coins and has two paid orders of 70 coins waiting for their events
+    fan_in_debt(shop, 50)
+    orders = [buy(shop, "second"), buy(shop, "third")]
+    # ... whose credits both read the debt before either commits
+    original = LedgerRepository.balance_of
+    barrier = threading.Barrier(2)
+    debt_reads = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def reading_debt_together(self: LedgerRepository, account: Account) -> int:
+        found = original(self, account)
+        if account.kind == AccountKind.COIN_DEBT:
+            with lock:
+                n = next(debt_reads)
+            if n < 2:
+                barrier.wait(timeout=20)
+        return found
+
+    monkeypatch.setattr(LedgerRepository, "balance_of", reading_debt_together)
+
+    # When both payments' events are handled at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda oid: pay(shop, oid), orders))
+
+    # Then the debt is repaid once, never above zero, and the rest of the coins are the fan's
+    assert outcomes == ["credited", "credited"]
+    wallet = shop.wallets.wallet("fan-1")
+    assert (wallet.coin_debt, wallet.coins) == (0, 70 + 70 - 50)
+    assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}

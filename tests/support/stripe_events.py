@@ -52,10 +52,11 @@ def session_event(
     currency: str,
     payment_status: str = "paid",
     payment_intent: str | None = None,
+    session_id: str | None = None,
 ) -> dict[str, Any]:
     session = stripe_object(
         "checkout.session",
-        id=f"cs_test_{order_id}",
+        id=session_id or f"cs_test_{order_id}",
         client_reference_id=order_id,
         metadata={"order_id": order_id},
         payment_status=payment_status,

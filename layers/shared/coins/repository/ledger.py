@@ -485,6 +485,21 @@ class LedgerRepository:
         key = _balance_key(account, posting.shard)
         names: dict[str, str] = {"#balance": "balance"}
         values: dict[str, Any] = {":delta": ser(posting.delta)}
+        if account.kind == AccountKind.COIN_DEBT and not posting.is_debit:
+            # Repaying debt: never above zero. Callers repay what they read; if another credit
+            # repaid it first, this condition fails and the caller reads again (DebtChanged).
+            values[":ceiling"] = ser(-posting.delta)
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "SET #balance = #balance + :delta",
+                    "ConditionExpression": "#balance <= :ceiling",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
         if account.is_system or account.kind == AccountKind.COIN_DEBT:
             # System accounts take every transfer, so they are sharded and never conditioned; a
             # debt account is the one user account allowed below zero (it is created on first use).
@@ -580,6 +595,9 @@ class LedgerRepository:
             return CommitOutcome(created=False, transfer=_stored_transfer(unmarshal(existing["Item"])))
         failures = [(p, failed(p.item_index)) for p in postings]
         # An unknown recipient is reported before the sender's funds: the request names no one real.
+        for posting, reason in failures:
+            if reason is not None and posting.account.kind == AccountKind.COIN_DEBT:
+                raise DebtChanged(f"{posting.account.owner!r} owes less than this transfer repays")
         for posting, reason in failures:
             if reason is None or posting.is_debit:
                 continue
@@ -745,6 +763,47 @@ class LedgerRepository:
                 raise NotFound(f"user {user_id!r} has no account") from exc
             raise
 
+    def change_status_if(
+        self,
+        change: StatusChange,
+        now: str,
+        *,
+        from_statuses: Sequence[AccountStatus],
+        from_reason: str | None = None,
+    ) -> bool:
+        """Sets a status only from the given ones (and reason): an automatic flag never overwrites
+        a freeze that landed after it decided, and lifts only the hold it set itself.
+
+        False when the account was not in such a state (or has no accounts).
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        set_part, remove_part = _status_expression(change, now, names, values)
+        allowed = []
+        for n, status in enumerate(from_statuses):
+            values[f":from{n}"] = ser(status.value)
+            allowed.append(f":from{n}")
+        condition = f"#status IN ({', '.join(allowed)})"
+        if AccountStatus.ACTIVE in from_statuses:
+            condition = f"(attribute_exists(PK) AND attribute_not_exists(#status)) OR {condition}"
+        if from_reason is not None:
+            values[":from_reason"] = ser(from_reason)
+            condition = f"({condition}) AND status_reason = :from_reason"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(change.user_id, AccountKind.COINS), 0),
+                UpdateExpression=f"SET {set_part}" + (f" REMOVE {remove_part}" if remove_part else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         params: dict[str, Any] = {
             "TableName": self.table_name,
@@ -818,6 +877,10 @@ def _status_expression(
         values[":since"] = ser(f"{now}#{change.user_id}")
         return set_part + ", GSI1PK = :review, GSI1SK = :since", ""
     return set_part, "GSI1PK, GSI1SK"
+
+
+class DebtChanged(Exception):
+    """A debt repayment found less debt than the caller read: another credit repaid it first."""
 
 
 class _MissingShard(Exception):

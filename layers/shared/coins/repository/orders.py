@@ -60,6 +60,17 @@ class OrderStatus(StrEnum):
     MISMATCHED = "mismatched"  # Stripe's amount or currency differed from the order: never credited
 
 
+# An order whose payment went through: refunds and disputes may still move its coins.
+SETTLED_STATUSES = (
+    OrderStatus.PAID,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
+    OrderStatus.DISPUTED,
+    OrderStatus.DISPUTE_WON,
+    OrderStatus.DISPUTE_LOST,
+)
+
+
 class LimitWindow(StrEnum):
     DAY = "24h"
     WEEK = "7d"
@@ -80,8 +91,15 @@ class Order:
     created_at: str
     request_hash: str
     limit_window: LimitWindow
-    clawed_coins: int = 0
-    dispute_clawed_coins: int = 0
+    # Money taken back, kept apart by reason (see purchases: the coins follow from these).
+    clawed_coins: int = 0  # coins taken back so far, net of restorations
+    refunded_amount: int = 0  # the most the charge's refunds have reached, in minor units
+    disputed_amount: int = 0  # what a dispute holds withdrawn from us now (0 once won or an inquiry)
+    dispute_id: str | None = None
+    dispute_status: str | None = None
+    debt_coins: int = 0  # of clawed_coins, those the fan had already spent (their debt from this order)
+    money_step: int = 0  # counts the order's money movements after payment: its version
+    paid_at: str | None = None
     session_id: str | None = None
     checkout_url: str | None = None
     payment_intent: str | None = None
@@ -109,6 +127,14 @@ def _limits_key(user_id: str) -> dict[str, Any]:
 
 
 def _order(row: Mapping[str, Any]) -> Order:
+    status = OrderStatus(row["status"])
+    amount, coins, clawed = int(row["amount"]), int(row["coins"]), int(row.get("clawed_coins", 0))
+    # Orders written before refunds and disputes were counted apart: what their status implied.
+    refunded_before = {
+        OrderStatus.REFUNDED: amount,
+        OrderStatus.PARTIALLY_REFUNDED: min(amount, -(-clawed * amount // coins)),
+    }.get(status, 0)
+    disputed_before = amount if status in (OrderStatus.DISPUTED, OrderStatus.DISPUTE_LOST) else 0
     return Order(
         order_id=row["order_id"],
         user_id=row["user_id"],
@@ -118,12 +144,18 @@ def _order(row: Mapping[str, Any]) -> Order:
         amount=int(row["amount"]),
         currency=row["currency"],
         payment_method=row["payment_method"],
-        status=OrderStatus(row["status"]),
+        status=status,
         created_at=row["created_at"],
         request_hash=row["request_hash"],
         limit_window=LimitWindow(row.get("limit_window", LimitWindow.RELEASED.value)),
-        clawed_coins=int(row.get("clawed_coins", 0)),
-        dispute_clawed_coins=int(row.get("dispute_clawed_coins", 0)),
+        clawed_coins=clawed,
+        refunded_amount=int(row.get("refunded_amount", refunded_before)),
+        disputed_amount=int(row.get("disputed_amount", disputed_before)),
+        dispute_id=row.get("dispute_id"),
+        dispute_status=row.get("dispute_status"),
+        debt_coins=int(row.get("debt_coins", 0)),
+        money_step=int(row.get("money_step", 0)),
+        paid_at=row.get("paid_at"),
         session_id=row.get("session_id"),
         checkout_url=row.get("checkout_url"),
         payment_intent=row.get("payment_intent"),
@@ -174,7 +206,6 @@ class OrderRepository:
                 "request_hash": order.request_hash,
                 "limit_window": LimitWindow.DAY.value,
                 "clawed_coins": 0,
-                "dispute_clawed_coins": 0,
                 # Sparse index of windows still counted: the user's next checkout releases the due ones.
                 "GSI1PK": f"LIMITS#{order.user_id}",
                 "GSI1SK": f"{iso_timestamp(created + DAY)}#{order.order_id}",
@@ -326,7 +357,6 @@ class OrderRepository:
         allowed_from: Sequence[OrderStatus],
         to: OrderStatus,
         sets: Mapping[str, Any] | None = None,
-        expect_clawed: int | None = None,
     ) -> Guard:
         """A conditional order update that commits with a ledger transfer (a Guard)."""
         names = {"#status": "status"}
@@ -341,9 +371,6 @@ class OrderRepository:
             values[f":from{n}"] = ser(status.value)
             allowed.append(f":from{n}")
         condition = f"#status IN ({', '.join(allowed)})"
-        if expect_clawed is not None:
-            values[":clawed"] = ser(expect_clawed)
-            condition += " AND clawed_coins = :clawed"
         return Guard(
             write={
                 "Update": {
@@ -358,6 +385,22 @@ class OrderRepository:
             },
             refusal=OrderStateConflict,
         )
+
+    def money_guard(self, order: Order, *, to: OrderStatus, sets: Mapping[str, Any]) -> Guard:
+        """The order's next money step, committed with its transfer: it holds only if no other step
+        (another event about the same payment) committed since the order was read."""
+        guard = self.state_guard(order, allowed_from=SETTLED_STATUSES, to=to, sets=sets)
+        update: dict[str, Any] = dict(guard.write["Update"])
+        update["ConditionExpression"] += (
+            " AND (money_step = :step OR attribute_not_exists(money_step))"
+            if order.money_step == 0
+            else " AND money_step = :step"
+        )
+        update["ExpressionAttributeValues"] = {
+            **update["ExpressionAttributeValues"],
+            ":step": ser(order.money_step),
+        }
+        return Guard(write={"Update": update}, refusal=guard.refusal)  # type: ignore[typeddict-item]
 
     def transition(self, order: Order, *, allowed_from: Sequence[OrderStatus], to: OrderStatus) -> None:
         """A state change that moves no money; raises OrderStateConflict if the order had moved on."""
