@@ -19,7 +19,7 @@ from coins.repository import LedgerRepository
 from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
-from tests.support.stripe_events import charge_refunded, event, session_event, stripe_object
+from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
 
 
 def read_together(
@@ -212,5 +212,63 @@ def test_two_purchases_settling_at_once_repay_the_same_debt_once(
     assert outcomes == ["credited", "credited"]
     wallet = shop.wallets.wallet("fan-1")
     assert (wallet.coin_debt, wallet.coins) == (0, 70 + 70 - 50)
+    assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fan who owes 50 coins, with a disputed order of 70 coins about to be won ...
+    shop.wallets.wallet("creator-1")
+    first, disputed = buy(shop, "first"), buy(shop, "disputed")
+    assert (pay(shop, first), pay(shop, disputed)) == ("credited", "credited")
+    shop.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="finger_heart",
+        quantity=10,
+        stream_id="live",
+        idempotency_key="spend",
+    )  # 140 - 50 = 90 coins left
+    opened = dispute_event(
+        "charge.dispute.created", order_id=disputed, amount=99, currency="usd", status="needs_response"
+    )
+    shop.webhooks.handle(PaymentEvent.model_validate(opened))  # 20 coins left
+    shop.webhooks.handle(
+        PaymentEvent.model_validate(charge_refunded(order_id=first, amount=99, refunded=99, currency="usd"))
+    )
+    assert shop.wallets.wallet("fan-1").coin_debt == 50
+    shop.repository.set_status(
+        "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin", "2026-11-01T00:00:00Z"
+    )
+    # ... and a new order of 70 coins paid: both settle at once, having read the same debt
+    third = buy(shop, "third")
+    original = LedgerRepository.balance_of
+    barrier = threading.Barrier(2)
+    debt_reads = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def reading_debt_together(self: LedgerRepository, account: Account) -> int:
+        found = original(self, account)
+        if account.kind == AccountKind.COIN_DEBT:
+            with lock:
+                n = next(debt_reads)
+            if n < 2:
+                barrier.wait(timeout=20)
+        return found
+
+    monkeypatch.setattr(LedgerRepository, "balance_of", reading_debt_together)
+    won = dispute_event("charge.dispute.closed", order_id=disputed, amount=99, currency="usd", status="won")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        restored = pool.submit(shop.webhooks.handle, PaymentEvent.model_validate(won))
+        credited = pool.submit(pay, shop, third)
+        outcomes = (restored.result(), credited.result())
+
+    # Then the 50 coins owed are repaid once: 70 restored + 70 bought - 50 = 90 coins
+    assert outcomes == ("restored", "credited")
+    wallet = shop.wallets.wallet("fan-1")
+    assert (wallet.coin_debt, wallet.coins) == (0, 90)
     assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
