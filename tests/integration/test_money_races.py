@@ -272,3 +272,30 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
     assert (wallet.coin_debt, wallet.coins) == (0, 90)
     assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_going_over_the_cap_never_turns_a_freeze_that_landed_meanwhile_into_a_review(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.errors import LimitExceeded
+    from coins.repository.orders import OrderRepository
+
+    # Given a fan at the day's cap, frozen by support between the checkout's read and its refusal
+    buy(shop, "big", package="coins_17500")
+    original = OrderRepository.open_order
+
+    def frozen_meanwhile(self: OrderRepository, *args: Any, **kwargs: Any) -> Any:
+        shop.repository.set_status(
+            "fan-1", AccountStatus.FROZEN, "stolen cards", "admin", "2026-11-01T00:00:00Z"
+        )
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OrderRepository, "open_order", frozen_meanwhile)
+
+    # When the next checkout goes over the cap
+    with pytest.raises(LimitExceeded):
+        buy(shop, "over", package="coins_3500")
+
+    # Then the account is still frozen, for support's reason
+    assert shop.wallets.wallet("fan-1").status == AccountStatus.FROZEN
+    assert shop.admin.reviews(limit=10, cursor=None)[0] == []

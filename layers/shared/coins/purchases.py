@@ -210,13 +210,14 @@ class PurchaseService:
                 created=now,
             )
         except LimitExceeded:
-            # Heavy buying is the signal a payments team wants a human to look at.
-            self._ledger.set_status(
-                user_id,
-                AccountStatus.UNDER_REVIEW,
-                "rolling purchase cap exceeded",
-                SYSTEM_ACTOR,
+            # Heavy buying is the signal a payments team wants a human to look at; only an active
+            # account is flagged, so a freeze that landed since the wallet was read stays a freeze.
+            self._ledger.change_status_if(
+                StatusChange(
+                    user_id, AccountStatus.UNDER_REVIEW, "rolling purchase cap exceeded", SYSTEM_ACTOR
+                ),
                 iso_timestamp(now),
+                from_statuses=(AccountStatus.ACTIVE,),
             )
             raise
 
