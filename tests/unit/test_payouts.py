@@ -468,3 +468,124 @@ def test_a_reversal_of_another_transfer_or_to_another_account_returns_nothing(
     assert outcome == "refused_mismatch"
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 0
     assert app.creators.earnings("creator-1")["payouts"][0]["status"] == "paid"
+
+
+# ---------------------------------------------------------------- holds and the batch's resilience
+
+
+def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    # Given a reserved withdrawal, then a freeze (fraud found after the request)
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.repository.set_status(
+        "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T13:00:00Z"
+    )
+
+    # When the batch reaches it: no money leaves, and it stays due
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "held"
+    assert stripe.transfers == {}
+    assert [d.withdrawal_id for d in app.payout_batch.due()] == [wid]
+    assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 4000
+
+    # Then once cleared, the next batch pays it once
+    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z")
+    assert [app.payout_batch.pay(d) for d in list(app.payout_batch.due())] == ["paid"]
+    assert len(stripe.transfers) == 1
+
+
+def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard: int, days_ago: int) -> None:
+    """Pending diamonds as a gift leaves them, earned `days_ago` days before the batch's clock."""
+    from coins.ledger import Account, AccountKind, Leg, Transfer, TransferCode
+    from coins.repository import LedgerRepository
+
+    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1, pick_shard=lambda n: n - 1)
+    ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.commit_transfer(
+        Transfer(
+            id=f"gift-{creator}-{shard}-{days_ago}",
+            code=TransferCode.GIFT,
+            legs=(
+                Leg(
+                    Account.system(AccountKind.DIAMONDS_ISSUED),
+                    Account(creator, AccountKind.DIAMONDS_PENDING),
+                    diamonds,
+                ),
+            ),
+            initiated_by="fan-1",
+            created_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago),
+            request_hash="h",
+        )
+    )
+
+
+def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Services) -> None:
+    onboarded(app)
+    gift_diamonds_on_shard(app, "creator-1", 150, shard=0, days_ago=10)
+    app.repository.set_status(
+        "creator-1", AccountStatus.UNDER_REVIEW, "gifts from a disputed payment", "stripe", "t"
+    )
+
+    run = app.payout_batch.mature_due()
+
+    assert (run.matured, run.held_creators) == (0, 1)
+    assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
+    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
+    assert app.payout_batch.mature_all() == 150
+
+
+def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
+    app: Services, api: HandlerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from coins.repository import LedgerRepository
+    from devstack.template import load_handler
+    from tests.support.apigw import FakeLambdaContext
+
+    queue = boto3.client("sqs").create_queue(QueueName="payouts")["QueueUrl"]
+    monkeypatch.setenv("PAYOUT_QUEUE_URL", queue)
+    # Given two onboarded creators with due diamonds, one of whose items cannot be read ...
+    for creator in ("creator-a", "creator-b"):
+        onboarded(app, creator)
+        gift_diamonds_on_shard(app, creator, 150, shard=0, days_ago=10)
+    original = LedgerRepository.pending_buckets
+
+    def broken_for_a(self: LedgerRepository, user_id: str, **kwargs: Any) -> Any:
+        if user_id == "creator-a":
+            raise RuntimeError("throttled beyond retries")
+        return original(self, user_id, **kwargs)
+
+    monkeypatch.setattr(LedgerRepository, "pending_buckets", broken_for_a)
+    # ... and a withdrawal due from earlier
+    grant_diamonds(api, "creator-b", 4000)
+    withdraw(app, 4000, user="creator-b")
+
+    # When the scheduled run happens
+    run = app.payout_batch.mature_due()
+    answer = load_handler("PayoutSchedulerFunction")({}, FakeLambdaContext())
+
+    # Then the other creator matured, and the due withdrawal was queued all the same
+    assert (run.matured, run.failed_creators) == (150, 1)
+    assert answer["queued"] == 1
+    assert app.creators.earnings("creator-b")["diamonds"]["pending"] == 0
+
+
+def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
+    app: Services, monkeypatch: pytest.MonkeyPatch, stripe: FakePayoutProvider, clock: Clock
+) -> None:
+    # Given a batch ran with 4 shards per creator, and diamonds sit on the fourth shard
+    onboarded(app)
+    assert app.payout_batch.mature_all() == 0
+    gift_diamonds_on_shard(app, "creator-1", 150, shard=3, days_ago=10)
+
+    # When CREATOR_SHARDS is lowered to 2 and the batch runs
+    monkeypatch.setenv("CREATOR_SHARDS", "2")
+    fewer = build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
+
+    # Then the diamonds on the removed shard mature all the same
+    assert fewer.payout_batch.mature_all() == 150
+    assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
+    assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}

@@ -29,6 +29,7 @@ from coins.errors import (
 from coins.ledger import (
     Account,
     AccountKind,
+    AccountStatus,
     Leg,
     Transfer,
     TransferCode,
@@ -84,6 +85,13 @@ class PayoutProvider(Protocol):
     ) -> str: ...
 
     def find_transfer(self, *, transfer_group: str) -> str | None: ...
+
+
+@dataclass
+class MaturingRun:
+    matured: int = 0  # diamonds
+    held_creators: int = 0  # under review or frozen: their diamonds stay pending
+    failed_creators: int = 0  # logged; retried by the next run
 
 
 @dataclass(frozen=True)
@@ -375,14 +383,33 @@ class PayoutBatch(_PayoutParticipant):
 
     def mature_all(self) -> int:
         """Moves every pending day older than the window to available; returns diamonds matured."""
+        return self.mature_due().matured
+
+    def mature_due(self) -> MaturingRun:
+        """Matures every active creator's due days, one creator at a time.
+
+        A creator under review or frozen keeps their pending diamonds pending (a hold: nothing of
+        theirs becomes withdrawable while someone looks). One creator's failure is logged and
+        counted, never the end of the run: the others mature and the due payouts are still queued;
+        the next run retries that creator. Shards are read up to the most the table was ever written
+        with, so diamonds on shards removed from CREATOR_SHARDS still mature.
+        """
         now = self._clock()
         last_due_day = (now - timedelta(days=self._policy.maturity_days + 1)).strftime("%Y-%m-%d")
-        matured = 0
+        shards = self._payouts.record_creator_shards(self._ledger.creator_shards)
+        run = MaturingRun()
         for user_id in self._payouts.creators():
-            for bucket in self._ledger.pending_buckets(user_id):
-                if bucket.day <= last_due_day:
-                    matured += self._mature(bucket)
-        return matured
+            try:
+                if self._ledger.account_status(user_id) not in (None, AccountStatus.ACTIVE):
+                    run.held_creators += 1
+                    continue
+                for bucket in self._ledger.pending_buckets(user_id, shards=shards):
+                    if bucket.day <= last_due_day:
+                        run.matured += self._mature(bucket)
+            except Exception:
+                logger.exception("maturing a creator's diamonds failed", extra={"user_id": user_id})
+                run.failed_creators += 1
+        return run
 
     def _mature(self, bucket: PendingBucket) -> int:
         transfer = self._transfer(
@@ -420,6 +447,11 @@ class PayoutBatch(_PayoutParticipant):
         withdrawal = self._payouts.get_withdrawal(due.user_id, due.withdrawal_id)
         if withdrawal is None or withdrawal.status != WithdrawalStatus.RESERVED:
             return "already_settled"
+        if self._ledger.account_status(withdrawal.user_id) not in (None, AccountStatus.ACTIVE):
+            # Frozen or under review since it was reserved: no money leaves while someone looks.
+            # It stays reserved and due, so the first batch after the account is cleared pays it.
+            logger.warning("payout held: the account is not active", extra={"user_id": withdrawal.user_id})
+            return "held"
         provider = self._provider()
         created = datetime.strptime(withdrawal.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=self._clock().tzinfo

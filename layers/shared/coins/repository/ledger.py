@@ -647,10 +647,13 @@ class LedgerRepository:
         )
         return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
 
-    def pending_buckets(self, user_id: str) -> list[PendingBucket]:
-        """Every (shard, day) of the user's pending diamonds, for the maturing batch."""
+    def pending_buckets(self, user_id: str, *, shards: int | None = None) -> list[PendingBucket]:
+        """Every (shard, day) of the user's pending diamonds, for the maturing batch.
+
+        shards: how many shards to read, when more than configured were ever written.
+        """
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
-        keys = [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+        keys = [_balance_key(pending, shard) for shard in range(max(shards or 0, self.creator_shards))]
         buckets = []
         for row in self._batch_get(keys):
             shard = int(row["PK"].rsplit("#", 1)[1])
@@ -658,6 +661,19 @@ class LedgerRepository:
                 if int(diamonds) > 0:
                     buckets.append(PendingBucket(user_id, shard, day, int(diamonds)))
         return buckets
+
+    def account_status(self, user_id: str) -> AccountStatus | None:
+        """The user's account status; None when they have no accounts."""
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            ConsistentRead=True,
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        if "Item" not in found:
+            return None
+        return AccountStatus(unmarshal(found["Item"]).get("status", AccountStatus.ACTIVE.value))
 
     def coin_balance(self, user_id: str) -> int:
         return self.balance_of(Account(user_id, AccountKind.COINS))
