@@ -51,7 +51,7 @@ def onboarded(app: Services, user: str = "creator-1", *, enabled: bool = True) -
         metadata={"user_id": user},
         requirements={"currently_due": [] if enabled else ["external_account"]},
     )
-    app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account)))
+    app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
 
 

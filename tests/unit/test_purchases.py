@@ -38,7 +38,7 @@ def provider() -> FakeCheckoutProvider:
 @pytest.fixture(autouse=True)
 def stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from coins.errors import (
     NotFound,
     PaymentProviderUnavailable,
     RetryLater,
+    StripeModeMismatch,
     Unauthenticated,
 )
 from coins.models import ErrorOut
@@ -41,6 +42,7 @@ from coins.observability import logger, metrics, tracer
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
     BelowMinimum: HTTPStatus.BAD_REQUEST,
+    StripeModeMismatch: HTTPStatus.BAD_REQUEST,
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     AccountFrozen: HTTPStatus.FORBIDDEN,

@@ -71,3 +71,9 @@ class RetryLater(DomainError):
 
 class BelowMinimum(DomainError):
     code = "below_minimum"
+
+
+class StripeModeMismatch(DomainError):
+    """A Stripe event of the other mode (test vs live) than this deployment's."""
+
+    code = "livemode_mismatch"

@@ -238,11 +238,28 @@ class PurchaseService:
             "charge.dispute.closed": self._dispute_changed,
         }
 
-    def _order_of_session(self, session: CheckoutSessionObject) -> Order | None:
+    def _order_of_session(self, session: CheckoutSessionObject) -> Order | str:
+        """The order a session event is about, or the outcome when it is about none of ours.
+
+        The session names its order in metadata, but only the session the order recorded at
+        checkout may move it: another session naming it (created by anyone holding a key) pays,
+        fails or expires nothing of ours.
+        """
         order_id = session.metadata.get("order_id") or session.client_reference_id
         order = self._orders.get_order(order_id) if order_id else None
         if order is None:
             logger.warning("checkout session for no known order", extra={"session_id": session.id})
+            return "unknown_order"
+        if order.session_id is None:
+            # Checkout records the session before it answers the client, so no one can have paid
+            # it yet; a retried checkout records it, then Stripe's redelivery finds it.
+            raise RetryLater(f"order {order.order_id} has no session recorded yet")
+        if order.session_id != session.id:
+            logger.error(
+                "checkout session is not the order's: ignored",
+                extra={"order_id": order.order_id, "session_id": session.id},
+            )
+            return "refused_session_mismatch"
         return order
 
     def _session_completed(self, raw: Mapping[str, Any]) -> str:
@@ -250,8 +267,8 @@ class PurchaseService:
         if session.payment_status in ("paid", "no_payment_required"):
             return self._credit(session)
         order = self._order_of_session(session)
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         try:
             self._orders.transition(
                 order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.AWAITING_PAYMENT
@@ -265,8 +282,8 @@ class PurchaseService:
 
     def _credit(self, session: CheckoutSessionObject) -> str:
         order = self._order_of_session(session)
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         if order.status not in PAYABLE:
             return "already_settled"
         if session.amount_total != order.amount or (session.currency or "").lower() != order.currency:
@@ -318,15 +335,15 @@ class PurchaseService:
 
     def _session_failed(self, raw: Mapping[str, Any]) -> str:
         order = self._order_of_session(CheckoutSessionObject.model_validate(raw))
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         closed = self._orders.close_unpaid(order, allowed_from=PAYABLE, to=OrderStatus.FAILED)
         return "failed" if closed else "already_settled"
 
     def _session_expired(self, raw: Mapping[str, Any]) -> str:
         order = self._order_of_session(CheckoutSessionObject.model_validate(raw))
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         closed = self._orders.close_unpaid(order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.EXPIRED)
         return "expired" if closed else "already_settled"
 
