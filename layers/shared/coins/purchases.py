@@ -29,6 +29,7 @@ from coins.errors import (
     PaymentProviderUnavailable,
     RetryLater,
 )
+from coins.gift_funding import GiftFundingReversals
 from coins.ledger import (
     Account,
     AccountKind,
@@ -101,6 +102,7 @@ class PurchaseService:
     ) -> None:
         self._orders = orders
         self._ledger = ledger
+        self._gift_funding = GiftFundingReversals(ledger=ledger, orders=orders, clock=clock)
         self._provider = provider  # built on first use: reading the Stripe secret costs a call
         self._prices = prices
         self._urls = urls
@@ -419,6 +421,12 @@ class PurchaseService:
                 order = fresh
                 continue
             self._after_money_step(wanted)
+            # The creators the fan's spent coins reached: reviewed, and the diamonds taken back
+            # (or given back, once a dispute is won). Runs on every event, so a crash between the
+            # fan's step and this one is finished by Stripe's redelivery.
+            settled = self._orders.get_order(order.order_id)
+            if settled is not None:
+                self._gift_funding.reconcile(settled)
             return outcome
         raise Busy(f"order {order.order_id} kept changing; Stripe will deliver the event again")
 

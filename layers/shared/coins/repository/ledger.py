@@ -121,6 +121,17 @@ class PendingBucket:
 
 
 @dataclass(frozen=True)
+class GiftSent:
+    """One gift a fan sent, as the chargeback defence needs it: to whom, when, for how much."""
+
+    transfer_id: str
+    created_at: str
+    creator_id: str
+    coins: int
+    diamonds: int
+
+
+@dataclass(frozen=True)
 class StatusChange:
     user_id: str
     status: AccountStatus
@@ -516,15 +527,22 @@ class LedgerRepository:
         values[":now"] = ser(now)
         bucket = request.pending_bucket
         if posting.is_debit and account.kind == AccountKind.DIAMONDS_PENDING and bucket is not None:
-            # Maturing empties exactly one day of one shard, and only if it still holds that amount.
+            # Maturing empties exactly one day of one shard, and only if it still holds that amount;
+            # a reversal (chargeback defence) takes part of it under the same condition.
             names["#by_day"] = "by_day"
             names["#day"] = bucket.day
             values[":bucket"] = ser(bucket.diamonds)
+            rest = bucket.diamonds + posting.delta
+            if rest > 0:
+                values[":rest"] = ser(rest)
+                day_update = ", #by_day.#day = :rest"
+            else:
+                day_update = " REMOVE #by_day.#day"
             return {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": key,
-                    "UpdateExpression": update + " REMOVE #by_day.#day",
+                    "UpdateExpression": update + day_update,
                     "ConditionExpression": "#by_day.#day = :bucket",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -757,6 +775,51 @@ class LedgerRepository:
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1]["SK"]) if len(rows) > limit else None
         return [_history_entry(row) for row in page], next_cursor
+
+    def gift_recipients_since(self, fan_id: str, since: str, *, coins: int) -> list[GiftSent]:
+        """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
+
+        For the chargeback defence: which creators received coins a refunded or disputed payment
+        had funded. Built on today's layout (the fan's coin postings in history shard 0, and each
+        gift's diamonds on its transfer item); a different history layout reimplements this.
+        """
+        gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
+        covered = 0
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "FilterExpression": "#code = :gift AND #account = :coins",
+            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(fan_id, 0)},
+                ":since": {"S": since},
+                ":gift": {"S": "gift"},
+                ":coins": {"S": AccountKind.COINS.value},
+            },
+            "ScanIndexForward": True,
+            "ConsistentRead": True,
+        }
+        while covered < coins:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                if not row.get("counterparty_id"):
+                    continue
+                gifts.append(
+                    (row["transfer_id"], row["created_at"], row["counterparty_id"], -int(row["amount"]))
+                )
+                covered += -int(row["amount"])
+                if covered >= coins:
+                    break
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        keys = [_transfer_key(transfer_id) for transfer_id, *_ in gifts]
+        diamonds = {row["transfer_id"]: int(row.get("diamonds", 0)) for row in self._batch_get(keys)}
+        return [
+            GiftSent(transfer_id, created_at, creator, gift_coins, diamonds.get(transfer_id, 0))
+            for transfer_id, created_at, creator, gift_coins in gifts
+        ]
 
     # ---------------------------------------------------------------- status and reviews
 

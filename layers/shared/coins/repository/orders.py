@@ -106,6 +106,26 @@ class Order:
     response: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class FundedRecipient:
+    """What one creator received from an order's coins that the fan no longer backs: the diamonds
+    due back (`due`), those taken back so far (`reversed`), and the record's own version (`step`)."""
+
+    creator_id: str
+    due: int
+    reversed: int
+    step: int
+    money_step: int  # the order's money step `due` was worked out from
+
+
+class FundingRecordMoved(Exception):
+    """Another reconciliation of the same creator's record committed first: read it again."""
+
+    def __init__(self, current: Mapping[str, Any] | None = None) -> None:
+        super().__init__("funding record changed")
+        self.current = current
+
+
 class OrderStateConflict(Exception):
     """An order was not in a state the change expected: another event got there first."""
 
@@ -473,6 +493,75 @@ class OrderRepository:
         except OrderStateConflict:
             return False
         return True
+
+    # ---------------------------------------------------------------- creators funded by the order
+
+    def funded_recipients(self, order_id: str) -> dict[str, FundedRecipient]:
+        """Every creator the order's unbacked coins reached, as last reconciled (one query)."""
+        answer = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :funded)",
+            ExpressionAttributeValues={":pk": {"S": f"ORDER#{order_id}"}, ":funded": {"S": "FUNDED#"}},
+            ConsistentRead=True,
+        )
+        found = {}
+        for raw in answer.get("Items", []):
+            row = unmarshal(raw)
+            found[row["creator_id"]] = FundedRecipient(
+                creator_id=row["creator_id"],
+                due=int(row["due"]),
+                reversed=int(row["reversed"]),
+                step=int(row["step"]),
+                money_step=int(row["money_step"]),
+            )
+        return found
+
+    def funding_guard(
+        self,
+        order_id: str,
+        record: FundedRecipient | None,
+        *,
+        creator_id: str,
+        due: int,
+        reversed_: int,
+        money_step: int,
+    ) -> Guard:
+        """The creator's record moved to (due, reversed), only from the version read and never back
+        to an older order step: two reconciliations of the same order can never both take."""
+        values: dict[str, Any] = {
+            ":due": ser(due),
+            ":reversed": ser(reversed_),
+            ":money_step": ser(money_step),
+            ":creator": ser(creator_id),
+        }
+        if record is None:
+            condition = "attribute_not_exists(PK)"
+            values[":next"] = ser(1)
+        else:
+            condition = "#step = :step AND money_step <= :money_step"
+            values[":step"] = ser(record.step)
+            values[":next"] = ser(record.step + 1)
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": f"FUNDED#{creator_id}"}},
+                    "UpdateExpression": "SET due = :due, reversed = :reversed, money_step = :money_step, "
+                    "#step = :next, creator_id = :creator",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#step": "step"},
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            refusal=FundingRecordMoved,
+        )
+
+    def record_funding(self, guard: Guard) -> None:
+        """A funding record's change that moves no diamonds (nothing left to take, or a new due)."""
+        try:
+            self._transact([guard.write])
+        except TransactionCancelled:
+            raise FundingRecordMoved() from None
 
     # ---------------------------------------------------------------- events
 
