@@ -299,3 +299,50 @@ def test_going_over_the_cap_never_turns_a_freeze_that_landed_meanwhile_into_a_re
     # Then the account is still frozen, for support's reason
     assert shop.wallets.wallet("fan-1").status == AccountStatus.FROZEN
     assert shop.admin.reviews(limit=10, cursor=None)[0] == []
+
+
+# ---------------------------------------------------------------- the chargeback defence
+
+
+def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.repository.orders import OrderRepository
+
+    # Given a fan whose 70 coins bought 35 diamonds for a second account
+    shop.wallets.wallet("creator-1")
+    order = buy(shop, "first")
+    assert pay(shop, order) == "credited"
+    shop.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="finger_heart",
+        quantity=14,
+        stream_id="live",
+        idempotency_key="g",
+    )
+    assert shop.wallets.wallet("creator-1").diamonds_pending == 35
+    # ... and the payment both refunded and disputed, the two events handled at once, both
+    # reading the creator's funding record before either takes anything back
+    read_together(monkeypatch, OrderRepository, "funded_recipients")
+    events = [
+        charge_refunded(order_id=order, amount=99, refunded=99, currency="usd"),
+        dispute_event(
+            "charge.dispute.created", order_id=order, amount=99, currency="usd", status="needs_response"
+        ),
+    ]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda e: shop.webhooks.handle(PaymentEvent.model_validate(e)), events))
+
+    # Then the 35 diamonds are taken back once, and the books balance
+    creator = shop.wallets.wallet("creator-1")
+    assert (creator.diamonds_pending, creator.diamonds_available, creator.status) == (
+        0,
+        0,
+        AccountStatus.UNDER_REVIEW,
+    )
+    record = shop.orders.funded_recipients(order)["creator-1"]
+    assert (record.due, record.reversed) == (35, 35)
+    assert shop.wallets.wallet("fan-1").coin_debt == 70
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
