@@ -98,6 +98,19 @@ def status_of(api: HandlerClient, user: str) -> str:
     return str(api.wallet(user).body["status"])
 
 
+def established_payer(app: Services, clock: Clock, fan: str) -> None:
+    """The fan first paid for coins 90 days ago (past the new-payer hold)."""
+    from coins.repository._dynamo import ser
+
+    then = (clock.now - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    app.orders.client.update_item(
+        TableName=app.settings.table_name,
+        Key={"PK": {"S": f"LIMIT#{fan}"}, "SK": {"S": "PURCHASES"}},
+        UpdateExpression="SET first_paid_at = :then",
+        ExpressionAttributeValues={":then": ser(then)},
+    )
+
+
 @pytest.fixture
 def second_account(api: HandlerClient) -> str:
     api.wallet("creator-1")
@@ -133,7 +146,9 @@ def test_a_charged_back_purchase_gifted_to_a_second_account_takes_its_unmatured_
 def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     app: Services, api: HandlerClient, clock: Clock, stripe: FakePayoutProvider, second_account: str
 ) -> None:
-    # Given the second account's diamonds matured and part of them was withdrawn
+    # Given the second account's diamonds matured (the fan paid before: no new-payer hold) and
+    # part of them was withdrawn
+    established_payer(app, clock, "fan-1")
     account = str(
         app.creators.onboard(user_id=second_account, country="US", birthdate="1990-01-01")["account_id"]
     )
@@ -255,3 +270,53 @@ def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
     deliver(api, disputed(order, "won", "charge.dispute.closed"))
 
     assert status_of(api, second_account) == "frozen"
+
+
+# ---------------------------------------------------------------- the new-payer hold
+
+
+def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
+    app: Services, api: HandlerClient, clock: Clock, second_account: str
+) -> None:
+    # Given a fan whose first payment is today, who gifts 300 coins (150 diamonds) at once
+    app.creators.onboard(user_id=second_account, country="US", birthdate="1990-01-01")
+    bought(app, api)
+    gift(api, second_account, "hand_hearts", 3, "g1")
+
+    # When the batch runs after the usual 7 days, the diamonds stay pending ...
+    clock.now += timedelta(days=9)
+    assert app.payout_batch.mature_all() == 0
+    assert diamonds(app, second_account)["pending"] == 150
+
+    # ... until the new-payer hold (60 days) has passed, with nothing lost on the way
+    clock.now += timedelta(days=50)
+    assert app.payout_batch.mature_all() == 0
+    clock.now += timedelta(days=3)
+    assert app.payout_batch.mature_all() == 150
+    assert diamonds(app, second_account) == {"available": 150, "pending": 0, "reserved": 0}
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(
+    app: Services, api: HandlerClient, clock: Clock, second_account: str
+) -> None:
+    app.creators.onboard(user_id=second_account, country="US", birthdate="1990-01-01")
+    # fan-1 first paid 90 days ago; fan-2 only ever had promotional coins; fan-3 pays for the first time now
+    established_payer(app, clock, "fan-1")
+    bought(app, api)
+    gift(api, second_account, "hand_hearts", 2, "g1")  # 100 diamonds
+    api.grant("admin-1", "fan-2", 100, key="promo")
+    assert api.send_gift("fan-2", second_account, "hand_hearts", 1, key="g2").status == 201  # 50 diamonds
+    order = app.purchases.open_checkout(
+        user_id="fan-3", country="US", package_id="coins_700", payment_method="card", idempotency_key="o3"
+    )
+    deliver(
+        api,
+        session_event("checkout.session.completed", order_id=order["order_id"], amount=999, currency="usd"),
+    )
+    assert api.send_gift("fan-3", second_account, "confetti", 1, key="g3").status == 201  # 50 diamonds
+
+    clock.now += timedelta(days=9)
+
+    assert app.payout_batch.mature_all() == 150
+    assert diamonds(app, second_account) == {"available": 150, "pending": 50, "reserved": 0}

@@ -38,6 +38,9 @@ class Settings(BaseModel):
     stripe_livemode: bool = False
     # Creator payouts.
     maturity_days: Annotated[int, Field(ge=0, le=90)] = 7
+    # The new-payer hold (coins.payouts.PayoutPolicy): 0 days turns it off.
+    new_payer_days: Annotated[int, Field(ge=0, le=365)] = 60
+    new_payer_maturity_days: Annotated[int, Field(ge=0, le=180)] = 60
     diamond_value: Decimal = Decimal("0.005")  # in the payout currency's major unit
     payout_currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")] = "usd"
     min_withdrawal_minor: Annotated[int, Field(ge=1)] = 1_000  # $10
@@ -68,6 +71,8 @@ class Settings(BaseModel):
             "STRIPE_WEBHOOK_SECRET_NAME": "stripe_webhook_secret_name",
             "STRIPE_LIVEMODE": "stripe_livemode",
             "MATURITY_DAYS": "maturity_days",
+            "NEW_PAYER_DAYS": "new_payer_days",
+            "NEW_PAYER_MATURITY_DAYS": "new_payer_maturity_days",
             "DIAMOND_VALUE": "diamond_value",
             "PAYOUT_CURRENCY": "payout_currency",
             "MIN_WITHDRAWAL_MINOR": "min_withdrawal_minor",

@@ -315,6 +315,8 @@ class PurchaseService:
             ]
             if session.payment_intent:
                 guards.append(self._orders.payment_intent_guard(session.payment_intent, order.order_id))
+            # A new payer's gifts mature later (the new-payer hold, coins.payouts).
+            guards.append(self._orders.first_payment_guard(order.user_id, paid_at))
             try:
                 self._ledger.commit_transfer(
                     self._transfer(

@@ -78,6 +78,8 @@ def build_services(
         daily_cap=settings.daily_withdrawal_cap_minor,
         onboarding_return_url=settings.onboarding_return_url,
         onboarding_refresh_url=settings.onboarding_refresh_url,
+        new_payer_days=settings.new_payer_days,
+        new_payer_maturity_days=settings.new_payer_maturity_days,
     )
     creators = CreatorService(
         ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
@@ -93,7 +95,7 @@ def build_services(
         purchases=purchases,
         creators=creators,
         payout_batch=PayoutBatch(
-            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
+            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock, orders=orders
         ),
         webhooks=PaymentEventDispatcher(
             orders,

@@ -821,6 +821,68 @@ class LedgerRepository:
             for transfer_id, created_at, creator, gift_coins in gifts
         ]
 
+    def gift_senders_in_bucket(self, bucket: PendingBucket) -> dict[str, int]:
+        """Who sent the gifts whose diamonds one pending (shard, day) holds, and how many each.
+
+        For the new-payer hold at maturing. Built on today's layout: a gift's credit to pending
+        shard k writes the creator's history row to history shard k, dated the same UTC day as the
+        bucket. A different layout (gifts settled from the stream) reimplements this.
+        """
+        senders: dict[str, int] = {}
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :day)",
+            "FilterExpression": "#code = :gift AND #account = :pending",
+            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(bucket.user_id, bucket.shard)},
+                ":day": {"S": bucket.day},
+                ":gift": {"S": "gift"},
+                ":pending": {"S": AccountKind.DIAMONDS_PENDING.value},
+            },
+        }
+        while True:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                fan = row.get("counterparty_id")
+                if fan:
+                    senders[fan] = senders.get(fan, 0) + int(row["amount"])
+            if "LastEvaluatedKey" not in answer:
+                return senders
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def defer_pending(self, bucket: PendingBucket, diamonds: int, until_day: str) -> bool:
+        """Holds part of a pending day: moves `diamonds` of it to a later day of the same shard.
+
+        Nothing changes hands (the balance stays, still pending); they mature with that day. Only
+        if the day still holds what was read; False when it moved (the next run decides again).
+        """
+        if not 0 < diamonds <= bucket.diamonds or until_day <= bucket.day:
+            raise ValueError("defer a part of a pending day to a later day")
+        names = {"#by_day": "by_day", "#day": bucket.day, "#later": until_day}
+        values: dict[str, Any] = {":bucket": ser(bucket.diamonds), ":held": ser(diamonds), ":zero": ser(0)}
+        later = "#by_day.#later = if_not_exists(#by_day.#later, :zero) + :held"
+        if diamonds == bucket.diamonds:
+            update = f"SET {later} REMOVE #by_day.#day"
+        else:
+            values[":rest"] = ser(bucket.diamonds - diamonds)
+            update = f"SET #by_day.#day = :rest, {later}"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(bucket.user_id, AccountKind.DIAMONDS_PENDING), bucket.shard),
+                UpdateExpression=update,
+                ConditionExpression="#by_day.#day = :bucket",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # ---------------------------------------------------------------- status and reviews
 
     def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
