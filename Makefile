@@ -6,24 +6,73 @@ SHELL := /bin/bash
 # else any python3 (3.11+).
 PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3.13 python3; do \
 	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+# sam build runs pip with the Python of the Lambda runtime, python3.13, found on the PATH: .venv-sam
+# is made with it, so its bin/python3.13 is that interpreter.
+PYTHON313 ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# The template tools live in their own virtualenvs: their pins clash with ours and with each other.
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
+# Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
+DEV_LOCK := requirements/dev.txt
+SAM_LOCK := requirements/sam.txt
+CHECKOV_LOCK := requirements/checkov.txt
+LAYER_LOCK := layers/shared/requirements.txt
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+# sam and checkov know nothing of this machine: no AWS account, no telemetry, no update checks.
+TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
-.PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean
+.PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
+	lock template-checks build
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111)"
 	@echo "make token    mint a local JWT: USER=alice [COUNTRY=US] [BIRTHDATE=1990-01-01] [GROUPS=admins]"
 	@echo "make test     lint, type-check and run unit, integration and e2e tests"
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
+	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
+	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions, each checked against its hash; the project itself is installed
+# editable on top, without its dependencies (they all came from the lock) and with the lock's
+# setuptools (no download at build time).
+$(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# uv (from the dev lock) installs the tools' locks, hashes required: it is many times faster than pip.
+# `uv pip install` rather than `sync`, which would remove the venv's pip that sam build runs.
+$(SAM_VENV)/.installed: $(SAM_LOCK) | $(VENV)/.installed
+	@# No Python 3.13 on the machine: uv installs a standalone build (sam build needs the runtime's Python).
+	py313="$(PYTHON313)"; \
+	if [ -z "$$py313" ]; then \
+		echo "Installing Python 3.13 with uv for sam build"; \
+		$(BIN)/uv python install --quiet 3.13 && py313=$$($(BIN)/uv python find 3.13); \
+	fi; \
+	rm -rf $(SAM_VENV) && "$$py313" -m venv $(SAM_VENV)
+	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(SAM_VENV)/bin/python -r $(SAM_LOCK)
+	touch $@
+
+$(CHECKOV_VENV)/.installed: $(CHECKOV_LOCK) | $(VENV)/.installed
+	rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(CHECKOV_VENV)/bin/python -r $(CHECKOV_LOCK)
+	touch $@
+
+# Re-resolves every lock from pyproject.toml, keeping today's pins unless UPGRADE=1 (needs PyPI).
+# The layer is resolved first, for Lambda's platform; the dev environment is held to the layer's
+# versions, so the tests run what Lambda runs.
+lock: $(VENV)/.installed
+	$(UV_COMPILE) pyproject.toml --python-version 3.13 --python-platform aarch64-manylinux_2_28 -o $(LAYER_LOCK)
+	$(UV_COMPILE) pyproject.toml --extra dev --universal --python-version 3.11 -c $(LAYER_LOCK) -o $(DEV_LOCK)
+	$(UV_COMPILE) --group pyproject.toml:sam --universal --python-version 3.13 -o $(SAM_LOCK)
+	$(UV_COMPILE) --group pyproject.toml:checkov --universal --python-version 3.11 -o $(CHECKOV_LOCK)
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
@@ -57,7 +106,17 @@ token: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The template, three ways: cfn-lint, SAM's own validation (the transform, then cfn-lint on its
+# output), and checkov's security checks (every skipped check is justified in the template).
+template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
+	$(TOOL_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(TOOL_ENV) $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+
+# The deployable artefacts, as `sam deploy` uploads them: the layer's packages for arm64 from its lock.
+build: $(SAM_VENV)/.installed
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(TOOL_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy layers/shared/coins devstack functions tests bench
@@ -71,8 +130,9 @@ integration: deps
 e2e: deps browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test: deps browser lint typecheck
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+# REQUIRE_BUILD: the tests of the built layer fail (rather than skip) when it is missing.
+test: deps browser lint typecheck template-checks build
+	REQUIRE_BUILD=1 $(BIN)/pytest tests $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m bench

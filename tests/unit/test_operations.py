@@ -1,0 +1,226 @@
+"""The template's operations section held to the rest of the template and to the code: every
+function has its log group and alarms, every metric an alarm or the dashboard reads is one the
+functions emit, every route has its latency on the dashboard and its throttle key is a real route."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.template import ROOT, functions, http_routes, load_template, resources
+
+TEMPLATE = load_template()
+RESOURCES = resources()
+GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+NAMESPACE = GLOBAL_ENV["POWERTOOLS_METRICS_NAMESPACE"]
+SERVICE = GLOBAL_ENV["POWERTOOLS_SERVICE_NAME"]
+TOPIC_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+# Metrics defined outside the functions' code: counted from the webhook's log by a metric filter,
+# and emitted by the scheduled ledger checker (another piece of work adds it).
+NOT_FROM_FUNCTIONS = {"WebhookSignatureRefused", "LedgerDiscrepancies"}
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
+
+
+def source_files() -> list[Path]:
+    return [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/coins/**/*.py")]
+
+
+def emitted_metrics() -> set[str]:
+    """Metric names the code adds: literal names, and Name_{outcome} for every outcome string."""
+    names: set[str] = set()
+    outcomes = set()
+    prefixes = set()
+    for path in source_files():
+        text = path.read_text()
+        names |= set(re.findall(r'add_metric\(\s*name="(\w+)"', text))
+        prefixes |= set(re.findall(r'add_metric\(\s*name=f"(\w+)_\{outcome\}"', text))
+        outcomes |= set(re.findall(r'return "(\w+)"', text))
+        outcomes |= {a + b for a, b in re.findall(r'return "(\w+)" \+ \("(\w+)"', text)}
+    return names | {f"{prefix}_{outcome}" for prefix in prefixes for outcome in outcomes}
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return [(props["Namespace"], props["MetricName"], props.get("Dimensions", []))]
+    return [
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"],
+         m["MetricStat"]["Metric"].get("Dimensions", []))
+        for m in props["Metrics"]
+        if "MetricStat" in m
+    ]  # fmt: skip
+
+
+def dashboard() -> dict[str, Any]:
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # ${...} are CloudFormation substitutions; any value keeps the JSON valid.
+    parsed: dict[str, Any] = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    return parsed
+
+
+def dashboard_metrics() -> list[list[Any]]:
+    return [m for widget in dashboard()["widgets"] for m in widget["properties"]["metrics"]]
+
+
+@pytest.mark.parametrize("function", sorted(functions()))
+def test_every_function_has_a_log_group_with_retention(function: str) -> None:
+    groups = {
+        res["Properties"]["LogGroupName"]["Fn::Sub"]: res["Properties"]
+        for res in of_type("AWS::Logs::LogGroup").values()
+    }
+    # Lambda writes to /aws/lambda/<function name>; the stack owns that group and its retention.
+    assert groups[f"/aws/lambda/${{{function}}}"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("function", sorted(functions()))
+def test_every_function_has_error_and_throttle_alarms(function: str) -> None:
+    watched = {
+        metric
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        for namespace, metric, dimensions in alarm_metrics(alarm)
+        if namespace == "AWS/Lambda" and {"Name": "FunctionName", "Value": {"Ref": function}} in dimensions
+    }
+    assert watched == {"Errors", "Throttles"}
+
+
+def test_every_alarm_notifies_the_alarm_topic() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 2 * len(functions()) + 10
+    assert {
+        name for name, alarm in alarms.items() if alarm["Properties"].get("AlarmActions") != TOPIC_ACTIONS
+    } == set()
+
+
+def test_the_service_metrics_read_are_the_ones_the_functions_emit() -> None:
+    # Given every metric of the service's namespace that an alarm, the dashboard or a filter names
+    read = {
+        (metric, json.dumps(dims, sort_keys=True))
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        for namespace, metric, dims in alarm_metrics(alarm)
+        if namespace == NAMESPACE
+    }
+    read |= {
+        (m[1], json.dumps([{"Name": m[2], "Value": m[3]}], sort_keys=True))
+        for m in dashboard_metrics()
+        if m[0] == NAMESPACE
+    }
+    names = {metric for metric, _ in read}
+    # Then each is emitted by the code (or one of the two defined elsewhere), under the service's
+    # single dimension, as Powertools Metrics publishes it
+    assert names - emitted_metrics() - NOT_FROM_FUNCTIONS == set()
+    assert {dims for _, dims in read} == {json.dumps([{"Name": "service", "Value": SERVICE}])}
+    # And the alarms the issue asks for read their metrics
+    assert {
+        "GiftCoins",
+        "Payout_failed",
+        "LedgerDiscrepancies",
+        "WebhookSignatureRefused",
+        "LedgerAdjustments",
+    } <= names
+
+
+def test_every_refusal_outcome_of_the_webhook_is_alarmed() -> None:
+    refusals = {m for m in emitted_metrics() if m.startswith("StripeEvent_refused")}
+    alarmed = {metric for _, metric, _ in alarm_metrics(RESOURCES["WebhookEventsRefusedAlarm"])}
+    assert refusals
+    assert refusals <= alarmed
+
+
+def test_the_metric_filter_counts_into_the_service_namespace() -> None:
+    props = RESOURCES["WebhookSignatureRefusedMetricFilter"]["Properties"]
+    assert props["LogGroupName"] == {"Ref": "PaymentWebhookFunctionLogGroup"}
+    (transformation,) = props["MetricTransformations"]
+    assert transformation["MetricNamespace"] == NAMESPACE
+    assert transformation["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+
+
+def test_the_dashboard_shows_p99_latency_for_every_route() -> None:
+    shown = {
+        (m[m.index("Method") + 1], m[m.index("Resource") + 1])
+        for m in dashboard_metrics()
+        if m[:2] == ["AWS/ApiGateway", "Latency"]
+    }
+    widget = next(w for w in dashboard()["widgets"] if w["properties"]["title"].startswith("p99 latency"))
+    assert widget["properties"]["stat"] == "p99"
+    assert shown == {(r.method, r.path) for r in http_routes()}
+
+
+def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
+    titles = " | ".join(w["properties"]["title"] for w in dashboard()["widgets"])
+    for topic in ("Gifts and coins per minute", "Purchases", "Payouts", "Errors", "p99 latency per route"):
+        assert topic in titles
+
+
+def test_route_throttles_name_real_routes_and_stay_far_below_the_default() -> None:
+    api = RESOURCES["HttpApi"]["Properties"]
+    keys = {r.route_key for r in http_routes()}
+    # A key that matches no route fails the deploy ("Unable to find Route by key").
+    assert set(api["RouteSettings"]) <= keys
+    assert {"POST /v1/webhooks/stripe", "GET /v1/wallet/transactions"} <= set(api["RouteSettings"])
+    params = TEMPLATE["Parameters"]
+    default_rate = params[api["DefaultRouteSettings"]["ThrottlingRateLimit"]["Ref"]]["Default"]
+    for key in ("POST /v1/webhooks/stripe", "GET /v1/wallet/transactions"):
+        rate = params[api["RouteSettings"][key]["ThrottlingRateLimit"]["Ref"]]["Default"]
+        assert rate * 5 <= default_rate, key
+
+
+def test_the_api_writes_an_access_log_without_headers_or_bodies() -> None:
+    settings = RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": "HttpApiAccessLogGroup.Arn"}
+    fields = json.loads(settings["Format"])
+    assert fields["requestId"] == "$context.requestId"  # the functions' correlation id
+    assert not [v for v in fields.values() if "header" in v.lower() or "body" in v.lower()]
+
+
+def test_the_webhook_and_admin_functions_reserve_concurrency() -> None:
+    for function in ("PaymentWebhookFunction", "AdminFunction"):
+        assert "ReservedConcurrentExecutions" in functions()[function]
+
+
+def test_every_queue_keeps_messages_two_weeks_outlives_the_stack_and_has_its_alarm() -> None:
+    queues = of_type("AWS::SQS::Queue")
+    for name, queue in queues.items():
+        assert queue["Properties"]["MessageRetentionPeriod"] == 1209600, name
+        assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain", name
+    alarmed = {
+        dims[0]["Value"]["Fn::GetAtt"].split(".")[0]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        for namespace, _, dims in alarm_metrics(alarm)
+        if namespace == "AWS/SQS"
+    }
+    assert alarmed == {name for name in queues if "DeadLetter" in name}
+    tls_only = RESOURCES["QueuesTlsOnlyPolicy"]["Properties"]["Queues"]
+    assert {q["Ref"] for q in tls_only} == set(queues)
+
+
+def test_the_outbox_pipe_and_the_payout_schedule_have_dead_letter_queues() -> None:
+    pipe = RESOURCES["GiftOutboxPipe"]["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]
+    assert pipe["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": "GiftOutboxDeadLetterQueue.Arn"}
+    pipe_role = RESOURCES["GiftOutboxPipeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {"Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": "GiftOutboxDeadLetterQueue.Arn"}} in pipe_role  # fmt: skip
+    schedule = functions()["PayoutSchedulerFunction"]["Events"]["PayoutBatch"]["Properties"]
+    assert schedule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": "PayoutScheduleDeadLetterQueue.Arn"}
+
+
+def test_every_skipped_checkov_check_says_why() -> None:
+    skips = [
+        (name, skip)
+        for name, res in RESOURCES.items()
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    assert [(name, s) for name, s in skips if not re.fullmatch(r"CKV_AWS_\d+", s.get("id", ""))] == []
+    assert [(name, s) for name, s in skips if len(s.get("comment", "").split()) < 6] == []
+
+
+def test_every_parameter_is_documented() -> None:
+    params = TEMPLATE["Parameters"]
+    assert [name for name, p in params.items() if not p.get("Description")] == []
+    deploy_guide = (ROOT / "docs/deploy.md").read_text()
+    assert [name for name in params if f"`{name}`" not in deploy_guide] == []
