@@ -167,7 +167,7 @@ def test_account_updated_is_taken_only_from_the_account_it_is_about(
     platform = deliver(api, event("account.updated", enabled))
 
     assert (other.body["outcome"], platform.body["outcome"]) == (
-        "refused_account_mismatch",
+        "refused_mismatch",
         "ignored_platform_account",
     )
     profile = shop.payouts.get_profile("creator-1")
@@ -200,7 +200,7 @@ def test_a_paid_session_that_is_not_the_orders_credits_nothing(
 
     answer = deliver(api, forged)
 
-    assert (answer.status, answer.body["outcome"]) == (200, "refused_session_mismatch")
+    assert (answer.status, answer.body["outcome"]) == (200, "refused_mismatch")
     assert coins_of(api) == 0
     # ... and the real session still pays it
     assert deliver(api, paid(order)).body["outcome"] == "credited"
@@ -219,7 +219,7 @@ def test_another_sessions_expiry_leaves_the_order_open(
         session_id="cs_test_not_the_orders",
     )
 
-    assert deliver(api, expired).body["outcome"] == "refused_session_mismatch"
+    assert deliver(api, expired).body["outcome"] == "refused_mismatch"
     found = shop.orders.get_order(order["order_id"])
     assert found is not None
     assert found.status == "pending"

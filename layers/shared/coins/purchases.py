@@ -261,7 +261,7 @@ class PurchaseService:
                 "checkout session is not the order's: ignored",
                 extra={"order_id": order.order_id, "session_id": session.id},
             )
-            return "refused_session_mismatch"
+            return "refused_mismatch"
         return order
 
     def _session_completed(self, raw: Mapping[str, Any]) -> str:
@@ -487,10 +487,11 @@ class PurchaseService:
             )
             return "restored"
         self._orders.transition_with(self._orders.money_guard(order, to=status, sets=sets))
-        return {
-            OrderStatus.DISPUTE_LOST: "dispute_lost",
-            OrderStatus.DISPUTE_WON: "dispute_won",
-        }.get(status, "recorded")
+        if status == OrderStatus.DISPUTE_LOST:
+            return "dispute_lost"
+        if status == OrderStatus.DISPUTE_WON:
+            return "dispute_won"
+        return "recorded"
 
     def _after_money_step(self, order: Order) -> None:
         """Holds and lifts that follow a dispute's state (never overwriting a freeze set by others)."""

@@ -73,7 +73,7 @@ class PaymentEventDispatcher:
             if event.account is None:
                 return "ignored_platform_account"  # our own account's settings, not a creator's
             if event.account != about:
-                return "refused_account_mismatch"  # an account may only speak for itself
+                return "refused_mismatch"  # an account may only speak for itself
             return None
         if event.account is not None:
             return "ignored_connected_account"
