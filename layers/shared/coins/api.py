@@ -34,6 +34,7 @@ from coins.errors import (
     PaymentProviderUnavailable,
     RecipientUnavailable,
     RetryLater,
+    StripeModeMismatch,
     Unauthenticated,
 )
 from coins.models import ErrorOut
@@ -42,6 +43,7 @@ from coins.observability import logger, metrics, tracer
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
     BelowMinimum: HTTPStatus.BAD_REQUEST,
+    StripeModeMismatch: HTTPStatus.BAD_REQUEST,
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     AccountFrozen: HTTPStatus.FORBIDDEN,

@@ -191,6 +191,17 @@ class StaleSpender(Exception):
 
 
 @dataclass(frozen=True)
+class GiftSent:
+    """One gift a fan sent, as the chargeback defence needs it: to whom, when, for how much."""
+
+    transfer_id: str
+    created_at: str
+    creator_id: str
+    coins: int
+    diamonds: int
+
+
+@dataclass(frozen=True)
 class StatusChange:
     user_id: str
     status: AccountStatus
@@ -804,6 +815,21 @@ class LedgerRepository:
         key = _balance_key(account, posting.shard)
         names: dict[str, str] = {"#balance": "balance"}
         values: dict[str, Any] = {":delta": ser(posting.delta)}
+        if account.kind == AccountKind.COIN_DEBT and not posting.is_debit:
+            # Repaying debt: never above zero. Callers repay what they read; if another credit
+            # repaid it first, this condition fails and the caller reads again (DebtChanged).
+            values[":ceiling"] = ser(-posting.delta)
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "SET #balance = #balance + :delta",
+                    "ConditionExpression": "#balance <= :ceiling",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
         if account.is_system or account.kind == AccountKind.COIN_DEBT:
             # System accounts take every transfer, so they are sharded and never conditioned; a
             # debt account is the one user account allowed below zero (it is created on first use).
@@ -839,15 +865,22 @@ class LedgerRepository:
         values[":now"] = ser(now)
         bucket = request.pending_bucket
         if posting.is_debit and account.kind == AccountKind.DIAMONDS_PENDING and bucket is not None:
-            # Maturing empties exactly one day of one shard, and only if it still holds that amount.
+            # Maturing empties exactly one day of one shard, and only if it still holds that amount;
+            # a reversal (chargeback defence) takes part of it under the same condition.
             names["#by_day"] = "by_day"
             names["#day"] = bucket.day
             values[":bucket"] = ser(bucket.diamonds)
+            rest = bucket.diamonds + posting.delta
+            if rest > 0:
+                values[":rest"] = ser(rest)
+                day_update = ", #by_day.#day = :rest"
+            else:
+                day_update = " REMOVE #by_day.#day"
             return {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": key,
-                    "UpdateExpression": update + " REMOVE #by_day.#day",
+                    "UpdateExpression": update + day_update,
                     "ConditionExpression": "#by_day.#day = :bucket",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -919,6 +952,9 @@ class LedgerRepository:
         failures = [(p, failed(p.item_index)) for p in postings]
         # An unknown recipient is reported before the sender's funds: the request names no one real.
         for posting, reason in failures:
+            if reason is not None and posting.account.kind == AccountKind.COIN_DEBT:
+                raise DebtChanged(f"{posting.account.owner!r} owes less than this transfer repays")
+        for posting, reason in failures:
             if reason is None or posting.is_debit:
                 continue
             raise NotFound(f"user {posting.account.owner!r} has no account")
@@ -965,10 +1001,13 @@ class LedgerRepository:
         )
         return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
 
-    def pending_buckets(self, user_id: str) -> list[PendingBucket]:
-        """Every (shard, day) of the user's pending diamonds, for the maturing batch."""
+    def pending_buckets(self, user_id: str, *, shards: int | None = None) -> list[PendingBucket]:
+        """Every (shard, day) of the user's pending diamonds, for the maturing batch.
+
+        shards: how many shards to read, when more than configured were ever written.
+        """
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
-        keys = [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+        keys = [_balance_key(pending, shard) for shard in range(max(shards or 0, self.creator_shards))]
         buckets = []
         for row in self._batch_get(keys):
             shard = int(row["PK"].rsplit("#", 1)[1])
@@ -976,6 +1015,19 @@ class LedgerRepository:
                 if int(diamonds) > 0:
                     buckets.append(PendingBucket(user_id, shard, day, int(diamonds)))
         return buckets
+
+    def account_status(self, user_id: str) -> AccountStatus | None:
+        """The user's account status; None when they have no accounts."""
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            ConsistentRead=True,
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        if "Item" not in found:
+            return None
+        return AccountStatus(unmarshal(found["Item"]).get("status", AccountStatus.ACTIVE.value))
 
     def coin_balance(self, user_id: str) -> int:
         return self.balance_of(Account(user_id, AccountKind.COINS))
@@ -1065,6 +1117,113 @@ class LedgerRepository:
         next_cursor = encode_cursor(page[-1]["HSK"]) if len(rows) > limit else None
         return [_history_entry(row) for row in page], next_cursor
 
+    def gift_recipients_since(self, fan_id: str, since: str, *, coins: int) -> list[GiftSent]:
+        """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
+
+        For the chargeback defence: which creators received coins a refunded or disputed payment
+        had funded. Built on today's layout (the fan's coin postings in history shard 0, and each
+        gift's diamonds on its transfer item); a different history layout reimplements this.
+        """
+        gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
+        covered = 0
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "FilterExpression": "#code = :gift AND #account = :coins",
+            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(fan_id, 0)},
+                ":since": {"S": since},
+                ":gift": {"S": "gift"},
+                ":coins": {"S": AccountKind.COINS.value},
+            },
+            "ScanIndexForward": True,
+            "ConsistentRead": True,
+        }
+        while covered < coins:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                if not row.get("counterparty_id"):
+                    continue
+                gifts.append(
+                    (row["transfer_id"], row["created_at"], row["counterparty_id"], -int(row["amount"]))
+                )
+                covered += -int(row["amount"])
+                if covered >= coins:
+                    break
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        keys = [_transfer_key(transfer_id) for transfer_id, *_ in gifts]
+        diamonds = {row["transfer_id"]: int(row.get("diamonds", 0)) for row in self._batch_get(keys)}
+        return [
+            GiftSent(transfer_id, created_at, creator, gift_coins, diamonds.get(transfer_id, 0))
+            for transfer_id, created_at, creator, gift_coins in gifts
+        ]
+
+    def gift_senders_in_bucket(self, bucket: PendingBucket) -> dict[str, int]:
+        """Who sent the gifts whose diamonds one pending (shard, day) holds, and how many each.
+
+        For the new-payer hold at maturing. Built on today's layout: a gift's credit to pending
+        shard k writes the creator's history row to history shard k, dated the same UTC day as the
+        bucket. A different layout (gifts settled from the stream) reimplements this.
+        """
+        senders: dict[str, int] = {}
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :day)",
+            "FilterExpression": "#code = :gift AND #account = :pending",
+            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(bucket.user_id, bucket.shard)},
+                ":day": {"S": bucket.day},
+                ":gift": {"S": "gift"},
+                ":pending": {"S": AccountKind.DIAMONDS_PENDING.value},
+            },
+        }
+        while True:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                fan = row.get("counterparty_id")
+                if fan:
+                    senders[fan] = senders.get(fan, 0) + int(row["amount"])
+            if "LastEvaluatedKey" not in answer:
+                return senders
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def defer_pending(self, bucket: PendingBucket, diamonds: int, until_day: str) -> bool:
+        """Holds part of a pending day: moves `diamonds` of it to a later day of the same shard.
+
+        Nothing changes hands (the balance stays, still pending); they mature with that day. Only
+        if the day still holds what was read; False when it moved (the next run decides again).
+        """
+        if not 0 < diamonds <= bucket.diamonds or until_day <= bucket.day:
+            raise ValueError("defer a part of a pending day to a later day")
+        names = {"#by_day": "by_day", "#day": bucket.day, "#later": until_day}
+        values: dict[str, Any] = {":bucket": ser(bucket.diamonds), ":held": ser(diamonds), ":zero": ser(0)}
+        later = "#by_day.#later = if_not_exists(#by_day.#later, :zero) + :held"
+        if diamonds == bucket.diamonds:
+            update = f"SET {later} REMOVE #by_day.#day"
+        else:
+            values[":rest"] = ser(bucket.diamonds - diamonds)
+            update = f"SET #by_day.#day = :rest, {later}"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(bucket.user_id, AccountKind.DIAMONDS_PENDING), bucket.shard),
+                UpdateExpression=update,
+                ConditionExpression="#by_day.#day = :bucket",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # ---------------------------------------------------------------- status and reviews
 
     def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
@@ -1087,6 +1246,47 @@ class LedgerRepository:
             raise
         # A receiving account's pending shards carry the status its gift credits check.
         self._mirror_if_receiving(user_id)
+
+    def change_status_if(
+        self,
+        change: StatusChange,
+        now: str,
+        *,
+        from_statuses: Sequence[AccountStatus],
+        from_reason: str | None = None,
+    ) -> bool:
+        """Sets a status only from the given ones (and reason): an automatic flag never overwrites
+        a freeze that landed after it decided, and lifts only the hold it set itself.
+
+        False when the account was not in such a state (or has no accounts).
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        set_part, remove_part = _status_expression(change, now, names, values)
+        allowed = []
+        for n, status in enumerate(from_statuses):
+            values[f":from{n}"] = ser(status.value)
+            allowed.append(f":from{n}")
+        condition = f"#status IN ({', '.join(allowed)})"
+        if AccountStatus.ACTIVE in from_statuses:
+            condition = f"(attribute_exists(PK) AND attribute_not_exists(#status)) OR {condition}"
+        if from_reason is not None:
+            values[":from_reason"] = ser(from_reason)
+            condition = f"({condition}) AND status_reason = :from_reason"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(change.user_id, AccountKind.COINS), 0),
+                UpdateExpression=f"SET {set_part}" + (f" REMOVE {remove_part}" if remove_part else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         params: dict[str, Any] = {
@@ -1176,6 +1376,10 @@ def _status_expression(
         values[":since"] = ser(f"{now}#{change.user_id}")
         return set_part + ", GSI1PK = :review, GSI1SK = :since", ""
     return set_part, "GSI1PK, GSI1SK"
+
+
+class DebtChanged(Exception):
+    """A debt repayment found less debt than the caller read: another credit repaid it first."""
 
 
 def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:
