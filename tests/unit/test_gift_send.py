@@ -134,6 +134,33 @@ def test_a_creator_frozen_after_the_gift_is_never_credited_and_the_fan_is_refund
     assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
+def test_a_creator_flagged_for_review_by_a_conditional_change_is_not_credited_either(
+    funded: HandlerClient,
+) -> None:
+    from coins.repository.ledger import StatusChange
+
+    # Given a creator who has received before (their pending shards carry their status) ...
+    assert funded.send_gift("fan-1", "creator-1", "perfume", 1, key="before").status == 201
+    settle_gifts()
+    assert funded.send_gift("fan-1", "creator-1", "perfume", 2, key="in-flight").status == 201
+    # ... put under review by an automatic flag (the chargeback defence, a purchase cap) that only
+    # moves an active account, while a gift to them is in flight
+    changed = services().repository.change_status_if(
+        StatusChange("creator-1", AccountStatus.UNDER_REVIEW, "received disputed coins", "stripe"),
+        "now",
+        from_statuses=(AccountStatus.ACTIVE,),
+    )
+
+    report = settle_gifts()
+
+    # Then the flag reached the shards the settlement's credit checks: the fan gets the coins back
+    assert changed
+    assert report.refunded == 1
+    assert funded.wallet("creator-1").body["diamonds"]["pending"] == 10
+    assert funded.wallet("fan-1").body["coins"] == 80
+    assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
 @pytest.mark.parametrize(
     ("fan", "creator", "gift", "quantity", "status", "code"),
     [

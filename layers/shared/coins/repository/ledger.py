@@ -602,10 +602,12 @@ class LedgerRepository:
         outcome = self._commit_once(request)
         if outcome.created and status_change is not None:
             # Gift credits check the status on the recipient's pending shards: keep them in step.
-            self._mirror_if_receiving(status_change.user_id)
+            self.mirror_if_receiving(status_change.user_id)
         return outcome
 
-    def _mirror_if_receiving(self, user_id: str) -> None:
+    def mirror_if_receiving(self, user_id: str) -> None:
+        """Copies the coin item's status onto the pending shards of a user who receives diamonds
+        (a no-op for one who never did: their shards open with the status they find)."""
         coin = self._get_coin_item(user_id)
         if coin is not None and coin.get("receives"):
             self.mirror_status(user_id)
@@ -1245,7 +1247,7 @@ class LedgerRepository:
                 raise NotFound(f"user {user_id!r} has no account") from exc
             raise
         # A receiving account's pending shards carry the status its gift credits check.
-        self._mirror_if_receiving(user_id)
+        self.mirror_if_receiving(user_id)
 
     def change_status_if(
         self,
@@ -1258,6 +1260,9 @@ class LedgerRepository:
         """Sets a status only from the given ones (and reason): an automatic flag never overwrites
         a freeze that landed after it decided, and lifts only the hold it set itself.
 
+        Like every status change, it is then copied onto the pending shards of a user who receives
+        diamonds, where the gift settlement's credit checks it: a creator put under review is not
+        credited by the settlement from then on (their gifts in flight are refunded to the fans).
         False when the account was not in such a state (or has no accounts).
         """
         names: dict[str, str] = {}
@@ -1286,6 +1291,7 @@ class LedgerRepository:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        self.mirror_if_receiving(change.user_id)
         return True
 
     def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
