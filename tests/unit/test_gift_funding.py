@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from coins.config import Settings
-from coins.ledger import Unit
+from coins.ledger import AccountStatus, Unit
 from coins.repository.payouts import DueWithdrawal
 from coins.wiring import Services, build_services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
     charge_refunded,
@@ -99,13 +100,15 @@ def status_of(api: HandlerClient, user: str) -> str:
 
 
 def established_payer(app: Services, clock: Clock, fan: str) -> None:
-    """The fan first paid for coins 90 days ago (past the new-payer hold)."""
+    """The fan first paid for coins 90 days ago (past the new-payer hold): the mark a purchase
+    leaves on the fan's coin item, which every gift reads."""
     from coins.repository._dynamo import ser
 
     then = (clock.now - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    app.repository.open_accounts(fan, then)
     app.orders.client.update_item(
         TableName=app.settings.table_name,
-        Key={"PK": {"S": f"LIMIT#{fan}"}, "SK": {"S": "PURCHASES"}},
+        Key={"PK": {"S": f"ACCT#{fan}#coins#0"}, "SK": {"S": "BAL"}},
         UpdateExpression="SET first_paid_at = :then",
         ExpressionAttributeValues={":then": ser(then)},
     )
@@ -260,8 +263,6 @@ def test_the_same_dispute_told_again_takes_nothing_twice(
 def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
     app: Services, api: HandlerClient, second_account: str
 ) -> None:
-    from coins.ledger import AccountStatus
-
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
     deliver(api, disputed(order))
@@ -282,6 +283,7 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
     app.creators.onboard(user_id=second_account, country="US", birthdate="1990-01-01")
     bought(app, api)
     gift(api, second_account, "hand_hearts", 3, "g1")
+    settle_gifts(app)
 
     # When the batch runs after the usual 7 days, the diamonds stay pending ...
     clock.now += timedelta(days=9)
@@ -292,7 +294,7 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
     clock.now += timedelta(days=50)
     assert app.payout_batch.mature_all() == 0
     clock.now += timedelta(days=3)
-    assert app.payout_batch.mature_all() == 150
+    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 0, "reserved": 0}
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
@@ -315,8 +317,38 @@ def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(
         session_event("checkout.session.completed", order_id=order["order_id"], amount=999, currency="usd"),
     )
     assert api.send_gift("fan-3", second_account, "confetti", 1, key="g3").status == 201  # 50 diamonds
+    settle_gifts(app)
 
     clock.now += timedelta(days=9)
 
-    assert app.payout_batch.mature_all() == 150
+    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 50, "reserved": 0}
+
+
+def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_repays_debt(
+    app: Services, api: HandlerClient, clock: Clock, second_account: str
+) -> None:
+    def first_paid_at() -> str | None:
+        row = app.repository.client.get_item(
+            TableName=app.settings.table_name,
+            Key={"PK": {"S": "ACCT#fan-1#coins#0"}, "SK": {"S": "BAL"}},
+            ConsistentRead=True,
+        )["Item"]
+        return row.get("first_paid_at", {}).get("S")
+
+    # Given a fan whose first purchase marked their coin item, then a refund left them owing 598
+    order = bought(app, api)
+    marked = first_paid_at()
+    assert marked is not None
+    gift(api, second_account, "corgi", 2, "g1")
+    settle_gifts(app)
+    deliver(api, charge_refunded(order_id=order, amount=999, refunded=999, currency="usd"))
+    app.repository.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
+
+    # When a later purchase goes wholly to the debt (no coin posting for the mark to ride on)
+    clock.now += timedelta(days=1)
+    bought(app, api, key="o2", package="coins_70")
+
+    # Then it is credited, and the mark still says when the fan first paid
+    assert (api.wallet("fan-1").body["coins"], api.wallet("fan-1").body["coin_debt"]) == (0, 528)
+    assert first_paid_at() == marked

@@ -501,28 +501,37 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
 
 
 def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard: int, days_ago: int) -> None:
-    """Pending diamonds as a gift leaves them, earned `days_ago` days before the batch's clock."""
-    from coins.ledger import Account, AccountKind, Leg, Transfer, TransferCode
+    """Pending diamonds as the gift settlement leaves them on one shard, earned `days_ago` days
+    before the batch's clock (a settlement chunk crediting that shard; no coins in flight)."""
     from coins.repository import LedgerRepository
+    from coins.repository.settlement import CreatorCredit, SettlementChunk, SettlementRepository
 
-    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1, pick_shard=lambda n: n - 1)
+    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
     ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
-    ledger.commit_transfer(
-        Transfer(
-            id=f"gift-{creator}-{shard}-{days_ago}",
-            code=TransferCode.GIFT,
-            legs=(
-                Leg(
-                    Account.system(AccountKind.DIAMONDS_ISSUED),
-                    Account(creator, AccountKind.DIAMONDS_PENDING),
-                    diamonds,
-                ),
-            ),
-            initiated_by="fan-1",
-            created_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago),
-            request_hash="h",
+    ledger.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    earned = datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago)
+    outcome = SettlementRepository(ledger).commit(
+        SettlementChunk(
+            stream_shard=f"test-{creator}-{shard}-{days_ago}",
+            previous_watermark=None,
+            last_sequence="1",
+            settled_at=earned.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            expires_at=0,
+            credits=[
+                CreatorCredit(
+                    creator_id=creator,
+                    shard=shard,
+                    settlement_id=f"se-{creator}-{shard}-{days_ago}",
+                    millidiamonds=diamonds * 1000,
+                    coins=0,
+                    by_day={earned.strftime("%Y-%m-%d"): diamonds * 1000},
+                    transfer_ids=[],
+                    fans=["fan-1"],
+                )
+            ],
         )
     )
+    assert outcome.committed
 
 
 def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Services) -> None:
@@ -537,7 +546,7 @@ def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Servi
     assert (run.matured, run.held_creators) == (0, 1)
     assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
     app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
-    assert app.payout_batch.mature_all() == 150
+    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
 
 
 def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
@@ -572,7 +581,7 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
     answer = load_handler("PayoutSchedulerFunction")({}, FakeLambdaContext())
 
     # Then the other creator matured, and the due withdrawal was queued all the same
-    assert (run.matured, run.failed_creators) == (150, 1)
+    assert (run.matured, run.failed_creators) == (150_000, 1)
     assert answer["queued"] == 1
     assert app.creators.earnings("creator-b")["diamonds"]["pending"] == 0
 
@@ -590,6 +599,6 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
     fewer = build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
 
     # Then the diamonds on the removed shard mature all the same
-    assert fewer.payout_batch.mature_all() == 150
+    assert fewer.payout_batch.mature_all() == 150_000
     assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
     assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}

@@ -42,7 +42,6 @@ from coins.payment_events import AccountObject, TransferObject
 from coins.pricing import ZERO_DECIMAL_CURRENCIES
 from coins.repository import LedgerRepository, iso_timestamp
 from coins.repository.ledger import PendingBucket
-from coins.repository.orders import OrderRepository
 from coins.repository.payouts import (
     DueWithdrawal,
     PayoutRepository,
@@ -106,11 +105,6 @@ class PayoutPolicy:
     daily_cap: int  # minor units per UTC day
     onboarding_return_url: str
     onboarding_refresh_url: str
-    # The new-payer hold: diamonds from the gifts of a fan whose first payment for coins was less
-    # than `new_payer_days` before the gift mature after `new_payer_maturity_days`, not
-    # `maturity_days`: a stolen card's chargeback arrives weeks later, not within a week.
-    new_payer_days: int = 60
-    new_payer_maturity_days: int = 60
 
     @property
     def _minor_per_major(self) -> int:
@@ -392,10 +386,6 @@ class CreatorService(_PayoutParticipant):
 class PayoutBatch(_PayoutParticipant):
     """The scheduled batch: mature pending diamonds, list what is due, pay each withdrawal once."""
 
-    def __init__(self, *, orders: OrderRepository | None = None, **participant: Any) -> None:
-        super().__init__(**participant)
-        self._orders = orders  # None: no new-payer hold (nothing knows who paid when)
-
     def mature_all(self) -> int:
         """Moves every pending day older than the window to available; returns millidiamonds matured
         (exact: a day's fractions mature with it)."""
@@ -420,45 +410,13 @@ class PayoutBatch(_PayoutParticipant):
                     run.held_creators += 1
                     continue
                 for bucket in self._ledger.pending_buckets(user_id, shards=shards):
-                    if bucket.day > last_due_day:
-                        continue
-                    due = self._hold_new_payers_share(bucket, now.date())
-                    if due is not None:
-                        run.matured += self._mature(due)
+                    # A new payer's gifts are keyed to a later day by the settlement (the hold).
+                    if bucket.day <= last_due_day:
+                        run.matured += self._mature(bucket)
             except Exception:
                 logger.exception("maturing a creator's diamonds failed", extra={"user_id": user_id})
                 run.failed_creators += 1
         return run
-
-    def _hold_new_payers_share(self, bucket: PendingBucket, today: date) -> PendingBucket | None:
-        """What of a due pending day may mature now: the part new payers' gifts earned is moved to
-        the day it is due at under the new-payer hold. None when nothing matures today."""
-        policy = self._policy
-        earned = date.fromisoformat(bucket.day)
-        held_until = earned + timedelta(days=policy.new_payer_maturity_days)
-        if self._orders is None or policy.new_payer_days <= 0 or held_until < today:
-            return bucket
-        senders = self._ledger.gift_senders_in_bucket(bucket)
-        first_paid = self._orders.first_paid_at_of(list(senders))
-        earliest = (earned - timedelta(days=policy.new_payer_days)).isoformat()
-        held = sum(
-            diamonds
-            for fan, diamonds in senders.items()
-            if fan in first_paid and earliest < first_paid[fan][:10] <= bucket.day
-        )
-        held = min(held, bucket.diamonds)
-        if held == 0:
-            return bucket
-        # Moved to the day that matures when the hold ends: same shard, still pending.
-        release_day = (held_until - timedelta(days=policy.maturity_days)).isoformat()
-        if release_day <= bucket.day or not self._ledger.defer_pending(bucket, held, release_day):
-            return None  # no later day to move them to, or the day moved: the next run decides
-        logger.info(
-            "new payers' gifts held past maturity",
-            extra={"user_id": bucket.user_id, "day": bucket.day, "held": held, "until": release_day},
-        )
-        rest = bucket.diamonds - held
-        return PendingBucket(bucket.user_id, bucket.shard, bucket.day, rest) if rest else None
 
     def _mature(self, bucket: PendingBucket) -> int:
         transfer = self._transfer(

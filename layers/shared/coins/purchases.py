@@ -43,7 +43,7 @@ from coins.ledger import (
 from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject
 from coins.pricing import Package, PriceBook
 from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import DebtChanged, StatusChange
+from coins.repository.ledger import DebtChanged, FirstPayment, StatusChange
 from coins.repository.orders import (
     SETTLED_STATUSES,
     LimitWindow,
@@ -315,8 +315,6 @@ class PurchaseService:
             ]
             if session.payment_intent:
                 guards.append(self._orders.payment_intent_guard(session.payment_intent, order.order_id))
-            # A new payer's gifts mature later (the new-payer hold, coins.payouts).
-            guards.append(self._orders.first_payment_guard(order.user_id, paid_at))
             try:
                 self._ledger.commit_transfer(
                     self._transfer(
@@ -329,6 +327,9 @@ class PurchaseService:
                         "debt_repaid": repaid,
                     },
                     guards=guards,
+                    # A new payer's gifts mature later (the new-payer hold): the gift reads this
+                    # mark on the fan's coin item, which it reads anyway.
+                    first_payment=FirstPayment(order.user_id, paid_at),
                 )
             except OrderStateConflict:
                 return "already_settled"

@@ -81,8 +81,6 @@ def build_services(
         daily_cap=settings.daily_withdrawal_cap_minor,
         onboarding_return_url=settings.onboarding_return_url,
         onboarding_refresh_url=settings.onboarding_refresh_url,
-        new_payer_days=settings.new_payer_days,
-        new_payer_maturity_days=settings.new_payer_maturity_days,
     )
     creators = CreatorService(
         ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
@@ -92,13 +90,15 @@ def build_services(
         repository=repo,
         orders=orders,
         payouts=payouts,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
+        gifts=GiftService(
+            repo, gift_catalog(), settings.diamond_rate, clock, new_payer_days=settings.new_payer_days
+        ),
         wallets=WalletService(repo, clock),
         admin=AdminService(repo, clock),
         purchases=purchases,
         creators=creators,
         payout_batch=PayoutBatch(
-            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock, orders=orders
+            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
         ),
         webhooks=PaymentEventDispatcher(
             orders,
@@ -107,7 +107,11 @@ def build_services(
             livemode=settings.stripe_livemode,
         ),
         payments=stripe_payments,
-        settlement=GiftSettlement(SettlementRepository(repo), clock),
+        settlement=GiftSettlement(
+            SettlementRepository(repo),
+            clock,
+            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
+        ),
         webhook_verifier=verifier,
     )
 

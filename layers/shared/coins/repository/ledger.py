@@ -156,6 +156,7 @@ class SpenderSnapshot:
     balance: int
     version: int | None
     status: AccountStatus
+    first_paid_at: str | None = None  # when the fan first paid for coins (the new-payer hold)
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,9 @@ class GiftWrite:
     created_at: str
     request_hash: str
     terms: Mapping[str, Any]
+    # The fan first paid for coins recently: the settlement holds these diamonds longer (stored
+    # only when true, 10 bytes: the item stays under 1 KB).
+    new_payer: bool = False
 
 
 class StaleSpender(Exception):
@@ -209,6 +213,15 @@ class StatusChange:
     changed_by: str
 
 
+@dataclass(frozen=True)
+class FirstPayment:
+    """Marks a user's coin item with when they first paid for coins (kept once set). It rides on
+    the item every gift already reads, so the new-payer hold costs the gift nothing."""
+
+    user_id: str
+    paid_at: str
+
+
 @dataclass
 class _CommitRequest:
     transfer: Transfer
@@ -220,6 +233,7 @@ class _CommitRequest:
     guards: Sequence[Guard]
     status_change: StatusChange | None
     pending_bucket: PendingBucket | None = None
+    first_payment: FirstPayment | None = None
     shard_overrides: dict[tuple[str, AccountKind], int] = field(default_factory=dict)
 
 
@@ -422,7 +436,7 @@ class LedgerRepository:
         """One strongly consistent call: the fan's coin item, and the recipient's when asked for."""
         fan_key = _balance_key(Account(fan_id, AccountKind.COINS), 0)
         names = {"#balance": "balance", "#version": "version", "#status": "status"}
-        expression = "PK, #balance, #version, #status"
+        expression = "PK, #balance, #version, #status, first_paid_at"
         projection: dict[str, Any] = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
         rows: dict[str, dict[str, Any]]
         if recipient_id is None:
@@ -448,6 +462,7 @@ class LedgerRepository:
             balance=int(fan_row.get("balance", 0)) if fan_row else 0,
             version=int(fan_row["version"]) if fan_row and "version" in fan_row else None,
             status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
+            first_paid_at=fan_row.get("first_paid_at") if fan_row else None,
         )
         if recipient_id is None:
             return spender, None
@@ -514,6 +529,8 @@ class LedgerRepository:
                 "amount": -gift.coins,
                 "details": {"gift_name": gift.gift_name},
                 **history_keys(gift.fan_id, gift.created_at, gift.transfer_id, AccountKind.COINS.value),
+                # Read by the settlement: a new payer's gift matures later (the chargeback defence).
+                **({"new_payer": True} if gift.new_payer else {}),
             }
         )
         items: list[TransactWriteItemTypeDef] = [
@@ -573,6 +590,7 @@ class LedgerRepository:
         guards: Sequence[Guard] = (),
         status_change: StatusChange | None = None,
         pending_bucket: PendingBucket | None = None,
+        first_payment: FirstPayment | None = None,
     ) -> CommitOutcome:
         """Commits every leg of the transfer, its record and its history rows in one transaction.
 
@@ -582,8 +600,12 @@ class LedgerRepository:
         recipients_must_exist: users who must have opened accounts even where no leg credits them.
         guards: writes that must hold for the transfer to commit (an order's state, a reservation).
         status_change: a user account status set in the same transaction (a freeze on clawback).
-        pending_bucket: for a debit of pending diamonds (maturing), the shard and day it empties.
+        pending_bucket: for a debit of pending diamonds (maturing, or a reversal), the shard and day
+            it takes from.
+        first_payment: marks the user's coin item with their first payment for coins, if unmarked.
         """
+        if first_payment is not None and status_change is not None:
+            raise ValueError("a first payment is marked with a purchase, never with a status change")
         request = _CommitRequest(
             transfer=transfer,
             record=record or {},
@@ -594,6 +616,7 @@ class LedgerRepository:
             guards=guards,
             status_change=status_change,
             pending_bucket=pending_bucket,
+            first_payment=first_payment,
         )
         if pending_bucket is not None:
             request.shard_overrides[(pending_bucket.user_id, AccountKind.DIAMONDS_PENDING)] = (
@@ -727,6 +750,12 @@ class LedgerRepository:
         if status_change is not None and status_change.user_id not in coin_items:
             items.append(self._status_update(status_change, created_at))
             coin_items.add(status_change.user_id)
+        payment = request.first_payment
+        if payment is not None and payment.user_id not in coin_items:
+            # No coin posting to ride on (the whole purchase repaid debt): its own update. (A status
+            # change of the same user would have taken the item: commit_transfer refuses the pair.)
+            items.append(self._first_payment_update(payment))
+            coin_items.add(payment.user_id)
         # Users who must exist: named by the caller, and every user a diamond account is credited for
         # (those accounts open on first credit; the coin item says the user is real and now receives).
         diamond_recipients = {
@@ -903,6 +932,10 @@ class LedgerRepository:
             names["#day"] = posting.day
             values[":zero"] = ser(0)
             update += ", #by_day.#day = if_not_exists(#by_day.#day, :zero) + :delta"
+        payment = request.first_payment
+        if payment is not None and account == Account(payment.user_id, AccountKind.COINS):
+            values[":first_paid"] = ser(payment.paid_at)
+            update += ", first_paid_at = if_not_exists(first_paid_at, :first_paid)"
         change = request.status_change
         if change is not None and account == Account(change.user_id, AccountKind.COINS):
             # One item may appear once in a transaction: the status change rides on the debit.
@@ -917,6 +950,17 @@ class LedgerRepository:
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _first_payment_update(self, payment: FirstPayment) -> TransactWriteItemTypeDef:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _balance_key(Account(payment.user_id, AccountKind.COINS), 0),
+                "UpdateExpression": "SET first_paid_at = if_not_exists(first_paid_at, :first_paid)",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": {":first_paid": ser(payment.paid_at)},
             }
         }
 
@@ -1163,68 +1207,6 @@ class LedgerRepository:
             GiftSent(transfer_id, created_at, creator, gift_coins, diamonds.get(transfer_id, 0))
             for transfer_id, created_at, creator, gift_coins in gifts
         ]
-
-    def gift_senders_in_bucket(self, bucket: PendingBucket) -> dict[str, int]:
-        """Who sent the gifts whose diamonds one pending (shard, day) holds, and how many each.
-
-        For the new-payer hold at maturing. Built on today's layout: a gift's credit to pending
-        shard k writes the creator's history row to history shard k, dated the same UTC day as the
-        bucket. A different layout (gifts settled from the stream) reimplements this.
-        """
-        senders: dict[str, int] = {}
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :day)",
-            "FilterExpression": "#code = :gift AND #account = :pending",
-            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": _history_pk(bucket.user_id, bucket.shard)},
-                ":day": {"S": bucket.day},
-                ":gift": {"S": "gift"},
-                ":pending": {"S": AccountKind.DIAMONDS_PENDING.value},
-            },
-        }
-        while True:
-            answer = self.client.query(**query)
-            for raw in answer.get("Items", []):
-                row = unmarshal(raw)
-                fan = row.get("counterparty_id")
-                if fan:
-                    senders[fan] = senders.get(fan, 0) + int(row["amount"])
-            if "LastEvaluatedKey" not in answer:
-                return senders
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-    def defer_pending(self, bucket: PendingBucket, diamonds: int, until_day: str) -> bool:
-        """Holds part of a pending day: moves `diamonds` of it to a later day of the same shard.
-
-        Nothing changes hands (the balance stays, still pending); they mature with that day. Only
-        if the day still holds what was read; False when it moved (the next run decides again).
-        """
-        if not 0 < diamonds <= bucket.diamonds or until_day <= bucket.day:
-            raise ValueError("defer a part of a pending day to a later day")
-        names = {"#by_day": "by_day", "#day": bucket.day, "#later": until_day}
-        values: dict[str, Any] = {":bucket": ser(bucket.diamonds), ":held": ser(diamonds), ":zero": ser(0)}
-        later = "#by_day.#later = if_not_exists(#by_day.#later, :zero) + :held"
-        if diamonds == bucket.diamonds:
-            update = f"SET {later} REMOVE #by_day.#day"
-        else:
-            values[":rest"] = ser(bucket.diamonds - diamonds)
-            update = f"SET #by_day.#day = :rest, {later}"
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_balance_key(Account(bucket.user_id, AccountKind.DIAMONDS_PENDING), bucket.shard),
-                UpdateExpression=update,
-                ConditionExpression="#by_day.#day = :bucket",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
 
     # ---------------------------------------------------------------- status and reviews
 

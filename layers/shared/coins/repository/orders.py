@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from coins.errors import Busy, LimitExceeded
+from coins.errors import LimitExceeded
 from coins.repository._dynamo import (
     TransactionCancelled,
     default_client,
@@ -333,44 +333,6 @@ class OrderRepository:
                 }
             },
         ]
-
-    def first_payment_guard(self, user_id: str, paid_at: str) -> Guard:
-        """Remembers when the user first paid for coins (with the purchase that did)."""
-        return Guard(
-            write={
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _limits_key(user_id),
-                    "UpdateExpression": "SET first_paid_at = if_not_exists(first_paid_at, :paid_at)",
-                    "ExpressionAttributeValues": {":paid_at": ser(paid_at)},
-                }
-            },
-            refusal=OrderStateConflict,
-        )
-
-    def first_paid_at_of(self, user_ids: Sequence[str]) -> dict[str, str]:
-        """When each of these users first paid for coins; users who never paid are left out."""
-        keys = [_limits_key(user_id) for user_id in dict.fromkeys(user_ids)]
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": keys[start : start + 100],
-                    "ProjectionExpression": "PK, first_paid_at",
-                }
-            }
-            for _ in range(10):
-                answer = self.client.batch_get_item(RequestItems=request)
-                for raw in answer.get("Responses", {}).get(self.table_name, []):
-                    row = unmarshal(raw)
-                    if "first_paid_at" in row:
-                        found[row["PK"].removeprefix("LIMIT#")] = row["first_paid_at"]
-                request = dict(answer.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-            else:
-                raise Busy("the table is busy; retry shortly")
-        return found
 
     def spent(self, user_id: str) -> tuple[int, int]:
         found = self.client.get_item(TableName=self.table_name, Key=_limits_key(user_id), ConsistentRead=True)

@@ -52,7 +52,9 @@ class CreatorCredit:
     settlement_id: str
     millidiamonds: int
     coins: int
-    by_day: Mapping[str, int]  # UTC day a gift was sent -> its millidiamonds (maturing counts from it)
+    by_day: Mapping[
+        str, int
+    ]  # UTC day maturing counts from (the gift's, later for new payers) -> millidiamonds
     transfer_ids: Sequence[str]
     fans: Sequence[str]
 
