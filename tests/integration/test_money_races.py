@@ -19,6 +19,7 @@ from coins.repository import LedgerRepository
 from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
 
 
@@ -173,6 +174,7 @@ def fan_in_debt(shop: Services, debt: int) -> None:
         stream_id="live",
         idempotency_key="spend",
     )
+    settle_gifts(shop)
     refund = charge_refunded(order_id=first, amount=99, refunded=99, currency="usd")
     shop.webhooks.handle(PaymentEvent.model_validate(refund))
     assert shop.wallets.wallet("fan-1").coin_debt == debt
@@ -231,6 +233,7 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
         stream_id="live",
         idempotency_key="spend",
     )  # 140 - 50 = 90 coins left
+    settle_gifts(shop)
     opened = dispute_event(
         "charge.dispute.created", order_id=disputed, amount=99, currency="usd", status="needs_response"
     )
@@ -321,6 +324,7 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
         stream_id="live",
         idempotency_key="g",
     )
+    settle_gifts(shop)
     assert shop.wallets.wallet("creator-1").diamonds_pending == 35
     # ... and the payment both refunded and disputed, the two events handled at once, both
     # reading the creator's funding record before either takes anything back
@@ -343,6 +347,108 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
         AccountStatus.UNDER_REVIEW,
     )
     record = shop.orders.funded_recipients(order)["creator-1"]
-    assert (record.due, record.reversed) == (35, 35)
+    assert (record.due, record.reversed) == (35_000, 35_000)  # millidiamonds
     assert shop.wallets.wallet("fan-1").coin_debt == 70
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def _gift_70_coins(shop: Services) -> str:
+    """fan-1 buys 70 coins and gifts all of them to creator-1 (35 diamonds); the order's id."""
+    shop.wallets.wallet("creator-1")
+    order = buy(shop, "first")
+    assert pay(shop, order) == "credited"
+    shop.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="finger_heart",
+        quantity=14,
+        stream_id="live",
+        idempotency_key="g",
+    )
+    return order
+
+
+def _disputed(order: str) -> PaymentEvent:
+    return PaymentEvent.model_validate(
+        dispute_event(
+            "charge.dispute.created", order_id=order, amount=99, currency="usd", status="needs_response"
+        )
+    )
+
+
+def test_a_gift_settled_just_before_the_creator_is_held_is_found_and_taken_back(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a gift still in flight when the dispute arrives, whose settlement commits (from the
+    # real stream) just before the chargeback defence puts the creator under review
+    order = _gift_70_coins(shop)
+    original = LedgerRepository.change_status_if
+
+    def settled_first(self: LedgerRepository, *args: Any, **kwargs: Any) -> bool:
+        settle_gifts(shop)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LedgerRepository, "change_status_if", settled_first)
+
+    # When the dispute is handled
+    outcome = shop.webhooks.handle(_disputed(order))
+
+    # Then the look-up after the hold finds the gift settled and its diamonds are taken back at once
+    assert outcome == "clawed_back_with_debt"
+    creator = shop.wallets.wallet("creator-1")
+    assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.UNDER_REVIEW)
+    record = shop.orders.funded_recipients(order)["creator-1"]
+    assert (record.due, record.reversed) == (35_000, 35_000)
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event_retried(
+    shop: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.errors import RetryLater
+
+    # Given a gift still in flight whose settlement runs (from the real stream) right after the
+    # chargeback defence put the creator under review
+    order = _gift_70_coins(shop)
+    original = LedgerRepository.change_status_if
+
+    def settled_after(self: LedgerRepository, *args: Any, **kwargs: Any) -> bool:
+        changed = original(self, *args, **kwargs)
+        settle_gifts(shop)
+        return changed
+
+    monkeypatch.setattr(LedgerRepository, "change_status_if", settled_after)
+
+    # When the dispute is handled, the settlement refunds the gift instead of crediting the
+    # creator; the look-up cannot see it settled, so Stripe is asked to deliver the event again
+    with pytest.raises(RetryLater):
+        shop.webhooks.handle(_disputed(order))
+    assert shop.wallets.wallet("creator-1").millidiamonds_pending == 0
+    assert shop.wallets.wallet("fan-1").coins == 70
+
+    # Then the redelivery finds the coins reached no creator: nothing taken, the review lifted
+    monkeypatch.setattr(LedgerRepository, "change_status_if", original)
+    assert shop.webhooks.handle(_disputed(order)) == "nothing_to_claw_back"
+    creator = shop.wallets.wallet("creator-1")
+    assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.ACTIVE)
+    assert shop.repository.gifts_in_flight() == 0
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_new_payers_gift_settled_from_the_stream_matures_after_the_new_payer_hold(shop: Services) -> None:
+    from datetime import date, timedelta
+
+    # Given a fan whose first payment is today, and a gift they send at once
+    _gift_70_coins(shop)
+
+    # When the settlement reads it from the table's stream
+    settle_gifts(shop)
+
+    # Then its diamonds are keyed to mature 60 days after the gift, not 7
+    (bucket,) = shop.repository.pending_buckets("creator-1")
+    sent = shop.repository.get_wallet("fan-1")
+    assert sent.coins == 0
+    settings = shop.settings
+    hold = timedelta(days=settings.new_payer_maturity_days - settings.maturity_days)
+    assert date.fromisoformat(bucket.day) - hold == date.today()
+    assert bucket.diamonds == 35_000

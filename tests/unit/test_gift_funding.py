@@ -88,7 +88,9 @@ def disputed(
 
 
 def gift(api: HandlerClient, creator: str, gift_id: str, quantity: int, key: str) -> None:
+    """fan-1 sends a gift, and the settlement credits its creator (as the stream does within seconds)."""
     assert api.send_gift("fan-1", creator, gift_id, quantity, key=key).status == 201
+    settle_gifts()
 
 
 def diamonds(app: Services, creator: str) -> dict[str, int]:
@@ -171,7 +173,7 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     order = bought(app, api, key="big", package="coins_7000")
     gift(api, second_account, "galaxy", 6, "g1")  # 6,000 coins -> 3,000 diamonds
     clock.now += timedelta(days=9)
-    assert app.payout_batch.mature_all() == 3000
+    assert app.payout_batch.mature_all() == 3_000_000  # millidiamonds
     wid = app.creators.withdraw(
         user_id=second_account, birthdate="1990-01-01", diamonds=2000, idempotency_key="w"
     )["withdrawal_id"]
@@ -189,7 +191,7 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     assert app.payout_batch.pay(DueWithdrawal(second_account, str(wid))) == "held"
     assert stripe.transfers == {}
     record = app.orders.funded_recipients(order)[second_account]
-    assert (record.due, record.reversed) == (3000, 1000)
+    assert (record.due, record.reversed) == (3_000_000, 1_000_000)  # millidiamonds
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
@@ -273,6 +275,84 @@ def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
     assert status_of(api, second_account) == "frozen"
 
 
+# ---------------------------------------------------------------- gifts still in flight
+
+
+def test_a_gift_still_in_flight_is_refunded_to_the_fan_and_the_event_waits_for_the_settlement(
+    app: Services, api: HandlerClient, second_account: str
+) -> None:
+    # Given a fan who bought 700 coins and gifted 598 to a second account, not yet settled
+    order = bought(app, api)
+    assert api.send_gift("fan-1", second_account, "corgi", 2, key="g1").status == 201
+
+    # When the payment is disputed before the settlement reaches the gift
+    waiting = deliver(api, disputed(order))
+
+    # Then the creator is held and Stripe is asked to deliver the event again
+    assert (waiting.status, waiting.body["error"]["code"]) == (503, "retry_later")
+    assert status_of(api, second_account) == "under_review"
+    assert api.wallet("fan-1").body["coin_debt"] == 598
+
+    # When the settlement comes: the held creator is not credited, the fan's coins come back
+    report = settle_gifts()
+    assert (report.settled, report.refunded) == (0, 1)
+    assert diamonds(app, second_account) == {"available": 0, "pending": 0, "reserved": 0}
+    assert api.wallet("fan-1").body["coins"] == 598  # frozen, beside the 598 owed
+
+    # Then Stripe's redelivery finds the order's coins reach no creator: nothing to take, review lifted
+    assert deliver(api, disputed(order)).status == 200
+    assert status_of(api, second_account) == "active"
+    assert app.orders.funded_recipients(order)[second_account].reversed == 0
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_settled_gifts_are_taken_back_at_once_and_one_in_flight_after_its_settlement(
+    app: Services, api: HandlerClient, second_account: str
+) -> None:
+    # Given 600 of the fan's 700 bought coins gifted to one creator: half settled, half in flight
+    order = bought(app, api)
+    gift(api, second_account, "hand_hearts", 3, "settled")  # 300 coins -> 150 diamonds
+    assert api.send_gift("fan-1", second_account, "hand_hearts", 3, key="in-flight").status == 201
+
+    # When the payment is disputed: the settled gift's diamonds are taken back now ...
+    assert deliver(api, disputed(order)).status == 503
+    assert diamonds(app, second_account)["pending"] == 0
+    record = app.orders.funded_recipients(order)[second_account]
+    assert (record.due, record.reversed) == (150_000, 150_000)
+
+    # ... the gift in flight is refunded by the settlement, and the redelivery changes nothing more
+    assert settle_gifts().refunded == 1
+    assert deliver(api, disputed(order)).status == 200
+    assert diamonds(app, second_account) == {"available": 0, "pending": 0, "reserved": 0}
+    assert status_of(api, second_account) == "under_review"
+    fan = api.wallet("fan-1").body
+    assert (fan["coins"], fan["coin_debt"]) == (300, 600)
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_returned_are_followed(
+    app: Services, api: HandlerClient, second_account: str
+) -> None:
+    # Given a fan whose gift to a frozen creator was refunded, who then gave the coins to another
+    api.wallet("creator-2")
+    order = bought(app, api)
+    assert api.send_gift("fan-1", second_account, "hand_hearts", 6, key="g1").status == 201
+    app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
+    assert settle_gifts().refunded == 1
+    gift(api, "creator-2", "hand_hearts", 6, "g2")  # 600 coins -> 300 diamonds
+
+    # When the payment is charged back
+    assert deliver(api, disputed(order)).status == 200
+
+    # Then the coins are followed to where they went in the end: the second creator's diamonds
+    assert api.wallet("fan-1").body["coin_debt"] == 600
+    assert set(app.orders.funded_recipients(order)) == {"creator-2"}
+    assert diamonds(app, "creator-2")["pending"] == 0
+    assert status_of(api, "creator-2") == "under_review"
+    assert status_of(api, second_account) == "frozen"
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
 # ---------------------------------------------------------------- the new-payer hold
 
 
@@ -283,7 +363,6 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
     app.creators.onboard(user_id=second_account, country="US", birthdate="1990-01-01")
     bought(app, api)
     gift(api, second_account, "hand_hearts", 3, "g1")
-    settle_gifts(app)
 
     # When the batch runs after the usual 7 days, the diamonds stay pending ...
     clock.now += timedelta(days=9)
@@ -341,7 +420,6 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     marked = first_paid_at()
     assert marked is not None
     gift(api, second_account, "corgi", 2, "g1")
-    settle_gifts(app)
     deliver(api, charge_refunded(order_id=order, amount=999, refunded=999, currency="usd"))
     app.repository.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
 

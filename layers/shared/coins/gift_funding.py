@@ -3,9 +3,11 @@
 A stolen card buys coins, the coins become gifts to a second account, its diamonds become cash.
 When the payment is refunded or disputed, the fan's clawback finds the coins already spent: that
 part is the fan's debt (`Order.debt_coins`). The creators those coins reached are found (the fan's
-gifts from the payment on, oldest first, until they add up to the debt), and for each one:
-- the account goes under review (never overwriting a freeze): spending, withdrawals, maturing and
-  queued payouts all stop while someone looks (see coins.payouts);
+gifts from the payment on, oldest first, until they add up to the debt; gifts the settlement
+refunded do not count: those coins came back), and for each one:
+- the account goes under review (never overwriting a freeze), and the status is copied onto their
+  pending shards: spending, withdrawals, maturing and queued payouts stop while someone looks
+  (see coins.payouts), and the gift settlement credits them nothing more;
 - the diamonds those coins earned are taken back from what is not yet paid out: pending
   (unmatured) diamonds first, newest day first, then available ones. What was already reserved or
   paid cannot be taken back; it stays on the record for the reviewer (`due` > `reversed`);
@@ -14,6 +16,13 @@ gifts from the payment on, oldest first, until they add up to the debt), and for
   this order's is lifted.
 Every step is a ledger transfer committed with the creator's funding record at the version read
 (coins.repository.orders.funding_guard), so redelivered and racing events take each diamond once.
+Amounts are millidiamonds, as the ledger holds them.
+
+Gifts still in flight (sent, not yet settled) are the settlement's to finish: once the creator is
+under review and the status is on their shards, the settlement refunds those gifts to the fan
+instead of crediting the creator. Only settled gifts are taken back here, and while any of the
+attributed gifts is still in flight the reconciliation ends with RetryLater: Stripe delivers the
+event again, by then those gifts are refunded (and no longer attributed) and the rest is final.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds
+from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, RetryLater
 from coins.ledger import (
     Account,
     AccountKind,
@@ -35,7 +44,7 @@ from coins.ledger import (
     transfer_id_for,
 )
 from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import PendingBucket, StatusChange
+from coins.repository.ledger import GiftSent, PendingBucket, StatusChange
 from coins.repository.orders import FundedRecipient, FundingRecordMoved, Order, OrderRepository
 
 logger = Logger(child=True)
@@ -58,13 +67,20 @@ class GiftFundingReversals:
 
     def reconcile(self, order: Order) -> dict[str, int]:
         """Brings every creator the order's unbacked coins reached to what is due; returns, per
-        creator, the diamonds still due but beyond reach (already withdrawn)."""
-        due = self._due_per_creator(order)
+        creator, the millidiamonds still due but beyond reach (already withdrawn). Raises
+        RetryLater, after doing all it can, while gifts it attributed are still being settled."""
+        attributed = self._attributed_gifts(order)
+        reached = {gift.creator_id for gift, _ in attributed}
+        now = iso_timestamp(self._clock())
+        for creator_id in sorted(reached):
+            self._hold(order, creator_id, now)
+        # Only after the holds: from here on a gift not yet settled can no longer be credited.
+        due, unsettled = self._due_for_settled(attributed)
         records = self._orders.funded_recipients(order.order_id)
         out_of_reach = {}
-        for creator_id in sorted(set(due) | set(records)):
+        for creator_id in sorted(set(due) | set(records) | reached):
             missing = self._reconcile_creator(
-                order, creator_id, due.get(creator_id, 0), records.get(creator_id)
+                order, creator_id, due.get(creator_id, 0), records.get(creator_id), creator_id in reached
             )
             if missing:
                 out_of_reach[creator_id] = missing
@@ -73,35 +89,67 @@ class GiftFundingReversals:
                 "diamonds funded by a refunded or disputed payment were already withdrawn",
                 extra={"order_id": order.order_id, "out_of_reach": out_of_reach},
             )
+        if unsettled:
+            logger.info(
+                "gifts funded by a refunded or disputed payment are still being settled",
+                extra={"order_id": order.order_id, "creators": sorted(unsettled)},
+            )
+            raise RetryLater(f"gifts funded by order {order.order_id} are still being settled")
         return out_of_reach
 
-    def _due_per_creator(self, order: Order) -> dict[str, int]:
+    def _attributed_gifts(self, order: Order) -> list[tuple[GiftSent, int]]:
+        """The fan's gifts the order's unbacked coins paid for, oldest first, with the coins of
+        each that are attributed to the order (the last one may be partly)."""
         unbacked = order.debt_coins
         if unbacked <= 0:
-            return {}
+            return []
         since = order.paid_at or order.created_at
-        due: dict[str, int] = {}
+        attributed = []
         left = unbacked
         for gift in self._ledger.gift_recipients_since(order.user_id, since, coins=unbacked):
             if left <= 0:
                 break
             coins = min(gift.coins, left)
             left -= coins
-            if gift.diamonds and gift.coins:
-                # The gift's diamonds in proportion to the coins attributed to it, rounded down.
-                due[gift.creator_id] = due.get(gift.creator_id, 0) + gift.diamonds * coins // gift.coins
-        return {creator: diamonds for creator, diamonds in due.items() if diamonds > 0}
+            attributed.append((gift, coins))
+        return attributed
+
+    def _hold(self, order: Order, creator_id: str, now: str) -> None:
+        """Puts a creator the order's coins reached under review (never over a freeze), with the
+        status on their pending shards, where the settlement's credit checks it."""
+        flagged = self._ledger.change_status_if(
+            StatusChange(creator_id, AccountStatus.UNDER_REVIEW, review_reason(order.order_id), ACTOR),
+            now,
+            from_statuses=(AccountStatus.ACTIVE,),
+        )
+        if not flagged:
+            # Already under review or frozen: the copy on the shards may lag the account (a status
+            # change copies it right after); make sure it is there before anything is read.
+            self._ledger.mirror_if_receiving(creator_id)
+
+    def _due_for_settled(self, attributed: list[tuple[GiftSent, int]]) -> tuple[dict[str, int], set[str]]:
+        """Millidiamonds due back per creator from the attributed gifts that were settled, and the
+        creators with attributed gifts still in flight."""
+        by_creator: dict[str, list[tuple[GiftSent, int]]] = {}
+        for gift, coins in attributed:
+            by_creator.setdefault(gift.creator_id, []).append((gift, coins))
+        due: dict[str, int] = {}
+        unsettled: set[str] = set()
+        for creator_id, gifts in by_creator.items():
+            settled = self._ledger.settled_gifts(creator_id, [gift for gift, _ in gifts])
+            for gift, coins in gifts:
+                if gift.transfer_id not in settled.transfer_ids:
+                    unsettled.add(creator_id)
+                elif gift.millidiamonds and gift.coins:
+                    # The gift's share in proportion to the coins attributed to it: exact, since a
+                    # gift's millidiamonds are a whole number per coin.
+                    due[creator_id] = due.get(creator_id, 0) + gift.millidiamonds * coins // gift.coins
+        return {creator: amount for creator, amount in due.items() if amount > 0}, unsettled
 
     def _reconcile_creator(
-        self, order: Order, creator_id: str, due: int, record: FundedRecipient | None
+        self, order: Order, creator_id: str, due: int, record: FundedRecipient | None, reached: bool
     ) -> int:
         now = iso_timestamp(self._clock())
-        if due > 0:
-            self._ledger.change_status_if(
-                StatusChange(creator_id, AccountStatus.UNDER_REVIEW, review_reason(order.order_id), ACTOR),
-                now,
-                from_statuses=(AccountStatus.ACTIVE,),
-            )
         for _ in range(STEPS_PER_CREATOR):
             try:
                 done = self._step(order, creator_id, due, record)
@@ -114,7 +162,9 @@ class GiftFundingReversals:
             raise Busy(f"could not settle {creator_id}'s diamonds funded by order {order.order_id}")
         record = self._orders.funded_recipients(order.order_id).get(creator_id)
         reversed_ = record.reversed if record else 0
-        if due == 0 and reversed_ == 0:
+        if not reached and reversed_ == 0:
+            # The order's coins no longer reach this creator (a dispute won, or their gifts were
+            # refunded at settlement): lift the review if it is still only this order's.
             self._ledger.change_status_if(
                 StatusChange(
                     creator_id, AccountStatus.ACTIVE, f"{review_reason(order.order_id)}: resolved", ACTOR

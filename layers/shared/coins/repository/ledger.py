@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +31,7 @@ from coins.ledger import (
     AccountKind,
     AccountStatus,
     Transfer,
+    TransferCode,
     Unit,
     whole_diamonds,
 )
@@ -202,7 +204,16 @@ class GiftSent:
     created_at: str
     creator_id: str
     coins: int
-    diamonds: int
+    millidiamonds: int  # the creator's exact share, as the settlement credits it
+
+
+@dataclass(frozen=True)
+class SettledGifts:
+    """Which of some gifts to one creator a settlement row credited. `complete` is False when the
+    look-up stopped at its budget before finding them all: the rest may be settled or in flight."""
+
+    transfer_ids: frozenset[str]
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -269,6 +280,33 @@ def _history_pk(user_id: str, shard: int) -> str:
 def history_keys(user_id: str, created_at: str, entry_id: str, account: str) -> dict[str, str]:
     """The History index keys of a posting: one partition per user, newest first by time then id."""
     return {"HPK": user_id, "HSK": f"{created_at}#{entry_id}#{account}"}
+
+
+_GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
+SETTLEMENT_ROW = "gift_settlement"  # a creator's history row for one settlement chunk
+REFUND_ROW = "gift_refund"  # a fan's history row for gifts refunded at settlement
+# How far a settlement's clock may be from the gift function's: a margin on time-ranged look-ups.
+CLOCK_MARGIN = timedelta(hours=1)
+# A gift is settled while its stream record lives (24 hours) or, after a failure, replayed from
+# the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
+SETTLED_WITHIN = timedelta(hours=25)
+SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
+
+
+def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
+    """The gifts a row settles, 15 bytes each: a 200-gift row stays a few KB (its write units)."""
+    return b"".join(bytes.fromhex(t.removeprefix(_GIFT_ID_PREFIX)) for t in transfer_ids)
+
+
+def settled_transfer_ids(row: Mapping[str, Any]) -> list[str]:
+    """The transfer ids a settlement or refund row settled (for the ledger checker and tests)."""
+    packed = bytes(row.get("settles", b""))
+    return [_GIFT_ID_PREFIX + packed[i : i + 15].hex() for i in range(0, len(packed), 15)]
+
+
+def _shifted(timestamp: str, by: timedelta) -> str:
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return iso_timestamp(moment + by)
 
 
 class LedgerRepository:
@@ -1167,46 +1205,127 @@ class LedgerRepository:
         """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
 
         For the chargeback defence: which creators received coins a refunded or disputed payment
-        had funded. Built on today's layout (the fan's coin postings in history shard 0, and each
-        gift's diamonds on its transfer item); a different history layout reimplements this.
+        had funded. A gift's transfer item is the fan's history entry, so this is one Query of the
+        fan's `History` index partition (gift entries only), and a BatchGetItem of the transfers
+        for the creator's exact share. Gifts refunded at settlement (their creator could not
+        receive) are left out and do not count towards `coins`: those coins came back to the fan.
+        The index is eventually consistent: a gift sent a moment ago may be missing; the next event
+        about the order reconciles again.
         """
+        refunded = self._refunded_gifts(fan_id, since)
         gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
         covered = 0
         query: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "IndexName": HISTORY_INDEX,
+            "KeyConditionExpression": "HPK = :fan AND HSK >= :since",
             "FilterExpression": "#code = :gift AND #account = :coins",
             "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
             "ExpressionAttributeValues": {
-                ":pk": {"S": _history_pk(fan_id, 0)},
+                ":fan": {"S": fan_id},
                 ":since": {"S": since},
-                ":gift": {"S": "gift"},
+                ":gift": {"S": TransferCode.GIFT.value},
                 ":coins": {"S": AccountKind.COINS.value},
             },
             "ScanIndexForward": True,
-            "ConsistentRead": True,
         }
         while covered < coins:
             answer = self.client.query(**query)
             for raw in answer.get("Items", []):
                 row = unmarshal(raw)
-                if not row.get("counterparty_id"):
+                if not row.get("counterparty_id") or row["transfer_id"] in refunded:
                     continue
-                gifts.append(
-                    (row["transfer_id"], row["created_at"], row["counterparty_id"], -int(row["amount"]))
-                )
-                covered += -int(row["amount"])
+                gift_coins = -int(row["amount"])
+                gifts.append((row["transfer_id"], row["created_at"], row["counterparty_id"], gift_coins))
+                covered += gift_coins
                 if covered >= coins:
                     break
             if "LastEvaluatedKey" not in answer:
                 break
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         keys = [_transfer_key(transfer_id) for transfer_id, *_ in gifts]
-        diamonds = {row["transfer_id"]: int(row.get("diamonds", 0)) for row in self._batch_get(keys)}
+        projection = {"ProjectionExpression": "transfer_id, millidiamonds"}
+        shares = {
+            row["transfer_id"]: int(row.get("millidiamonds", 0))
+            for row in self._batch_get(keys, projection=projection)
+        }
         return [
-            GiftSent(transfer_id, created_at, creator, gift_coins, diamonds.get(transfer_id, 0))
+            GiftSent(transfer_id, created_at, creator, gift_coins, shares.get(transfer_id, 0))
             for transfer_id, created_at, creator, gift_coins in gifts
         ]
+
+    def _refunded_gifts(self, fan_id: str, since: str) -> set[str]:
+        """The fan's gifts from `since` on that the settlement refunded (their refund rows, which
+        live in the fan's first history partition, list them)."""
+        refunded: set[str] = set()
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "FilterExpression": "#kind = :refund",
+            "ProjectionExpression": "settles",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(fan_id, 0)},
+                ":since": {"S": _shifted(since, -CLOCK_MARGIN)},
+                ":refund": {"S": REFUND_ROW},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                refunded.update(settled_transfer_ids(unmarshal(raw)))
+            if "LastEvaluatedKey" not in answer:
+                return refunded
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def settled_gifts(
+        self, creator_id: str, gifts: Sequence[GiftSent], *, shards: int | None = None
+    ) -> SettledGifts:
+        """Which of these gifts to one creator a settlement row has credited; the others are still
+        in flight (or were refunded).
+
+        A gift's settlement row is in one of the creator's history partitions (the one its stream
+        shard maps to), dated when it was settled: within SETTLED_WITHIN of the gift. So each
+        partition is read, strongly consistent, over that window only, and the look-up stops as
+        soon as every gift is found: typically one short page per partition.
+        """
+        wanted = {gift.transfer_id for gift in gifts}
+        if not wanted:
+            return SettledGifts(frozenset())
+        start = _shifted(min(gift.created_at for gift in gifts), -CLOCK_MARGIN)
+        end = _shifted(max(gift.created_at for gift in gifts), SETTLED_WITHIN)
+        found: set[str] = set()
+        pages = 0
+        for shard in range(max(shards or 0, self.creator_shards)):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
+                "FilterExpression": "#kind = :settlement",
+                "ProjectionExpression": "settles",
+                "ExpressionAttributeNames": {"#kind": "kind"},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": _history_pk(creator_id, shard)},
+                    ":start": {"S": start},
+                    ":end": {"S": end},
+                    ":settlement": {"S": SETTLEMENT_ROW},
+                },
+                "ConsistentRead": True,
+                "Limit": 200,
+            }
+            while True:
+                if pages >= SETTLED_LOOKUP_PAGES:
+                    return SettledGifts(frozenset(found), complete=False)
+                pages += 1
+                answer = self.client.query(**query)
+                for raw in answer.get("Items", []):
+                    found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+                if found == wanted:
+                    return SettledGifts(frozenset(found))
+                if "LastEvaluatedKey" not in answer:
+                    break
+                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return SettledGifts(frozenset(found))
 
     # ---------------------------------------------------------------- status and reviews
 
