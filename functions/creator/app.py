@@ -7,6 +7,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    BelowMinimum,
+    Busy,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    LimitExceeded,
+    NotEligible,
+    RetryLater,
+)
 from coins.models import EarningsOut, OnboardingOut, WithdrawalOut, WithdrawalRequest
 from coins.observability import metrics, tracer
 from coins.wiring import services
@@ -19,7 +28,7 @@ app = create_app()
     summary="Create (once) the creator's Stripe Connect account and get an onboarding link",
     description="Only adults (the token's birthdate) may cash out; a retry returns the same account.",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(200, OnboardingOut, refuses=(NotEligible, RetryLater)),
 )
 @tracer.capture_method
 def onboard() -> OnboardingOut:
@@ -34,7 +43,7 @@ def onboard() -> OnboardingOut:
     "/v1/creator/earnings",
     summary="Diamonds available, pending and reserved, their cash value, and the payout history",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(200, EarningsOut),
 )
 @tracer.capture_method
 def earnings() -> EarningsOut:
@@ -47,7 +56,12 @@ def earnings() -> EarningsOut:
     summary="Reserve diamonds for the next payout batch",
     description="Whole cents only: the odd diamonds stay available. A minimum and a daily cap apply.",
     tags=["creators"],
-    responses=api_responses(201, WithdrawalOut),
+    responses=api_responses(
+        201,
+        WithdrawalOut,
+        takes_body=True,
+        refuses=(NotEligible, BelowMinimum, InsufficientFunds, LimitExceeded, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def withdraw(

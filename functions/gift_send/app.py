@@ -7,6 +7,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    AccountFrozen,
+    AccountUnderReview,
+    Busy,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    NotFound,
+)
 from coins.models import GiftReceipt, SendGiftRequest
 from coins.observability import metrics, tracer
 from coins.wiring import services
@@ -21,7 +29,12 @@ app = create_app()
     "diamonds are credited from the table's stream within seconds (a creator who cannot receive is "
     "never credited: the fan is refunded).",
     tags=["gifts"],
-    responses=api_responses(201, GiftReceipt),
+    responses=api_responses(
+        201,
+        GiftReceipt,
+        takes_body=True,
+        refuses=(AccountFrozen, AccountUnderReview, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def send_gift(
