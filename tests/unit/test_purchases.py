@@ -21,6 +21,7 @@ from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
     charge_refunded,
@@ -347,6 +348,7 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     shop: Services, api: HandlerClient, paid: str
 ) -> None:
     assert api.send_gift("fan-1", "creator-1", "corgi", 2, key="spend").status == 201  # 598 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
 
@@ -484,6 +486,7 @@ def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_the
         return 700 if len(calls) == 1 else original(self, user_id)
 
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
     monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
@@ -700,6 +703,7 @@ def test_a_clawback_that_read_a_stale_balance_of_a_frozen_fan_is_not_a_server_er
 
     # Given a fan who spent coins, was frozen by support, and whose balance the webhook reads stale
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
     shop.repository.set_status(
         "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
     )
