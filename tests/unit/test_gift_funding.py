@@ -10,7 +10,7 @@ import pytest
 from coins.config import Settings
 from coins.ledger import AccountStatus, Unit
 from coins.repository.payouts import DueWithdrawal
-from coins.wiring import Services, build_services
+from coins.wiring import Services, build_services, services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
 from tests.support.settlement import settle_gifts
@@ -350,6 +350,43 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     assert diamonds(app, "creator-2")["pending"] == 0
     assert status_of(api, "creator-2") == "under_review"
     assert status_of(api, second_account) == "frozen"
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+@pytest.fixture
+def sixteen_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CREATOR_SHARDS=16 (production's default) for the app, the handlers and the settlement alike,
+    so the unit stream's gifts land on shard 12 (crc32 of its shard id mod 16)."""
+    monkeypatch.setenv("CREATOR_SHARDS", "16")
+    services.cache_clear()
+
+
+@pytest.mark.usefixtures("sixteen_shards")
+def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_taken_back(
+    app: Services,
+    api: HandlerClient,
+    clock: Clock,
+    stripe: FakePayoutProvider,
+    second_account: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from coins.payment_events import PaymentEvent
+
+    # Given gifts settled to pending shard 12 of 16, and a payout batch that recorded 16 shards
+    order = bought(app, api)
+    gift(api, second_account, "corgi", 2, "g1")
+    assert [b.shard for b in app.repository.pending_buckets(second_account)] == [12]
+    app.payout_batch.mature_all()
+
+    # When CREATOR_SHARDS is lowered to 8 and then the payment is disputed
+    monkeypatch.setenv("CREATOR_SHARDS", "8")
+    fewer = build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
+    assert fewer.webhooks.handle(PaymentEvent.model_validate(disputed(order))) == "clawed_back_with_debt"
+
+    # Then the settlement row and the diamonds on the removed shard are found and taken back
+    record = fewer.orders.funded_recipients(order)[second_account]
+    assert (record.due, record.reversed) == (299_000, 299_000)
+    assert diamonds(app, second_account)["pending"] == 0
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 

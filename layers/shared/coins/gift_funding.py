@@ -135,8 +135,9 @@ class GiftFundingReversals:
             by_creator.setdefault(gift.creator_id, []).append((gift, coins))
         due: dict[str, int] = {}
         unsettled: set[str] = set()
+        shards = self._ledger.creator_shards_written() if by_creator else 0
         for creator_id, gifts in by_creator.items():
-            settled = self._ledger.settled_gifts(creator_id, [gift for gift, _ in gifts])
+            settled = self._ledger.settled_gifts(creator_id, [gift for gift, _ in gifts], shards=shards)
             for gift, coins in gifts:
                 if gift.transfer_id not in settled.transfer_ids:
                     unsettled.add(creator_id)
@@ -206,7 +207,10 @@ class GiftFundingReversals:
         """Takes up to `wanted` diamonds from one pending day, or else from available; 0 if none."""
         source: Account
         bucket: PendingBucket | None = None
-        buckets = sorted(self._ledger.pending_buckets(creator_id), key=lambda b: b.day, reverse=True)
+        shards = self._ledger.creator_shards_written()
+        buckets = sorted(
+            self._ledger.pending_buckets(creator_id, shards=shards), key=lambda b: b.day, reverse=True
+        )
         if buckets:
             bucket = buckets[0]
             amount = min(bucket.diamonds, wanted)

@@ -291,6 +291,9 @@ CLOCK_MARGIN = timedelta(hours=1)
 # the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
 SETTLED_WITHIN = timedelta(hours=25)
 SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
+# The most pending shards per creator the table was ever written with (the payout batch records
+# it: PayoutRepository.record_creator_shards), so a lowered CREATOR_SHARDS strands nothing.
+CREATOR_SHARDS_KEY = {"PK": {"S": "LEDGER#CONFIG"}, "SK": {"S": "CREATOR_SHARDS"}}
 
 
 def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
@@ -1099,6 +1102,13 @@ class LedgerRepository:
                 if int(diamonds) > 0:
                     buckets.append(PendingBucket(user_id, shard, day, int(diamonds)))
         return buckets
+
+    def creator_shards_written(self) -> int:
+        """How many pending shards (and history partitions) a creator may have: CREATOR_SHARDS, or
+        the higher count the table was once written with."""
+        found = self.client.get_item(TableName=self.table_name, Key=CREATOR_SHARDS_KEY, ConsistentRead=True)
+        recorded = int(unmarshal(found["Item"]).get("creator_shards", 0)) if "Item" in found else 0
+        return max(recorded, self.creator_shards)
 
     def account_status(self, user_id: str) -> AccountStatus | None:
         """The user's account status; None when they have no accounts."""

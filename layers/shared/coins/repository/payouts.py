@@ -29,7 +29,7 @@ from coins.repository._dynamo import (
     to_item,
     unmarshal,
 )
-from coins.repository.ledger import Guard
+from coins.repository.ledger import CREATOR_SHARDS_KEY, Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 PROFILE_SK = "PROFILE"
 DUE_BUCKETS = 16  # the payouts-due index is spread over this many partitions
 CREATOR_BUCKETS = 8
-# The most pending shards per creator the table was ever written with (see record_creator_shards).
-_SHARDS_KEY = {"PK": {"S": "LEDGER#CONFIG"}, "SK": {"S": "CREATOR_SHARDS"}}
 
 
 class WithdrawalStatus(StrEnum):
@@ -246,7 +244,7 @@ class PayoutRepository:
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=_SHARDS_KEY,
+                Key=CREATOR_SHARDS_KEY,
                 UpdateExpression="SET creator_shards = :n",
                 ConditionExpression="attribute_not_exists(creator_shards) OR creator_shards < :n",
                 ExpressionAttributeValues={":n": ser(configured)},
@@ -255,7 +253,7 @@ class PayoutRepository:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-        found = self.client.get_item(TableName=self.table_name, Key=_SHARDS_KEY, ConsistentRead=True)
+        found = self.client.get_item(TableName=self.table_name, Key=CREATOR_SHARDS_KEY, ConsistentRead=True)
         return max(configured, int(unmarshal(found.get("Item", {})).get("creator_shards", configured)))
 
     def creators(self) -> Iterator[str]:
