@@ -358,7 +358,11 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     assert wallet["coin_debt"] == 598
     assert wallet["status"] == "frozen"
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
-    assert api.send_gift("fan-1", "creator-1", "rose", 1, key="after").status == 403
+    # The creator who received the refunded coins is put under review (the chargeback defence), so
+    # the frozen fan's refusal is shown on a gift to another, active creator.
+    assert api.wallet("creator-1").body["status"] == "under_review"
+    assert api.wallet("creator-2").status == 200
+    assert api.send_gift("fan-1", "creator-2", "rose", 1, key="after").status == 403
 
 
 def test_a_dispute_claws_back_and_freezes_and_a_won_dispute_restores(
