@@ -42,7 +42,7 @@ from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check
 from coins.repository import LedgerRepository
 from coins.repository.audit import AuditRepository
-from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings
+from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
 from devstack.dynamodb_local import create_table
 from devstack.stripe_sim.errors import StripeError as StripeSimError
@@ -281,10 +281,17 @@ class World:
             backoff_cap_ms=5,
         )
         payments = StripePayments(
-            StripeSettings(API_KEY, WEBHOOK_SECRET, self.settings.stripe_api_base),
+            StripeSettings(API_KEY, self.settings.stripe_api_base),
             http_client=InProcessStripe(self.simulator),
         )
-        return build_services(self.settings, repository, payments=lambda: payments, clock=self.clock)
+        verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
+        return build_services(
+            self.settings,
+            repository,
+            payments=lambda: payments,
+            webhook_verifier=lambda: verifier,
+            clock=self.clock,
+        )
 
     def quiet_services(self) -> Services:
         saved, self.faults = self.faults, None
