@@ -218,7 +218,12 @@ class LedgerChecker:
             order_id = transfer.attributes.get("order_id")
             if not order_id:
                 continue
-            coins = sum(int(leg["amount"]) for leg in transfer.attributes.get("legs") or [])
+            # Coin legs only: a refund also takes diamonds back from the creators it reached.
+            coins = sum(
+                int(leg["amount"])
+                for leg in transfer.attributes.get("legs") or []
+                if UNIT_OF[_account(leg["debit"])[1]] == Unit.COIN
+            )
             by_order[str(order_id)][transfer.code] += coins
             by_order[str(order_id)][f"{transfer.code}#count"] += 1
         expected_issued = 0
@@ -318,11 +323,21 @@ class LedgerChecker:
             for b in self.image.balances
             if b.owner == SYSTEM_OWNER and b.kind == AccountKind.DIAMONDS_ISSUED
         )
-        if issued != sum(credited.values()):
+        # Diamonds issued: what settlements credited, less what transfers gave back to the account
+        # (diamonds taken back from creators when a payment is refunded), plus what they took out.
+        expected = sum(credited.values())
+        issued_account = f"{SYSTEM_OWNER}:{AccountKind.DIAMONDS_ISSUED.value}"
+        for transfer in self.image.transfers:
+            for leg in transfer.attributes.get("legs") or []:
+                if leg["credit"] == issued_account:
+                    expected -= int(leg["amount"])
+                if leg["debit"] == issued_account:
+                    expected += int(leg["amount"])
+        if issued != expected:
             self._report(
                 DiscrepancyKind.CREATOR_DIAMONDS,
                 "diamonds_issued",
-                f"{issued} millidiamonds issued, settlements credited {sum(credited.values())}",
+                f"{issued} millidiamonds issued; settlements and transfers come to {expected}",
             )
 
     def _payouts_match_withdrawals(self) -> None:
