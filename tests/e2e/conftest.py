@@ -1,4 +1,9 @@
-"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP."""
+"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP.
+
+Every function runs in its own processes with its template environment, and its AWS calls are held
+to its template statements; each permission decision is appended to PERMISSION_LOG for the
+least-privilege check (tests/unit/test_least_privilege.py).
+"""
 
 import os
 import re
@@ -14,8 +19,10 @@ import pytest
 import requests
 
 from devstack.dynamodb_local import free_port
+from devstack.permissions import PERMISSIONS_VARIABLE
 from devstack.template import ROOT
 from devstack.tokens import mint_token
+from tests.support.permissions import permission_log
 
 
 @dataclass
@@ -23,9 +30,11 @@ class LocalStack:
     api: str
     stripe: str
     dynamodb: str
+    aws: str
     table: str
     jwt_dir: Path
     output: list[str]
+    permission_log: Path
 
     def token(
         self,
@@ -56,8 +65,18 @@ class LocalStack:
             "TABLE_NAME": self.table,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb,
             "STRIPE_API_BASE": self.stripe,
+            "LOCAL_AWS_URL": self.aws,
         }
-        command = [sys.executable, "-m", "devstack.payouts", *(["--as-of", as_of] if as_of else [])]
+        command = [
+            sys.executable,
+            "-m",
+            "devstack.payouts",
+            "--permission-log",
+            str(self.permission_log),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
+            *(["--as-of", as_of] if as_of else []),
+        ]
         done = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
         )
@@ -68,6 +87,7 @@ class LocalStack:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     jwt_dir = tmp_path_factory.mktemp("jwt")
+    decisions = permission_log()
     api_port = free_port()
     process = subprocess.Popen(
         [
@@ -81,6 +101,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             "0",
             "--stripe-port",
             "0",
+            "--aws-port",
+            "0",
+            "--permission-log",
+            str(decisions),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
             "--in-memory",
             "--jwt-dir",
             str(jwt_dir),
@@ -109,6 +135,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     assert stripe is not None
     dynamodb = re.search(r"DynamoDB Local\s+(http://\S+)", "".join(output))
     assert dynamodb is not None
+    aws = re.search(r"AWS\s+(http://\S+)", "".join(output))
+    assert aws is not None
     # Keep reading its output so the pipe never fills up.
     stream = process.stdout
     threading.Thread(target=lambda: output.extend(iter(stream.readline, "")), daemon=True).start()
@@ -116,9 +144,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         api=f"http://127.0.0.1:{api_port}",
         stripe=stripe.group(1),
         dynamodb=dynamodb.group(1),
+        aws=aws.group(1),
         table="coins-e2e",
         jwt_dir=jwt_dir,
         output=output,
+        permission_log=decisions,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])

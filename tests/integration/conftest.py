@@ -1,4 +1,9 @@
-"""Integration tier: DynamoDB Local (Amazon's engine) and the Stripe simulator, on free ports."""
+"""Integration tier: DynamoDB Local (Amazon's engine) and the Stripe simulator, on free ports.
+
+Handlers loaded with devstack.template.load_handler run in this process, held to their template's
+IAM statements while they run (a call the deployed function would be denied fails here too, unless
+DEVSTACK_PERMISSIONS=off), and each decision is recorded for the least-privilege check.
+"""
 
 import threading
 import uuid
@@ -11,6 +16,10 @@ from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, loca
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_STRIPE_KEY, LOCAL_WEBHOOK_SECRET
 from devstack.stripe_sim.server import StripeSimulator
+from tests.support.permissions import permission_log
+
+# Collected before any test runs: every tier of this run records into the same file.
+permission_log()
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +55,7 @@ def stripe_env(stripe_simulator: StripeSimulator, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("STRIPE_API_BASE", stripe_simulator.base_url)
     monkeypatch.setenv("STRIPE_API_KEY", LOCAL_STRIPE_KEY)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET)  # the name coins.config reads next
     return stripe_simulator
 
 
