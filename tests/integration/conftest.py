@@ -22,6 +22,14 @@ from tests.support.permissions import permission_log
 permission_log()
 
 
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Tests that read what every other test recorded (the least-privilege check) run last."""
+    last = [i for i in items if getattr(getattr(i, "function", None), "runs_after_every_tier", False)]
+    items[:] = [i for i in items if i not in last] + last
+
+
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     with DynamoDBLocal() as engine:
