@@ -199,7 +199,7 @@ def _trigger(event: Mapping[str, Any]) -> str:
         name = get_att.split(".")[0] if isinstance(get_att, str) else str(get_att[0])
         return f"SQS {name} (make payouts drains it)"
     if kind in ("Schedule", "ScheduleV2"):
-        return f"schedule {props.get('ScheduleExpression', '')} (make payouts runs it)"
+        return "a schedule (make payouts fires it once)"
     return kind
 
 

@@ -78,7 +78,6 @@ class Route:
     code_uri: Path
     handler: str  # module.function, e.g. app.lambda_handler
     authorized: bool  # False where the route opts out of the JWT authorizer
-    environment: dict[str, Any]
 
     @property
     def route_key(self) -> str:
@@ -86,15 +85,17 @@ class Route:
 
 
 def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
-    """Every HttpApi event of every function, as the deployed API Gateway would route it."""
+    """Every HttpApi event of every function, as the deployed API Gateway would route it.
+
+    Each function's environment is not a route's business: devstack.local_env builds it, and the
+    local runtime starts the function's processes with it.
+    """
     tpl = template or load_template()
-    global_env = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     routes: list[Route] = []
     for logical_id, resource in resources(tpl).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
-        env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue
@@ -108,7 +109,6 @@ def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
                     code_uri=ROOT / props["CodeUri"],
                     handler=props["Handler"],
                     authorized=auth != "NONE",
-                    environment=env,
                 )
             )
     return routes

@@ -1,8 +1,8 @@
 """e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP.
 
 Every function runs in its own processes with its template environment, and its AWS calls are held
-to its template statements; each permission decision is appended to PERMISSION_LOG for the
-least-privilege check (tests/unit/test_least_privilege.py).
+to its template statements (DEVSTACK_PERMISSIONS=warn|off to relax that); each decision is appended
+to this run's permission log (tests/support/permissions.py) for tests/unit/test_least_privilege.py.
 """
 
 import os

@@ -80,8 +80,8 @@ class Recorder:
 
 def gateway_for(handler: Recorder, keys: Path) -> Client:
     routes = [
-        Route("POST", "/v1/things/{thing_id}/parts", "ThingFunction", keys, "app.handler", True, {}),
-        Route("POST", "/v1/hooks", "HookFunction", keys, "app.handler", False, {}),
+        Route("POST", "/v1/things/{thing_id}/parts", "ThingFunction", keys, "app.handler", True),
+        Route("POST", "/v1/hooks", "HookFunction", keys, "app.handler", False),
     ]
     return Client(Gateway(routes, load=lambda _: handler, key_dir=keys))
 
