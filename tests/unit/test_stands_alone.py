@@ -62,6 +62,8 @@ def test_no_tracked_file_names_a_path_outside_the_repository() -> None:
 
     offenders = {}
     for path in files:
+        if path == Path(__file__).resolve():
+            continue  # this file spells out the forms it looks for
         text = path.read_text(encoding="utf-8", errors="replace")
         found = outside_paths(text, path.parent)
         if path.suffix == ".py":
