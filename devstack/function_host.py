@@ -46,12 +46,15 @@ def _shift_clock(as_of: str) -> None:
 
 
 def _guard(setup: dict[str, Any]) -> None:
-    from devstack.cfn import LocalStackValues
+    """Holds every AWS call this process makes to the function's template statements."""
+    # Imported here, before the handler: every botocore session the handler makes gets the check.
+    from devstack.cfn import LocalResource, LocalStackValues
     from devstack.permissions import (
         KeySchema,
         PermissionGuard,
         PermissionRecorder,
         ResourceNamer,
+        compile_policies,
         guard_process,
     )
     from devstack.template import function_specs, load_template
@@ -59,13 +62,9 @@ def _guard(setup: dict[str, Any]) -> None:
     template = load_template(Path(setup["template"]))
     values = LocalStackValues(template=template, region=setup["region"], stack_name=setup["stack_name"])
     values.parameters.update(setup["parameters"])
-    from devstack.cfn import LocalResource
-
     values.resources.update(
         {k: LocalResource(v["ref"], v["attributes"]) for k, v in setup["resources"].items()}
     )
-    from devstack.permissions import compile_policies
-
     spec = function_specs(template)[setup["function"]]
     record = setup.get("record")
     guard_process(
