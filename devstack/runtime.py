@@ -71,8 +71,15 @@ class LocalFunction:
     max_environments: int = 4
 
 
+_output_lock = threading.Lock()
+
+
 def _print_line(function: str, line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {function} | {line}", flush=True)
+    # One write per line under a lock: print() writes the text and its newline separately, so
+    # two functions logging at once could run their lines together.
+    with _output_lock:
+        sys.stdout.write(f"{time.strftime('%H:%M:%S')} {function} | {line}\n")
+        sys.stdout.flush()
 
 
 class ExecutionEnvironment:
