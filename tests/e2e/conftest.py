@@ -1,4 +1,9 @@
-"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP."""
+"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP.
+
+Every function runs in its own processes with its template environment, and its AWS calls are held
+to its template statements (DEVSTACK_PERMISSIONS=warn|off to relax that); each decision is appended
+to this run's permission log (tests/support/permissions.py) for tests/unit/test_least_privilege.py.
+"""
 
 import os
 import re
@@ -14,9 +19,12 @@ from typing import TypeVar
 import pytest
 import requests
 
-from devstack.dynamodb_local import free_port
+from coins.repository import LedgerRepository
+from devstack.dynamodb_local import free_port, local_client
+from devstack.permissions import PERMISSIONS_VARIABLE
 from devstack.template import ROOT
 from devstack.tokens import mint_token
+from tests.support.permissions import permission_log
 
 T = TypeVar("T")
 
@@ -26,9 +34,11 @@ class LocalStack:
     api: str
     stripe: str
     dynamodb: str
+    aws: str
     table: str
     jwt_dir: Path
     output: list[str]
+    permission_log: Path
 
     def token(
         self,
@@ -52,6 +62,17 @@ class LocalStack:
             "Authorization": f"Bearer {self.token(sub, country=country, birthdate=birthdate, groups=groups)}"
         }
 
+    def settled(self, *, within: float = 15.0) -> None:
+        """Waits until the stack's stream event source has settled every gift sent so far.
+
+        GiftSettlementFunction follows the table's stream in the background (a second or so behind,
+        its batching window): tests that read creators' balances, or compare the whole table before
+        and after a request, wait for it here.
+        """
+        ledger = LedgerRepository(self.table, client=local_client(self.dynamodb))
+        in_flight = eventually(ledger.gifts_in_flight, 0, within=within)
+        assert in_flight == 0, f"{in_flight} coins of gifts still unsettled after {within} s"
+
     def run_payouts(self, as_of: str | None = None) -> str:
         """`make payouts` against this stack: the same module, pointed at its DynamoDB and simulator."""
         env = {
@@ -59,8 +80,18 @@ class LocalStack:
             "TABLE_NAME": self.table,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb,
             "STRIPE_API_BASE": self.stripe,
+            "LOCAL_AWS_URL": self.aws,
         }
-        command = [sys.executable, "-m", "devstack.payouts", *(["--as-of", as_of] if as_of else [])]
+        command = [
+            sys.executable,
+            "-m",
+            "devstack.payouts",
+            "--permission-log",
+            str(self.permission_log),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
+            *(["--as-of", as_of] if as_of else []),
+        ]
         done = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
         )
@@ -71,6 +102,7 @@ class LocalStack:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     jwt_dir = tmp_path_factory.mktemp("jwt")
+    decisions = permission_log()
     api_port = free_port()
     process = subprocess.Popen(
         [
@@ -84,6 +116,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             "0",
             "--stripe-port",
             "0",
+            "--aws-port",
+            "0",
+            "--permission-log",
+            str(decisions),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
             "--in-memory",
             "--jwt-dir",
             str(jwt_dir),
@@ -112,6 +150,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     assert stripe is not None
     dynamodb = re.search(r"DynamoDB Local\s+(http://\S+)", "".join(output))
     assert dynamodb is not None
+    aws = re.search(r"AWS\s+(http://\S+)", "".join(output))
+    assert aws is not None
     # Keep reading its output so the pipe never fills up.
     stream = process.stdout
     threading.Thread(target=lambda: output.extend(iter(stream.readline, "")), daemon=True).start()
@@ -119,9 +159,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         api=f"http://127.0.0.1:{api_port}",
         stripe=stripe.group(1),
         dynamodb=dynamodb.group(1),
+        aws=aws.group(1),
         table="coins-e2e",
         jwt_dir=jwt_dir,
         output=output,
+        permission_log=decisions,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])
