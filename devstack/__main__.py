@@ -39,6 +39,7 @@ from devstack.runtime import LocalFunction, LocalRuntime
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT, http_routes
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
+from devstack.webapp import WebApp
 
 
 @contextmanager
@@ -128,11 +129,9 @@ def run_dev(args: argparse.Namespace) -> int:
             for name, function in sorted(functions.items())
             for source in stream_sources(function.spec, values)
         ]
+        gateway = Gateway(key_dir=Path(args.jwt_dir), live=outbox.live, load=runtime.handler)
         server = make_server(
-            "127.0.0.1",
-            args.api_port,
-            Gateway(key_dir=Path(args.jwt_dir), live=outbox.live, load=runtime.handler),
-            threaded=True,
+            "127.0.0.1", args.api_port, WebApp(gateway, key_dir=Path(args.jwt_dir)), threaded=True
         )
         stack.callback(server.server_close)
         serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
@@ -179,6 +178,7 @@ def where_everything_is(
     lines = [
         "",
         f"  API            {api_url}  (every HttpApi route of template.yaml, e.g. {api_url}/v1/wallet)",
+        f"  App            {api_url}/app/  (fan, creator and admin; sign in as anyone)",
         f"  API docs       {api_url}{SWAGGER_PATH}  (Swagger UI; the document: {api_url}/v1/openapi.json)",
         f"  Live gifts     {api_url}/_local/live/<stream_id>  (the gift outbox, as the pipe publishes it)",
         f"  DynamoDB Local {services.dynamodb_url}  table {services.table}"

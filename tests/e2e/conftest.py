@@ -18,12 +18,13 @@ from typing import TypeVar
 
 import pytest
 import requests
+from playwright.sync_api import Browser, expect, sync_playwright
 
-from coins.repository import LedgerRepository
-from devstack.dynamodb_local import free_port, local_client
+from devstack.dynamodb_local import free_port
 from devstack.permissions import PERMISSIONS_VARIABLE
 from devstack.template import ROOT
 from devstack.tokens import mint_token
+from tests.e2e.webapp_driver import ARRIVES_WITHIN_MS, AppDriver, SceneSetter
 from tests.support.permissions import permission_log
 
 T = TypeVar("T")
@@ -61,17 +62,6 @@ class LocalStack:
         return {
             "Authorization": f"Bearer {self.token(sub, country=country, birthdate=birthdate, groups=groups)}"
         }
-
-    def settled(self, *, within: float = 15.0) -> None:
-        """Waits until the stack's stream event source has settled every gift sent so far.
-
-        GiftSettlementFunction follows the table's stream in the background (a second or so behind,
-        its batching window): tests that read creators' balances, or compare the whole table before
-        and after a request, wait for it here.
-        """
-        ledger = LedgerRepository(self.table, client=local_client(self.dynamodb))
-        in_flight = eventually(ledger.gifts_in_flight, 0, within=within)
-        assert in_flight == 0, f"{in_flight} coins of gifts still unsettled after {within} s"
 
     def run_payouts(self, as_of: str | None = None) -> str:
         """`make payouts` against this stack: the same module, pointed at its DynamoDB and simulator."""
@@ -134,7 +124,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         text=True,
     )
     output: list[str] = []
-    deadline = time.monotonic() + 90
+    # Every function's first process starts before `ready:` (prewarm): slow on a loaded machine.
+    deadline = time.monotonic() + 180
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -183,3 +174,41 @@ def eventually(read: Callable[[], T], expected: T, *, within: float = 10.0) -> T
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+# Browser tests share one Chromium for the whole session (tests/e2e/test_webapp_*.py).
+CHROMIUM = "/usr/bin/chromium"
+# Headless Chromium on a machine without network: no background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def webapp(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
+    """One page per test module, reused by its tests (each signs in as whom it needs)."""
+    expect.set_options(timeout=ARRIVES_WITHIN_MS)
+    context = chromium.new_context(locale="en-US", timezone_id="UTC", viewport={"width": 1100, "height": 820})
+    driver = AppDriver(context.new_page(), local_stack)
+    yield driver
+    context.close()
+    assert not driver.problems, f"the app raised in the browser: {driver.problems}"
+
+
+@pytest.fixture
+def scene(local_stack: LocalStack, http: requests.Session) -> SceneSetter:
+    return SceneSetter(local_stack, http)
