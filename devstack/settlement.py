@@ -12,6 +12,7 @@ start; the watermark makes the records settled before a no-op.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -21,6 +22,7 @@ from coins.settlement import GiftRecord, GiftSettlement, SettlementReport, gift_
 from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION
 
 FUNCTION = "GiftSettlementFunction"
+DRAIN_RETRIES = 12  # under 20 s of the poller's backoff
 _deserializer = TypeDeserializer()
 PAGE = 1000
 GIFT_FIELDS = (
@@ -88,6 +90,10 @@ def drain(endpoint_url: str, table: str, settlement: GiftSettlement) -> Settleme
         LocalServices(table=table, dynamodb_url=endpoint_url, api_url="", stripe_url=None, aws_url=None)
     )
     (source,) = stream_sources(function_specs()[FUNCTION], values)
+    # Deployed, a batch is retried up to MaximumRetryAttempts (1,000) times; a test waiting on
+    # that would hang for half an hour, so here a batch still failing after a few seconds of
+    # retries stops the drain with an error, as it stopped before the event source ran it.
+    source = replace(source, maximum_retry_attempts=min(source.maximum_retry_attempts, DRAIN_RETRIES))
     reports: list[SettlementReport] = []
 
     def settle(event: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +105,10 @@ def drain(endpoint_url: str, table: str, settlement: GiftSettlement) -> Settleme
     poller = StreamPoller(
         source, settle, dynamodb_url=endpoint_url, guard=permissions.in_process_guard(FUNCTION)
     )
-    poller.drain()
+    report = poller.drain()
+    if report.sent_to_on_failure:
+        failed = reports[-1].failed_from if reports else None
+        raise RuntimeError(f"settlement kept failing from {failed} after {DRAIN_RETRIES} retries")
     return SettlementReport(
         settled=sum(r.settled for r in reports),
         refunded=sum(r.refunded for r in reports),
