@@ -276,7 +276,6 @@ def function_environment(
             {
                 "STRIPE_API_BASE": stripe_url,
                 "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
-                "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
                 "STRIPE_WEBHOOK_SECRETS": LOCAL_WEBHOOK_SECRET,
             }
         )

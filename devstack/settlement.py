@@ -34,6 +34,7 @@ GIFT_FIELDS = (
     "coins",
     "millidiamonds",
     "created_at",
+    "new_payer",
 )
 
 
