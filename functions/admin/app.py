@@ -1,4 +1,4 @@
-"""Admin routes (admins group only): adjustments, reviews and account status."""
+"""Admin routes (admins group only): adjustments, reviews, account status, and who is a creator."""
 
 from typing import Annotated
 
@@ -10,6 +10,8 @@ from coins.api import IdempotencyKey, api_responses, create_app, current_caller,
 from coins.models import (
     AdjustmentReceipt,
     AdjustmentRequest,
+    CreatorMarkRequest,
+    CreatorProfileOut,
     ReviewOut,
     ReviewPageOut,
     StatusChangeOut,
@@ -68,6 +70,7 @@ def list_reviews(
 @app.post(
     "/v1/admin/accounts/<user_id>/status",
     summary="Clear a review, freeze or unfreeze an account",
+    description="The body is {status} and an optional reason.",
     tags=["admin"],
     responses=api_responses(),
 )
@@ -83,6 +86,26 @@ def set_status(
     )
     logger.info("account status changed", extra={"user_id": user_id, "status": changed["status"]})
     return StatusChangeOut.model_validate(changed)
+
+
+@app.post(
+    "/v1/admin/creators/<user_id>",
+    summary="Mark or unmark a user as a creator (for platforms that decide who their creators are)",
+    description="Only creators receive gifts and go live. Marking is idempotent; unmarking stops new "
+    "gifts at once and refunds any still in flight at settlement.",
+    tags=["admin"],
+    responses=api_responses(),
+)
+@tracer.capture_method
+def set_creator(
+    user_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")],
+    request: Annotated[CreatorMarkRequest, Body()],
+) -> CreatorProfileOut:
+    admin = current_caller(app)
+    require_admin(admin)
+    mark = services().admin.set_creator(admin_id=admin.user_id, user_id=user_id, creator=request.creator)
+    logger.info("creator mark changed", extra={"user_id": user_id, "creator": mark.creator})
+    return CreatorProfileOut(user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status)
 
 
 lambda_handler = lambda_entry(app)

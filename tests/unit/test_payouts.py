@@ -252,6 +252,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
     app: Services, api: HandlerClient, clock: Clock
 ) -> None:
     onboarded(app)
+    api.go_live("creator-1")
     api.grant("admin-1", "fan-1", 1000, key="coins")
     # Gifts go through the handler, which uses the real clock: move the batch's clock relative to it.
     api.send_gift("fan-1", "creator-1", "hand_hearts", 3, key="g1")  # 300 coins -> 150 diamonds

@@ -330,7 +330,7 @@ def paid(api: HandlerClient, open_order: dict[str, Any]) -> str:
     oid = str(open_order["order_id"])
     deliver(api, session_event("checkout.session.completed", order_id=oid, amount=999, currency="usd"))
     assert coins_of(api) == 700
-    api.wallet("creator-1")
+    api.go_live("creator-1")
     return oid
 
 

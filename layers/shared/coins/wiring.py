@@ -10,6 +10,8 @@ from functools import cache
 from coins.admin import AdminService
 from coins.catalog import gift_catalog
 from coins.config import Settings, stripe_settings
+from coins.creators import CreatorProfiles
+from coins.gift_reviews import GiftReviews
 from coins.gifts import GiftService
 from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
 from coins.pricing import price_book
@@ -18,7 +20,10 @@ from coins.repository import LedgerRepository
 from coins.repository.orders import OrderRepository
 from coins.repository.payouts import PayoutRepository
 from coins.repository.settlement import SettlementRepository
+from coins.repository.streams import StreamRepository
+from coins.rules import PlatformRules
 from coins.settlement import GiftSettlement
+from coins.streams import StreamService
 from coins.stripe_adapter import StripePayments
 from coins.wallets import WalletService
 from coins.webhooks import PaymentEventDispatcher
@@ -43,6 +48,9 @@ class Services:
     webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
     settlement: GiftSettlement
+    rules: PlatformRules
+    creator_profiles: CreatorProfiles
+    streams: StreamService
 
 
 def build_services(
@@ -51,7 +59,9 @@ def build_services(
     *,
     payments: Callable[[], StripePayments] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    rules: PlatformRules | None = None,
 ) -> Services:
+    rules = rules or PlatformRules.from_env()
     repo = repository or LedgerRepository(
         settings.table_name,
         creator_shards=settings.creator_shards,
@@ -81,14 +91,16 @@ def build_services(
     creators = CreatorService(
         ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
     )
+    profiles = CreatorProfiles(repo, rules, clock)
+    settlement_repository = SettlementRepository(repo)
     return Services(
         settings=settings,
         repository=repo,
         orders=orders,
         payouts=payouts,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
+        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock, rules=rules),
         wallets=WalletService(repo, clock),
-        admin=AdminService(repo, clock),
+        admin=AdminService(repo, clock, refusal_kept_days=rules.refusal_kept_days),
         purchases=purchases,
         creators=creators,
         payout_batch=PayoutBatch(
@@ -98,7 +110,14 @@ def build_services(
             orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
         ),
         payments=stripe_payments,
-        settlement=GiftSettlement(SettlementRepository(repo), clock),
+        settlement=GiftSettlement(
+            settlement_repository, clock, GiftReviews(settlement_repository, rules, clock)
+        ),
+        rules=rules,
+        creator_profiles=profiles,
+        streams=StreamService(
+            StreamRepository(settings.table_name, client=repo.client), profiles, rules, clock
+        ),
     )
 
 
