@@ -36,6 +36,8 @@ def merged_document() -> dict[str, Any]:
         for path, operations in schema.get("paths", {}).items():
             merged["paths"].setdefault(path, {}).update(operations)
         merged["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
+    _drop_powertools_validation_responses(merged)
+    _add_links(merged)
     for route in http_routes():
         operation = merged["paths"].get(route.path, {}).get(route.method.lower())
         if operation is not None and not route.authorized:
@@ -44,6 +46,94 @@ def merged_document() -> dict[str, Any]:
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     return merged
+
+
+# Powertools documents a 422 with its own body for failed request validation; coins.api answers
+# those with 400 and the contract's error body instead, so neither the 422 nor its schemas apply.
+_POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def _drop_powertools_validation_responses(document: dict[str, Any]) -> None:
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            unprocessable = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in json.dumps(unprocessable):
+                del operation["responses"]["422"]
+    for name in _POWERTOOLS_VALIDATION_SCHEMAS:
+        document["components"]["schemas"].pop(name, None)
+
+
+# OpenAPI links: what a client (and the stateful fuzzer) can do next with an answer.
+# (method, path, status) -> {link name: (method, path of the target, parameters, request body)}
+_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str], str | None]]] = {
+    ("post", "/v1/checkout", "201"): {
+        # The same key and body answer with the same order: what a client does after a timeout.
+        "RetryTheSameCheckout": (
+            "post",
+            "/v1/checkout",
+            {"header.idempotency-key": "$request.header.idempotency-key"},
+            "$request.body",
+        ),
+        "WalletAfterCheckout": ("get", "/v1/wallet", {}, None),
+        "HistoryAfterCheckout": ("get", "/v1/wallet/transactions", {}, None),
+    },
+    ("post", "/v1/creator/withdrawals", "201"): {
+        "RetryTheSameWithdrawal": (
+            "post",
+            "/v1/creator/withdrawals",
+            {"header.idempotency-key": "$request.header.idempotency-key"},
+            "$request.body",
+        ),
+        "EarningsAfterWithdrawal": ("get", "/v1/creator/earnings", {}, None),
+    },
+    ("post", "/v1/gifts", "201"): {
+        "RetryTheSameGift": (
+            "post",
+            "/v1/gifts",
+            {"header.idempotency-key": "$request.header.idempotency-key"},
+            "$request.body",
+        ),
+        "WalletAfterGift": ("get", "/v1/wallet", {}, None),
+    },
+    ("post", "/v1/admin/adjustments", "201"): {
+        "StatusOfTheAdjustedAccount": (
+            "post",
+            "/v1/admin/accounts/{user_id}/status",
+            {"path.user_id": "$response.body#/user_id"},
+            None,
+        ),
+    },
+    ("post", "/v1/creator/onboarding", "200"): {
+        "EarningsAfterOnboarding": ("get", "/v1/creator/earnings", {}, None),
+    },
+    ("get", "/v1/wallet/transactions", "200"): {
+        "NextPage": ("get", "/v1/wallet/transactions", {"query.cursor": "$response.body#/next_cursor"}, None),
+    },
+    ("get", "/v1/admin/reviews", "200"): {
+        "NextPage": ("get", "/v1/admin/reviews", {"query.cursor": "$response.body#/next_cursor"}, None),
+        "ClearTheFirstReview": (
+            "post",
+            "/v1/admin/accounts/{user_id}/status",
+            {"path.user_id": "$response.body#/items/0/user_id"},
+            None,
+        ),
+    },
+}
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    for (method, path, status), links in _LINKS.items():
+        response = document["paths"][path][method]["responses"][status]
+        response["links"] = {}
+        for name, (target_method, target_path, parameters, body) in links.items():
+            link: dict[str, Any] = {
+                "operationId": document["paths"][target_path][target_method]["operationId"]
+            }
+            if parameters:
+                link["parameters"] = parameters
+            if body is not None:
+                link["requestBody"] = body
+            response["links"][name] = link
 
 
 def render() -> str:

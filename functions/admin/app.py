@@ -3,10 +3,20 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry, require_admin
+from coins.api import (
+    IdempotencyKey,
+    PageCursor,
+    UserIdPath,
+    api_responses,
+    create_app,
+    current_caller,
+    lambda_entry,
+    require_admin,
+)
+from coins.errors import Busy, Forbidden, IdempotencyKeyReused, InsufficientFunds, NotFound
 from coins.models import (
     AdjustmentReceipt,
     AdjustmentRequest,
@@ -27,7 +37,12 @@ app = create_app()
     "/v1/admin/adjustments",
     summary="A balanced ledger adjustment (promotional coins, corrections)",
     tags=["admin"],
-    responses=api_responses(201, AdjustmentReceipt),
+    responses=api_responses(
+        201,
+        AdjustmentReceipt,
+        takes_body=True,
+        refuses=(Forbidden, InsufficientFunds, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def adjust(
@@ -50,12 +65,15 @@ def adjust(
 
 
 @app.get(
-    "/v1/admin/reviews", summary="Accounts under review and why", tags=["admin"], responses=api_responses()
+    "/v1/admin/reviews",
+    summary="Accounts under review and why",
+    tags=["admin"],
+    responses=api_responses(200, ReviewPageOut, refuses=(Forbidden, Busy)),
 )
 @tracer.capture_method
 def list_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: PageCursor = None,
 ) -> ReviewPageOut:
     require_admin(current_caller(app))
     reviews, next_cursor = services().admin.reviews(limit=limit, cursor=cursor)
@@ -72,11 +90,11 @@ def list_reviews(
     summary="Clear a review, freeze or unfreeze an account",
     description="The body is {status} and an optional reason.",
     tags=["admin"],
-    responses=api_responses(),
+    responses=api_responses(200, StatusChangeOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
 @tracer.capture_method
 def set_status(
-    user_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")],
+    user_id: UserIdPath,
     request: Annotated[StatusChangeRequest, Body()],
 ) -> StatusChangeOut:
     admin = current_caller(app)
@@ -94,11 +112,11 @@ def set_status(
     description="Only creators receive gifts and go live. Marking is idempotent; unmarking stops new "
     "gifts at once and refunds any still in flight at settlement.",
     tags=["admin"],
-    responses=api_responses(),
+    responses=api_responses(200, CreatorProfileOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
 @tracer.capture_method
 def set_creator(
-    user_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")],
+    user_id: UserIdPath,
     request: Annotated[CreatorMarkRequest, Body()],
 ) -> CreatorProfileOut:
     admin = current_caller(app)

@@ -17,7 +17,12 @@ app = create_app()
 OPENAPI_DOCUMENT = resources.files("coins").joinpath("data/openapi.json").read_text(encoding="utf-8")
 
 
-@app.get("/v1/catalog/gifts", summary="The gift catalogue", tags=["catalog"], responses=api_responses())
+@app.get(
+    "/v1/catalog/gifts",
+    summary="The gift catalogue",
+    tags=["catalog"],
+    responses=api_responses(200, GiftCatalogOut),
+)
 def list_gifts() -> GiftCatalogOut:
     current_caller(app)
     return GiftCatalogOut(
@@ -30,7 +35,7 @@ def list_gifts() -> GiftCatalogOut:
     summary="The coin packages of the caller's price region",
     description="The region comes from the token's country claim, falling back to the default region.",
     tags=["catalog"],
-    responses=api_responses(),
+    responses=api_responses(200, PackagesOut),
 )
 def list_packages() -> PackagesOut:
     buyer = current_caller(app)

@@ -7,6 +7,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    AccountFrozen,
+    AccountUnderReview,
+    Busy,
+    IdempotencyKeyReused,
+    LimitExceeded,
+    NotFound,
+    PaymentProviderUnavailable,
+)
 from coins.models import CheckoutOut, CheckoutRequest
 from coins.observability import metrics, tracer
 from coins.wiring import services
@@ -20,7 +29,20 @@ app = create_app()
     description="The region comes from the token's country claim. Coins are credited only when "
     "Stripe's signed webhook confirms the payment.",
     tags=["purchases"],
-    responses=api_responses(201, CheckoutOut),
+    responses=api_responses(
+        201,
+        CheckoutOut,
+        takes_body=True,
+        refuses=(
+            NotFound,
+            AccountFrozen,
+            AccountUnderReview,
+            LimitExceeded,
+            IdempotencyKeyReused,
+            Busy,
+            PaymentProviderUnavailable,
+        ),
+    ),
 )
 @tracer.capture_method
 def open_checkout(

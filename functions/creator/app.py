@@ -7,6 +7,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    BelowMinimum,
+    BirthdateRequired,
+    Busy,
+    CreatorSignupClosed,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    LimitExceeded,
+    NotACreator,
+    NotEligible,
+    NotFound,
+    RetryLater,
+)
 from coins.models import CreatorProfileOut, EarningsOut, OnboardingOut, WithdrawalOut, WithdrawalRequest
 from coins.observability import logger, metrics, tracer
 from coins.repository.ledger import CreatorMark
@@ -26,7 +39,9 @@ def _profile_out(mark: CreatorMark) -> CreatorProfileOut:
     "(the token's birthdate, 18 by default). Where the platform marks creators itself, 403 "
     "creator_signup_closed.",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(
+        200, CreatorProfileOut, refuses=(NotEligible, BirthdateRequired, CreatorSignupClosed)
+    ),
 )
 @tracer.capture_method
 def become_creator() -> CreatorProfileOut:
@@ -40,7 +55,7 @@ def become_creator() -> CreatorProfileOut:
     "/v1/creator/profile",
     summary="The caller's creator profile (404 when the caller is not a creator)",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(200, CreatorProfileOut, refuses=(NotFound,)),
 )
 @tracer.capture_method
 def creator_profile() -> CreatorProfileOut:
@@ -51,9 +66,13 @@ def creator_profile() -> CreatorProfileOut:
 @app.post(
     "/v1/creator/onboarding",
     summary="Create (once) the creator's Stripe Connect account and get an onboarding link",
-    description="Only adults (the token's birthdate) may cash out; a retry returns the same account.",
+    description="Only adults (the token's birthdate) may cash out; a retry returns the same account. "
+    "Onboarding makes the caller a creator too (where the platform marks creators itself, only a "
+    "creator may onboard: 403 not_a_creator).",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(
+        200, OnboardingOut, refuses=(NotEligible, BirthdateRequired, NotACreator, RetryLater)
+    ),
 )
 @tracer.capture_method
 def onboard() -> OnboardingOut:
@@ -72,7 +91,7 @@ def onboard() -> OnboardingOut:
     "/v1/creator/earnings",
     summary="Diamonds available, pending and reserved, their cash value, and the payout history",
     tags=["creators"],
-    responses=api_responses(),
+    responses=api_responses(200, EarningsOut),
 )
 @tracer.capture_method
 def earnings() -> EarningsOut:
@@ -85,7 +104,12 @@ def earnings() -> EarningsOut:
     summary="Reserve diamonds for the next payout batch",
     description="Whole cents only: the odd diamonds stay available. A minimum and a daily cap apply.",
     tags=["creators"],
-    responses=api_responses(201, WithdrawalOut),
+    responses=api_responses(
+        201,
+        WithdrawalOut,
+        takes_body=True,
+        refuses=(NotEligible, BelowMinimum, InsufficientFunds, LimitExceeded, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def withdraw(

@@ -7,6 +7,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    AccountFrozen,
+    AccountUnderReview,
+    BirthdateRequired,
+    Busy,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    NotEligible,
+    NotFound,
+    RecipientNotCreator,
+    RecipientUnavailable,
+    StreamCreatorMismatch,
+    StreamEnded,
+    StreamNotFound,
+)
 from coins.models import GiftReceipt, SendGiftRequest
 from coins.observability import metrics, tracer
 from coins.wiring import services
@@ -23,7 +38,26 @@ app = create_app()
     "streams; the fan must be old enough (the token's birthdate). A refusal is the key's answer: a "
     "retry with the same Idempotency-Key gets it again.",
     tags=["gifts"],
-    responses=api_responses(201, GiftReceipt),
+    responses=api_responses(
+        201,
+        GiftReceipt,
+        takes_body=True,
+        refuses=(
+            AccountFrozen,
+            AccountUnderReview,
+            NotEligible,
+            BirthdateRequired,
+            NotFound,
+            StreamNotFound,
+            InsufficientFunds,
+            RecipientNotCreator,
+            RecipientUnavailable,
+            StreamCreatorMismatch,
+            StreamEnded,
+            IdempotencyKeyReused,
+            Busy,
+        ),
+    ),
 )
 @tracer.capture_method
 def send_gift(

@@ -8,26 +8,27 @@ import time
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.api import api_responses, create_app, lambda_entry
-from coins.errors import InvalidRequest
+from coins.api import WEBHOOK_MAX_BODY_BYTES, api_responses, checked_body, create_app, lambda_entry
+from coins.errors import Busy, InvalidRequest, RetryLater
 from coins.models import WebhookAck
 from coins.observability import logger, metrics, tracer
 from coins.stripe_adapter import InvalidSignature
 from coins.wiring import services
 
-app = create_app()
+app = create_app(max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
 
 
 @app.post(
     "/v1/webhooks/stripe",
     summary="Stripe's webhook (signed with the Stripe-Signature header)",
     tags=["webhooks"],
-    responses=api_responses(),
+    responses=api_responses(200, WebhookAck, takes_body=True, authorized=False, refuses=(Busy, RetryLater)),
 )
 @tracer.capture_method
 def receive_stripe_event() -> WebhookAck:
-    # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body.
-    payload = app.current_event.decoded_body or ""
+    # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body, once
+    # its size, media type and encoding pass (413, 415, 400 otherwise).
+    payload = checked_body(app.current_event, max_bytes=WEBHOOK_MAX_BODY_BYTES)
     signature = app.current_event.headers.get("stripe-signature")
     try:
         event = services().payments().verify_event(payload, signature, int(time.time()))

@@ -7,7 +7,16 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.api import IdempotencyKey, UserIdPath, api_responses, create_app, current_caller, lambda_entry
+from coins.errors import (
+    Busy,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotACreator,
+    NotFound,
+    StreamAlreadyLive,
+    StreamNotFound,
+)
 from coins.models import (
     CreatorTopOut,
     StreamOut,
@@ -22,7 +31,6 @@ from coins.wiring import services
 app = create_app()
 
 StreamId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
-UserIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:+-]{1,128}$")]
 
 
 def _items(gifters: list[RankedGifter]) -> list[TopGifterOut]:
@@ -35,7 +43,12 @@ def _items(gifters: list[RankedGifter]) -> list[TopGifterOut]:
     description="Gifts name the stream's id. A creator has one live stream at a time (409 "
     "stream_already_live). A retry with the same Idempotency-Key gets the first answer.",
     tags=["streams"],
-    responses=api_responses(201, StreamOut),
+    responses=api_responses(
+        201,
+        StreamOut,
+        takes_body=True,
+        refuses=(NotACreator, StreamAlreadyLive, IdempotencyKeyReused, Busy),
+    ),
 )
 @tracer.capture_method
 def start_stream(
@@ -55,7 +68,7 @@ def start_stream(
     summary="End a live stream (its creator only)",
     description="Idempotent: ending an ended stream answers with it as it is. Its totals stay.",
     tags=["streams"],
-    responses=api_responses(),
+    responses=api_responses(200, StreamOut, refuses=(Forbidden, StreamNotFound, Busy)),
 )
 @tracer.capture_method
 def end_stream(stream_id: StreamId) -> StreamOut:
@@ -69,7 +82,7 @@ def end_stream(stream_id: StreamId) -> StreamOut:
     "/v1/streams/<stream_id>",
     summary="A live stream (or an ended one) and its gift totals",
     tags=["streams"],
-    responses=api_responses(),
+    responses=api_responses(200, StreamOut, refuses=(StreamNotFound,)),
 )
 @tracer.capture_method
 def get_stream(stream_id: StreamId) -> StreamOut:
@@ -81,7 +94,7 @@ def get_stream(stream_id: StreamId) -> StreamOut:
     "/v1/streams/<stream_id>/top",
     summary="The stream's top gifters, most coins first",
     tags=["streams"],
-    responses=api_responses(),
+    responses=api_responses(200, StreamTopOut, refuses=(StreamNotFound,)),
 )
 @tracer.capture_method
 def stream_top(stream_id: StreamId, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> StreamTopOut:
@@ -94,7 +107,7 @@ def stream_top(stream_id: StreamId, limit: Annotated[int, Query(ge=1, le=100)] =
     "/v1/creators/<creator_id>/top",
     summary="A creator's top gifters today or this week (UTC), most coins first",
     tags=["streams"],
-    responses=api_responses(),
+    responses=api_responses(200, CreatorTopOut, refuses=(NotFound,)),
 )
 @tracer.capture_method
 def creator_top(

@@ -4,7 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from coins.api import api_responses, create_app, current_caller, lambda_entry
+from coins.admin import user_visible_adjustment_details
+from coins.api import PageCursor, api_responses, create_app, current_caller, lambda_entry
+from coins.ledger import TransferCode
 from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
 from coins.observability import tracer
 from coins.wiring import services
@@ -16,7 +18,7 @@ app = create_app()
     "/v1/wallet",
     summary="The caller's balances and account status",
     tags=["wallet"],
-    responses=api_responses(),
+    responses=api_responses(200, WalletOut),
 )
 @tracer.capture_method
 def get_wallet() -> WalletOut:
@@ -39,12 +41,12 @@ def get_wallet() -> WalletOut:
     "/v1/wallet/transactions",
     summary="The caller's transaction history, newest first",
     tags=["wallet"],
-    responses=api_responses(),
+    responses=api_responses(200, HistoryPageOut),
 )
 @tracer.capture_method
 def list_transactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: PageCursor = None,
 ) -> HistoryPageOut:
     user = current_caller(app)
     entries, next_cursor = services().wallets.history(user.user_id, limit=limit, cursor=cursor)
@@ -58,7 +60,9 @@ def list_transactions(
                 unit=e.unit,
                 amount=e.amount,
                 counterparty_id=e.counterparty_id,
-                details=dict(e.details),
+                details=user_visible_adjustment_details(e.details)
+                if e.code == TransferCode.ADJUSTMENT
+                else dict(e.details),
             )
             for e in entries
         ],

@@ -68,7 +68,9 @@ def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
     assert {"id": "universe", "name": "Universe", "coins": 34999, "kind": "exclusive"} in gifts
     # The stream's totals and its top gifters come from the same settlement; ended, it keeps them
     expected = [{"rank": 1, "fan_id": "tour-fan", "coins": 15, "gifts": 1}]
-    top = eventually(lambda: http.get(f"{api}/v1/streams/{stream_id}/top", headers=fan).json()["items"], expected)
+    top = eventually(
+        lambda: http.get(f"{api}/v1/streams/{stream_id}/top", headers=fan).json()["items"], expected
+    )
     assert top == expected
     ended = http.post(f"{api}/v1/streams/{stream_id}/end", headers=creator).json()
     assert (ended["status"], ended["totals"]) == ("ended", {"gifts": 1, "coins": 15, "diamonds": 7})

@@ -53,6 +53,25 @@ _USER_SIDE: Mapping[AdjustmentUnit, AccountKind] = {
 }
 
 
+# What the user's own history shows of an adjustment: neutral words, never who made it or the
+# internal reason (those stay on the transfer record, which only admins and audits read).
+USER_DESCRIPTION_OF: Mapping[AdjustmentSource, str] = {
+    AdjustmentSource.PROMOTIONS: "Promotional credit",
+    AdjustmentSource.CORRECTIONS: "Balance correction",
+}
+_USER_VISIBLE_ADJUSTMENT_DETAILS = ("source", "description")
+
+
+def user_visible_adjustment_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """An adjustment's history details as its user may see them, also for rows written before the
+    admin's id and reason were kept off them."""
+    visible = {k: details[k] for k in _USER_VISIBLE_ADJUSTMENT_DETAILS if k in details}
+    source = visible.get("source")
+    if "description" not in visible and source in set(AdjustmentSource):
+        visible["description"] = USER_DESCRIPTION_OF[AdjustmentSource(source)]
+    return visible
+
+
 class AdminService:
     def __init__(
         self, repository: LedgerRepository, clock: Callable[[], datetime], *, refusal_kept_days: int = 7
@@ -116,8 +135,17 @@ class AdminService:
         try:
             outcome = self._repository.commit_transfer(
                 transfer,
-                record={"kind": "adjustment", "user_id": user_id, "unit": unit.value, "amount": amount},
-                details={"reason": reason, "source": source.value, "admin_id": admin_id},
+                # The internal record (the transfer item): who adjusted and why, for admins and audits.
+                record={
+                    "kind": "adjustment",
+                    "user_id": user_id,
+                    "unit": unit.value,
+                    "amount": amount,
+                    "admin_id": admin_id,
+                    "reason": reason,
+                },
+                # Copied onto the user's history rows: what the user may read.
+                details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
             )
         except (InsufficientFunds, AccountFrozen, AccountUnderReview, NotFound) as refusal:
             # The balance decided this answer: it is the key's answer from now on, for every retry.

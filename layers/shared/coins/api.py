@@ -4,6 +4,9 @@ errors to HTTP statuses. Handlers parse, authorize, call the domain and map the 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,10 +15,18 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from coins.errors import (
@@ -44,7 +55,7 @@ from coins.errors import (
     StreamNotFound,
     Unauthenticated,
 )
-from coins.models import ErrorOut
+from coins.models import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
 from coins.observability import logger, metrics, tracer
 
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
@@ -74,7 +85,13 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
 }
 
 ADMIN_GROUP = "admins"
-_USER_ID = re.compile(r"^[A-Za-z0-9_.@:+-]{1,128}$")
+
+# Request limits (docs/api.md, "Limits"). The largest honest body (an adjustment with a 500-character
+# reason) is under 1 KiB; Stripe's events are larger, so the webhook has its own limit.
+MAX_BODY_BYTES = 16 * 1024
+WEBHOOK_MAX_BODY_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 32
+JSON_MEDIA_TYPE = "application/json"
 
 IdempotencyKey = Annotated[
     str,
@@ -82,9 +99,28 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        description="Client-made key; a retry with the same key and body gets the first response",
+        pattern=r"^[\x20-\x7e]{1,255}$",
+        description="Client-made key of 1-255 printable ASCII characters; a retry with the same key "
+        "and body gets the first response",
     ),
 ]
+# A user id in a path: the same type (pattern and reserved owners) as in bodies and tokens.
+UserIdPath = Annotated[UserId, Path(pattern=USER_ID_PATTERN)]
+# The opaque page cursor a list route returned (base64url, no padding); anything else is a 400.
+PageCursor = Annotated[
+    str | None,
+    Query(pattern=r"^[A-Za-z0-9_-]{1,512}$", description="next_cursor of the previous page"),
+]
+
+
+class RequestRefused(Exception):
+    """The request's envelope (size, media type, encoding, JSON shape) is refused before any route runs."""
+
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 def error_response(status: HTTPStatus, code: str, message: str) -> Response[Any]:
@@ -93,6 +129,112 @@ def error_response(status: HTTPStatus, code: str, message: str) -> Response[Any]
         content_type=content_types.APPLICATION_JSON,
         body={"error": {"code": code, "message": message}},
     )
+
+
+def _media_type_is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # a body without a Content-Type is read as JSON, as Powertools reads it
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+        return False
+    charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", parameters, re.IGNORECASE)
+    return charset is None or charset.group(1).lower() in ("utf-8", "utf8")
+
+
+def checked_body(event: BaseProxyEvent, *, max_bytes: int) -> str:
+    """The request body as text, once its envelope passes: a JSON media type, at most `max_bytes`
+    bytes, valid UTF-8. Raises RequestRefused (413, 415 or 400) otherwise; nothing has run yet."""
+    raw = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            data = base64.b64decode(raw.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            raise RequestRefused(
+                HTTPStatus.BAD_REQUEST, "invalid_request", "the body is not valid base64"
+            ) from exc
+    else:
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates cannot have come from valid UTF-8
+            raise RequestRefused(
+                HTTPStatus.BAD_REQUEST, "invalid_request", "the body is not valid UTF-8"
+            ) from exc
+    if len(data) > max_bytes:
+        raise RequestRefused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"the body is over {max_bytes} bytes"
+        )
+    if data and not _media_type_is_json(event.headers.get("content-type")):
+        raise RequestRefused(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json (UTF-8)",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestRefused(
+            HTTPStatus.BAD_REQUEST, "invalid_request", "the body is not valid UTF-8"
+        ) from exc
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise RequestRefused(HTTPStatus.BAD_REQUEST, "invalid_request", f"the body is not valid JSON ({name})")
+
+
+def parse_json_body(text: str) -> Any:
+    """The JSON body, refusing what Python's parser would let through or choke on: nesting deeper
+    than MAX_JSON_DEPTH (counted without recursion, before parsing), NaN and Infinity (not JSON),
+    and strings with lone surrogates (which cannot be stored or sent on)."""
+    depth = 0
+    for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise RequestRefused(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_request",
+                f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+            )
+    parsed = json.loads(text, parse_constant=_reject_constant)
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestRefused(
+            HTTPStatus.BAD_REQUEST, "invalid_request", "the body holds an unpaired UTF-16 surrogate"
+        ) from exc
+    return parsed
+
+
+class _EnvelopeThenValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, preceded by the envelope checks for routes that take a body.
+
+    Powertools runs its validation before any middleware an app adds, and would answer a body it
+    cannot decode with an unhandled UnicodeDecodeError (a 500), so the check runs inside it.
+    """
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in Powertools
+        self._max_body_bytes = max_body_bytes
+
+    def handler(self, app: Any, next_middleware: NextMiddleware) -> Response[Any]:
+        route = app.context.get("_route")
+        if route is not None:
+            # Unknown query parameters are refused like unknown body fields: a typo is not ignored.
+            known = {param.alias for param in route.dependant.query_params}
+            unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
+            if unknown:
+                raise RequestRefused(
+                    HTTPStatus.BAD_REQUEST,
+                    "invalid_request",
+                    f"unknown query parameter: {', '.join(repr(name) for name in unknown[:5])}",
+                )
+            if route.dependant.body_params:
+                checked_body(app.current_event, max_bytes=self._max_body_bytes)
+        response: Response[Any] = super().handler(app, next_middleware)
+        return response
 
 
 def _describe_validation_errors(errors: Sequence[Any]) -> str:
@@ -121,8 +263,24 @@ def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
     return lambda_handler
 
 
-def create_app() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    # Private in Powertools 3: the one place its request validation can be preceded. A unit test
+    # (tests/unit/test_bad_input.py) fails if a Powertools upgrade stops using it.
+    app._request_validation_middleware = _EnvelopeThenValidation(max_body_bytes)
+
+    @app.exception_handler(RequestRefused)
+    def refused(error: RequestRefused) -> Response[Any]:
+        logger.info("request refused", extra={"code": error.code, "status": error.status.value})
+        return error_response(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_media_type(_: RequestUnsupportedContentType) -> Response[Any]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json (UTF-8)",
+        )
 
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response[Any]:
@@ -177,8 +335,8 @@ def _groups(raw: Any) -> frozenset[str]:
 
 def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not _USER_ID.match(sub):
-        raise Unauthenticated("the token has no usable subject")
+    if not isinstance(sub, str) or not is_user_id(sub):
+        raise Unauthenticated("the token's subject is not a usable user id")
     country = claims.get("country")
     birthdate = claims.get("birthdate")
     return Caller(
@@ -203,29 +361,41 @@ def _documented(description: str, model: type[Any]) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-# The error statuses every route may answer, for the OpenAPI document.
-ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    400: _documented("invalid_request", ErrorOut),
-    401: _documented("unauthenticated", ErrorOut),
-    403: _documented(
-        "forbidden, account_frozen, account_under_review, not_eligible, birthdate_required, "
-        "not_a_creator or creator_signup_closed",
-        ErrorOut,
-    ),
-    404: _documented("not_found or stream_not_found", ErrorOut),
-    409: _documented(
-        "insufficient_funds, limit_exceeded, recipient_unavailable, recipient_not_creator, "
-        "stream_ended, stream_creator_mismatch or stream_already_live",
-        ErrorOut,
-    ),
-    422: _documented("idempotency_key_reused", ErrorOut),
-    429: _documented("rate_limited", ErrorOut),
-}
+def api_responses(
+    success: int,
+    model: type[Any],
+    *,
+    refuses: Sequence[type[DomainError]] = (),
+    takes_body: bool = False,
+    authorized: bool = True,
+) -> dict[int, OpenAPIResponse]:
+    """A route's OpenAPI responses: exactly the statuses it can answer, each with its error codes.
 
+    `refuses` names the domain errors the route's code path can raise (mapped through HTTP_STATUS_OF);
+    every route answers 400 (at least for unknown query parameters) and 500 for a fault on our side;
+    a route that reads a body also 413 and 415; one behind the JWT authorizer 401.
+    tests/unit/test_route_statuses.py makes every documented status happen on each route.
+    """
+    codes: dict[int, list[str]] = {}
 
-def api_responses(status: int | None = None, model: type[Any] | None = None) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses of a route: its success (when not a plain 200) and the shared errors."""
-    documented = dict(ERROR_RESPONSES)
-    if status is not None and model is not None:
-        documented[status] = _documented(HTTPStatus(status).phrase, model)
+    def add(status: int, code: str) -> None:
+        if code not in codes.setdefault(status, []):
+            codes[status].append(code)
+
+    add(HTTPStatus.BAD_REQUEST, InvalidRequest.code)
+    if authorized:
+        add(HTTPStatus.UNAUTHORIZED, Unauthenticated.code)
+    for error in refuses:
+        add(HTTP_STATUS_OF[error], error.code)
+    if takes_body:
+        add(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large")
+        add(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    add(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error")
+    documented: dict[int, OpenAPIResponse] = {success: _documented(HTTPStatus(success).phrase, model)}
+    for status in sorted(codes):
+        documented[status] = _documented(" or ".join(f"`{c}`" for c in codes[status]), ErrorOut)
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            documented[status]["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
     return documented

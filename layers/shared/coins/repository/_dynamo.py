@@ -107,9 +107,18 @@ def decode_cursor(cursor: str) -> str:
         sort_key = decoded["sk"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidRequest("cursor is not one this API returned") from exc
-    if not isinstance(sort_key, str) or len(sort_key) > 200:
+    # A key this API wrote is never empty and always valid UTF-8; DynamoDB refuses either (a 500).
+    if not isinstance(sort_key, str) or not 0 < len(sort_key) <= 200 or not _is_utf8(sort_key):
         raise InvalidRequest("cursor is not one this API returned")
     return sort_key
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_retryable(exc: BaseException) -> bool:
