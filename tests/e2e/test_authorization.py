@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from coins.ledger import transfer_id_for
 from devstack.template import http_routes
 from devstack.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, eventually
 from tests.support.stripe_events import event, sign
 
 ALICE, BOB, ADMIN, CREATOR = "authz-alice", "authz-bob", "authz-admin", "authz-creator"
@@ -137,7 +137,8 @@ class Table:
     def snapshot(self) -> list[str]:
         items: list[str] = []
         for page in self._client.get_paginator("scan").paginate(TableName=self._name, ConsistentRead=True):
-            items.extend(json.dumps(item, sort_keys=True) for item in page["Items"])
+            # Settlement rows hold binary attributes (the gifts they settle): compare them as hex.
+            items.extend(json.dumps(item, sort_keys=True, default=bytes.hex) for item in page["Items"])
         return sorted(items)
 
 
@@ -166,6 +167,12 @@ def table(local_stack: LocalStack) -> Table:
             json=GIFT,
         )
         assert sent.status_code == 201
+        # The gift's settlement (stream totals, top gifters, the creator's history) writes within
+        # seconds: wait for it, so that it does not land between a test's before and after.
+        settled = eventually(
+            lambda: len(http.get(f"{api}/v1/wallet/transactions", headers=creator).json()["items"]), 1
+        )
+        assert settled == 1
     return Table(local_stack)
 
 

@@ -10,9 +10,9 @@ from tests.e2e.conftest import LocalStack, eventually
 
 
 def gift(stack: LocalStack, http: requests.Session, fan: str, body: Any, key: str) -> requests.Response:
-    return http.post(
-        f"{stack.api}/v1/gifts", headers={**stack.headers(fan), "Idempotency-Key": key}, json=body
-    )
+    # Fans are adults (sending gifts takes 18, from the token's birthdate).
+    headers = {**stack.headers(fan, birthdate="1998-04-02"), "Idempotency-Key": key}
+    return http.post(f"{stack.api}/v1/gifts", headers=headers, json=body)
 
 
 def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
