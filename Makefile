@@ -28,7 +28,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
 .PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
-	lock template-checks build
+	lock template-checks build screenshots
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111)"
@@ -136,6 +136,11 @@ test: deps browser lint typecheck template-checks build
 
 bench: deps
 	$(PY) -m bench
+
+# The README's screenshots of the web app (docs/webapp-*.png), taken by its browser tests.
+screenshots: deps browser
+	WEBAPP_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_webapp_fan.py tests/e2e/test_webapp_access.py \
+		-k "sees_them_arrive or phone_screen" $(PYTEST_ARGS)
 
 payouts: $(VENV)/.installed
 	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF))

@@ -26,6 +26,7 @@ from devstack.settlement import GiftSettlementTail
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
+from devstack.webapp import WebApp
 
 
 @contextmanager
@@ -84,8 +85,9 @@ def run_dev(args: argparse.Namespace) -> int:
             dynamodb.endpoint_url, args.table, lambda: services().settlement
         ).start()
         stack.callback(settlement.stop)
+        gateway = Gateway(key_dir=Path(args.jwt_dir), live=outbox.live)
         server = make_server(
-            "127.0.0.1", args.api_port, Gateway(key_dir=Path(args.jwt_dir), live=outbox.live), threaded=True
+            "127.0.0.1", args.api_port, WebApp(gateway, key_dir=Path(args.jwt_dir)), threaded=True
         )
         stack.callback(server.server_close)
         serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
@@ -95,6 +97,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 [
                     "",
                     f"  API            {api_url}  (routes from template.yaml, e.g. {api_url}/v1/wallet)",
+                    f"  App            {api_url}/app/  (fan, creator and admin; sign in as anyone)",
                     f"  OpenAPI        {api_url}/v1/openapi.json",
                     f"  Live gifts     {api_url}/_local/live/<stream_id>  (the gift outbox, as the pipe publishes it)",
                     "  Settlement     gifts credited to creators from the table's stream (GiftSettlementFunction)",

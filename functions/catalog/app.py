@@ -43,7 +43,9 @@ def list_packages() -> PackagesOut:
     return PackagesOut(
         region=region_name,
         currency=region.currency,
+        currency_decimals=region.rules.decimals,
         payment_methods=sorted(region.payment_methods),
+        payment_method_limits=dict(sorted(region.payment_methods.items())),
         packages=[PackageOut(id=p.id, coins=p.coins, amount=p.amount) for p in region.packages],
     )
 

@@ -13,10 +13,12 @@ from typing import TypeVar
 
 import pytest
 import requests
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from devstack.dynamodb_local import free_port
 from devstack.template import ROOT
 from devstack.tokens import mint_token
+from tests.e2e.webapp_driver import ARRIVES_WITHIN_MS, AppDriver, SceneSetter
 
 T = TypeVar("T")
 
@@ -141,3 +143,41 @@ def eventually(read: Callable[[], T], expected: T, *, within: float = 10.0) -> T
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+# Browser tests share one Chromium for the whole session (tests/e2e/test_webapp_*.py).
+CHROMIUM = "/usr/bin/chromium"
+# Headless Chromium on a machine without network: no background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def webapp(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
+    """One page per test module, reused by its tests (each signs in as whom it needs)."""
+    expect.set_options(timeout=ARRIVES_WITHIN_MS)
+    context = chromium.new_context(locale="en-US", timezone_id="UTC", viewport={"width": 1100, "height": 820})
+    driver = AppDriver(context.new_page(), local_stack)
+    yield driver
+    context.close()
+    assert not driver.problems, f"the app raised in the browser: {driver.problems}"
+
+
+@pytest.fixture
+def scene(local_stack: LocalStack, http: requests.Session) -> SceneSetter:
+    return SceneSetter(local_stack, http)

@@ -1,33 +1,19 @@
 """A fan buys coins in a real browser on the simulator's hosted checkout; a refund claws them back."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.e2e.conftest import LocalStack
 
-CHROMIUM = "/usr/bin/chromium"
-# Headless Chromium on a machine without network: no background calls home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+def browser(chromium: Browser) -> Browser:
+    """The session's one Chromium (tests/e2e/conftest.py): Playwright runs one driver per process."""
+    return chromium
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -63,7 +49,7 @@ def test_a_fan_pays_on_the_hosted_page_and_a_refund_claws_the_coins_back(
     page.goto(checkout["checkout_url"])
     assert "9.99 USD" in page.inner_text("#amount")
     page.click("#pay")
-    page.wait_for_url(f"{api}/checkout/success*")
+    page.wait_for_url(f"{api}/app/**")  # the success URL sends the browser on into the app
     page.close()
 
     eventually(lambda: coins() == 700)

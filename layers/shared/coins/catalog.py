@@ -1,4 +1,8 @@
-"""The gift catalogue: data validated once at import, served as is and priced from in the gift path."""
+"""The gift catalogue: data validated once at import, served as is and priced from in the gift path.
+
+Gifts are listed from the cheapest to the dearest, the order a gift tray shows them in. Each gift's
+icon is the app's, keyed by the gift id (webapp/icons/gifts/<id>.svg; a test holds the two together).
+"""
 
 from __future__ import annotations
 
@@ -39,8 +43,13 @@ class GiftCatalog(BaseModel):
         ids = [g.id for g in gifts]
         if len(ids) != len(set(ids)):
             raise ValueError("gift ids must be unique")
+        names = [g.name.casefold() for g in gifts]
+        if len(names) != len(set(names)):
+            raise ValueError("gift names must be unique: fans pick gifts by name")
         if not gifts:
             raise ValueError("the catalogue needs at least one gift")
+        if [g.coins for g in gifts] != sorted(g.coins for g in gifts):
+            raise ValueError("gifts are listed from the cheapest to the dearest")
         return gifts
 
     def gift(self, gift_id: str) -> Gift:

@@ -247,7 +247,14 @@ class PackageOut(BaseModel):
 class PackagesOut(BaseModel):
     region: str
     currency: str
+    currency_decimals: int = Field(
+        description="Digits after the decimal point in `amount` as Stripe counts it: 0 for jpy and krw, "
+        "2 for usd (and idr, ugx), 3 for kwd. The price is amount / 10**currency_decimals."
+    )
     payment_methods: list[str]
+    payment_method_limits: dict[str, int] = Field(
+        description="The largest single purchase each payment method takes, in minor units"
+    )
     packages: list[PackageOut]
 
 

@@ -1,0 +1,121 @@
+"""Drives the web app (webapp/) in Chromium the way a person does: through its labels and buttons."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from playwright.sync_api import Locator, Page, expect
+
+from devstack.template import ROOT
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import LocalStack
+
+# Webhooks, the gift feed and gift credits arrive a moment after the action: allow for it.
+ARRIVES_WITHIN_MS = 15_000
+SCREENSHOTS = ROOT / "docs"
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the expected state was not reached in time")
+
+
+class AppDriver:
+    def __init__(self, page: Page, stack: LocalStack) -> None:
+        self.page = page
+        self.stack = stack
+        self.problems: list[str] = []
+        page.on("pageerror", lambda error: self.problems.append(str(error)))
+
+    @property
+    def url(self) -> str:
+        return f"{self.stack.api}/app/"
+
+    def open(self, route: str = "#/wallet") -> None:
+        self.page.goto(f"{self.url}{route}")
+        expect(self.page.locator("html")).to_have_attribute("data-ready", "true")
+
+    def sign_in(
+        self, user: str, *, country: str = "US", birthdate: str = "1990-01-01", admin: bool = False
+    ) -> None:
+        """The local sign-in form, as a person fills it in; lands on the wallet."""
+        self.page.goto(self.url)
+        self.page.evaluate("sessionStorage.clear()")
+        self.open("#/signin")
+        self.page.get_by_label("User id").fill(user)
+        self.page.get_by_label("Country").select_option(country)
+        self.page.get_by_label("Birthdate").fill(birthdate)
+        self.page.get_by_label("Admin (the admins group)").set_checked(admin)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.locator("#coin-balance")).to_be_visible()
+        expect(self.page.locator("#who-name")).to_contain_text(user)
+
+    def go(self, route: str) -> None:
+        """Another page of the app, as the navigation would."""
+        self.page.evaluate("route => { location.hash = route; }", route)
+
+    def alert(self, code: str) -> Locator:
+        """The error notice the app shows for an API error code."""
+        return self.page.locator(f'[role="alert"][data-code="{code}"]')
+
+    def screenshot(self, name: str, *, full_page: bool = True) -> None:
+        """docs/<name>.png when WEBAPP_SCREENSHOTS is set (`make screenshots`); the README shows them."""
+        if os.environ.get("WEBAPP_SCREENSHOTS"):
+            self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
+
+
+class SceneSetter:
+    """Setting the scene over HTTP: what other people did before the browser looks."""
+
+    def __init__(self, stack: LocalStack, http: requests.Session) -> None:
+        self.stack = stack
+        self.http = http
+
+    def open_wallet(self, user: str, **claims: Any) -> dict[str, Any]:
+        answer = self.http.get(f"{self.stack.api}/v1/wallet", headers=self.stack.headers(user, **claims))
+        assert answer.status_code == 200, answer.text
+        wallet: dict[str, Any] = answer.json()
+        return wallet
+
+    def grant(self, user: str, amount: int, *, unit: str = "coins", reason: str = "test budget") -> None:
+        answer = self.http.post(
+            f"{self.stack.api}/v1/admin/adjustments",
+            headers={
+                **self.stack.headers("web-setup-admin", groups=("admins",)),
+                "Idempotency-Key": f"grant-{user}-{unit}-{amount}-{time.time_ns()}",
+            },
+            json={"user_id": user, "unit": unit, "amount": amount, "reason": reason},
+        )
+        assert answer.status_code == 201, answer.text
+
+    def gift(self, fan: str, creator: str, gift_id: str, quantity: int, stream: str) -> None:
+        answer = self.http.post(
+            f"{self.stack.api}/v1/gifts",
+            headers={**self.stack.headers(fan), "Idempotency-Key": f"gift-{fan}-{time.time_ns()}"},
+            json={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": stream},
+        )
+        assert answer.status_code == 201, answer.text
+
+    def set_status(self, user: str, status: str, reason: str) -> None:
+        answer = self.http.post(
+            f"{self.stack.api}/v1/admin/accounts/{user}/status",
+            headers=self.stack.headers("web-setup-admin", groups=("admins",)),
+            json={"status": status, "reason": reason},
+        )
+        assert answer.status_code == 200, answer.text
+
+    def wallet(self, user: str) -> dict[str, Any]:
+        wallet: dict[str, Any] = self.http.get(
+            f"{self.stack.api}/v1/wallet", headers=self.stack.headers(user)
+        ).json()
+        return wallet

@@ -1,0 +1,203 @@
+// A live stream: the gift tray, and the stream's gift feed as gifts arrive.
+
+import { lastWallet, noteCoins, refreshAccount } from "../account.js";
+import { api, idempotencyKey } from "../api.js";
+import { field, h, notice, replace } from "../dom.js";
+import { errorNotice } from "../errors.js";
+import { coins, count, time } from "../format.js";
+import { describeStream, FeedUnavailable, goLive, streamLink, watchGifts } from "../streams.js";
+
+const MAX_QUANTITY = 1000; // the API's limit per gift request
+const FEED_LENGTH = 50;
+
+export function giftIcon(giftId) {
+  return `icons/gifts/${giftId}.svg`;
+}
+
+function iconImage(giftId, size) {
+  const img = h("img", { src: giftIcon(giftId), alt: "", width: size, height: size, loading: "lazy" });
+  img.addEventListener("error", () => (img.src = "icons/gift.svg"), { once: true });
+  return img;
+}
+
+export function renderLivePicker(main, { session }) {
+  const creator = h("input", { name: "creator", required: true, value: "creator-1", autocomplete: "off" });
+  const stream = h("input", { name: "stream", required: true, value: "creator-1-live", autocomplete: "off", pattern: "[A-Za-z0-9_.:\\-]{1,128}" });
+  main.append(
+    h("h1", { text: "Live" }),
+    h(
+      "form",
+      {
+        class: "card form",
+        "aria-label": "Watch a live stream",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const found = await describeStream(stream.value.trim(), creator.value.trim());
+          location.hash = streamLink(found);
+        },
+      },
+      h("h2", { text: "Watch a live stream" }),
+      field("Creator", creator, "Who is streaming: gifts go to them."),
+      field("Stream", stream, "The stream's name, as the creator shares it."),
+      h("button", { type: "submit", class: "button", text: "Watch" }),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", { text: "Streaming yourself?" }),
+      h("p", {}, "Open your own stream page and share its link; gifts fans send there credit your diamonds."),
+      h("button", {
+        type: "button",
+        class: "button button-quiet",
+        text: "Go live",
+        onclick: async () => {
+          location.hash = streamLink(await goLive(session.userId));
+        },
+      }),
+    ),
+  );
+}
+
+export async function renderLive(main, { params, query, session }) {
+  const stream = await describeStream(params[0], query.get("creator") ?? "");
+  const own = stream.creatorId === session.userId;
+  const status = h("div", { class: "form-status", id: "gift-status" });
+  const balance = h("span", { id: "live-balance", text: "\u2026" });
+  const stage = h("div", { class: "stage", id: "stage", "aria-hidden": "true" }, h("span", { class: "live-badge", text: "LIVE" }), h("span", { class: "stage-name", text: stream.creatorId || "?" }));
+  const feed = h("ol", { class: "feed", id: "feed", "aria-live": "polite", "aria-label": "Gifts on this stream, newest first" });
+  const feedNote = h("p", { class: "hint", id: "feed-note", text: "Gifts appear here as they arrive." });
+  const totals = h("p", { class: "feed-total", id: "feed-total" });
+  let streamCoins = 0;
+
+  main.append(
+    h("h1", {}, `${stream.creatorId || "Unknown creator"} `, h("span", { class: "subtle", text: `live: ${stream.streamId}` })),
+    h("div", { class: "live-layout" }, h("div", { class: "live-main" }, stage, totals, h("section", { class: "card", "aria-labelledby": "feed-heading" }, h("h2", { id: "feed-heading", text: "Gifts" }), feedNote, feed)), h("div", { class: "live-side" }, h("section", { class: "card tray-card", id: "tray-card", "aria-labelledby": "tray-heading" }, h("h2", { id: "tray-heading", text: "Send a gift" }), h("p", { class: "balance-line" }, "Your balance: ", balance), status, h("p", { class: "loading", text: "Loading gifts\u2026" })))),
+  );
+
+  const showBalance = (wallet) => balance.replaceChildren(coins(wallet.coins));
+  const onWallet = (event) => showBalance(event.detail);
+  window.addEventListener("coins:wallet", onWallet);
+  refreshAccount().catch((error) => replace(status, errorNotice(error)));
+
+  let gifts = [];
+  try {
+    gifts = (await api.gifts()).gifts;
+  } catch (error) {
+    replace(status, errorNotice(error));
+  }
+  const byId = new Map(gifts.map((g) => [g.id, g]));
+  const trayCard = main.querySelector("#tray-card");
+  trayCard.querySelector(".loading")?.remove();
+
+  if (own) {
+    trayCard.append(notice("info", "This is your stream.", "Share its link; you can't gift yourself."), h("p", {}, h("a", { href: `${location.pathname}${streamLink(stream)}`, text: "Link to this stream" })));
+  } else if (gifts.length) {
+    trayCard.append(giftTray(gifts, stream, status, showBalance));
+  }
+
+  function fly(giftId) {
+    if (matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+    const img = iconImage(giftId, 56);
+    img.className = "flying";
+    img.style.left = `${10 + Math.random() * 70}%`;
+    stage.append(img);
+    img.addEventListener("animationend", () => img.remove());
+  }
+
+  const stop = watchGifts(
+    stream.streamId,
+    (fresh) => {
+      for (const gift of fresh) {
+        const name = byId.get(gift.gift_id)?.name ?? gift.gift_id;
+        streamCoins += gift.coins;
+        feed.prepend(
+          h(
+            "li",
+            { class: "feed-item", dataset: { transfer: gift.transfer_id } },
+            iconImage(gift.gift_id, 32),
+            h("span", { class: "feed-text" }, h("strong", { text: gift.fan_id }), ` sent ${name} \u00d7 ${count(gift.quantity)}`),
+            h("time", { datetime: gift.created_at, text: time(gift.created_at) }),
+          ),
+        );
+        fly(gift.gift_id);
+      }
+      while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
+      feedNote.hidden = true;
+      totals.textContent = `${coins(streamCoins)} in gifts on this stream`;
+    },
+    (problem) => {
+      if (!problem) return;
+      feedNote.hidden = false;
+      feedNote.textContent = problem instanceof FeedUnavailable ? problem.message : "The gift feed is not answering; trying again\u2026";
+    },
+  );
+  return () => {
+    stop();
+    window.removeEventListener("coins:wallet", onWallet);
+  };
+}
+
+function giftTray(gifts, stream, status, showBalance) {
+  let chosen = gifts[0];
+  const quantity = h("input", { type: "number", name: "quantity", min: 1, max: MAX_QUANTITY, step: 1, value: 1, inputmode: "numeric", required: true });
+  const total = h("output", { id: "gift-total", "aria-live": "polite" });
+  const send = h("button", { type: "submit", class: "button", id: "send-gift", text: "Send" });
+
+  function amount() {
+    const n = Number.parseInt(quantity.value, 10);
+    return Number.isInteger(n) && n >= 1 && n <= MAX_QUANTITY ? n : null;
+  }
+  function showTotal() {
+    const n = amount();
+    total.textContent = n ? `${count(n)} \u00d7 ${chosen.name} = ${coins(n * chosen.coins)}` : `Choose 1 to ${count(MAX_QUANTITY)}`;
+    send.textContent = n ? `Send for ${coins(n * chosen.coins)}` : "Send";
+  }
+
+  const tray = h(
+    "fieldset",
+    { class: "tray", id: "tray" },
+    h("legend", { text: "Gift" }),
+    h("div", { class: "tray-items" }, gifts.map((gift, index) => {
+      const input = h("input", { type: "radio", name: "gift", value: gift.id, id: `gift-${gift.id}`, checked: index === 0, class: "visually-hidden" });
+      input.addEventListener("change", () => {
+        chosen = gift;
+        showTotal();
+      });
+      return h(
+        "div",
+        { class: `tray-item kind-${gift.kind}` },
+        input,
+        h("label", { for: input.id }, iconImage(gift.id, 40), h("span", { class: "gift-name", text: gift.name }), h("span", { class: "gift-price", text: coins(gift.coins) })),
+      );
+    })),
+  );
+  quantity.addEventListener("input", showTotal);
+
+  async function submit(event) {
+    event.preventDefault();
+    const n = amount();
+    if (!n) {
+      replace(status, notice("error", `Choose a quantity from 1 to ${count(MAX_QUANTITY)}.`));
+      quantity.focus();
+      return;
+    }
+    send.disabled = true;
+    replace(status);
+    const gift = chosen;
+    try {
+      const receipt = await api.sendGift({ creatorId: stream.creatorId, giftId: gift.id, quantity: n, streamId: stream.streamId }, idempotencyKey());
+      noteCoins(receipt.coins_balance);
+      showBalance({ coins: receipt.coins_balance });
+      replace(status, notice("success", `Sent ${gift.name} \u00d7 ${count(n)}.`, `${coins(receipt.coins_spent)} spent; ${coins(receipt.coins_balance)} left.`));
+    } catch (error) {
+      const balance = lastWallet()?.coins;
+      replace(status, errorNotice(error, { action: "gift", cost: n * gift.coins, balance, creatorId: stream.creatorId }));
+      refreshAccount().catch(() => {});
+    } finally {
+      send.disabled = false;
+    }
+  }
+
+  showTotal();
+  return h("form", { class: "gift-form", onsubmit: submit, "aria-label": "Send a gift" }, tray, h("div", { class: "gift-send" }, field("Quantity", quantity), total, send));
+}
