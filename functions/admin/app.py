@@ -123,7 +123,10 @@ def set_creator(
     require_admin(admin)
     mark = services().admin.set_creator(admin_id=admin.user_id, user_id=user_id, creator=request.creator)
     logger.info("creator mark changed", extra={"user_id": user_id, "creator": mark.creator})
-    return CreatorProfileOut(user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status)
+    live = services().streams.live_stream_of(user_id) if mark.creator else None
+    return CreatorProfileOut(
+        user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status, live_stream_id=live
+    )
 
 
 lambda_handler = lambda_entry(app)

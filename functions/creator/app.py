@@ -29,7 +29,10 @@ app = create_app()
 
 
 def _profile_out(mark: CreatorMark) -> CreatorProfileOut:
-    return CreatorProfileOut(user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status)
+    live = services().streams.live_stream_of(mark.user_id) if mark.creator else None
+    return CreatorProfileOut(
+        user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status, live_stream_id=live
+    )
 
 
 @app.post(

@@ -16,11 +16,12 @@ def test_a_creator_sees_the_diamonds_and_withdraws_them(webapp: AppDriver, scene
     expect(page.locator("#bucket-pending")).to_contain_text("0 diamonds")
 
     # When a fan gifts 4,700 coins on their stream (2,350 diamonds at 1 per 2 coins)
+    stream = scene.go_live("web-earner")
     scene.open_wallet("web-patron")
     scene.grant("web-patron", 5000)
-    scene.gift("web-patron", "web-earner", "galaxy", 4, "web-earner-live")
-    scene.gift("web-patron", "web-earner", "money_gun", 1, "web-earner-live")
-    scene.gift("web-patron", "web-earner", "hand_hearts", 2, "web-earner-live")
+    scene.gift("web-patron", "web-earner", "galaxy", 4, stream)
+    scene.gift("web-patron", "web-earner", "money_gun", 1, stream)
+    scene.gift("web-patron", "web-earner", "hand_hearts", 2, stream)
 
     # Then the page shows them pending with their cash value, without a reload (credits may land later)
     expect(page.locator("#bucket-pending")).to_contain_text("2,350 diamonds")

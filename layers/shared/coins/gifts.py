@@ -225,6 +225,12 @@ def _refusal(
     creator_id: str,
     coins: int,
 ) -> DomainError | None:
+    """Why the gift cannot happen, most fundamental first: the fan's own account, then who receives,
+    then where, then whether the coins cover it."""
+    if spender.status == AccountStatus.FROZEN:
+        return AccountFrozen("this account is frozen: spending is not allowed")
+    if spender.status == AccountStatus.UNDER_REVIEW:
+        return AccountUnderReview("this account is under review: spending is paused")
     if recipient is not None and not recipient.exists:
         return NotFound(f"user {recipient.user_id!r} has no account")
     if recipient is not None and not recipient.creator:
@@ -239,10 +245,6 @@ def _refusal(
         return StreamCreatorMismatch(f"stream {stream.stream_id!r} belongs to another creator")
     if stream is not None and not stream.live:
         return StreamEnded(f"stream {stream.stream_id!r} has ended")
-    if spender.status == AccountStatus.FROZEN:
-        return AccountFrozen("this account is frozen: spending is not allowed")
-    if spender.status == AccountStatus.UNDER_REVIEW:
-        return AccountUnderReview("this account is under review: spending is paused")
     if spender.balance < coins:
         return InsufficientFunds("not enough coins for this gift")
     return None

@@ -168,6 +168,7 @@ class CreatorProfileOut(BaseModel):
     creator: bool
     since: str | None = Field(description="When the user became a creator")
     status: AccountStatus
+    live_stream_id: str | None = Field(None, description="The creator's live stream, when they are live")
 
 
 class CreatorMarkRequest(StrictModel):

@@ -158,6 +158,9 @@ class StreamService:
             self._streams.end(stream_id, creator_id, iso_timestamp(self._clock()))
         return self.get(stream_id)
 
+    def live_stream_of(self, creator_id: str) -> str | None:
+        return self._streams.live_stream_of(creator_id)
+
     def get(self, stream_id: str) -> Stream:
         stream = self._streams.get(stream_id)
         if stream is None:

@@ -89,6 +89,9 @@ export async function renderLive(main, { params, query, session }) {
   const trayCard = main.querySelector("#tray-card");
   trayCard.querySelector(".loading")?.remove();
 
+  if (!stream.live && !stream.missing) {
+    trayCard.prepend(notice("info", "This stream has ended.", "Its gifts and totals stay; gifts go to live streams only."));
+  }
   if (own) {
     trayCard.append(notice("info", "This is your stream.", "Share its link; you can't gift yourself."), h("p", {}, h("a", { href: `${location.pathname}${streamLink(stream)}`, text: "Link to this stream" })));
   } else if (gifts.length) {

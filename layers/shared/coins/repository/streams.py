@@ -210,6 +210,11 @@ class StreamRepository:
             raise RuntimeError(f"stream start cancelled for an unexpected reason: {list(reasons)}") from None
         return StartOutcome(created=True)
 
+    def live_stream_of(self, creator_id: str) -> str | None:
+        """The creator's live stream, if they have one."""
+        pointer = self._live_pointer(creator_id)
+        return str(pointer["stream_id"]) if pointer is not None else None
+
     def _live_pointer(self, creator_id: str) -> dict[str, Any] | None:
         found = self.client.get_item(
             TableName=self.table_name, Key=_serialized(live_key(creator_id)), ConsistentRead=True
