@@ -137,7 +137,7 @@ class Table:
     def snapshot(self) -> list[str]:
         items: list[str] = []
         for page in self._client.get_paginator("scan").paginate(TableName=self._name, ConsistentRead=True):
-            # Settlement rows hold binary attributes (the gifts they settle): compare them as hex.
+            # Binary attributes (a settlement row's gifts, the gift reply kept on the transfer): as hex.
             items.extend(json.dumps(item, sort_keys=True, default=bytes.hex) for item in page["Items"])
         return sorted(items)
 
@@ -167,13 +167,16 @@ def table(local_stack: LocalStack) -> Table:
             json=GIFT,
         )
         assert sent.status_code == 201
-        # The gift's settlement (stream totals, top gifters, the creator's history) writes within
-        # seconds: wait for it, so that it does not land between a test's before and after.
+        # The gift's settlement (the creator's credit and history, stream totals, top gifters) writes
+        # off the request path within seconds: wait until it has landed and the table is still, so
+        # that it does not land between a test's before and after.
         settled = eventually(
             lambda: len(http.get(f"{api}/v1/wallet/transactions", headers=creator).json()["items"]), 1
         )
         assert settled == 1
-    return Table(local_stack)
+    table = Table(local_stack)
+    assert eventually(lambda: table.snapshot() == table.snapshot(), True)
+    return table
 
 
 def send(
