@@ -194,7 +194,10 @@ def deliver(w: World, payload: dict[str, Any]) -> int:
 
 
 def open_order(w: World) -> str:
-    assert w.call("POST", CHECKOUT, body={"package_id": "coins_70"}, headers={IK: "order-1"}) == 201
+    opened = w.call(
+        "POST", CHECKOUT, birthdate=ADULT, body={"package_id": "coins_70"}, headers={IK: "order-1"}
+    )
+    assert opened == 201
     orders = w.stripe.checkout.calls
     return (
         str(orders[-1]["order_id"]) if "order_id" in orders[-1] else str(orders[-1]["metadata"]["order_id"])
@@ -223,8 +226,10 @@ def _gift_busy(w: World) -> int:
     return gift()(w)
 
 
-def checkout(key: str = "order-1", **body: Any) -> Scenario:
-    return lambda w: w.call("POST", CHECKOUT, body={"package_id": "coins_70", **body}, headers={IK: key})
+def checkout(key: str = "order-1", birthdate: str | None = ADULT, **body: Any) -> Scenario:
+    return lambda w: w.call(
+        "POST", CHECKOUT, birthdate=birthdate, body={"package_id": "coins_70", **body}, headers={IK: key}
+    )
 
 
 def _checkout_reused(w: World) -> int:

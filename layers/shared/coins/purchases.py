@@ -42,6 +42,7 @@ from coins.pricing import Package, PriceBook
 from coins.repository import LedgerRepository, iso_timestamp
 from coins.repository.ledger import StatusChange
 from coins.repository.orders import LimitWindow, Order, OrderRepository, OrderStateConflict, OrderStatus
+from coins.rules import require_age
 from coins.stripe_adapter import CheckoutSession, PaymentProviderError
 
 logger = Logger(child=True)
@@ -84,6 +85,7 @@ class PurchaseService:
         prices: PriceBook,
         urls: CheckoutUrls,
         clock: Callable[[], datetime],
+        min_age_to_buy: int = 18,
     ) -> None:
         self._orders = orders
         self._ledger = ledger
@@ -91,6 +93,7 @@ class PurchaseService:
         self._prices = prices
         self._urls = urls
         self._clock = clock
+        self._min_age_to_buy = min_age_to_buy
 
     # ---------------------------------------------------------------- checkout
 
@@ -99,6 +102,7 @@ class PurchaseService:
         *,
         user_id: str,
         country: str | None,
+        birthdate: str | None,
         package_id: str,
         payment_method: str,
         idempotency_key: str,
@@ -113,7 +117,15 @@ class PurchaseService:
         order_id = transfer_id_for(user_id, "order", idempotency_key)
         # A retry answers as the first request did, whatever happened to the account since.
         order = self._orders.get_order(order_id) or self._open_order(
-            user_id, order_id, region_name, region.currency, package, payment_method, request_hash, now
+            user_id,
+            birthdate,
+            order_id,
+            region_name,
+            region.currency,
+            package,
+            payment_method,
+            request_hash,
+            now,
         )
         if order.request_hash != request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
@@ -158,6 +170,7 @@ class PurchaseService:
     def _open_order(
         self,
         user_id: str,
+        birthdate: str | None,
         order_id: str,
         region_name: str,
         currency: str,
@@ -166,6 +179,8 @@ class PurchaseService:
         request_hash: str,
         now: datetime,
     ) -> Order:
+        # Checked for a new order only: a retry of a checkout that opened gets its first answer.
+        require_age(birthdate, self._min_age_to_buy, now.date(), "buy coins")
         wallet = self._ledger.get_wallet(user_id)
         if wallet.status == AccountStatus.FROZEN:
             raise AccountFrozen("this account is frozen: purchases are paused")

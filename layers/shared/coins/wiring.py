@@ -78,6 +78,7 @@ def build_services(
         prices=price_book(),
         urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
         clock=clock,
+        min_age_to_buy=rules.min_age_to_buy,
     )
     policy = PayoutPolicy(
         maturity_days=settings.maturity_days,
