@@ -172,6 +172,12 @@ def test_a_fan_sends_gifts_and_sees_them_arrive_in_the_streams_feed(
     page.get_by_role("button", name="Send for 299 coins").click()
     expect(feed.locator("li").first).to_contain_text(f"web-fan sent Corgi {TIMES} 1")
     expect(page.locator("#feed-total")).to_have_text("316 coins in gifts on this stream")
+
+    # And the stream's top gifters, counted by the settlement, rank them by coins given
+    top = page.locator("#top-gifters li")
+    expect(top).to_have_count(2)
+    expect(top.nth(0)).to_contain_text("1. web-fan 314 coins")
+    expect(top.nth(1)).to_contain_text("2. web-other-fan 2 coins")
     webapp.screenshot("webapp-live")
 
 
