@@ -80,7 +80,7 @@ def test_the_review_queue_shows_why_and_an_admin_clears_a_review(
 ) -> None:
     page = webapp.page
     # Given a fan put under review by heavy buying (17,500 then 3,500 coins in a day)
-    fan = scene.stack.headers("web-heavy-buyer")
+    fan = scene.stack.headers("web-heavy-buyer", birthdate="1990-01-01")
     for key, package in (("a", "coins_17500"), ("b", "coins_3500")):
         scene.http.post(
             f"{scene.stack.api}/v1/checkout",
