@@ -31,6 +31,7 @@ GIFT_FIELDS = (
     "millidiamonds",
     "created_at",
     "stream_id",
+    "new_payer",
 )
 
 

@@ -134,3 +134,9 @@ def refusal_from(code: str, message: str) -> DomainError:
             return kind(message)
         pending.extend(kind.__subclasses__())
     return DomainError(message)
+
+
+class StripeModeMismatch(DomainError):
+    """A Stripe event of the other mode (test vs live) than this deployment's."""
+
+    code = "livemode_mismatch"

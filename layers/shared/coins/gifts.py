@@ -127,6 +127,7 @@ class GiftService:
         *,
         rules: PlatformRules | None = None,
         streams: LiveStreamCache | None = None,
+        new_payer_days: int = 0,
     ) -> None:
         self._repository = repository
         self._catalog = catalog
@@ -135,6 +136,8 @@ class GiftService:
         self._rules = rules or PlatformRules()
         self._recipients = recipients or RecipientCache(self._rules.live_cache_seconds)
         self._streams = streams or LiveStreamCache(self._rules.live_cache_seconds)
+        # A fan who first paid for coins within this many days is a new payer (the chargeback defence).
+        self._new_payer_window = timedelta(days=new_payer_days)
 
     def send_gift(
         self,
@@ -173,6 +176,7 @@ class GiftService:
             refusal = _refusal(spender, recipient, stream, creator_id, coins)
             if refusal is not None:
                 return self._refuse(transfer_id, fan_id, request_hash, refusal)
+            now = self._clock()
             write = GiftWrite(
                 transfer_id=transfer_id,
                 fan_id=fan_id,
@@ -184,9 +188,10 @@ class GiftService:
                 coins=coins,
                 millidiamonds=millidiamonds,
                 coins_balance=spender.balance - coins,
-                created_at=iso_timestamp(self._clock()),
+                created_at=iso_timestamp(now),
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
+                new_payer=self._is_new_payer(spender, now),
             )
             try:
                 outcome = self._repository.commit_gift(write, spender)
@@ -216,6 +221,13 @@ class GiftService:
         if committed is None:
             raise refusal
         return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
+
+    def _is_new_payer(self, spender: SpenderSnapshot, now: datetime) -> bool:
+        """The fan first paid for coins within the new-payer window: decided from the coin item the
+        gift reads anyway, so the hold costs the request path nothing."""
+        if spender.first_paid_at is None or not self._new_payer_window:
+            return False
+        return spender.first_paid_at > iso_timestamp(now - self._new_payer_window)
 
 
 def _refusal(

@@ -9,7 +9,7 @@ from functools import cache
 
 from coins.admin import AdminService
 from coins.catalog import gift_catalog
-from coins.config import Settings, stripe_settings
+from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
 from coins.creators import CreatorProfiles
 from coins.gift_reviews import GiftReviews
 from coins.gifts import GiftService
@@ -24,7 +24,7 @@ from coins.repository.streams import StreamRepository
 from coins.rules import PlatformRules
 from coins.settlement import GiftSettlement
 from coins.streams import StreamService
-from coins.stripe_adapter import StripePayments
+from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
 from coins.wallets import WalletService
 from coins.webhooks import PaymentEventDispatcher
 
@@ -51,6 +51,7 @@ class Services:
     rules: PlatformRules
     creator_profiles: CreatorProfiles
     streams: StreamService
+    webhook_verifier: Callable[[], StripeWebhookVerifier]
 
 
 def build_services(
@@ -58,6 +59,7 @@ def build_services(
     repository: LedgerRepository | None = None,
     *,
     payments: Callable[[], StripePayments] | None = None,
+    webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
     rules: PlatformRules | None = None,
 ) -> Services:
@@ -69,8 +71,10 @@ def build_services(
     )
     orders = OrderRepository(settings.table_name, client=repo.client)
     payouts = PayoutRepository(settings.table_name, client=repo.client)
-    # Stripe is set up on first use: only the functions that talk to Stripe read its secret.
-    stripe_payments = payments or cache(lambda: StripePayments(stripe_settings(settings)))
+    # Stripe is set up on first use: each function reads only the secret it needs (its own API
+    # key, or the webhook's signing secrets).
+    stripe_payments = payments or cache(lambda: StripePayments(stripe_api_settings(settings)))
+    verifier = webhook_verifier or cache(lambda: StripeWebhookVerifier(stripe_webhook_secrets(settings)))
     purchases = PurchaseService(
         orders=orders,
         ledger=repo,
@@ -99,7 +103,14 @@ def build_services(
         repository=repo,
         orders=orders,
         payouts=payouts,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock, rules=rules),
+        gifts=GiftService(
+            repo,
+            gift_catalog(),
+            settings.diamond_rate,
+            clock,
+            rules=rules,
+            new_payer_days=settings.new_payer_days,
+        ),
         wallets=WalletService(repo, clock),
         admin=AdminService(repo, clock, refusal_kept_days=rules.refusal_kept_days),
         purchases=purchases,
@@ -108,12 +119,19 @@ def build_services(
             ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
         ),
         webhooks=PaymentEventDispatcher(
-            orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
+            orders,
+            {**purchases.event_handlers(), **creators.event_handlers()},
+            clock,
+            livemode=settings.stripe_livemode,
         ),
         payments=stripe_payments,
         settlement=GiftSettlement(
-            settlement_repository, clock, GiftReviews(settlement_repository, rules, clock)
+            settlement_repository,
+            clock,
+            GiftReviews(settlement_repository, rules, clock),
+            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
         ),
+        webhook_verifier=verifier,
         rules=rules,
         creator_profiles=profiles,
         streams=StreamService(
