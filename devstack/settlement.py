@@ -34,6 +34,7 @@ GIFT_FIELDS = (
     "coins",
     "millidiamonds",
     "created_at",
+    "stream_id",
     "new_payer",
 )
 
