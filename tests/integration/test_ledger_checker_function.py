@@ -17,7 +17,12 @@ from tests.support.apigw import FakeLambdaContext
 
 def buy(app: Services, sim: StripeSimulator, fan: str, key: str, *, deliver: bool) -> None:
     opened = app.purchases.open_checkout(
-        user_id=fan, country="US", package_id="coins_350", payment_method="card", idempotency_key=key
+        user_id=fan,
+        country="US",
+        package_id="coins_350",
+        payment_method="card",
+        idempotency_key=key,
+        birthdate="1990-01-01",
     )
     sim.sim.pay_session(str(opened["session_id"]))
     if deliver:

@@ -233,6 +233,7 @@ class World:
     seen_events: set[str] = field(default_factory=set)
     sessions: list[str] = field(default_factory=list)  # every checkout session opened
     async_sessions: list[str] = field(default_factory=list)
+    streams: dict[str, str] = field(default_factory=dict)  # creator -> their live stream
     disputes: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     settings: Settings = field(init=False)
@@ -400,6 +401,10 @@ class Runner:
             )
         for n, creator in enumerate(self.world.creators):
             app.wallets.wallet(creator)
+            # Only creators receive gifts, and only during a live stream.
+            app.creator_profiles.become_creator(user_id=creator, birthdate=BIRTHDATE)
+            live = app.streams.start(creator_id=creator, title="simulated", idempotency_key=f"live-{creator}")
+            self.world.streams[creator] = str(live["stream_id"])
             # Diamonds from before the simulation (a correction): withdrawals can start at once.
             app.admin.adjust(
                 admin_id=self.world.admin,
@@ -506,7 +511,12 @@ class Runner:
             _stripe_fault(world, rng, "/v1/checkout/sessions")
             opened.update(
                 app.purchases.open_checkout(
-                    user_id=fan, country="US", package_id=package, payment_method="card", idempotency_key=key
+                    user_id=fan,
+                    country="US",
+                    package_id=package,
+                    payment_method="card",
+                    idempotency_key=key,
+                    birthdate=BIRTHDATE,
                 )
             )
 
@@ -586,8 +596,9 @@ class Runner:
             creator_id=creator,
             gift_id=gifts[(step.pick // 7 + n) % len(gifts)],
             quantity=1 + (step.amount + n) % 3,
-            stream_id="live-sim",
+            stream_id=world.streams[creator],
             idempotency_key=f"gift-{step.index}-{n}",
+            birthdate=BIRTHDATE,
         )
 
     def _step_gift(self, step: Step) -> None:

@@ -80,6 +80,7 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
         package_id="coins_70",
         payment_method="card",
         idempotency_key="lost",
+        birthdate="1990-01-01",
     )
     world.simulator.sim.pay_session(str(opened["session_id"]))
     assert found(simulated, DiscrepancyKind.MISSING_CREDIT) == [opened["session_id"]]
