@@ -203,7 +203,9 @@ def test_maturing_that_meets_contention_leaves_the_creator_for_the_next_schedule
     assert services().creators.earnings("creator-m")["diamonds"]["pending"] == 5  # nothing matured
 
     # The next scheduled run retries that creator.
-    assert scheduler({"detail-type": "Scheduled Event"}, FakeLambdaContext())["matured"] == 5_000  # millidiamonds
+    assert (
+        scheduler({"detail-type": "Scheduled Event"}, FakeLambdaContext())["matured"] == 5_000
+    )  # millidiamonds
     assert services().creators.earnings("creator-m")["diamonds"]["available"] == 5
 
 
