@@ -27,6 +27,7 @@ from tests.support.apigw import FakeLambdaContext, HandlerClient, http_event
 from tests.support.contention import Contention
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.settlement import settle_gifts
+from tests.support.streams import go_live
 from tests.support.stripe_events import event, session_event, sign, stripe_object
 
 ADULT = "1990-01-01"
@@ -154,7 +155,12 @@ def test_a_paid_session_that_meets_contention_is_a_429_so_stripe_delivers_it_aga
     provider = FakeCheckoutProvider()
     shop = build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
     order = shop.purchases.open_checkout(
-        user_id="fan-3", country="US", package_id="coins_700", payment_method="card", idempotency_key="o"
+        user_id="fan-3",
+        country="US",
+        package_id="coins_700",
+        payment_method="card",
+        idempotency_key="o",
+        birthdate=ADULT,
     )["order_id"]
     paid = session_event("checkout.session.completed", order_id=order, amount=999, currency="usd")
 
@@ -187,8 +193,9 @@ def test_maturing_that_meets_contention_leaves_the_creator_for_the_next_schedule
         creator_id="creator-m",
         gift_id="rose",
         quantity=10,
-        stream_id="s",
+        stream_id=go_live(week_ago, "creator-m"),
         idempotency_key="g",
+        birthdate=ADULT,
     )
     settle_gifts(week_ago)  # the creator's side, from the stream
 
