@@ -105,7 +105,7 @@ def sqs_event(user: str, withdrawal_id: str) -> dict[str, Any]:
 
 def test_a_gift_that_meets_contention_to_the_end_is_a_429_and_moves_nothing(contention: Contention) -> None:
     api = HandlerClient()
-    assert api.wallet("creator-1").status == 200
+    api.go_live("creator-1")
     assert api.grant("admin-1", "fan-1", 100, key="seed").status == 201
 
     contention.on = True
