@@ -13,7 +13,9 @@ from coins.errors import (
     Busy,
     IdempotencyKeyReused,
     InsufficientFunds,
+    GiftVelocityLimited,
     NotFound,
+    RateLimited,
 )
 from coins.models import GiftReceipt, SendGiftRequest
 from coins.observability import metrics, tracer
@@ -33,7 +35,16 @@ app = create_app()
         201,
         GiftReceipt,
         takes_body=True,
-        refuses=(AccountFrozen, AccountUnderReview, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy),
+        refuses=(
+            AccountFrozen,
+            AccountUnderReview,
+            NotFound,
+            InsufficientFunds,
+            IdempotencyKeyReused,
+            Busy,
+            RateLimited,
+            GiftVelocityLimited,
+        ),
     ),
 )
 @tracer.capture_method

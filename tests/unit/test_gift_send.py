@@ -234,8 +234,11 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
     assert stored.attributes["terms"]["diamonds_per_coin"] == "1/2"
 
 
-def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
+def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(
+    api: HandlerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a fan, a creator and a live stream whose ids are as long as the API allows (128)
+    monkeypatch.setenv("GIFT_PAIR_MAX_COINS", "0")  # the largest gift, past the velocity limit
     fan, creator, stream = "f" * 128, "c" * 128, "s" * 128
     assert api.wallet(creator).status == 200
     assert api.grant("admin-1", fan, 10_000_000, key="grant").status == 201

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from coins.abuse import WriteLimits
 from coins.config import Settings, stripe_settings
 from coins.ledger import AccountStatus
 from coins.stripe_adapter import PaymentProviderError, StripePayments
@@ -55,6 +56,7 @@ class World:
     target: tuple[str, str] | None = None
     target_sub: str | None = None
     target_fails: bool = False
+    last_code: str | None = None  # the error code of the last refused call
 
     def call(
         self,
@@ -100,6 +102,7 @@ class World:
         if status >= 400:
             error = json.loads(answer["body"])["error"]  # always the contract's error body
             assert set(error) == {"code", "message"}
+            self.last_code = error["code"]
         return status
 
     def grant(self, user: str, amount: int, unit: str = "coins") -> None:
@@ -205,6 +208,18 @@ def _gift_frozen(w: World) -> int:
 def _gift_busy(w: World) -> int:
     w.dynamodb_conflicts()
     return gift()(w)
+
+
+def _gift_rate_limited(w: World) -> int:
+    w.monkeypatch.setattr(w.services.gifts, "_limits", WriteLimits(write_burst=1))
+    assert gift("first")(w) == 201
+    return gift("second")(w)
+
+
+def _gift_velocity_limited(w: World) -> int:
+    w.monkeypatch.setattr(w.services.gifts, "_limits", WriteLimits(gift_pair_max_coins=1))
+    assert gift("first")(w) == 201
+    return gift("second")(w)
 
 
 def checkout(key: str = "order-1", **body: Any) -> Scenario:
@@ -448,6 +463,25 @@ CASES = [(method, route, status) for (method, route), table in ALL.items() for s
 
 def documented_statuses(method: str, route: str) -> set[int]:
     return {int(s) for s in _DOCUMENT["paths"][route][method.lower()]["responses"]}
+
+
+# Statuses a route answers with more than one code: (method, route, status, code) -> scenario.
+CODES: dict[tuple[str, str, int, str], Scenario] = {
+    ("POST", GIFTS, 429, "rate_limited"): _gift_rate_limited,
+    ("POST", GIFTS, 429, "gift_velocity_limited"): _gift_velocity_limited,
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "code"), list(CODES), ids=[" ".join(map(str, k)) for k in CODES]
+)
+def test_each_documented_code_is_answered(
+    world: World, method: str, route: str, status: int, code: str
+) -> None:
+    assert CODES[(method, route, status, code)](world) == status
+    assert world.last_code == code
+    documented = _DOCUMENT["paths"][route][method.lower()]["responses"][str(status)]["description"]
+    assert f"`{code}`" in documented
 
 
 def test_every_route_has_scenarios() -> None:

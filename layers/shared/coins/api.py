@@ -36,6 +36,7 @@ from coins.errors import (
     Busy,
     DomainError,
     Forbidden,
+    GiftVelocityLimited,
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidRequest,
@@ -43,6 +44,7 @@ from coins.errors import (
     NotEligible,
     NotFound,
     PaymentProviderUnavailable,
+    RateLimited,
     RecipientUnavailable,
     RetryLater,
     Unauthenticated,
@@ -64,6 +66,8 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     RecipientUnavailable: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
     Busy: HTTPStatus.TOO_MANY_REQUESTS,
+    RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
+    GiftVelocityLimited: HTTPStatus.TOO_MANY_REQUESTS,
     PaymentProviderUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     RetryLater: HTTPStatus.SERVICE_UNAVAILABLE,
 }
@@ -272,7 +276,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> APIGatewayHttpResolve
         logger.info("request refused", extra={"code": error.code, "status": status.value})
         response = error_response(status, error.code, error.message)
         if isinstance(error, Busy):
-            response.headers["Retry-After"] = "1"
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)

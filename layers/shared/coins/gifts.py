@@ -2,7 +2,8 @@
 
 1. One strongly consistent read of the fan's coin item (balance, status, version), with the
    creator's coin item in the same BatchGetItem when this container has not seen them lately.
-2. One TransactWriteItems: the fan's debit, compare-and-set on what was read, and the gift's
+2. One TransactWriteItems: the fan's debit (with the fan's abuse limits, coins.abuse),
+   compare-and-set on what was read, and the gift's
    transfer item, put only if its id (the idempotency key) is new. The transfer item carries the
    whole reply, so a retry's failed put returns it (ALL_OLD) and nothing else is written.
 
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from coins.abuse import LimitUpdate, WriteLimits, limits_for_gift
 from coins.catalog import GiftCatalog
 from coins.errors import (
     AccountFrozen,
@@ -84,12 +86,14 @@ class GiftService:
         rate: DiamondRate,
         clock: Callable[[], datetime],
         recipients: RecipientCache | None = None,
+        limits: WriteLimits | None = None,
     ) -> None:
         self._repository = repository
         self._catalog = catalog
         self._rate = rate
         self._clock = clock
         self._recipients = recipients or RecipientCache()
+        self._limits = limits or WriteLimits.from_env()
 
     def send_gift(
         self,
@@ -123,6 +127,16 @@ class GiftService:
                 if committed is None:
                     raise refusal
                 return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
+            now = self._clock()
+            # The fan's write rate and velocity to this creator, decided on the same read and
+            # written in the same compare-and-set (coins.abuse). A limited gift is not kept as the
+            # key's answer: its retry after Retry-After may go through.
+            limited = limits_for_gift(self._limits, spender.limits, creator_id, coins, now)
+            if not isinstance(limited, LimitUpdate):
+                committed = self._repository.get_transfer(transfer_id)
+                if committed is None:
+                    raise limited
+                return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
             write = GiftWrite(
                 transfer_id=transfer_id,
                 fan_id=fan_id,
@@ -134,9 +148,10 @@ class GiftService:
                 coins=coins,
                 millidiamonds=millidiamonds,
                 coins_balance=spender.balance - coins,
-                created_at=iso_timestamp(self._clock()),
+                created_at=iso_timestamp(now),
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
+                limit_attributes=limited.attributes,
             )
             try:
                 outcome = self._repository.commit_gift(write, spender)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from coins.abuse import LIMIT_ATTRIBUTES
 from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, NotFound
 from coins.ledger import (
     SYSTEM_ACCOUNT_KINDS,
@@ -156,6 +157,7 @@ class SpenderSnapshot:
     balance: int
     version: int | None
     status: AccountStatus
+    limits: Mapping[str, Any] = field(default_factory=dict)  # the abuse limits' state (coins.abuse)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ class GiftWrite:
     created_at: str
     request_hash: str
     terms: Mapping[str, Any]
+    # The fan's abuse limits after this gift (coins.abuse), set in the debit's own update.
+    limit_attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 class StaleSpender(Exception):
@@ -411,7 +415,10 @@ class LedgerRepository:
         """One strongly consistent call: the fan's coin item, and the recipient's when asked for."""
         fan_key = _balance_key(Account(fan_id, AccountKind.COINS), 0)
         names = {"#balance": "balance", "#version": "version", "#status": "status"}
-        expression = "PK, #balance, #version, #status"
+        names.update({f"#limit{n}": name for n, name in enumerate(LIMIT_ATTRIBUTES)})
+        expression = "PK, #balance, #version, #status, " + ", ".join(
+            f"#limit{n}" for n in range(len(LIMIT_ATTRIBUTES))
+        )
         projection: dict[str, Any] = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
         rows: dict[str, dict[str, Any]]
         if recipient_id is None:
@@ -437,6 +444,7 @@ class LedgerRepository:
             balance=int(fan_row.get("balance", 0)) if fan_row else 0,
             version=int(fan_row["version"]) if fan_row and "version" in fan_row else None,
             status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
+            limits={k: fan_row[k] for k in LIMIT_ATTRIBUTES if k in fan_row} if fan_row else {},
         )
         if recipient_id is None:
             return spender, None
@@ -476,6 +484,11 @@ class LedgerRepository:
         else:
             values[":version"] = ser(spender.version)
             condition += " AND #version = :version"
+        limits_set = ""
+        for n, (name, value) in enumerate(sorted(gift.limit_attributes.items())):
+            names[f"#limit{n}"] = name
+            values[f":limit{n}"] = ser(value)
+            limits_set += f", #limit{n} = :limit{n}"
         transfer_item = to_item(
             {
                 "PK": f"XFER#{gift.transfer_id}",
@@ -510,7 +523,7 @@ class LedgerRepository:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": _balance_key(Account(gift.fan_id, AccountKind.COINS), 0),
-                    "UpdateExpression": "SET #balance = :new, #version = :next",
+                    "UpdateExpression": "SET #balance = :new, #version = :next" + limits_set,
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
