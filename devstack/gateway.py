@@ -20,7 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from devstack.template import LambdaHandler, Route, http_routes, load_handler
-from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, verify_token
+from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, token_scopes, verify_token
 
 log = logging.getLogger("devstack.gateway")
 
@@ -204,6 +204,9 @@ class Gateway:
                 claims = verify_token(token.strip(), key_dir=self._key_dir)
             except InvalidToken as exc:
                 return _error(401, "unauthenticated", f"the token was refused: {exc}"), route.function
+            if route.scopes and not set(route.scopes) & token_scopes(claims):
+                # As API Gateway: a route with AuthorizationScopes takes a token holding one of them.
+                return _error(403, "forbidden", "the token lacks this route's scope"), route.function
         event = api_gateway_event(
             method=request.method,
             path=request.path,

@@ -79,6 +79,7 @@ class Route:
     handler: str  # module.function, e.g. app.lambda_handler
     authorized: bool  # False where the route opts out of the JWT authorizer
     environment: dict[str, Any]
+    scopes: tuple[str, ...] = ()  # AuthorizationScopes: the token must hold one of them
 
     @property
     def route_key(self) -> str:
@@ -109,6 +110,7 @@ def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
                     handler=props["Handler"],
                     authorized=auth != "NONE",
                     environment=env,
+                    scopes=tuple(ev.get("Auth", {}).get("AuthorizationScopes", [])),
                 )
             )
     return routes

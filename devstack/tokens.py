@@ -6,7 +6,7 @@ issuer, the audience and the expiry, with PyJWT.
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from devstack.template import ROOT
 
 LOCAL_ISSUER = "http://127.0.0.1:3000/local-issuer"
 LOCAL_AUDIENCE = "coins-local"
+# What the deployed pre-token-generation trigger adds to an admin's access token (docs/security.md).
+ADMIN_SCOPE = "coins/admin"
 DEFAULT_KEY_DIR = ROOT / ".local" / "jwt"
 KEY_ID = "local-1"
 
@@ -70,6 +72,8 @@ def mint_token(
         claims["birthdate"] = birthdate
     if groups:
         claims["cognito:groups"] = list(groups)
+    if "admins" in groups:
+        claims["scope"] = ADMIN_SCOPE
     return jwt.encode(claims, _private_key(key_dir), algorithm="RS256", headers={"kid": KEY_ID})
 
 
@@ -87,6 +91,12 @@ def verify_token(token: str, *, key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, An
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     return claims
+
+
+def token_scopes(claims: Mapping[str, Any]) -> set[str]:
+    """The scopes an access token grants: `scope` (space-separated, as Cognito writes it) or `scp`."""
+    raw = claims.get("scope", claims.get("scp", ""))
+    return set(raw.split() if isinstance(raw, str) else raw)
 
 
 def jwks(key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, Any]:

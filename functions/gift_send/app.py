@@ -11,9 +11,9 @@ from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
     Busy,
+    GiftVelocityLimited,
     IdempotencyKeyReused,
     InsufficientFunds,
-    GiftVelocityLimited,
     NotFound,
     RateLimited,
 )

@@ -17,8 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from coins.abuse import WriteLimits
+from coins.admin import ApprovalPolicy
 from coins.config import Settings, stripe_settings
-from coins.ledger import AccountStatus
+from coins.ledger import AccountStatus, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError, StripePayments
 from coins.wiring import Services, build_services
 from devstack.gateway import api_gateway_event
@@ -79,7 +80,7 @@ class World:
                 self.fault(route, method)
         claims: dict[str, Any] | None = None
         if sub is not None:
-            claims = {"sub": sub, "country": "US"}
+            claims = {"sub": sub, "token_use": "access", "country": "US"}
             if admin:
                 claims["cognito:groups"] = ["admins"]
             if birthdate:
@@ -94,7 +95,13 @@ class World:
             query=list((query or {}).items()),
             body=data,
             claims=claims,
-            path_parameters={"user_id": path.split("/")[4]} if "{user_id}" in route else None,
+            path_parameters=(
+                {"user_id": path.split("/")[4]}
+                if "{user_id}" in route
+                else {"adjustment_id": path.split("/")[4]}
+                if "{adjustment_id}" in route
+                else None
+            ),
         )
         function = next(r.function for r in http_routes() if r.path == route and r.method == method)
         answer = load_function_module(function).lambda_handler(event_, FakeLambdaContext())
@@ -155,6 +162,7 @@ GIFTS, CHECKOUT, WEBHOOK = "/v1/gifts", "/v1/checkout", "/v1/webhooks/stripe"
 WALLET, HISTORY = "/v1/wallet", "/v1/wallet/transactions"
 ONBOARD, EARNINGS, WITHDRAW = "/v1/creator/onboarding", "/v1/creator/earnings", "/v1/creator/withdrawals"
 ADJUST, REVIEWS, STATUS = "/v1/admin/adjustments", "/v1/admin/reviews", "/v1/admin/accounts/{user_id}/status"
+APPROVE = "/v1/admin/adjustments/{adjustment_id}/approve"
 GIFT = {"creator_id": "creator-1", "gift_id": "rose", "quantity": 1, "stream_id": "live-1"}
 
 
@@ -327,6 +335,46 @@ def _adjust_busy(w: World) -> int:
     return adjust()(w)
 
 
+def _pending(w: World, amount: int = 50, key: str = "big-1") -> str:
+    """An adjustment above a threshold of 10 coins, waiting for a second admin; its id."""
+    w.monkeypatch.setattr(w.services.admin, "_approval", ApprovalPolicy(coins_threshold=10))
+    assert adjust(amount, key=key)(w) == 202
+    return transfer_id_for("admin-1", "adjustment", key)
+
+
+def _adjust_pending(w: World) -> int:
+    w.monkeypatch.setattr(w.services.admin, "_approval", ApprovalPolicy(coins_threshold=10))
+    return adjust(50)(w)
+
+
+def approve(adjustment_id: str, sub: str = "admin-2", admin: bool = True) -> Scenario:
+    path = APPROVE.replace("{adjustment_id}", adjustment_id)
+    return lambda w: w.call("POST", APPROVE, path=path, sub=sub, admin=admin)
+
+
+def _approved(w: World) -> int:
+    return approve(_pending(w))(w)
+
+
+def _approve_own(w: World) -> int:
+    return approve(_pending(w), sub="admin-1")(w)
+
+
+def _approve_overdraft(w: World) -> int:
+    return approve(_pending(w, amount=-500))(w)
+
+
+def _approve_reused_key(w: World) -> int:
+    assert adjust(5, key="same")(w) == 201
+    return approve(_pending(w, key="same"))(w)
+
+
+def _approve_busy(w: World) -> int:
+    adjustment_id = _pending(w)
+    w.dynamodb_conflicts()
+    return approve(adjustment_id)(w)
+
+
 def _reviews_busy(w: World) -> int:
     w.set_status("fan-1", AccountStatus.UNDER_REVIEW)
 
@@ -402,6 +450,16 @@ SCENARIOS: dict[tuple[str, str], dict[int, Scenario]] = {
         409: adjust(-1_000_000),
         422: _adjust_reused,
         429: _adjust_busy,
+        202: _adjust_pending,
+    },
+    ("POST", APPROVE): {
+        201: _approved,
+        400: approve("not-an-adjustment-id"),
+        403: _approve_own,
+        404: approve("ad_" + "0" * 30),
+        409: _approve_overdraft,
+        422: _approve_reused_key,
+        429: _approve_busy,
     },
     ("GET", REVIEWS): {
         200: lambda w: w.call("GET", REVIEWS, sub="admin-1", admin=True),

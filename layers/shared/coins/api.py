@@ -322,6 +322,11 @@ def _groups(raw: Any) -> frozenset[str]:
 
 
 def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
+    # API Gateway's JWT authorizer takes any token of the issuer whose audience or client_id matches:
+    # a Cognito ID token too. Only access tokens carry what the pre-token-generation trigger puts
+    # there (birthdate, country, the admin scope) and nothing the user can write (docs/security.md).
+    if claims.get("token_use") != "access":
+        raise Unauthenticated("an access token is required (token_use=access)")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not is_user_id(sub):
         raise Unauthenticated("the token's subject is not a usable user id")
