@@ -147,7 +147,9 @@ def table(local_stack: LocalStack) -> Table:
         # The creator's side settles off the request path; wait for it so no test sees it land.
         settled = eventually(
             lambda: len(
-                http.get(f"{api}/v1/wallet/transactions", headers=local_stack.headers(CREATOR)).json()["items"]
+                http.get(f"{api}/v1/wallet/transactions", headers=local_stack.headers(CREATOR)).json()[
+                    "items"
+                ]
             ),
             1,
         )

@@ -131,7 +131,9 @@ class World:
         profile = self.services.payouts.get_profile(user)
         assert profile is not None
         assert profile.account_id is not None
-        self.services.payouts.update_account_state(user, profile.account_id, True, ())
+        self.services.payouts.update_account_state(
+            user, profile.account_id, True, (), adult_from="2008-01-01"
+        )
 
     def dynamodb_conflicts(self) -> None:
         """Every transaction conflicts, as under heavy contention, until the retries run out."""
