@@ -56,7 +56,11 @@ def mint_token(
     key_dir: Path = DEFAULT_KEY_DIR,
     issuer: str = LOCAL_ISSUER,
     audience: str = LOCAL_AUDIENCE,
+    token_use: str = "access",
+    scopes: Sequence[str] | None = None,
 ) -> str:
+    """A token as the deployed user pool issues it: an access token whose scopes its pre-token-
+    generation trigger decides (the admin scope for the admins group) unless `scopes` are given."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": sub,
@@ -64,7 +68,7 @@ def mint_token(
         "aud": audience,
         "iat": now,
         "exp": now + expires_in,
-        "token_use": "access",
+        "token_use": token_use,
     }
     if country:
         claims["country"] = country
@@ -72,8 +76,9 @@ def mint_token(
         claims["birthdate"] = birthdate
     if groups:
         claims["cognito:groups"] = list(groups)
-    if "admins" in groups:
-        claims["scope"] = ADMIN_SCOPE
+    granted = list(scopes) if scopes is not None else ([ADMIN_SCOPE] if "admins" in groups else [])
+    if granted:
+        claims["scope"] = " ".join(granted)
     return jwt.encode(claims, _private_key(key_dir), algorithm="RS256", headers={"kid": KEY_ID})
 
 
