@@ -1,7 +1,8 @@
 """Adjustments waiting for a second admin's approval (issue 13, admin power).
 
-One item per pending adjustment, `ADJ#<transfer id>` / `ADJ`: the request as its admin made it, who
-made it, and its state. It moves no value: the balanced ledger entry is committed only on approval,
+One item per pending adjustment, `XFER#<transfer id>` / `ADJ`: the request as its admin made it, who
+made it, and its state. It shares the partition of the transfer its approval commits (`XFER#<id>` /
+`XFER`), so the admin function's role reaches it through the same key condition. It moves no value: the balanced ledger entry is committed only on approval,
 in one transaction with this item's change to `approved` (a Guard on the ledger's commit), so an
 adjustment is applied at most once whoever approves it and however often.
 """
@@ -44,7 +45,7 @@ class PendingAdjustment:
 
 
 def _key(adjustment_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"ADJ#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
+    return {"PK": {"S": f"XFER#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
 
 
 def _pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
@@ -74,7 +75,7 @@ class AdjustmentRepository:
         """Stores the pending adjustment once; returns (created now, the stored one)."""
         item = to_item(
             {
-                "PK": f"ADJ#{pending.adjustment_id}",
+                "PK": f"XFER#{pending.adjustment_id}",
                 "SK": PENDING_SK,
                 "kind": "pending_adjustment",
                 "adjustment_id": pending.adjustment_id,
