@@ -18,9 +18,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     queue_url = app_services.settings.payout_queue_url
     if not queue_url:
         raise RuntimeError("PAYOUT_QUEUE_URL is not set")
-    matured = app_services.payout_batch.mature_all()
+    # One creator's failure to mature is counted, not fatal: the due payouts are queued regardless.
+    run = app_services.payout_batch.mature_due()
     queued = PayoutQueue(queue_url).enqueue(app_services.payout_batch.due())
-    metrics.add_metric(name="DiamondsMatured", unit=MetricUnit.Count, value=matured)
+    metrics.add_metric(name="DiamondsMatured", unit=MetricUnit.Count, value=run.matured)
+    metrics.add_metric(name="MaturingHeldCreators", unit=MetricUnit.Count, value=run.held_creators)
+    metrics.add_metric(name="MaturingFailedCreators", unit=MetricUnit.Count, value=run.failed_creators)
     metrics.add_metric(name="PayoutsQueued", unit=MetricUnit.Count, value=queued)
-    logger.info("payout batch scheduled", extra={"matured": matured, "queued": queued})
-    return {"matured": matured, "queued": queued}
+    logger.info(
+        "payout batch scheduled",
+        extra={
+            "matured": run.matured,
+            "failed": run.failed_creators,
+            "held": run.held_creators,
+            "queued": queued,
+        },
+    )
+    return {"matured": run.matured, "queued": queued}

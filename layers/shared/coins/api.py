@@ -47,6 +47,7 @@ from coins.errors import (
     RateLimited,
     RecipientUnavailable,
     RetryLater,
+    StripeModeMismatch,
     Unauthenticated,
 )
 from coins.models import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
@@ -55,6 +56,7 @@ from coins.observability import logger, metrics, tracer
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
     BelowMinimum: HTTPStatus.BAD_REQUEST,
+    StripeModeMismatch: HTTPStatus.BAD_REQUEST,
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     AccountFrozen: HTTPStatus.FORBIDDEN,

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from coins.abuse import LimitUpdate, WriteLimits, limits_for_gift
@@ -86,6 +86,8 @@ class GiftService:
         rate: DiamondRate,
         clock: Callable[[], datetime],
         recipients: RecipientCache | None = None,
+        *,
+        new_payer_days: int = 0,
         limits: WriteLimits | None = None,
     ) -> None:
         self._repository = repository
@@ -94,6 +96,8 @@ class GiftService:
         self._clock = clock
         self._recipients = recipients or RecipientCache()
         self._limits = limits or WriteLimits.from_env()
+        # A fan who first paid for coins within this many days is a new payer (the chargeback defence).
+        self._new_payer_window = timedelta(days=new_payer_days)
 
     def send_gift(
         self,
@@ -152,6 +156,7 @@ class GiftService:
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
                 limit_attributes=limited.attributes,
+                new_payer=self._is_new_payer(spender, now),
             )
             try:
                 outcome = self._repository.commit_gift(write, spender)
@@ -161,6 +166,13 @@ class GiftService:
                 continue
             return _replay(outcome, request_hash)
         raise Busy("the fan's balance kept changing; retry with the same Idempotency-Key")
+
+    def _is_new_payer(self, spender: SpenderSnapshot, now: datetime) -> bool:
+        """The fan first paid for coins within the new-payer window: decided from the coin item the
+        gift reads anyway, so the hold costs the request path nothing."""
+        if spender.first_paid_at is None or not self._new_payer_window:
+            return False
+        return spender.first_paid_at > iso_timestamp(now - self._new_payer_window)
 
 
 def _refusal(spender: SpenderSnapshot, recipient: RecipientSnapshot | None, coins: int) -> Exception | None:

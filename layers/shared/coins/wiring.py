@@ -9,7 +9,7 @@ from functools import cache
 
 from coins.admin import AdminService
 from coins.catalog import gift_catalog
-from coins.config import Settings, stripe_settings
+from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
 from coins.gifts import GiftService
 from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
 from coins.pricing import price_book
@@ -19,7 +19,7 @@ from coins.repository.orders import OrderRepository
 from coins.repository.payouts import PayoutRepository
 from coins.repository.settlement import SettlementRepository
 from coins.settlement import GiftSettlement
-from coins.stripe_adapter import StripePayments
+from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
 from coins.wallets import WalletService
 from coins.webhooks import PaymentEventDispatcher
 
@@ -43,6 +43,7 @@ class Services:
     webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
     settlement: GiftSettlement
+    webhook_verifier: Callable[[], StripeWebhookVerifier]
 
 
 def build_services(
@@ -50,6 +51,7 @@ def build_services(
     repository: LedgerRepository | None = None,
     *,
     payments: Callable[[], StripePayments] | None = None,
+    webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     repo = repository or LedgerRepository(
@@ -59,8 +61,10 @@ def build_services(
     )
     orders = OrderRepository(settings.table_name, client=repo.client)
     payouts = PayoutRepository(settings.table_name, client=repo.client)
-    # Stripe is set up on first use: only the functions that talk to Stripe read its secret.
-    stripe_payments = payments or cache(lambda: StripePayments(stripe_settings(settings)))
+    # Stripe is set up on first use: each function reads only the secret it needs (its own API
+    # key, or the webhook's signing secrets).
+    stripe_payments = payments or cache(lambda: StripePayments(stripe_api_settings(settings)))
+    verifier = webhook_verifier or cache(lambda: StripeWebhookVerifier(stripe_webhook_secrets(settings)))
     purchases = PurchaseService(
         orders=orders,
         ledger=repo,
@@ -86,7 +90,9 @@ def build_services(
         repository=repo,
         orders=orders,
         payouts=payouts,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
+        gifts=GiftService(
+            repo, gift_catalog(), settings.diamond_rate, clock, new_payer_days=settings.new_payer_days
+        ),
         wallets=WalletService(repo, clock),
         admin=AdminService(repo, clock),
         purchases=purchases,
@@ -95,10 +101,18 @@ def build_services(
             ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
         ),
         webhooks=PaymentEventDispatcher(
-            orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
+            orders,
+            {**purchases.event_handlers(), **creators.event_handlers()},
+            clock,
+            livemode=settings.stripe_livemode,
         ),
         payments=stripe_payments,
-        settlement=GiftSettlement(SettlementRepository(repo), clock),
+        settlement=GiftSettlement(
+            SettlementRepository(repo),
+            clock,
+            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
+        ),
+        webhook_verifier=verifier,
     )
 
 
