@@ -61,6 +61,10 @@ def bench_gifts(app: Services, gifts: int, threads: int) -> dict[str, Any]:
         )
 
     app.wallets.wallet("bench-creator")
+    app.creator_profiles.become_creator(user_id="bench-creator", birthdate="1990-01-01")
+    stream_id = str(
+        app.streams.start(creator_id="bench-creator", title=None, idempotency_key="bench")["stream_id"]
+    )
     fans = [f"bench-fan-{n}" for n in range(threads)]
     for fan in fans:
         app.admin.adjust(
@@ -81,8 +85,9 @@ def bench_gifts(app: Services, gifts: int, threads: int) -> dict[str, Any]:
             creator_id="bench-creator",
             gift_id="finger_heart",
             quantity=1,
-            stream_id="bench",
+            stream_id=stream_id,
             idempotency_key=f"g{n}",
+            birthdate="1990-01-01",
         )
 
     baseline = timed(bare_transaction, gifts, threads)

@@ -10,12 +10,19 @@ from coins.api import IdempotencyKey, api_responses, create_app, current_caller,
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    BirthdateRequired,
     Busy,
     GiftVelocityLimited,
     IdempotencyKeyReused,
     InsufficientFunds,
+    NotEligible,
     NotFound,
     RateLimited,
+    RecipientNotCreator,
+    RecipientUnavailable,
+    StreamCreatorMismatch,
+    StreamEnded,
+    StreamNotFound,
 )
 from coins.models import GiftReceipt, SendGiftRequest
 from coins.observability import metrics, tracer
@@ -29,7 +36,9 @@ app = create_app()
     summary="Send a gift",
     description="Debits the fan's coins and records the gift in one transaction; the creator's pending "
     "diamonds are credited from the table's stream within seconds (a creator who cannot receive is "
-    "never credited: the fan is refunded).",
+    "never credited: the fan is refunded). Only creators receive gifts, during one of their live "
+    "streams; the fan must be old enough (the token's birthdate). A refusal is the key's answer: a "
+    "retry with the same Idempotency-Key gets it again.",
     tags=["gifts"],
     responses=api_responses(
         201,
@@ -38,8 +47,15 @@ app = create_app()
         refuses=(
             AccountFrozen,
             AccountUnderReview,
+            NotEligible,
+            BirthdateRequired,
             NotFound,
+            StreamNotFound,
             InsufficientFunds,
+            RecipientNotCreator,
+            RecipientUnavailable,
+            StreamCreatorMismatch,
+            StreamEnded,
             IdempotencyKeyReused,
             Busy,
             RateLimited,
@@ -59,6 +75,7 @@ def send_gift(
         quantity=request.quantity,
         stream_id=request.stream_id,
         idempotency_key=idempotency_key,
+        birthdate=fan.birthdate,
     )
     metrics.add_metric(name="GiftCoins", unit=MetricUnit.Count, value=int(receipt["coins_spent"]))
     return Response(201, content_types.APPLICATION_JSON, GiftReceipt.model_validate(receipt))

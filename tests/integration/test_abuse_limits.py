@@ -10,6 +10,7 @@ from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.errors import Busy, GiftVelocityLimited, RateLimited
 from coins.wiring import build_services
+from tests.support.streams import ADULT, go_live
 
 
 @pytest.mark.parametrize(
@@ -27,7 +28,7 @@ def test_concurrent_gifts_from_one_fan_never_pass_the_limit(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = build_services(Settings.from_env())
-    app.wallets.wallet("creator-1")
+    live = go_live(app, "creator-1")  # only creators receive gifts, during their live streams
     app.admin.adjust(
         admin_id="admin-1",
         user_id="fan-1",
@@ -46,8 +47,9 @@ def test_concurrent_gifts_from_one_fan_never_pass_the_limit(
                     creator_id="creator-1",
                     gift_id="rose",
                     quantity=1,
-                    stream_id="live-1",
+                    stream_id=live,
                     idempotency_key=f"g-{n}",
+                    birthdate=ADULT,
                 )
             except refusal:
                 return "limited"

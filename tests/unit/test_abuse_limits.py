@@ -40,9 +40,9 @@ def coin_item(user: str) -> dict[str, Any]:
 
 @pytest.fixture
 def funded(api: HandlerClient) -> HandlerClient:
-    """Given two creators with wallets and a fan granted 10,000 coins."""
+    """Given three creators live on a stream each and a fan granted 10,000 coins."""
     for creator in ("creator-1", "creator-2", "creator-3"):
-        assert api.wallet(creator).status == 200
+        api.go_live(creator)  # only creators receive gifts, during their live streams
     assert api.grant("admin-1", "fan-1", 10_000, key="grant-1").status == 201
     return api
 
@@ -174,7 +174,7 @@ def test_the_limits_ride_on_the_fans_coin_item_which_stays_under_1_kb(
     limits = WriteLimits()
     creators = [f"{n:03d}" + "c" * 125 for n in range(limits.gift_pair_max_creators)]
     for creator in creators:
-        assert funded.wallet(creator).status == 200
+        funded.go_live(creator)
     for n, creator in enumerate(creators):
         assert funded.send_gift("fan-1", creator, "rose", 1, key=f"k-{n}").status == 201
 

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coins.errors import Forbidden, IdempotencyKeyReused, InvalidRequest, NotFound
+from coins.errors import (
+    AccountFrozen,
+    AccountUnderReview,
+    Forbidden,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidRequest,
+    NotFound,
+)
 from coins.idempotency import first_response
 from coins.ledger import (
     Account,
@@ -23,8 +31,9 @@ from coins.ledger import (
     to_millidiamonds,
     transfer_id_for,
 )
-from coins.repository import LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository import CommitOutcome, LedgerRepository, Review, StoredTransfer, iso_timestamp
 from coins.repository.adjustments import AdjustmentRepository, PendingAdjustment
+from coins.repository.ledger import CreatorMark
 
 
 class AdjustmentUnit(StrEnum):
@@ -102,6 +111,7 @@ class AdminService:
         *,
         approval: ApprovalPolicy | None = None,
         adjustments: AdjustmentRepository | None = None,
+        refusal_kept_days: int = 7,
     ) -> None:
         self._repository = repository
         self._clock = clock
@@ -109,6 +119,7 @@ class AdminService:
         self._adjustments = adjustments or AdjustmentRepository(
             repository.table_name, client=repository.client
         )
+        self._refusal_kept_days = refusal_kept_days
 
     def adjust(
         self,
@@ -237,30 +248,49 @@ class AdminService:
             terms={"source": system_kind.value},
         )
         self._repository.open_accounts(user_id, iso_timestamp(now))
-        outcome = self._repository.commit_transfer(
-            transfer,
-            # The internal record (the transfer item): who adjusted and why, for admins and audits.
-            record={
-                "kind": "adjustment",
-                "user_id": user_id,
-                "unit": unit.value,
-                "amount": amount,
-                "admin_id": admin_id,
-                "reason": reason,
-                **({"approved_by": approved_by} if approved_by else {}),
-            },
-            # Copied onto the user's history rows: what the user may read.
-            details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
-            guards=(
-                [
-                    self._adjustments.approval_guard(
-                        transfer_id, approved_by, iso_timestamp(now), int(now.timestamp())
-                    )
-                ]
-                if approved_by
-                else []
-            ),
-        )
+        try:
+            outcome = self._repository.commit_transfer(
+                transfer,
+                # The internal record (the transfer item): who adjusted and why, for admins and audits.
+                record={
+                    "kind": "adjustment",
+                    "user_id": user_id,
+                    "unit": unit.value,
+                    "amount": amount,
+                    "admin_id": admin_id,
+                    "reason": reason,
+                    **({"approved_by": approved_by} if approved_by else {}),
+                },
+                # Copied onto the user's history rows: what the user may read.
+                details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
+                guards=(
+                    [
+                        self._adjustments.approval_guard(
+                            transfer_id, approved_by, iso_timestamp(now), int(now.timestamp())
+                        )
+                    ]
+                    if approved_by
+                    else []
+                ),
+            )
+        except (InsufficientFunds, AccountFrozen, AccountUnderReview, NotFound) as refusal:
+            if approved_by:
+                # An approval has no Idempotency-Key of its own: the adjustment stays pending, and
+                # the second admin may approve again once the balance allows it.
+                raise
+            # The balance decided this answer: it is the key's answer from now on, for every retry.
+            existing = self._repository.record_transfer_refusal(
+                transfer.id,
+                user_id=admin_id,
+                request_hash=request_hash,
+                error_code=refusal.code,
+                message=refusal.message,
+                created_at=iso_timestamp(now),
+                expires_at=int((now + timedelta(days=self._refusal_kept_days)).timestamp()),
+            )
+            if existing is None:
+                raise
+            outcome = CommitOutcome(created=False, transfer=existing)
 
         def receipt(stored: StoredTransfer) -> Mapping[str, Any]:
             wallet = self._repository.get_wallet(user_id)
@@ -278,16 +308,24 @@ class AdminService:
         return first_response(self._repository, outcome, request_hash, receipt)
 
     def set_status(
-        self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str
+        self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str | None
     ) -> Mapping[str, Any]:
         if user_id == admin_id:
             raise Forbidden("admins cannot change their own account's status")
+        # The reason is optional; the account's record (and a review's "why") then says who did it.
+        reason = reason or f"set to {status.value} by an admin"
         now = iso_timestamp(self._clock())
         self._repository.set_status(user_id, status, reason, admin_id, now)
         return {"user_id": user_id, "status": status.value, "reason": reason, "changed_at": now}
 
     def reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         return self._repository.list_reviews(limit=limit, cursor=cursor)
+
+    def set_creator(self, *, admin_id: str, user_id: str, creator: bool) -> CreatorMark:
+        """The seam for a platform that decides who its creators are: marks or unmarks a user."""
+        if user_id == admin_id:
+            raise Forbidden("admins cannot change their own account")
+        return self._repository.set_creator(user_id, creator, admin_id, iso_timestamp(self._clock()))
 
 
 def pending_view(pending: PendingAdjustment) -> Mapping[str, Any]:

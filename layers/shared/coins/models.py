@@ -20,6 +20,8 @@ from pydantic import (
 from coins.admin import AdjustmentSource, AdjustmentUnit
 from coins.catalog import GiftKind
 from coins.ledger import SYSTEM_OWNER, AccountStatus
+from coins.repository.streams import StreamState as StreamStatus
+from coins.streams import TopPeriod
 
 # The one definition of a user id, for token subjects, bodies and paths alike. Ids cannot hold '#',
 # the key separator, nor whitespace or control characters. Pydantic's regex engine anchors `$` at
@@ -136,7 +138,10 @@ class AdjustmentReceipt(BaseModel):
 
 class StatusChangeRequest(StrictModel):
     status: AccountStatus
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    # Optional: without one, the record says which status an admin set.
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)] | None = (
+        None
+    )
 
 
 class StatusChangeOut(BaseModel):
@@ -156,6 +161,59 @@ class ReviewOut(BaseModel):
 class ReviewPageOut(BaseModel):
     items: list[ReviewOut]
     next_cursor: str | None
+
+
+class CreatorProfileOut(BaseModel):
+    user_id: str
+    creator: bool
+    since: str | None = Field(description="When the user became a creator")
+    status: AccountStatus
+    live_stream_id: str | None = Field(None, description="The creator's live stream, when they are live")
+
+
+class CreatorMarkRequest(StrictModel):
+    creator: Annotated[bool, Field(strict=True)]
+
+
+class StreamStartRequest(StrictModel):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=140)] | None = (
+        None
+    )
+
+
+class StreamTotalsOut(BaseModel):
+    gifts: int
+    coins: int
+    diamonds: int = Field(description="Diamonds its creator earned from it, whole (exact in the ledger)")
+
+
+class StreamOut(BaseModel):
+    stream_id: str
+    creator_id: str
+    title: str | None
+    status: StreamStatus
+    started_at: str
+    ended_at: str | None
+    totals: StreamTotalsOut = Field(description="Settled gifts: they show within seconds of being sent")
+
+
+class TopGifterOut(BaseModel):
+    rank: int = Field(description="Equal coins share a rank")
+    fan_id: str
+    coins: int
+    gifts: int
+
+
+class StreamTopOut(BaseModel):
+    stream_id: str
+    items: list[TopGifterOut]
+
+
+class CreatorTopOut(BaseModel):
+    creator_id: str
+    period: TopPeriod
+    name: str = Field(description="The UTC day (2026-11-24) or ISO week (2026-W48) ranked")
+    items: list[TopGifterOut]
 
 
 class ErrorBody(BaseModel):

@@ -10,6 +10,8 @@ from functools import cache
 from coins.admin import AdminService
 from coins.catalog import gift_catalog
 from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
+from coins.creators import CreatorProfiles
+from coins.gift_reviews import GiftReviews
 from coins.gifts import GiftService
 from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
 from coins.pricing import price_book
@@ -18,7 +20,10 @@ from coins.repository import LedgerRepository
 from coins.repository.orders import OrderRepository
 from coins.repository.payouts import PayoutRepository
 from coins.repository.settlement import SettlementRepository
+from coins.repository.streams import StreamRepository
+from coins.rules import PlatformRules
 from coins.settlement import GiftSettlement
+from coins.streams import StreamService
 from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
 from coins.wallets import WalletService
 from coins.webhooks import PaymentEventDispatcher
@@ -43,6 +48,9 @@ class Services:
     webhooks: PaymentEventDispatcher
     payments: Callable[[], StripePayments]
     settlement: GiftSettlement
+    rules: PlatformRules
+    creator_profiles: CreatorProfiles
+    streams: StreamService
     webhook_verifier: Callable[[], StripeWebhookVerifier]
 
 
@@ -53,7 +61,9 @@ def build_services(
     payments: Callable[[], StripePayments] | None = None,
     webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    rules: PlatformRules | None = None,
 ) -> Services:
+    rules = rules or PlatformRules.from_env()
     repo = repository or LedgerRepository(
         settings.table_name,
         creator_shards=settings.creator_shards,
@@ -72,6 +82,7 @@ def build_services(
         prices=price_book(),
         urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
         clock=clock,
+        min_age_to_buy=rules.min_age_to_buy,
     )
     policy = PayoutPolicy(
         maturity_days=settings.maturity_days,
@@ -85,16 +96,23 @@ def build_services(
     creators = CreatorService(
         ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
     )
+    profiles = CreatorProfiles(repo, rules, clock)
+    settlement_repository = SettlementRepository(repo)
     return Services(
         settings=settings,
         repository=repo,
         orders=orders,
         payouts=payouts,
         gifts=GiftService(
-            repo, gift_catalog(), settings.diamond_rate, clock, new_payer_days=settings.new_payer_days
+            repo,
+            gift_catalog(),
+            settings.diamond_rate,
+            clock,
+            rules=rules,
+            new_payer_days=settings.new_payer_days,
         ),
         wallets=WalletService(repo, clock),
-        admin=AdminService(repo, clock),
+        admin=AdminService(repo, clock, refusal_kept_days=rules.refusal_kept_days),
         purchases=purchases,
         creators=creators,
         payout_batch=PayoutBatch(
@@ -108,11 +126,17 @@ def build_services(
         ),
         payments=stripe_payments,
         settlement=GiftSettlement(
-            SettlementRepository(repo),
+            settlement_repository,
             clock,
+            GiftReviews(settlement_repository, rules, clock),
             new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
         ),
         webhook_verifier=verifier,
+        rules=rules,
+        creator_profiles=profiles,
+        streams=StreamService(
+            StreamRepository(settings.table_name, client=repo.client), profiles, rules, clock
+        ),
     )
 
 
