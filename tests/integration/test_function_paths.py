@@ -27,6 +27,7 @@ from tests.support.apigw import FakeLambdaContext, HandlerClient, http_event
 from tests.support.contention import Contention
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.settlement import settle_gifts
+from tests.support.streams import go_live
 from tests.support.stripe_events import event, session_event, sign, stripe_object
 
 ADULT = "1990-01-01"
@@ -45,7 +46,7 @@ def creator_event(method: str, path: str, sub: str, **kwargs: Any) -> dict[str, 
         route_path=path,
         headers={"content-type": "application/json", **kwargs.pop("headers", {})},
         body=json.dumps(kwargs.pop("body", {})).encode(),
-        claims={"sub": sub, "birthdate": ADULT, "country": "US"},
+        claims={"sub": sub, "token_use": "access", "birthdate": ADULT, "country": "US"},
     )
 
 
@@ -104,7 +105,7 @@ def sqs_event(user: str, withdrawal_id: str) -> dict[str, Any]:
 
 def test_a_gift_that_meets_contention_to_the_end_is_a_429_and_moves_nothing(contention: Contention) -> None:
     api = HandlerClient()
-    assert api.wallet("creator-1").status == 200
+    api.go_live("creator-1")  # only creators receive gifts, during their live streams
     assert api.grant("admin-1", "fan-1", 100, key="seed").status == 201
 
     contention.on = True
@@ -154,7 +155,12 @@ def test_a_paid_session_that_meets_contention_is_a_429_so_stripe_delivers_it_aga
     provider = FakeCheckoutProvider()
     shop = build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
     order = shop.purchases.open_checkout(
-        user_id="fan-3", country="US", package_id="coins_700", payment_method="card", idempotency_key="o"
+        user_id="fan-3",
+        country="US",
+        package_id="coins_700",
+        payment_method="card",
+        idempotency_key="o",
+        birthdate=ADULT,
     )["order_id"]
     paid = session_event("checkout.session.completed", order_id=order, amount=999, currency="usd")
 
@@ -182,13 +188,15 @@ def test_maturing_that_meets_contention_leaves_the_creator_for_the_next_schedule
         source=None,
         idempotency_key="seed",
     )
+    live = go_live(week_ago, "creator-m")  # only creators receive gifts, during their live streams
     week_ago.gifts.send_gift(
         fan_id="fan-m",
         creator_id="creator-m",
         gift_id="rose",
         quantity=10,
-        stream_id="s",
+        stream_id=live,
         idempotency_key="g",
+        birthdate=ADULT,
     )
     settle_gifts(week_ago)  # the creator's side, from the stream
 
@@ -203,7 +211,9 @@ def test_maturing_that_meets_contention_leaves_the_creator_for_the_next_schedule
     assert services().creators.earnings("creator-m")["diamonds"]["pending"] == 5  # nothing matured
 
     # The next scheduled run retries that creator.
-    assert scheduler({"detail-type": "Scheduled Event"}, FakeLambdaContext())["matured"] == 5_000  # millidiamonds
+    assert (
+        scheduler({"detail-type": "Scheduled Event"}, FakeLambdaContext())["matured"] == 5_000
+    )  # millidiamonds
     assert services().creators.earnings("creator-m")["diamonds"]["available"] == 5
 
 
