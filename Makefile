@@ -146,14 +146,16 @@ screenshots: deps browser
 		-k "sees_them_arrive or phone_screen" $(PYTEST_ARGS)
 
 # The seeded whole-lifecycle simulation on DynamoDB Local (docs/testing.md). SEEDS=N runs seeds
-# FIRST..FIRST+N-1; SEED=s replays one, ONLY=1,4,9 just those steps of its plan; ENGINE=moto for speed.
+# FIRST..FIRST+N-1 (WORKERS at a time, each on its own table); SEED=s replays one, ONLY=1,4,9 just
+# those steps of its plan; ENGINE=moto runs them in-process.
 SEEDS ?= 100
 STEPS ?= 60
 FIRST ?= 0
 ENGINE ?= dynamodb-local
 CHECK_EVERY ?= 1
+WORKERS ?= 2
 simulate: deps
-	$(PY) -m tests.simulation --steps $(STEPS) --engine $(ENGINE) --check-every $(CHECK_EVERY) \
+	$(PY) -m tests.simulation --steps $(STEPS) --engine $(ENGINE) --check-every $(CHECK_EVERY) --workers $(WORKERS) \
 		$(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST)) $(if $(ONLY),--only $(ONLY))
 
 # The ledger checker against `make dev`'s table and Stripe simulator (DYNAMODB_URL, TABLE, STRIPE_URL,

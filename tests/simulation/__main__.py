@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="steps per seed")
     parser.add_argument("--engine", choices=("dynamodb-local", "moto"), default="dynamodb-local")
     parser.add_argument(
+        "--workers", type=int, default=2, help="seeds run at a time (DynamoDB Local), each on its own table"
+    )
+    parser.add_argument(
         "--check-every", type=int, default=1, help="check the invariants after every N steps (and at the end)"
     )
     args = parser.parse_args(argv)
@@ -63,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     started = time.monotonic()
     with _backend(args.engine) as backend:
-        results = run_seeds(seeds, steps=args.steps, backend=backend, check_every=args.check_every, only=only)
+        results = run_seeds(
+            seeds,
+            steps=args.steps,
+            backend=backend,
+            check_every=args.check_every,
+            only=only,
+            workers=args.workers,
+        )
         for result in results:
             seed = result.seed
             if result.error is None:
@@ -79,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     elapsed = time.monotonic() - started
     print(
-        f"{len(seeds) - failed} of {len(seeds)} seeds clean ({args.steps} steps each, {args.engine}) "
-        f"in {elapsed:.1f} s"
+        f"{len(seeds) - failed} of {len(seeds)} seeds clean ({args.steps} steps each, {args.engine}, "
+        f"{args.workers} at a time) in {elapsed:.1f} s, {elapsed / max(1, len(seeds)):.2f} s a seed"
     )
     return 1 if failed else 0
 

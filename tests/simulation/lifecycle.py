@@ -35,9 +35,17 @@ import stripe
 from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
-from coins.admin import AdjustmentSource, AdjustmentUnit
+from coins.abuse import WriteLimits
+from coins.admin import AdjustmentSource, AdjustmentUnit, ApprovalPolicy
 from coins.config import Settings
-from coins.errors import Busy, DomainError, PaymentProviderUnavailable, RetryLater
+from coins.errors import (
+    Busy,
+    DomainError,
+    GiftVelocityLimited,
+    PaymentProviderUnavailable,
+    RateLimited,
+    RetryLater,
+)
 from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check
 from coins.repository import LedgerRepository
@@ -50,7 +58,7 @@ from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
 from devstack.template import load_function_module, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
-from tests.support.settlement import settle_gifts
+from tests.support.settlement import forget_unit_stream, settle_gifts
 
 WEBHOOK_SECRET = "whsec_simulation"
 API_KEY = "sk_test_simulation"
@@ -60,6 +68,19 @@ CHEAP_GIFTS = ("rose", "tiktok", "ice_cream", "finger_heart")
 DEAR_GIFTS = ("perfume", "doughnut", "cap")
 PACKAGES = ("coins_70", "coins_350", "coins_700", "coins_1400")
 WRITES = ("transact_write_items", "put_item", "update_item", "delete_item")
+# The simulated deployment's own abuse limits and approval thresholds (issue 13), set low enough that
+# seeds meet them: admin grants above the thresholds wait for a second admin, and bursts of gifts
+# from one fan run out of write tokens or reach a creator's velocity limit. Both are answers the
+# invariants must hold through (202 pending_approval, 429 rate_limited / gift_velocity_limited).
+SIMULATED_APPROVAL = ApprovalPolicy(coins_threshold=150, diamonds_threshold=900)
+SIMULATED_LIMITS = WriteLimits(
+    write_burst=3,
+    write_rate_per_minute=4,
+    gift_pair_window_seconds=3600,
+    gift_pair_max_coins=400,
+    gift_pair_max_gifts=8,
+    gift_pair_max_creators=3,
+)
 STEP_KINDS = (
     ("checkout", 14),
     ("gift", 26),
@@ -70,6 +91,7 @@ STEP_KINDS = (
     ("close_dispute", 3),
     ("async_settle", 3),
     ("admin", 5),
+    ("approve", 3),
     ("advance", 4),
     ("withdraw", 7),
     ("payout", 6),
@@ -209,13 +231,27 @@ def make_plan(seed: int, steps: int) -> list[Step]:
 
 @dataclass
 class Backend:
-    """Where the table lives: moto in-process, or DynamoDB Local (endpoint)."""
+    """Where the tables live: moto in-process, or DynamoDB Local (endpoint), one table per seed."""
 
     endpoint_url: str | None = None
+    _client: Any = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def concurrent(self) -> bool:
         return self.endpoint_url is not None
+
+    def client(self) -> Any:
+        """One botocore client for every seed on this backend (making one costs more than a step);
+        it keeps no state a new process would not have, and is safe to share between threads."""
+        with self._lock:
+            if self._client is None:
+                self._client = (
+                    boto3.client("dynamodb", endpoint_url=self.endpoint_url)
+                    if self.endpoint_url
+                    else boto3.client("dynamodb")
+                )
+            return self._client
 
 
 @dataclass
@@ -227,6 +263,7 @@ class World:
     fans: list[str]
     creators: list[str]
     admin: str = "admin-sim"
+    second_admin: str = "admin-sim-2"  # approves what the first asks above the threshold
     now: datetime = START
     faults: FaultPlan | None = None
     pending_events: list[dict[str, Any]] = field(default_factory=list)
@@ -235,10 +272,11 @@ class World:
     async_sessions: list[str] = field(default_factory=list)
     streams: dict[str, str] = field(default_factory=dict)  # creator -> their live stream
     disputes: list[str] = field(default_factory=list)
+    pending_adjustments: list[str] = field(default_factory=list)  # waiting for the second admin
+    approved_adjustments: set[str] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
     settings: Settings = field(init=False)
     _thread_faults: threading.local = field(default_factory=threading.local)
-    _client: Any = None
     faulty: bool = True  # False: the same lifecycle without injected faults
 
     def __post_init__(self) -> None:
@@ -260,15 +298,7 @@ class World:
 
     @property
     def real_client(self) -> Any:
-        # One botocore client for the run (making one costs more than most steps); it keeps no state
-        # that a new process would not have.
-        if self._client is None:
-            self._client = (
-                boto3.client("dynamodb", endpoint_url=self.backend.endpoint_url)
-                if self.backend.endpoint_url
-                else boto3.client("dynamodb")
-            )
-        return self._client
+        return self.backend.client()
 
     def services(self) -> Services:
         """A fresh process: new services and caches; only DynamoDB and Stripe remember anything."""
@@ -292,6 +322,8 @@ class World:
             payments=lambda: payments,
             webhook_verifier=lambda: verifier,
             clock=self.clock,
+            write_limits=SIMULATED_LIMITS,
+            approval=SIMULATED_APPROVAL,
         )
 
     def quiet_services(self) -> Services:
@@ -321,6 +353,31 @@ def _stripe_fault(world: World, rng: random.Random, path: str) -> None:
 
 # ------------------------------------------------------------------------------- steps
 
+# The webhook function's module answers `services()` with the services of the "process" the calling
+# thread delivers to, so that seeds may run side by side; installed while any seed runs.
+_delivering = threading.local()
+_webhook_lock = threading.Lock()
+_webhook_users = 0
+_webhook_original: Any = None
+
+
+@contextmanager
+def webhook_function() -> Iterator[Any]:
+    global _webhook_users, _webhook_original
+    module = load_function_module("PaymentWebhookFunction")
+    with _webhook_lock:
+        if _webhook_users == 0:
+            _webhook_original = getattr(module, "services")  # noqa: B009 (a module's global, set below)
+            setattr(module, "services", lambda: _delivering.services)  # noqa: B010
+        _webhook_users += 1
+    try:
+        yield module
+    finally:
+        with _webhook_lock:
+            _webhook_users -= 1
+            if _webhook_users == 0:
+                setattr(module, "services", _webhook_original)  # noqa: B010
+
 
 class Runner:
     """Runs a plan against a world, retrying each step through its faults as clients would."""
@@ -330,24 +387,18 @@ class Runner:
     def __init__(self, world: World, *, check_every: int) -> None:
         self.world = world
         self.check_every = check_every
-        self._webhook = load_function_module("PaymentWebhookFunction")
-        self._delivering: Services | None = None
 
     def run(self, plan: Sequence[Step]) -> CheckReport:
-        # The webhook function's process is this run's: its services are the attempt's own.
-        original = getattr(self._webhook, "services")  # noqa: B009 (a module's global, set below)
-        setattr(self._webhook, "services", lambda: self._delivering)  # noqa: B010
-        try:
+        with webhook_function() as self._webhook:
             self._setup()
             for n, step in enumerate(plan, start=1):
                 self.world.now += timedelta(seconds=37)
                 self._run_step(step)
-                if self.check_every and n % self.check_every == 0:
+                # The last step's check is the one at the end, after every webhook and settlement.
+                if self.check_every and n % self.check_every == 0 and n < len(plan):
                     self._check(f"after step {step.index} ({step.kind})", stripe_too=False)
             self._quiesce()
             return self._check("at the end", stripe_too=True)
-        finally:
-            setattr(self._webhook, "services", original)  # noqa: B010
 
     # -------------------------------------------------------------------- framework
 
@@ -374,8 +425,8 @@ class Runner:
 
     def _check(self, when: str, *, stripe_too: bool) -> CheckReport:
         app = self.world.quiet_services()
-        segments = 4 if self.world.backend.concurrent else 1  # moto serves one call at a time
-        image = AuditRepository(self.world.table, client=app.repository.client).read_ledger(segments=segments)
+        # One segment: a seed's own table is small (the deployed checker scans in parallel).
+        image = AuditRepository(self.world.table, client=app.repository.client).read_ledger(segments=1)
         report = check(
             image,
             diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
@@ -390,27 +441,26 @@ class Runner:
         app = self.world.quiet_services()
         for n, fan in enumerate(self.world.fans):
             # Welcome coins (a promotion): fans can gift before their first purchase is paid.
-            app.admin.adjust(
-                admin_id=self.world.admin,
+            self._grant(
+                app,
                 user_id=fan,
                 unit=AdjustmentUnit.COINS,
-                amount=50 + (self.world.seed * 31 + n * 17) % 400,
+                amount=50 + (self.world.seed * 31 + n * 17) % 100,
                 reason="welcome coins",
                 source=AdjustmentSource.PROMOTIONS,
                 idempotency_key=f"welcome-{fan}",
             )
         for n, creator in enumerate(self.world.creators):
-            app.wallets.wallet(creator)
             # Only creators receive gifts, and only during a live stream.
             app.creator_profiles.become_creator(user_id=creator, birthdate=BIRTHDATE)
             live = app.streams.start(creator_id=creator, title="simulated", idempotency_key=f"live-{creator}")
             self.world.streams[creator] = str(live["stream_id"])
             # Diamonds from before the simulation (a correction): withdrawals can start at once.
-            app.admin.adjust(
-                admin_id=self.world.admin,
+            self._grant(
+                app,
                 user_id=creator,
                 unit=AdjustmentUnit.DIAMONDS,
-                amount=300 + (self.world.seed * 53 + n * 29) % 900,
+                amount=300 + (self.world.seed * 53 + n * 29) % 600,
                 reason="earned before",
                 source=AdjustmentSource.CORRECTIONS,
                 idempotency_key=f"earned-{creator}",
@@ -419,6 +469,16 @@ class Runner:
             self.world.simulator.sim.complete_account(account)
         self._collect_events()
         self._deliver_all(random.Random(0), duplicate=False)
+
+    def _grant(self, app: Services, **adjustment: Any) -> None:
+        """An admin's grant; above the approval threshold (202 pending_approval) the second admin
+        approves it."""
+        world = self.world
+        answer = app.admin.adjust(admin_id=world.admin, **adjustment)
+        if answer.get("status") == "pending_approval":
+            adjustment_id = str(answer["adjustment_id"])
+            app.admin.approve(admin_id=world.second_admin, adjustment_id=adjustment_id)
+            world.approved_adjustments.add(adjustment_id)
 
     def _quiesce(self) -> None:
         """The end of the day: every webhook delivered, every gift settled (no faults)."""
@@ -452,7 +512,7 @@ class Runner:
         """Stripe's POST of one signed event to the webhook function; True when it answered 2xx."""
         payload = json.dumps(event)
         signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
-        self._delivering = app
+        _delivering.services = app  # the webhook function's process for this delivery
         answer = self._webhook.lambda_handler(
             http_event(
                 "POST",
@@ -617,6 +677,8 @@ class Runner:
         world = self.world
         world.faults = None
 
+        refusals: list[str] = []
+
         def one(n: int) -> None:
             rng = random.Random(f"burst:{world.seed}:{step.index}:{n}")
             world._thread_faults.plan = FaultPlan(rng, write_fault_rate=0.0)
@@ -626,6 +688,7 @@ class Runner:
                     return
                 except DomainError as error:
                     if _is_refusal(error):
+                        refusals.append(type(error).__name__)
                         return
                 except SimulatedCrash:
                     continue
@@ -637,6 +700,8 @@ class Runner:
                 results = list(pool.map(lambda _: self._deliver(event, world.services()), range(3)))
                 if any(results):
                     world.pending_events.pop(0)
+        for refusal in sorted(set(refusals)):  # which gifts won depends on the threads' timing
+            world.log.append(f"  step {step.index}: burst refused {refusal}")
 
     def _step_settle(self, step: Step) -> None:
         def settle(app: Services, rng: random.Random) -> None:
@@ -651,18 +716,19 @@ class Runner:
         choice = step.variant % 10
 
         def act(app: Services, rng: random.Random) -> None:
+            answer: Any = None
             if choice < 4:
-                app.admin.adjust(
+                answer = app.admin.adjust(
                     admin_id=world.admin,
                     user_id=user,
                     unit=AdjustmentUnit.COINS,
-                    amount=1 + step.amount % 300,
+                    amount=1 + step.amount % 400,
                     reason="simulated grant",
                     source=AdjustmentSource.PROMOTIONS,
                     idempotency_key=f"admin-{step.index}",
                 )
             elif choice < 5:
-                app.admin.adjust(
+                answer = app.admin.adjust(
                     admin_id=world.admin,
                     user_id=user,
                     unit=AdjustmentUnit.COINS,
@@ -672,11 +738,11 @@ class Runner:
                     idempotency_key=f"admin-{step.index}",
                 )
             elif choice < 6 and user in world.creators:
-                app.admin.adjust(
+                answer = app.admin.adjust(
                     admin_id=world.admin,
                     user_id=user,
                     unit=AdjustmentUnit.DIAMONDS,
-                    amount=200 + step.amount % 800,
+                    amount=200 + step.amount % 1000,
                     reason="simulated diamonds",
                     source=AdjustmentSource.CORRECTIONS,
                     idempotency_key=f"admin-{step.index}",
@@ -691,8 +757,39 @@ class Runner:
                 app.admin.set_status(
                     admin_id=world.admin, user_id=user, status=status, reason="simulated review"
                 )
+            # Above the threshold nothing moves yet: the adjustment waits for a second admin.
+            if answer is not None and answer.get("status") == "pending_approval":
+                adjustment_id = str(answer["adjustment_id"])
+                world.log.append(f"  step {step.index}: adjustment pending approval")
+                if adjustment_id not in world.pending_adjustments:
+                    world.pending_adjustments.append(adjustment_id)
 
         self._attempt(step, act)
+
+    def _step_approve(self, step: Step) -> None:
+        """A second admin approves a pending adjustment; now and then its own requester tries to
+        (refused: 403), or the approval is sent twice (the same receipt, applied once)."""
+        world = self.world
+        if not world.pending_adjustments:
+            return
+        adjustment_id = world.pending_adjustments[step.pick % len(world.pending_adjustments)]
+        approver = world.admin if step.variant < 15 else world.second_admin
+        receipt: dict[str, Any] = {}
+
+        def approve(app: Services, rng: random.Random) -> None:
+            receipt.update(app.admin.approve(admin_id=approver, adjustment_id=adjustment_id))
+
+        self._attempt(step, approve)
+        if not receipt:
+            return
+        world.pending_adjustments.remove(adjustment_id)
+        world.approved_adjustments.add(adjustment_id)
+        world.log.append(f"  step {step.index}: adjustment approved by the second admin")
+        if step.variant >= 80:
+            first = dict(receipt)
+            self._attempt(step, approve)
+            if receipt != first:
+                raise SimulationFailed(f"approving {adjustment_id} again answered {receipt}, not {first}")
 
     def _step_advance(self, step: Step) -> None:
         self.world.now += timedelta(hours=1 + step.amount % 40)
@@ -749,7 +846,11 @@ def _field(wallet: Any, name: str) -> Any:
 
 
 def _is_refusal(error: BaseException) -> bool:
-    """A domain answer (4xx) is final; Busy, RetryLater and provider outages are retried."""
+    """A domain answer (4xx) is final, the caller's own limits included (429 rate_limited,
+    gift_velocity_limited: the simulated clock does not wait for Retry-After); the store's contention
+    (Busy), RetryLater and provider outages are retried."""
+    if isinstance(error, RateLimited | GiftVelocityLimited):
+        return True
     return isinstance(error, DomainError) and not isinstance(
         error, Busy | PaymentProviderUnavailable | RetryLater
     )
@@ -763,16 +864,16 @@ def backend_table(backend: Backend) -> Iterator[str]:
     """A fresh table for one seed, dropped after it: on DynamoDB Local, or in moto's memory (the
     caller holds moto's mock open, e.g. `with mock_aws():`, once for many seeds)."""
     name = f"sim-{uuid.uuid4().hex[:10]}"
+    client = backend.client()
     if backend.endpoint_url:
-        client = boto3.client("dynamodb", endpoint_url=backend.endpoint_url)
         create_table(client, name)
     else:
-        client = boto3.client("dynamodb")
         client.create_table(TableName=name, **table_definition())
     try:
         yield name
     finally:
         client.delete_table(TableName=name)
+        forget_unit_stream(name)
 
 
 @dataclass(frozen=True)
@@ -786,8 +887,7 @@ class SeedResult:
 
 @dataclass
 class Shared:
-    """A table and a Stripe shared by consecutive seeds (each seed has its own users): making a
-    table costs DynamoDB Local more than a short seed does."""
+    """The table and the Stripe a seed runs on (its own, or one a test set up around it)."""
 
     table: str
     simulator: StripeSimulator
@@ -855,25 +955,22 @@ def run_seeds(
     steps: int,
     backend: Backend,
     check_every: int = 1,
-    per_table: int = 20,
     only: Sequence[int] | None = None,
+    workers: int = 1,
 ) -> Iterator[SeedResult]:
-    """Runs seeds in order, `per_table` to a table; a failed seed's table is not reused. A seed that
-    fails on a shared table is run again alone, so that what is reported replays from its seed."""
-    pending = list(seeds)
-    while pending:
-        with backend_table(backend) as table:
-            shared = Shared(table, new_simulator())
-            for _ in range(min(per_table, len(pending))):
-                seed = pending.pop(0)
-                result = run_seed(
-                    seed, steps=steps, backend=backend, check_every=check_every, shared=shared, only=only
-                )
-                if result.error is not None:
-                    alone = run_seed(seed, steps=steps, backend=backend, check_every=check_every, only=only)
-                    yield alone if alone.error is not None else result
-                    break
-                yield result
+    """Runs seeds, each on its own table (made in a few milliseconds on DynamoDB Local and dropped
+    after) and its own Stripe, so that a seed's checks read only its own items and what fails
+    replays from its seed alone. `workers` seeds at a time on DynamoDB Local (the JVM works while
+    Python waits); results come back in seed order."""
+
+    def one(seed: int) -> SeedResult:
+        return run_seed(seed, steps=steps, backend=backend, check_every=check_every, only=only)
+
+    if workers <= 1 or not backend.concurrent:
+        yield from map(one, seeds)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(one, seeds)
 
 
 def shorten(seed: int, steps: int, backend: Backend, *, check_every: int = 1, budget: int = 40) -> list[int]:

@@ -11,10 +11,19 @@ from typing import Any
 import boto3
 import pytest
 
+from coins.admin import AdjustmentSource, AdjustmentUnit
 from coins.ledger_check import CheckReport, DiscrepancyKind, check
 from coins.repository.payouts import WithdrawalStatus
 from coins.wiring import Services
-from tests.simulation.lifecycle import Backend, Shared, Step, World, new_simulator, run_seed
+from tests.simulation.lifecycle import (
+    SIMULATED_APPROVAL,
+    Backend,
+    Shared,
+    Step,
+    World,
+    new_simulator,
+    run_seed,
+)
 
 SEED = 11
 # A short lifecycle that surely buys coins, gifts, settles, withdraws and pays out through Stripe
@@ -149,3 +158,26 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
     )
     assert found(simulated, DiscrepancyKind.DOUBLE_PAYOUT) == [paid.withdrawal_id]
     assert found(simulated, DiscrepancyKind.TRANSFER_WITHOUT_WITHDRAWAL) == sorted([ghost, second])
+
+    # When an admin asks for an adjustment above the approval threshold, nothing moves yet
+    asked = app.admin.adjust(
+        admin_id=world.admin,
+        user_id=fan,
+        unit=AdjustmentUnit.COINS,
+        amount=SIMULATED_APPROVAL.coins_threshold + 1,
+        reason="a large grant",
+        source=AdjustmentSource.PROMOTIONS,
+        idempotency_key="large-grant",
+    )
+    assert asked["status"] == "pending_approval"
+    assert found(simulated, DiscrepancyKind.ADJUSTMENT_APPROVAL) == []
+    # And when its item is marked approved though no second admin committed it
+    raw.update_item(
+        TableName=table,
+        Key={"PK": {"S": f"XFER#{asked['adjustment_id']}"}, "SK": {"S": "ADJ"}},
+        UpdateExpression="SET #status = :approved, approved_by = :other",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":approved": {"S": "approved"}, ":other": {"S": world.second_admin}},
+    )
+    (unapproved,) = found(simulated, DiscrepancyKind.ADJUSTMENT_APPROVAL)
+    assert unapproved.startswith(str(asked["adjustment_id"]))

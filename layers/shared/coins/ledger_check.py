@@ -22,6 +22,7 @@ from coins.ledger import (
     AccountKind,
     Unit,
 )
+from coins.repository.adjustments import APPROVED
 from coins.repository.audit import LedgerImage
 from coins.repository.orders import OrderStatus
 from coins.repository.payouts import Withdrawal, WithdrawalStatus
@@ -56,6 +57,7 @@ class DiscrepancyKind(StrEnum):
     CREATOR_DIAMONDS = "creator_diamonds"
     RESERVED_NOT_OPEN = "reserved_not_open_withdrawals"
     PAYOUT_LEDGER = "payout_ledger"
+    ADJUSTMENT_APPROVAL = "adjustment_approval"
     # Against Stripe.
     MISSING_CREDIT = "missing_credit"
     CREDIT_WITHOUT_PAYMENT = "credit_without_payment"
@@ -125,7 +127,32 @@ class LedgerChecker:
         self._coins_backed_by_payments()
         self._gifts_earn_the_rate()
         self._payouts_match_withdrawals()
+        self._large_adjustments_wait_for_a_second_admin()
         return self.found
+
+    def _large_adjustments_wait_for_a_second_admin(self) -> None:
+        """An adjustment above the approval threshold moves nothing until another admin approves it,
+        and then exactly once, under its own id."""
+        for pending in self.image.adjustments:
+            committed = self._transfers.get(pending.adjustment_id)
+            subject = f"{pending.adjustment_id} ({pending.amount} {pending.unit} for {pending.user_id})"
+            if pending.status != APPROVED:
+                if committed is not None:
+                    self._report(
+                        DiscrepancyKind.ADJUSTMENT_APPROVAL, subject, f"{pending.status}, yet committed"
+                    )
+                continue
+            if committed is None or committed.refusal is not None:
+                self._report(DiscrepancyKind.ADJUSTMENT_APPROVAL, subject, "approved, never committed")
+            elif pending.approved_by in (None, pending.requested_by) or (
+                committed.attributes.get("approved_by") != pending.approved_by
+            ):
+                self._report(
+                    DiscrepancyKind.ADJUSTMENT_APPROVAL,
+                    subject,
+                    f"asked by {pending.requested_by}, committed as approved by "
+                    f"{committed.attributes.get('approved_by')}, marked approved by {pending.approved_by}",
+                )
 
     def _balances(self) -> dict[tuple[str, AccountKind], int]:
         totals: dict[tuple[str, AccountKind], int] = defaultdict(int)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-from coins.admin import AdminService
+from coins.abuse import WriteLimits
+from coins.admin import AdminService, ApprovalPolicy
 from coins.catalog import gift_catalog
 from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
 from coins.creators import CreatorProfiles
@@ -64,7 +65,11 @@ def build_services(
     webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
     rules: PlatformRules | None = None,
+    write_limits: WriteLimits | None = None,
+    approval: ApprovalPolicy | None = None,
 ) -> Services:
+    """The services over one repository. Rules, abuse limits and the approval policy come from the
+    function's environment unless given (a simulated deployment sets its own)."""
     rules = rules or PlatformRules.from_env()
     repo = repository or LedgerRepository(
         settings.table_name,
@@ -112,9 +117,10 @@ def build_services(
             clock,
             rules=rules,
             new_payer_days=settings.new_payer_days,
+            limits=write_limits,
         ),
         wallets=WalletService(repo, clock),
-        admin=AdminService(repo, clock, refusal_kept_days=rules.refusal_kept_days),
+        admin=AdminService(repo, clock, approval=approval, refusal_kept_days=rules.refusal_kept_days),
         purchases=purchases,
         creators=creators,
         payout_batch=PayoutBatch(

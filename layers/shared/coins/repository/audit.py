@@ -1,7 +1,7 @@
 """The whole table read back for the ledger checker: a parallel Scan, never on a request path.
 
 Classifies each item into what the checker reasons about (balances, transfers, postings, orders,
-withdrawals), so the checker never sees a key layout. The Scan is strongly consistent and split
+withdrawals, adjustments waiting for approval), so the checker never sees a key layout. The Scan is strongly consistent and split
 into segments read at once; a table under writes is a moving picture, so the checker runs against
 a quiet table in tests and, deployed, over a window that ends a while before it starts.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from coins.ledger import AccountKind
 from coins.repository._dynamo import unmarshal
+from coins.repository.adjustments import PENDING_SK, PendingAdjustment, _pending_of
 from coins.repository.ledger import BALANCE_SK, TRANSFER_SK, StoredTransfer, _stored_transfer
 from coins.repository.orders import ORDER_SK, Order, _order
 from coins.repository.payouts import Withdrawal, _withdrawal
@@ -53,6 +54,7 @@ class LedgerImage:
     postings: list[Posting] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     withdrawals: list[Withdrawal] = field(default_factory=list)
+    adjustments: list[PendingAdjustment] = field(default_factory=list)  # those that needed approval
     items: int = 0
 
 
@@ -96,6 +98,8 @@ def _classify(row: Mapping[str, Any], image: LedgerImage) -> None:
         image.transfers.append(_stored_transfer(row))
     elif pk.startswith("ORDER#") and sk == ORDER_SK:
         image.orders.append(_order(row))
+    elif pk.startswith("XFER#") and sk == PENDING_SK:
+        image.adjustments.append(_pending_of(row))
     elif pk.startswith("CREATOR#") and str(sk).startswith("WDR#"):
         image.withdrawals.append(_withdrawal(row))
     if "HPK" in row and "account" in row and "amount" in row:
