@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     only = [int(n) for n in args.only.split(",")] if args.only else None
     failed = 0
+    ran = 0
     started = time.monotonic()
     with _backend(args.engine) as backend:
         results = run_seeds(
@@ -74,25 +75,35 @@ def main(argv: list[str] | None = None) -> int:
             only=only,
             workers=args.workers,
         )
-        for result in results:
-            seed = result.seed
-            if result.error is None:
-                continue
-            failed += 1
-            print(f"seed {seed} FAILED: {result.error}", file=sys.stderr)
-            kept = only or shorten(seed, args.steps, backend, check_every=args.check_every)
-            print(f"  still fails with steps {kept}", file=sys.stderr)
-            print(
-                f"  replay: make simulate SEED={seed} STEPS={args.steps} ENGINE={args.engine} "
-                f"ONLY={','.join(map(str, kept))}",
-                file=sys.stderr,
-            )
+        try:
+            for result in results:
+                ran += 1
+                if result.error is not None:
+                    failed += 1
+                    report_failure(result.seed, result.error, args, backend, only)
+        except KeyboardInterrupt:  # Ctrl-C (or `timeout -s INT`): report the seeds that finished
+            results.close()
+            print(f"interrupted after {ran} of {len(seeds)} seeds", file=sys.stderr)
     elapsed = time.monotonic() - started
     print(
-        f"{len(seeds) - failed} of {len(seeds)} seeds clean ({args.steps} steps each, {args.engine}, "
-        f"{args.workers} at a time) in {elapsed:.1f} s, {elapsed / max(1, len(seeds)):.2f} s a seed"
+        f"{ran - failed} of {ran} seeds clean ({args.steps} steps each, {args.engine}, "
+        f"{args.workers} at a time) in {elapsed:.1f} s, {elapsed / max(1, ran):.2f} s a seed"
     )
-    return 1 if failed else 0
+    return 1 if failed or ran < len(seeds) else 0
+
+
+def report_failure(
+    seed: int, error: str, args: argparse.Namespace, backend: Backend, only: list[int] | None
+) -> None:
+    """What broke, the shortest list of its steps found that still fails, and the command to replay it."""
+    print(f"seed {seed} FAILED: {error}", file=sys.stderr)
+    kept = only or shorten(seed, args.steps, backend, check_every=args.check_every)
+    print(f"  still fails with steps {kept}", file=sys.stderr)
+    print(
+        f"  replay: make simulate SEED={seed} STEPS={args.steps} ENGINE={args.engine} "
+        f"CHECK_EVERY={args.check_every} ONLY={','.join(map(str, kept))}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -21,12 +21,14 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -959,7 +961,7 @@ def run_seeds(
     check_every: int = 1,
     only: Sequence[int] | None = None,
     workers: int = 1,
-) -> Iterator[SeedResult]:
+) -> Generator[SeedResult, None, None]:
     """Runs seeds, each on its own table (made in a few milliseconds on DynamoDB Local and dropped
     after) and its own Stripe, so that a seed's checks read only its own items and what fails
     replays from its seed alone. `workers` seeds at a time on DynamoDB Local (the JVM works while
@@ -971,8 +973,16 @@ def run_seeds(
     if workers <= 1 or not backend.concurrent:
         yield from map(one, seeds)
         return
+    # At most `workers` seeds in flight, so that stopping early (a failure being shortened, Ctrl-C)
+    # waits for those alone, not for every seed queued.
+    remaining = iter(seeds)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(one, seeds)
+        running = deque(pool.submit(one, seed) for seed in islice(remaining, workers))
+        while running:
+            result = running.popleft().result()
+            for seed in islice(remaining, 1):
+                running.append(pool.submit(one, seed))
+            yield result
 
 
 def shorten(seed: int, steps: int, backend: Backend, *, check_every: int = 1, budget: int = 40) -> list[int]:
