@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 import threading
 import uuid
 from collections import deque
@@ -57,7 +58,7 @@ from coins.wiring import Services, build_services
 from devstack.stripe_sim.errors import StripeError as StripeSimError
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
-from devstack.template import load_function_module, table_definition
+from devstack.template import _exec_module, function_specs, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.settlement import forget_unit_stream, settle_from_table
 
@@ -354,30 +355,16 @@ def _stripe_fault(world: World, rng: random.Random, path: str) -> None:
 
 # ------------------------------------------------------------------------------- steps
 
-# The webhook function's module answers `services()` with the services of the "process" the calling
-# thread delivers to, so that seeds may run side by side; installed while any seed runs.
-_delivering = threading.local()
-_webhook_lock = threading.Lock()
-_webhook_users = 0
-_webhook_original: Any = None
 
-
-@contextmanager
-def webhook_function() -> Iterator[Any]:
-    global _webhook_users, _webhook_original
-    module = load_function_module("PaymentWebhookFunction")
-    with _webhook_lock:
-        if _webhook_users == 0:
-            _webhook_original = getattr(module, "services")  # noqa: B009 (a module's global, set below)
-            setattr(module, "services", lambda: _delivering.services)  # noqa: B010
-        _webhook_users += 1
-    try:
-        yield module
-    finally:
-        with _webhook_lock:
-            _webhook_users -= 1
-            if _webhook_users == 0:
-                setattr(module, "services", _webhook_original)  # noqa: B010
+def webhook_container() -> Any:
+    """The webhook function's module loaded afresh, as a new Lambda container would: Powertools'
+    resolver keeps the request being handled (`app.current_event`) on the module's `app`, so two
+    requests at once must not share one (seeds side by side did, and handled each other's events)."""
+    spec = function_specs()["PaymentWebhookFunction"]
+    unique = f"_sim_webhook_{uuid.uuid4().hex}"
+    module = _exec_module(spec.code_uri, spec.module_name, unique)
+    sys.modules.pop(unique, None)  # nothing imports it by name; let it go with its runner
+    return module
 
 
 class Runner:
@@ -388,18 +375,21 @@ class Runner:
     def __init__(self, world: World, *, check_every: int) -> None:
         self.world = world
         self.check_every = check_every
+        # This seed's webhook containers, one per concurrent delivery; each answers `services()`
+        # with the services of the attempt delivering to it.
+        self._containers: list[tuple[Any, threading.local]] = []
+        self._containers_lock = threading.Lock()
 
     def run(self, plan: Sequence[Step]) -> CheckReport:
-        with webhook_function() as self._webhook:
-            self._setup()
-            for n, step in enumerate(plan, start=1):
-                self.world.now += timedelta(seconds=37)
-                self._run_step(step)
-                # The last step's check is the one at the end, after every webhook and settlement.
-                if self.check_every and n % self.check_every == 0 and n < len(plan):
-                    self._check(f"after step {step.index} ({step.kind})", stripe_too=False)
-            self._quiesce()
-            return self._check("at the end", stripe_too=True)
+        self._setup()
+        for n, step in enumerate(plan, start=1):
+            self.world.now += timedelta(seconds=37)
+            self._run_step(step)
+            # The last step's check is the one at the end, after every webhook and settlement.
+            if self.check_every and n % self.check_every == 0 and n < len(plan):
+                self._check(f"after step {step.index} ({step.kind})", stripe_too=False)
+        self._quiesce()
+        return self._check("at the end", stripe_too=True)
 
     # -------------------------------------------------------------------- framework
 
@@ -509,12 +499,21 @@ class Runner:
                 self.world.seen_events.add(stored.id)
                 self.world.pending_events.append(stored.event)
 
-    def _deliver(self, event: dict[str, Any], app: Services) -> bool:
+    def _container(self, n: int) -> tuple[Any, threading.local]:
+        with self._containers_lock:
+            while len(self._containers) <= n:
+                module, delivering = webhook_container(), threading.local()
+                setattr(module, "services", lambda d=delivering: d.services)  # noqa: B010
+                self._containers.append((module, delivering))
+            return self._containers[n]
+
+    def _deliver(self, event: dict[str, Any], app: Services, container: int = 0) -> bool:
         """Stripe's POST of one signed event to the webhook function; True when it answered 2xx."""
         payload = json.dumps(event)
         signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
-        _delivering.services = app  # the webhook function's process for this delivery
-        answer = self._webhook.lambda_handler(
+        webhook, delivering = self._container(container)
+        delivering.services = app  # this attempt's process
+        answer = webhook.lambda_handler(
             http_event(
                 "POST",
                 "/v1/webhooks/stripe",
@@ -698,7 +697,7 @@ class Runner:
             list(pool.map(one, range(12)))
             if world.pending_events:
                 event = world.pending_events[0]
-                results = list(pool.map(lambda _: self._deliver(event, world.services()), range(3)))
+                results = list(pool.map(lambda n: self._deliver(event, world.services(), n), range(3)))
                 if any(results):
                     world.pending_events.pop(0)
         for refusal in sorted(set(refusals)):  # which gifts won depends on the threads' timing
