@@ -472,8 +472,11 @@ class Runner:
             world.approved_adjustments.add(adjustment_id)
 
     def _quiesce(self) -> None:
-        """The end of the day: every webhook delivered, every gift settled (no faults)."""
+        """The end of the day: the next payout batch (it finishes payouts whose Stripe answer was
+        lost), every webhook delivered, every gift settled (no faults)."""
         app = self.world.quiet_services()
+        for due in list(app.payout_batch.due()):
+            app.payout_batch.pay(due)
         for _ in range(6):
             self._collect_events()
             self._deliver_all(random.Random(1), duplicate=False)
