@@ -38,7 +38,10 @@ def _exact_json(value: object) -> object:
     """JSON text read with every number as a Decimal (never a float): 0.0046 stays 0.0046."""
     if not isinstance(value, str):
         return value
-    return json.loads(value, parse_float=Decimal, parse_int=int)
+    try:
+        return json.loads(value, parse_float=Decimal, parse_int=int)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON object: {exc}") from exc
 
 
 class Settings(BaseModel):
