@@ -35,7 +35,7 @@ def policy(**own_limits: tuple[int, int]) -> PayoutPolicy:
 
 
 def exact_minor(diamonds: int, value: str, decimals: int) -> Fraction:
-    return diamonds * Fraction(value) * 10**decimals
+    return Fraction(diamonds) * Fraction(value) * Fraction(10) ** decimals
 
 
 # ------------------------------------------------------------------ pricing, no AWS
@@ -156,7 +156,7 @@ def test_a_payout_configuration_that_cannot_be_right_fails_at_start(
 
 def test_a_float_diamond_value_is_refused() -> None:
     with pytest.raises(ValidationError, match="never floats"):
-        Settings(table_name="ttt", diamond_values={"eur": 0.0046})  # type: ignore[dict-item]
+        Settings(table_name="ttt", diamond_values={"eur": 0.0046})
 
 
 # ------------------------------------------------------------------ the service, on moto
