@@ -52,6 +52,11 @@ def onboard_and_verify(sim: StripeSimulator, user: str, country: str, diamonds: 
     status, onboarding = creator_call("POST", "/v1/creator/onboarding", user, country)
     assert status == 200
     account = str(onboarding["account_id"])
+    # Onboarding itself records where Stripe created the account and what it pays it in.
+    profile = build_services(Settings.from_env()).payouts.get_profile(user)
+    created = stripe_env_account(sim, account)
+    assert profile is not None
+    assert (profile.connect_country, profile.connect_currency) == (country, created["default_currency"])
     requests.post(f"{sim.base_url}/_sim/accounts/{account}/complete", timeout=5).raise_for_status()
     for stored in sim.events():
         if stored.event["type"] == "account.updated":
@@ -66,6 +71,10 @@ def onboard_and_verify(sim: StripeSimulator, user: str, country: str, diamonds: 
         idempotency_key=f"seed-{user}",
     )
     return account
+
+
+def stripe_env_account(sim: StripeSimulator, account_id: str) -> dict[str, Any]:
+    return sim.store.get(account_id, "account")
 
 
 def pay_due_withdrawals_twice() -> None:
@@ -91,7 +100,7 @@ def test_a_creator_abroad_withdraws_and_the_batch_transfers_in_their_currency_ex
 ) -> None:
     # Given a creator whose Connect account Stripe created in their country, holding 5,001 diamonds
     account = onboard_and_verify(stripe_env, "creator-abroad", country, 5_001)
-    assert stripe_env.store.get(account, "account")["default_currency"] == currency
+    assert stripe_env_account(stripe_env, account)["default_currency"] == currency
 
     # When they look at their earnings and withdraw everything, and the batch pays (twice over)
     status, earnings = creator_call("GET", "/v1/creator/earnings", "creator-abroad", country)
@@ -132,7 +141,7 @@ def test_a_creator_whose_currency_is_not_configured_is_paid_in_the_default_curre
 ) -> None:
     # Given a creator in Japan: Stripe pays the account in jpy, which this deployment does not configure
     account = onboard_and_verify(stripe_env, "creator-jp", "JP", 4_000)
-    assert stripe_env.store.get(account, "account")["default_currency"] == "jpy"
+    assert stripe_env_account(stripe_env, account)["default_currency"] == "jpy"
 
     # When they withdraw and the batch pays
     status, reserved = creator_call(
