@@ -17,6 +17,8 @@ PY := $(BIN)/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
+# make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
+TEST_WORKERS ?= 2
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 SAM_LOCK := requirements/sam.txt
@@ -135,7 +137,7 @@ e2e: deps browser
 
 # REQUIRE_BUILD: the tests of the built layer fail (rather than skip) when it is missing.
 test: deps browser lint typecheck template-checks build
-	REQUIRE_BUILD=1 $(BIN)/pytest tests $(PYTEST_ARGS)
+	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m bench

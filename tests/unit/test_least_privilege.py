@@ -236,7 +236,9 @@ def test_the_template_grants_only_what_the_functions_called_during_this_run(
     request: pytest.FixtureRequest,
 ) -> None:
     if not whole_suite_ran(request.session):
-        pytest.skip("needs every tier's calls in one run: `make test` (not a subset, not xdist)")
+        pytest.skip(
+            "needs every tier's calls in one run: `make test`; under xdist the controller checks them (tests/support/whole_run.py)"
+        )
     from tests.support.permissions import permission_log
 
     decisions = read_decisions(permission_log())

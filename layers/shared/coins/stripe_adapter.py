@@ -54,6 +54,15 @@ class CheckoutSession:
 
 
 @dataclass(frozen=True)
+class ConnectAccount:
+    """A creator's Connect account as Stripe created it: where it is and the currency it is paid in."""
+
+    id: str
+    country: str | None
+    default_currency: str | None  # Stripe's default for the country (eur for DE, gbp for GB, ...)
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """What the functions that call Stripe need: one restricted key each, never the webhook's secrets."""
 
@@ -159,7 +168,7 @@ class StripePayments:
             raise PaymentProviderError("Stripe returned a session without a URL", retryable=False)
         return CheckoutSession(id=session.id, url=session.url)
 
-    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str:
+    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> ConnectAccount:
         account = self._call(
             lambda: self._client.v1.accounts.create(
                 params={
@@ -171,7 +180,11 @@ class StripePayments:
                 options={"idempotency_key": idempotency_key},
             )
         )
-        return str(account.id)
+        return ConnectAccount(
+            id=str(account.id),
+            country=getattr(account, "country", None),
+            default_currency=getattr(account, "default_currency", None),
+        )
 
     def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
         link = self._call(

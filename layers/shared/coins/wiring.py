@@ -14,7 +14,7 @@ from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
 from coins.creators import CreatorProfiles
 from coins.gift_reviews import GiftReviews
 from coins.gifts import GiftService
-from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
+from coins.payouts import CreatorService, PayoutBatch, PayoutCurrency, PayoutPolicy
 from coins.pricing import price_book
 from coins.purchases import CheckoutUrls, PurchaseService
 from coins.repository import LedgerRepository
@@ -91,12 +91,19 @@ def build_services(
         clock=clock,
         min_age_to_buy=rules.min_age_to_buy,
     )
-    policy = PayoutPolicy(
+    values = settings.payout_values()
+    policy = PayoutPolicy.for_currencies(
         maturity_days=settings.maturity_days,
-        diamond_value=settings.diamond_value,
-        currency=settings.payout_currency,
-        min_withdrawal=settings.min_withdrawal_minor,
-        daily_cap=settings.daily_withdrawal_cap_minor,
+        default=PayoutCurrency(
+            settings.payout_currency,
+            values[settings.payout_currency],
+            settings.min_withdrawal_minor,
+            settings.daily_withdrawal_cap_minor,
+        ),
+        diamond_values=values,
+        own_limits={
+            code: (limits.min, limits.daily_cap) for code, limits in settings.withdrawal_limits.items()
+        },
         onboarding_return_url=settings.onboarding_return_url,
         onboarding_refresh_url=settings.onboarding_refresh_url,
     )
