@@ -795,6 +795,12 @@ class Runner:
                 raise SimulationFailed(f"approving {adjustment_id} again answered {receipt}, not {first}")
 
     def _step_advance(self, step: Step) -> None:
+        # Hours pass. The table's stream hands each gift to the settlement within seconds and keeps
+        # it at most 24 hours, so every gift in flight is settled before the clock jumps: the
+        # product looks a gift's settlement up within SETTLED_WITHIN (25 h) of it being sent, and a
+        # gift first settled 40 simulated hours late is one no deployment can produce (seed 10's
+        # dispute was refused as "still being settled" forever).
+        settle_from_table(self.world.quiet_services())
         self.world.now += timedelta(hours=1 + step.amount % 40)
 
     # -------------------------------------------------------------------- payouts
