@@ -58,7 +58,7 @@ from coins.wiring import Services, build_services
 from devstack.stripe_sim.errors import StripeError as StripeSimError
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
-from devstack.template import _exec_module, function_specs, table_definition
+from devstack.template import load_function_module, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.settlement import forget_unit_stream, settle_from_table
 
@@ -357,13 +357,14 @@ def _stripe_fault(world: World, rng: random.Random, path: str) -> None:
 
 
 def webhook_container() -> Any:
-    """The webhook function's module loaded afresh, as a new Lambda container would: Powertools'
-    resolver keeps the request being handled (`app.current_event`) on the module's `app`, so two
-    requests at once must not share one (seeds side by side did, and handled each other's events)."""
-    spec = function_specs()["PaymentWebhookFunction"]
-    unique = f"_sim_webhook_{uuid.uuid4().hex}"
-    module = _exec_module(spec.code_uri, spec.module_name, unique)
-    sys.modules.pop(unique, None)  # nothing imports it by name; let it go with its runner
+    """The webhook function's module in a container of its own (devstack.template's per-container
+    copies, as the in-process handlers use per thread): Powertools' resolver keeps the request being
+    handled (`app.current_event`) on the module's `app`, so two requests at once must not share one
+    (seeds side by side did, and handled each other's events). Each runner makes its own and sets
+    their `services`, so the copy is named afresh and not kept in sys.modules past the runner."""
+    container = f"_sim_{uuid.uuid4().hex}"
+    module = load_function_module("PaymentWebhookFunction", container)
+    sys.modules.pop(module.__name__, None)  # nothing imports it by name; let it go with its runner
     return module
 
 
