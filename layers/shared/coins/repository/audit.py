@@ -8,6 +8,7 @@ a quiet table in tests and, deployed, over a window that ends a while before it 
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,13 +70,22 @@ class AuditRepository:
         if segments == 1:
             parts = [list(self._scan_segment(0, 1))]
         else:
+            # Each segment's thread runs in a copy of the caller's context variables, so what the
+            # caller set there holds in it too (locally: the acting function's IAM statements).
             with ThreadPoolExecutor(max_workers=segments) as pool:
-                parts = list(pool.map(lambda s: list(self._scan_segment(s, segments)), range(segments)))
+                running = [
+                    pool.submit(contextvars.copy_context().run, self._read_segment, s, segments)
+                    for s in range(segments)
+                ]
+                parts = [segment.result() for segment in running]
         for part in parts:
             for row in part:
                 image.items += 1
                 _classify(row, image)
         return image
+
+    def _read_segment(self, segment: int, total: int) -> list[dict[str, Any]]:
+        return list(self._scan_segment(segment, total))
 
     def _scan_segment(self, segment: int, total: int) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("scan")
