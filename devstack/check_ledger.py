@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from coins.ledger import DiamondRate
 from coins.ledger_check import CheckReport, check
@@ -39,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=int, default=0)
     parser.add_argument("--until", type=int)
     parser.add_argument("--segments", type=int, default=4, help="parallel Scan segments")
+    parser.add_argument(
+        "--settle-within-minutes",
+        type=int,
+        default=10,
+        help="a gift sent longer ago than this and still in flight is a discrepancy (the local stack settles in seconds)",
+    )
     parser.add_argument("--diamonds-per-coin", default=os.environ.get("DIAMONDS_PER_COIN", "1/2"))
     args = parser.parse_args(argv)
     audit = AuditRepository(args.table, client=local_client(args.dynamodb_url))
@@ -53,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         stripe=stripe,
         since=args.since,
         until=args.until,
+        gifts_sent_before=int(time.time()) - 60 * args.settle_within_minutes,
     )
     print(render(report))
     return 0 if report.clean else 1

@@ -30,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         stripe=app.payments(),
         since=since,
         until=until,
+        gifts_sent_before=now - 60 * request.settle_within_minutes,
     )
     for found in report.discrepancies:
         logger.error(

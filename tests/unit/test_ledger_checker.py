@@ -16,6 +16,7 @@ from coins.ledger_check import CheckReport, DiscrepancyKind, check
 from coins.repository.payouts import WithdrawalStatus
 from coins.wiring import Services
 from tests.simulation.lifecycle import (
+    BIRTHDATE,
     SIMULATED_APPROVAL,
     Backend,
     Shared,
@@ -24,6 +25,7 @@ from tests.simulation.lifecycle import (
     new_simulator,
     run_seed,
 )
+from tests.support.settlement import settle_from_table
 
 SEED = 11
 # A short lifecycle that surely buys coins, gifts, settles, withdraws and pays out through Stripe
@@ -181,3 +183,37 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
     )
     (unapproved,) = found(simulated, DiscrepancyKind.ADJUSTMENT_APPROVAL)
     assert unapproved.startswith(str(asked["adjustment_id"]))
+
+
+def test_a_gift_left_in_flight_past_the_deadline_is_named_until_it_is_settled(simulated: Simulated) -> None:
+    world, app = simulated.world, simulated.app
+    # Given a fan's gift, like one of the lifecycle's, that the settlement has not seen (it is failing)
+    earlier = next(t for t in app.audit.read_ledger(segments=1).transfers if t.code == "gift").attributes
+    sent = app.gifts.send_gift(
+        fan_id=str(earlier["user_id"]),
+        creator_id=str(earlier["counterparty_id"]),
+        gift_id="rose",
+        quantity=1,
+        stream_id=str(earlier["stream_id"]),
+        idempotency_key="stranded-gift",
+        birthdate=BIRTHDATE,
+    )
+
+    def unsettled(sent_before: int) -> list[str]:
+        report = check(
+            app.audit.read_ledger(segments=1),
+            diamonds_per_coin=world.settings.diamond_rate.diamonds_per_coin,
+            stripe=None,
+            gifts_sent_before=sent_before,
+        )
+        assert all(d.kind == DiscrepancyKind.GIFT_UNSETTLED for d in report.discrepancies)
+        return [d.subject for d in report.discrepancies]
+
+    # Then a check whose deadline is before the gift finds nothing: it is young enough to be in flight
+    assert unsettled(sent_before=0) == []
+    # And once the deadline passes it, the checker names it, while the books still balance
+    assert unsettled(sent_before=2**40) == [sent["transfer_id"]]
+
+    # When the settlement catches up, the gift is no longer named
+    settle_from_table(app)
+    assert unsettled(sent_before=2**40) == []

@@ -58,6 +58,7 @@ class DiscrepancyKind(StrEnum):
     RESERVED_NOT_OPEN = "reserved_not_open_withdrawals"
     PAYOUT_LEDGER = "payout_ledger"
     ADJUSTMENT_APPROVAL = "adjustment_approval"
+    GIFT_UNSETTLED = "gift_unsettled"
     # Against Stripe.
     MISSING_CREDIT = "missing_credit"
     CREDIT_WITHOUT_PAYMENT = "credit_without_payment"
@@ -153,6 +154,26 @@ class LedgerChecker:
                     f"asked by {pending.requested_by}, committed as approved by "
                     f"{committed.attributes.get('approved_by')}, marked approved by {pending.approved_by}",
                 )
+
+    def gifts_settled_in_time(self, *, sent_before: int) -> list[Discrepancy]:
+        """Every gift sent before `sent_before` (Unix seconds) is settled: credited or refunded.
+
+        Settlement takes seconds; a gift still in flight long after it was sent means the
+        settlement is failing, and its stream record lives only 24 hours (docs/deploy.md)."""
+        settled = {transfer_id for p in self.image.postings for transfer_id in p.settles}
+        for transfer in self.image.transfers:
+            if transfer.code != "gift" or transfer.refusal is not None:
+                continue
+            if transfer.transfer_id in settled or _epoch(transfer.created_at) >= sent_before:
+                continue
+            attributes = transfer.attributes
+            self._report(
+                DiscrepancyKind.GIFT_UNSETTLED,
+                transfer.transfer_id,
+                f"{attributes.get('coins')} coins from {attributes.get('user_id')} to "
+                f"{attributes.get('counterparty_id')}, sent {transfer.created_at}, still in flight",
+            )
+        return self.found
 
     def _balances(self) -> dict[tuple[str, AccountKind], int]:
         totals: dict[tuple[str, AccountKind], int] = defaultdict(int)
@@ -525,14 +546,18 @@ def check(
     stripe: StripeReader | None,
     since: int = 0,
     until: int | None = None,
+    gifts_sent_before: int | None = None,
 ) -> CheckReport:
     """The invariants over `image`; with `stripe`, reconciliation over [since, until) (Unix seconds).
 
     Purchases credited in the window whose session was created before it are looked up one by one.
     With since=0 the window is the whole history, so a paid withdrawal Stripe does not list is one.
+    With `gifts_sent_before`, every gift sent before then must be settled.
     """
     checker = LedgerChecker(image, diamonds_per_coin=diamonds_per_coin)
     checker.check_ledger()
+    if gifts_sent_before is not None:
+        checker.gifts_settled_in_time(sent_before=gifts_sent_before)
     if stripe is None:
         return CheckReport(checker.found, image.items, None, None)
     end = until if until is not None else 2**40

@@ -325,3 +325,6 @@ class LedgerCheckRequest(BaseModel):
     until: int | None = Field(default=None, ge=0)
     window_hours: int = Field(default=48, ge=1, le=24 * 90)
     lag_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    # A gift still in flight this long after it was sent is a discrepancy: settlement takes
+    # seconds, and a failing one must be fixed while the stream still holds the gift (24 hours).
+    settle_within_minutes: int = Field(default=120, ge=1, le=20 * 60)
