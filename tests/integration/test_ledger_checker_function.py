@@ -1,9 +1,7 @@
 """The scheduled ledger checker function on DynamoDB Local and the Stripe simulator (over HTTP):
 clean books put LedgerDiscrepancies 0; a paid session never credited is logged and counted."""
 
-import io
 import json
-import logging
 import time
 from collections.abc import Iterator
 
@@ -11,12 +9,12 @@ import pytest
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.observability import logger
 from coins.payment_events import PaymentEvent
 from coins.wiring import Services, build_services
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
+from tests.support.logs import CollectedLog, collected_log
 
 
 def buy(app: Services, sim: StripeSimulator, fan: str, key: str, *, deliver: bool) -> None:
@@ -49,35 +47,10 @@ def emitted(output: str, metric: str) -> list[float]:
     return values
 
 
-class CollectedLog(logging.Handler):
-    """The shared Powertools logger's lines, formatted as the function's stdout shows them. Read
-    from a handler of the test's own, not from capsys: the logger's stream handler writes to the
-    sys.stdout of when it was set up, in a full run an earlier test's, so the discrepancy lines
-    were missing from this test's captured output there (alone it passed)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stream = io.StringIO()
-        self.setFormatter(logger.registered_formatter)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream.write(self.format(record) + "\n")
-
-    def take(self) -> str:
-        taken = self.stream.getvalue()
-        self.stream.seek(0)
-        self.stream.truncate()
-        return taken
-
-
 @pytest.fixture
 def log() -> Iterator[CollectedLog]:
-    collected = CollectedLog()
-    logging.getLogger(logger.name).addHandler(collected)
-    try:
+    with collected_log() as collected:
         yield collected
-    finally:
-        logging.getLogger(logger.name).removeHandler(collected)
 
 
 def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(

@@ -4,9 +4,7 @@ every line they log collected in the Powertools JSON format Lambda prints.
 Each line of a request carries its correlation id (API Gateway's request id, also in the access
 log); none carries the caller's token, a card detail or the Stripe payload."""
 
-import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +16,7 @@ from coins.wiring import Services, build_services
 from devstack.template import load_template, resources
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.logs import CollectedLog, collected_log
 from tests.support.stripe_events import WEBHOOK_SECRET, charge_refunded, session_event, sign
 
 # Stand-ins distinct enough that finding one anywhere in the log is never a coincidence.
@@ -27,36 +26,19 @@ CARD_HOLDER = "Jenny Logtest-Rosen"
 CARD_EMAIL = "jenny.logtest@example.com"
 
 
-class CollectedLog(logging.Handler):
-    """Formats each record with the Powertools formatter, as the function's stdout would show it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stream = io.StringIO()
-        self.setFormatter(logger.registered_formatter)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream.write(self.format(record) + "\n")
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
-
-
 # The level the deployed functions log at.
 DEPLOYED_LEVEL = load_template()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"]
 
 
 @pytest.fixture
 def log(caplog: pytest.LogCaptureFixture) -> Iterator[CollectedLog]:
-    collected = CollectedLog()
     level = logger.log_level
-    logging.getLogger(logger.name).addHandler(collected)
     logger.setLevel(DEPLOYED_LEVEL)
     caplog.set_level(DEPLOYED_LEVEL)  # every other library's records too (stripe, botocore, ...)
     try:
-        yield collected
+        with collected_log() as collected:
+            yield collected
     finally:
-        logging.getLogger(logger.name).removeHandler(collected)
         logger.setLevel(level)
 
 

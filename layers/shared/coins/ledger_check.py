@@ -24,21 +24,12 @@ from coins.ledger import (
 )
 from coins.repository.adjustments import APPROVED
 from coins.repository.audit import LedgerImage
-from coins.repository.orders import OrderStatus
+from coins.repository.orders import SETTLED_STATUSES
 from coins.repository.payouts import Withdrawal, WithdrawalStatus
 from coins.stripe_adapter import ChargeRecord, DisputeRecord, PaidSession, TransferRecord
 
 # Orders whose payment Stripe confirmed and whose coins were credited (whatever came after).
-CREDITED_STATUSES = frozenset(
-    {
-        OrderStatus.PAID,
-        OrderStatus.PARTIALLY_REFUNDED,
-        OrderStatus.REFUNDED,
-        OrderStatus.DISPUTED,
-        OrderStatus.DISPUTE_WON,
-        OrderStatus.DISPUTE_LOST,
-    }
-)
+CREDITED_STATUSES = frozenset(SETTLED_STATUSES)
 # Withdrawals whose money left through a Stripe transfer.
 PAID_OUT_STATUSES = frozenset({WithdrawalStatus.PAID, WithdrawalStatus.REVERSED})
 
