@@ -513,8 +513,11 @@ class Runner:
                 self._containers.append((module, delivering))
             return self._containers[n]
 
-    def _deliver(self, event: dict[str, Any], app: Services, container: int = 0) -> bool:
-        """Stripe's POST of one signed event to the webhook function; True when it answered 2xx."""
+    def _deliver(
+        self, event: dict[str, Any], app: Services, container: int = 0, *, noted: bool = True
+    ) -> bool:
+        """Stripe's POST of one signed event to the webhook function; True when it answered 2xx.
+        `noted`: its answer goes in the seed's log (not for concurrent deliveries, whose order varies)."""
         payload = json.dumps(event)
         signature = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
         webhook, delivering = self._container(container)
@@ -529,7 +532,12 @@ class Runner:
             ),
             FakeLambdaContext(),
         )
-        return 200 <= int(answer["statusCode"]) < 300
+        status = int(answer["statusCode"])
+        if noted:
+            body = json.loads(answer.get("body") or "{}")
+            said = body.get("outcome") or (body.get("error") or {}).get("code") or ""
+            self.world.log.append(f"  webhook {event.get('type')}: {status} {said}")
+        return 200 <= status < 300
 
     def _deliver_all(self, rng: random.Random, *, duplicate: bool) -> None:
         pending, self.world.pending_events = self.world.pending_events, []
@@ -703,7 +711,9 @@ class Runner:
             list(pool.map(one, range(12)))
             if world.pending_events:
                 event = world.pending_events[0]
-                results = list(pool.map(lambda n: self._deliver(event, world.services(), n), range(3)))
+                results = list(
+                    pool.map(lambda n: self._deliver(event, world.services(), n, noted=False), range(3))
+                )
                 if any(results):
                     world.pending_events.pop(0)
         for refusal in sorted(set(refusals)):  # which gifts won depends on the threads' timing
