@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coins.ledger import DiamondRate
-from coins.stripe_adapter import StripeSettings
+
+if TYPE_CHECKING:
+    from coins.stripe_adapter import StripeSettings
 
 
 class Settings(BaseModel):
@@ -76,6 +77,11 @@ class Settings(BaseModel):
 
 def stripe_settings(settings: Settings, env: Mapping[str, str] | None = None) -> StripeSettings:
     """The Stripe keys: from Secrets Manager when deployed (cached by Powertools), else the environment."""
+    # Imported here, not at the top: only the functions that call Stripe load its SDK (cold start).
+    from aws_lambda_powertools.utilities import parameters
+
+    from coins.stripe_adapter import StripeSettings
+
     env = os.environ if env is None else env
     if settings.stripe_secret_name:
         secret = parameters.get_secret(settings.stripe_secret_name, transform="json", max_age=300)

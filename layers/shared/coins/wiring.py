@@ -1,48 +1,189 @@
-"""The composition root: builds the services once per cold start from the environment."""
+"""The composition root: each function builds only the services it uses, on first use, once per container.
+
+A service is built the first time a handler asks for it (`services().gifts`), with only what it
+needs, and kept for the container's life so warm invocations reuse its clients. Each service's
+module is imported inside the property that builds it: the gift function never imports Stripe,
+payouts, purchases or their models, and a Stripe function never builds the gift service.
+docs/performance.md measures what each function loads at cold start.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
-from coins.admin import AdminService
-from coins.catalog import gift_catalog
-from coins.config import Settings, stripe_settings
-from coins.gifts import GiftService
-from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
-from coins.pricing import price_book
-from coins.purchases import CheckoutUrls, PurchaseService
-from coins.repository import LedgerRepository
-from coins.repository.orders import OrderRepository
-from coins.repository.payouts import PayoutRepository
-from coins.repository.settlement import SettlementRepository
-from coins.settlement import GiftSettlement
-from coins.stripe_adapter import StripePayments
-from coins.wallets import WalletService
-from coins.webhooks import PaymentEventDispatcher
+from coins.config import Settings
+
+if TYPE_CHECKING:
+    from coins.admin import AdminService
+    from coins.gifts import GiftService
+    from coins.payout_queue import PayoutQueue
+    from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
+    from coins.purchases import PurchaseService
+    from coins.repository import LedgerRepository
+    from coins.repository.orders import OrderRepository
+    from coins.repository.payouts import PayoutRepository
+    from coins.settlement import GiftSettlement
+    from coins.stripe_adapter import StripePayments
+    from coins.wallets import WalletService
+    from coins.webhooks import PaymentEventDispatcher
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class Services:
-    settings: Settings
-    repository: LedgerRepository
-    orders: OrderRepository
-    payouts: PayoutRepository
-    gifts: GiftService
-    wallets: WalletService
-    admin: AdminService
-    purchases: PurchaseService
-    creators: CreatorService
-    payout_batch: PayoutBatch
-    webhooks: PaymentEventDispatcher
-    payments: Callable[[], StripePayments]
-    settlement: GiftSettlement
+    """Every service of the app, each built on first access from the settings (and what a test injects)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        repository: LedgerRepository | None = None,
+        *,
+        payments: Callable[[], StripePayments] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._repository = repository
+        self._payments = payments
+
+    @cached_property
+    def repository(self) -> LedgerRepository:
+        if self._repository is not None:
+            return self._repository
+        from coins.repository import LedgerRepository
+
+        return LedgerRepository(
+            self.settings.table_name,
+            creator_shards=self.settings.creator_shards,
+            system_shards=self.settings.system_shards,
+        )
+
+    @cached_property
+    def orders(self) -> OrderRepository:
+        from coins.repository.orders import OrderRepository
+
+        return OrderRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def payouts(self) -> PayoutRepository:
+        from coins.repository.payouts import PayoutRepository
+
+        return PayoutRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def payments(self) -> Callable[[], StripePayments]:
+        """Stripe is set up on first call: only the functions that talk to Stripe read its secret."""
+        if self._payments is not None:
+            return self._payments
+        settings = self.settings
+
+        @cache
+        def stripe_payments() -> StripePayments:
+            from coins.config import stripe_settings
+            from coins.stripe_adapter import StripePayments
+
+            return StripePayments(stripe_settings(settings))
+
+        return stripe_payments
+
+    @cached_property
+    def gifts(self) -> GiftService:
+        from coins.catalog import gift_catalog
+        from coins.gifts import GiftService
+
+        return GiftService(self.repository, gift_catalog(), self.settings.diamond_rate, self.clock)
+
+    @cached_property
+    def wallets(self) -> WalletService:
+        from coins.wallets import WalletService
+
+        return WalletService(self.repository, self.clock)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from coins.admin import AdminService
+
+        return AdminService(self.repository, self.clock)
+
+    @cached_property
+    def purchases(self) -> PurchaseService:
+        from coins.pricing import price_book
+        from coins.purchases import CheckoutUrls, PurchaseService
+
+        return PurchaseService(
+            orders=self.orders,
+            ledger=self.repository,
+            provider=self.payments,
+            prices=price_book(),
+            urls=CheckoutUrls(self.settings.checkout_success_url, self.settings.checkout_cancel_url),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def payout_policy(self) -> PayoutPolicy:
+        from coins.payouts import PayoutPolicy
+
+        settings = self.settings
+        return PayoutPolicy(
+            maturity_days=settings.maturity_days,
+            diamond_value=settings.diamond_value,
+            currency=settings.payout_currency,
+            min_withdrawal=settings.min_withdrawal_minor,
+            daily_cap=settings.daily_withdrawal_cap_minor,
+            onboarding_return_url=settings.onboarding_return_url,
+            onboarding_refresh_url=settings.onboarding_refresh_url,
+        )
+
+    @cached_property
+    def creators(self) -> CreatorService:
+        from coins.payouts import CreatorService
+
+        return CreatorService(
+            ledger=self.repository,
+            payouts=self.payouts,
+            provider=self.payments,
+            policy=self.payout_policy,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def payout_batch(self) -> PayoutBatch:
+        from coins.payouts import PayoutBatch
+
+        return PayoutBatch(
+            ledger=self.repository,
+            payouts=self.payouts,
+            provider=self.payments,
+            policy=self.payout_policy,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def payout_queue(self) -> PayoutQueue:
+        from coins.payout_queue import PayoutQueue
+
+        if not self.settings.payout_queue_url:
+            raise RuntimeError("PAYOUT_QUEUE_URL is not set")
+        return PayoutQueue(self.settings.payout_queue_url)
+
+    @cached_property
+    def settlement(self) -> GiftSettlement:
+        from coins.repository.settlement import SettlementRepository
+        from coins.settlement import GiftSettlement
+
+        return GiftSettlement(SettlementRepository(self.repository), self.clock)
+
+    @cached_property
+    def webhooks(self) -> PaymentEventDispatcher:
+        from coins.webhooks import PaymentEventDispatcher
+
+        handlers = {**self.purchases.event_handlers(), **self.creators.event_handlers()}
+        return PaymentEventDispatcher(self.orders, handlers, self.clock)
 
 
 def build_services(
@@ -52,57 +193,11 @@ def build_services(
     payments: Callable[[], StripePayments] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
-    repo = repository or LedgerRepository(
-        settings.table_name,
-        creator_shards=settings.creator_shards,
-        system_shards=settings.system_shards,
-    )
-    orders = OrderRepository(settings.table_name, client=repo.client)
-    payouts = PayoutRepository(settings.table_name, client=repo.client)
-    # Stripe is set up on first use: only the functions that talk to Stripe read its secret.
-    stripe_payments = payments or cache(lambda: StripePayments(stripe_settings(settings)))
-    purchases = PurchaseService(
-        orders=orders,
-        ledger=repo,
-        provider=stripe_payments,
-        prices=price_book(),
-        urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
-        clock=clock,
-    )
-    policy = PayoutPolicy(
-        maturity_days=settings.maturity_days,
-        diamond_value=settings.diamond_value,
-        currency=settings.payout_currency,
-        min_withdrawal=settings.min_withdrawal_minor,
-        daily_cap=settings.daily_withdrawal_cap_minor,
-        onboarding_return_url=settings.onboarding_return_url,
-        onboarding_refresh_url=settings.onboarding_refresh_url,
-    )
-    creators = CreatorService(
-        ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
-    )
-    return Services(
-        settings=settings,
-        repository=repo,
-        orders=orders,
-        payouts=payouts,
-        gifts=GiftService(repo, gift_catalog(), settings.diamond_rate, clock),
-        wallets=WalletService(repo, clock),
-        admin=AdminService(repo, clock),
-        purchases=purchases,
-        creators=creators,
-        payout_batch=PayoutBatch(
-            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
-        ),
-        webhooks=PaymentEventDispatcher(
-            orders, {**purchases.event_handlers(), **creators.event_handlers()}, clock
-        ),
-        payments=stripe_payments,
-        settlement=GiftSettlement(SettlementRepository(repo), clock),
-    )
+    """The app's services over these settings; tests inject a repository, a Stripe double or a clock."""
+    return Services(settings, repository, payments=payments, clock=clock)
 
 
 @cache
 def services() -> Services:
-    """Built on first use and kept for the container's life (warm invocations reuse clients)."""
+    """The container's services: each built on first use and kept for the container's life."""
     return build_services(Settings.from_env())
