@@ -17,7 +17,7 @@ from coins.api import (
     require_admin,
 )
 from coins.errors import Busy, Forbidden, IdempotencyKeyReused, InsufficientFunds, NotFound
-from coins.models import (
+from coins.models.admin import (
     AdjustmentReceipt,
     AdjustmentRequest,
     ReviewOut,
@@ -25,7 +25,7 @@ from coins.models import (
     StatusChangeOut,
     StatusChangeRequest,
 )
-from coins.observability import logger, metrics, tracer
+from coins.observability import logger, metrics
 from coins.wiring import services
 
 app = create_app()
@@ -42,7 +42,6 @@ app = create_app()
         refuses=(Forbidden, InsufficientFunds, IdempotencyKeyReused, Busy),
     ),
 )
-@tracer.capture_method
 def adjust(
     request: Annotated[AdjustmentRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[AdjustmentReceipt]:
@@ -68,7 +67,6 @@ def adjust(
     tags=["admin"],
     responses=api_responses(200, ReviewPageOut, refuses=(Forbidden, Busy)),
 )
-@tracer.capture_method
 def list_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: PageCursor = None,
@@ -89,7 +87,6 @@ def list_reviews(
     tags=["admin"],
     responses=api_responses(200, StatusChangeOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
-@tracer.capture_method
 def set_status(
     user_id: UserIdPath,
     request: Annotated[StatusChangeRequest, Body()],

@@ -16,8 +16,8 @@ from coins.errors import (
     NotEligible,
     RetryLater,
 )
-from coins.models import EarningsOut, OnboardingOut, WithdrawalOut, WithdrawalRequest
-from coins.observability import metrics, tracer
+from coins.models.creators import EarningsOut, OnboardingOut, WithdrawalOut, WithdrawalRequest
+from coins.observability import metrics
 from coins.wiring import services
 
 app = create_app()
@@ -30,7 +30,6 @@ app = create_app()
     tags=["creators"],
     responses=api_responses(200, OnboardingOut, refuses=(NotEligible, RetryLater)),
 )
-@tracer.capture_method
 def onboard() -> OnboardingOut:
     creator = current_caller(app)
     onboarding = services().creators.onboard(
@@ -45,7 +44,6 @@ def onboard() -> OnboardingOut:
     tags=["creators"],
     responses=api_responses(200, EarningsOut),
 )
-@tracer.capture_method
 def earnings() -> EarningsOut:
     creator = current_caller(app)
     return EarningsOut.model_validate(services().creators.earnings(creator.user_id))
@@ -63,7 +61,6 @@ def earnings() -> EarningsOut:
         refuses=(NotEligible, BelowMinimum, InsufficientFunds, LimitExceeded, IdempotencyKeyReused, Busy),
     ),
 )
-@tracer.capture_method
 def withdraw(
     request: Annotated[WithdrawalRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[WithdrawalOut]:

@@ -15,8 +15,8 @@ from coins.errors import (
     InsufficientFunds,
     NotFound,
 )
-from coins.models import GiftReceipt, SendGiftRequest
-from coins.observability import metrics, tracer
+from coins.models.gifts import GiftReceipt, SendGiftRequest
+from coins.observability import metrics
 from coins.wiring import services
 
 app = create_app()
@@ -36,7 +36,6 @@ app = create_app()
         refuses=(AccountFrozen, AccountUnderReview, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy),
     ),
 )
-@tracer.capture_method
 def send_gift(
     request: Annotated[SendGiftRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[GiftReceipt]:
