@@ -203,7 +203,8 @@ class CallRecord:
     attempts: int = 0
     failed: bool = False
     approximate: bool = False  # a FilterExpression hid items the read paid for
-    written_keys: list[str] = field(default_factory=list)
+    items_read: int = 0
+    written: list[tuple[str, int]] = field(default_factory=list)  # ("PK|SK", write units) per item
 
 
 @dataclass
@@ -241,6 +242,10 @@ class Measurement:
         return sum(c.attempts for c in self.calls)
 
     @property
+    def items_read(self) -> int:
+        return sum(c.items_read for c in self.calls)
+
+    @property
     def failed_calls(self) -> int:
         return sum(1 for c in self.calls if c.failed)
 
@@ -268,6 +273,9 @@ class CapacityMeter:
         self._schemas = {s.name: s for s in schemas}
         self._lock = threading.Lock()
         self._current: Measurement | None = None
+
+    def add_schema(self, schema: TableSchema) -> None:
+        self._schemas[schema.name] = schema
 
     def install(self, events: BaseEventHooks) -> None:
         events.register("before-parameter-build.dynamodb", self._before_call)
@@ -365,11 +373,12 @@ class CapacityMeter:
             after = self._read(write.table, write.key)
             before_size = item_size(write.before) if write.before is not None else 0
             after_size = item_size(after) if after is not None else 0
-            record.write_units += write_units(max(before_size, after_size), transactional=write.transactional)
+            units = write_units(max(before_size, after_size), transactional=write.transactional)
+            record.write_units += units
             if not record.failed:
                 for size in self._schemas[write.table].index_write_sizes(write.before, after):
                     record.index_write_units += write_units(size)
-            record.written_keys.append(_key_text(write.key))
+            record.written.append((key_text(write.key), units))
 
     # -------------------------------------------------------------- reads
 
@@ -379,6 +388,7 @@ class CapacityMeter:
             consistency = Consistency.STRONG if params.get("ConsistentRead") else Consistency.EVENTUAL
             size = self._full_size(params["TableName"], params["Key"], parsed.get("Item"), params)
             record.read_units += read_units(size, consistency)
+            record.items_read += 1
         elif operation == "BatchGetItem":
             for table, found in parsed.get("Responses", {}).items():
                 request = params["RequestItems"][table]
@@ -392,11 +402,13 @@ class CapacityMeter:
                     sizes = [item_size(item) for item in found]
                 for size in sizes:
                     record.read_units += read_units(size, consistency)
+                record.items_read += len(request["Keys"])  # keys asked for, found or not
         elif operation == "TransactGetItems":
             for action, response in zip(params["TransactItems"], parsed.get("Responses", []), strict=False):
                 get = action["Get"]
                 size = self._full_size(get["TableName"], get["Key"], response.get("Item"), get)
                 record.read_units += read_units(size, Consistency.TRANSACTIONAL)
+                record.items_read += 1
         elif operation in ("Query", "Scan"):
             record.approximate = "FilterExpression" in params
             index = params.get("IndexName")
@@ -409,6 +421,7 @@ class CapacityMeter:
                 total += size
                 record.approximate = record.approximate or not exact
             record.read_units += read_units(total, consistency)
+            record.items_read += len(parsed.get("Items", []))
 
     def _full_size(
         self, table: str, key: Mapping[str, AttributeValue], item: Item | None, request: Mapping[str, Any]
@@ -451,5 +464,6 @@ def _projected(request: Mapping[str, Any]) -> bool:
     )
 
 
-def _key_text(key: Mapping[str, AttributeValue]) -> str:
+def key_text(key: Mapping[str, AttributeValue]) -> str:
+    """An item's key as text, its attributes in name order: 'PK|SK'."""
     return "|".join(str(next(iter(v.values()))) for _, v in sorted(key.items()))

@@ -1,0 +1,253 @@
+"""The local stack the benchmarks run on, and the deployed handlers called in-process as Lambda would.
+
+DynamoDB Local and the Stripe simulator on free ports, a table made from template.yaml, the
+functions' environment from template.yaml pointed at them; requests go through each function's
+own handler with the event API Gateway (or SQS) would send, so the figures include the handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from bench.cpu import StackCpu
+from bench.instruments import Instruments
+from bench.meter import TableSchema
+from coins.wiring import services
+from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
+from devstack.gateway import LocalContext, api_gateway_event
+from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
+from devstack.stripe_sim.signing import signature_header
+from devstack.template import ROOT, LambdaHandler, functions, http_routes, load_handler
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+class SimulatorProcess:
+    """The Stripe simulator in a process of its own (`python -m devstack.stripe_sim`), so that the
+    CPU it spends standing in for Stripe is told apart from the functions' own."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SimulatorProcess:
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "devstack.stripe_sim", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.ConnectionError):
+                requests.get(f"{self.base_url}/_sim/clock", timeout=2)
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the Stripe simulator did not start")
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        answer = requests.get(f"{self.base_url}/_sim/events", timeout=30)
+        answer.raise_for_status()
+        return [e["event"] for e in answer.json()["data"] if e["event"]["type"] == event_type]
+
+
+class LocalStack:
+    def __init__(self, dynamodb: DynamoDBLocal, sim: SimulatorProcess) -> None:
+        self.dynamodb = dynamodb
+        self.sim = sim
+        # Before any client exists: every client made from here on carries the hooks.
+        self.instruments = Instruments(dynamodb.endpoint_url)
+        self.cpu = StackCpu()
+        self.client = local_client(dynamodb.endpoint_url)
+        self.table = ""
+
+    def use_new_table(self, label: str) -> str:
+        """Creates a fresh table and points the functions at it (as a new deployment would be)."""
+        self.table = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+        create_table(self.client, self.table)
+        described = self.client.describe_table(TableName=self.table)["Table"]
+        self.instruments.add_table(TableSchema.from_description(described))
+        os.environ["TABLE_NAME"] = self.table
+        services.cache_clear()
+        return self.table
+
+    def sim_post(self, path: str) -> Any:
+        answer = requests.post(f"{self.sim.base_url}{path}", timeout=30)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+
+@contextmanager
+def local_stack() -> Iterator[LocalStack]:
+    with DynamoDBLocal() as dynamodb, SimulatorProcess() as sim:
+        os.environ.update(
+            function_environment(
+                table="unset",
+                dynamodb_url=dynamodb.endpoint_url,
+                api_url="http://127.0.0.1:9",
+                stripe_url=sim.base_url,
+            )
+        )
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+        stack = LocalStack(dynamodb, sim)
+        stack.use_new_table("main")
+        yield stack
+
+
+class Api:
+    """Calls the deployed functions' handlers in-process, with the events API Gateway and SQS send.
+
+    A Lambda container runs one request at a time, and Powertools' resolver keeps the request on
+    the app object; so concurrent callers each pass their own `container` number and get their own
+    copy of the function's module (its own app), as separate containers would.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, int], LambdaHandler] = {}
+        self._routes = {(r.method, r.path): r.function for r in http_routes()}
+        self._lock = threading.Lock()
+
+    def handler(self, function: str, container: int = 0) -> LambdaHandler:
+        with self._lock:
+            if (function, container) not in self._handlers:
+                self._handlers[(function, container)] = (
+                    load_handler(function) if container == 0 else _container_copy(function, container)
+                )
+            return self._handlers[(function, container)]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: str | None,
+        body: Any = None,
+        raw_body: str | None = None,
+        key: str | None = None,
+        groups: Sequence[str] = (),
+        country: str = "US",
+        birthdate: str = "1990-01-01",
+        headers: Mapping[str, str] | None = None,
+        container: int = 0,
+    ) -> Reply:
+        function = self._routes[(method, path)]
+        claims: dict[str, Any] | None = None
+        if user is not None:
+            claims = {"sub": user, "country": country, "birthdate": birthdate}
+            if groups:
+                claims["cognito:groups"] = list(groups)
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        if key is not None:
+            all_headers["idempotency-key"] = key
+        text = raw_body if raw_body is not None else ("" if body is None else json.dumps(body))
+        event = api_gateway_event(
+            method=method,
+            path=path,
+            route_path=path,
+            headers=all_headers,
+            body=text.encode(),
+            claims=claims,
+        )
+        raw = self.handler(function, container)(event, _context(function))
+        return Reply(raw["statusCode"], json.loads(raw["body"]) if raw.get("body") else None)
+
+    # ------------------------------------------------------------------ the routes the benchmarks use
+
+    def open_wallet(self, user: str) -> Reply:
+        return self.call("GET", "/v1/wallet", user=user)
+
+    def grant(self, user: str, amount: int, *, unit: str = "coins", source: str = "promotions") -> Reply:
+        return self.call(
+            "POST",
+            "/v1/admin/adjustments",
+            user="bench-admin",
+            groups=("admins",),
+            key=f"grant-{uuid.uuid4().hex}",
+            body={"user_id": user, "unit": unit, "amount": amount, "reason": "benchmark", "source": source},
+        )
+
+    def send_gift(
+        self, fan: str, creator: str, key: str, gift_id: str = "rose", quantity: int = 1, container: int = 0
+    ) -> Reply:
+        return self.call(
+            "POST",
+            "/v1/gifts",
+            user=fan,
+            key=key,
+            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": "bench"},
+            container=container,
+        )
+
+    def deliver_stripe_event(self, event: Mapping[str, Any]) -> Reply:
+        payload = json.dumps(event)
+        signature = signature_header(payload, LOCAL_WEBHOOK_SECRET, int(time.time()))
+        return self.call(
+            "POST",
+            "/v1/webhooks/stripe",
+            user=None,
+            raw_body=payload,
+            headers={"stripe-signature": signature},
+        )
+
+    def pay_withdrawals(self, messages: Sequence[Mapping[str, str]], container: int = 0) -> Any:
+        """The payout worker with one SQS batch of due-withdrawal messages."""
+        event = {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "bench",
+                    "body": json.dumps(dict(message)),
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+                    "awsRegion": "us-east-1",
+                }
+                for message in messages
+            ]
+        }
+        return self.handler("PayoutWorkerFunction", container)(event, _context("PayoutWorkerFunction"))
+
+
+def _container_copy(function: str, container: int) -> LambdaHandler:
+    """The function's handler module imported once more, under a name of its own."""
+    props = functions()[function]
+    module_name, attribute = props["Handler"].rsplit(".", 1)
+    path = ROOT / props["CodeUri"] / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{function}_{container}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: LambdaHandler = getattr(module, attribute)
+    return handler
+
+
+def _context(function: str) -> LocalContext:
+    return LocalContext(
+        function_name=function, aws_request_id=str(uuid.uuid4()), deadline=time.monotonic() + 30
+    )
