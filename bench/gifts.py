@@ -1,0 +1,451 @@
+"""The gift path and the other money paths: DynamoDB work per operation, gift throughput against
+raw baselines, and one hot creator under injected transaction conflicts.
+
+Everything goes through the deployed handlers and public routes; DynamoDB work is observed on the
+clients' hooks (bench/instruments.py), never asked of the code, so the figures stay comparable
+when the gift's design changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from bench.instruments import (
+    ConflictInjector,
+    ConflictModel,
+    Instruments,
+    ItemGroup,
+    RecordedCall,
+    distinct_population,
+    item_group,
+    item_keys,
+)
+from bench.meter import Measurement
+from bench.old_gift import ConflictTally, OldGiftDesign, transact_with_retries
+from bench.stack import Api, LocalStack, Reply
+from coins.wiring import services
+from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# A Finger Heart (5 coins, 2 diamonds at 1/2) credits the creator: the write issue 8 measures.
+GIFT, GIFT_NAME, GIFT_COINS, GIFT_DIAMONDS = "finger_heart", "Finger Heart", 5, 2
+ROSE = "rose"  # 1 coin: most gifts; under the old design it credits no whole diamond
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ok(reply: Reply, *statuses: int) -> Reply:
+    if reply.status not in (statuses or (200, 201)):
+        raise RuntimeError(f"unexpected answer {reply.status}: {reply.body}")
+    return reply
+
+
+def work_of(m: Measurement) -> dict[str, Any]:
+    return {
+        "calls": m.call_count,
+        "sequential_calls": m.sequential_calls,
+        "write_units": m.write_units,
+        "index_write_units": m.index_write_units,
+        "total_write_units": m.write_units + m.index_write_units,
+        "read_units": float(m.read_units),
+        "items_read": m.items_read,
+        "operations": m.operations(),
+        "failed_calls": m.failed_calls,
+    }
+
+
+def measured(instruments: Instruments, action: Callable[[], Reply]) -> tuple[Reply, dict[str, Any]]:
+    with instruments.meter.measuring() as m:
+        reply = ok(action())
+    return reply, work_of(m)
+
+
+def same_every_time(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One operation measured several times: the figures, and whether they varied."""
+    first = dict(samples[0])
+    varied = [k for k in first if any(s[k] != first[k] for s in samples[1:])]
+    if varied:
+        for key in varied:
+            values = [s[key] for s in samples]
+            first[key] = (
+                statistics.median(values) if all(isinstance(v, int | float) for v in values) else values
+            )
+    first["samples"] = len(samples)
+    first["varied"] = varied
+    return first
+
+
+# ------------------------------------------------------------------------------ work per operation
+
+
+def bench_work_per_operation(stack: LocalStack, api: Api, instruments: Instruments) -> dict[str, Any]:
+    """Calls, sequential calls, write and read units of one gift, purchase credit, withdrawal, payout."""
+    creator, fan, buyer = "count-creator", "count-fan", "count-buyer"
+    ok(api.open_wallet(creator))
+    ok(api.grant(fan, 100_000))
+    ok(api.send_gift(fan, creator, "warm-up", GIFT))
+    out: dict[str, Any] = {}
+
+    def gifts(gift_id: str) -> dict[str, Any]:
+        def send(key: str) -> Callable[[], Reply]:
+            return lambda: api.send_gift(fan, creator, key, gift_id)
+
+        return same_every_time([measured(instruments, send(f"{gift_id}-{n}"))[1] for n in range(5)])
+
+    out["gift"] = gifts(GIFT)
+    out["gift_rose"] = gifts(ROSE)
+    out["wallet_read_fan"] = measured(instruments, lambda: api.open_wallet(fan))[1]
+    out["wallet_read_creator"] = measured(instruments, lambda: api.open_wallet(creator))[1]
+    history = "/v1/wallet/transactions"
+    out["history_page_fan"] = measured(instruments, lambda: api.call("GET", history, user=fan))[1]
+    out["history_page_creator"] = measured(instruments, lambda: api.call("GET", history, user=creator))[1]
+
+    # A purchase: checkout opened, paid on the simulator, its webhook credits the coins.
+    package = ok(api.call("GET", "/v1/catalog/packages", user=buyer)).body["packages"][0]["id"]
+    checkout = ok(api.call("POST", "/v1/checkout", user=buyer, key="buy-1", body={"package_id": package}))
+    session_id = checkout.body["session_id"]
+    stack.sim_post(f"/_sim/checkout/sessions/{session_id}/pay")
+    completed = next(
+        e for e in stack.sim.events("checkout.session.completed") if e["data"]["object"]["id"] == session_id
+    )
+    out["purchase_credit"] = measured(instruments, lambda: api.deliver_stripe_event(completed))[1]
+
+    # A withdrawal: onboarded (account completed on the simulator), diamonds available, reserved.
+    account = ok(api.call("POST", "/v1/creator/onboarding", user=creator)).body["account_id"]
+    stack.sim_post(f"/_sim/accounts/{account}/complete")
+    for event in stack.sim.events("account.updated"):
+        if event["data"]["object"]["id"] == account:
+            ok(api.deliver_stripe_event(event))
+    ok(api.grant(creator, 100_000, unit="diamonds", source="corrections"))
+    out["withdrawal"] = measured(
+        instruments,
+        lambda: api.call(
+            "POST", "/v1/creator/withdrawals", user=creator, key="wd-1", body={"diamonds": 4000}
+        ),
+    )[1]
+
+    # Its payout: the worker paying one queued withdrawal (a Stripe transfer, then the ledger).
+    due = [d for d in services().payout_batch.due() if d.user_id == creator]
+    message = {"user_id": due[0].user_id, "withdrawal_id": due[0].withdrawal_id}
+    with instruments.meter.measuring() as m:
+        answer = api.pay_withdrawals([message])
+    if answer.get("batchItemFailures"):
+        raise RuntimeError(f"the payout failed: {answer}")
+    out["payout"] = work_of(m)
+    return out
+
+
+# ------------------------------------------------------------------------------ throughput
+
+
+@dataclass(frozen=True)
+class GiftTemplate:
+    """The DynamoDB calls one handler gift made, to replay with raw boto3 under a new transfer id."""
+
+    transfer_id: str
+    calls: list[RecordedCall]
+
+    def replay(self, client: DynamoDBClient, tally: ConflictTally, *, transactions_only: bool) -> None:
+        new_id = self.transfer_id[:3] + uuid.uuid4().hex[: len(self.transfer_id) - 3]
+        for call in self.calls:
+            if transactions_only and call.operation != "TransactWriteItems":
+                continue
+            params = json.loads(json.dumps(call.params).replace(self.transfer_id, new_id))
+            if call.operation == "TransactWriteItems":
+                params.pop("ClientRequestToken", None)
+                transact_with_retries(client, params["TransactItems"], tally)
+            else:
+                method = getattr(client, _snake(call.operation))
+                try:
+                    method(**params)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def raw_client(stack: LocalStack) -> DynamoDBClient:
+    """Plain boto3 on a session of its own, configured like the functions' client."""
+    client: DynamoDBClient = boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=stack.dynamodb.endpoint_url,
+        region_name=LOCAL_REGION,
+        aws_access_key_id=LOCAL_KEY,
+        aws_secret_access_key=LOCAL_KEY,
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=64, tcp_keepalive=True
+        ),
+    )
+    return client
+
+
+def in_threads(threads: int, count: int, work: Callable[[int, int], None]) -> float:
+    """Seconds for `count` calls of work(thread, n), spread evenly over `threads`."""
+    per_thread = count // threads
+
+    def run(thread: int) -> None:
+        for n in range(per_thread):
+            work(thread, n)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, range(threads)))
+    return time.perf_counter() - started
+
+
+def bench_throughput(
+    stack: LocalStack, api: Api, instruments: Instruments, *, threads: int, per_block: int, rounds: int
+) -> dict[str, Any]:
+    """Gifts a second through the handler, against raw boto3 replays of its calls and the old design.
+
+    The four run in turn, block after block, on the same threads and table, so that whatever else
+    the machine does falls on all of them alike.
+    """
+    creator = "tp-creator"
+    fans = [f"tp-fan-{t}" for t in range(threads)]
+    ok(api.open_wallet(creator))
+    for fan in fans:
+        ok(api.grant(fan, 1_000_000))
+    templates: dict[str, list[GiftTemplate]] = defaultdict(list)
+    for fan in fans:
+        for n in range(4):  # several, so replays spread over shards as the handler's gifts do
+            with instruments.recorder.recording() as recording:
+                reply = ok(api.send_gift(fan, creator, f"tpl-{n}", GIFT))
+            templates[fan].append(GiftTemplate(reply.body["transfer_id"], recording.calls))
+    client = raw_client(stack)
+    old = OldGiftDesign(
+        client,
+        stack.table,
+        creator_shards=int(os.environ.get("CREATOR_SHARDS", "16")),
+        system_shards=int(os.environ.get("SYSTEM_SHARDS", "64")),
+    )
+    old_fans = [f"old-fan-{t}" for t in range(threads)]
+    old.open_accounts(fans=old_fans, creator="old-creator", coins=1_000_000)
+    replays = ConflictTally()
+
+    kinds: dict[str, Callable[[int, int], None]] = {
+        "handler": lambda t, n: None,
+        "raw_transaction": lambda t, n: templates[fans[t]][n % 4].replay(
+            client, replays, transactions_only=True
+        ),
+        "raw_all_calls": lambda t, n: templates[fans[t]][n % 4].replay(
+            client, replays, transactions_only=False
+        ),
+        "old_design": lambda t, n: old.send_gift(
+            old_fans[t],
+            "old-creator",
+            gift_id=GIFT,
+            gift_name=GIFT_NAME,
+            coins=GIFT_COINS,
+            diamonds=GIFT_DIAMONDS,
+        ),
+    }
+    block = [0]
+
+    def handler_gift(t: int, n: int) -> None:
+        ok(api.send_gift(fans[t], creator, f"b{block[0]}-{n}", GIFT, container=t))
+
+    kinds["handler"] = handler_gift
+    seconds: dict[str, float] = dict.fromkeys(kinds, 0.0)
+    own_cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
+    dynamodb_cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
+    for round_ in range(rounds):
+        for kind, work in kinds.items():
+            block[0] += 1
+            before = stack.cpu.read()
+            seconds[kind] += in_threads(threads, per_block, work)
+            spent = stack.cpu.read() - before
+            own_cpu[kind] += spent.functions
+            dynamodb_cpu[kind] += spent.dynamodb
+        log(
+            f"throughput round {round_ + 1}/{rounds}: "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
+        )
+    gifts = (per_block // threads) * threads * rounds
+    rate = {kind: gifts / s for kind, s in seconds.items()}
+    cpu_ms = {kind: (own_cpu[kind] + dynamodb_cpu[kind]) * 1000 / gifts for kind in kinds}
+    return {
+        "gift": GIFT,
+        "threads": threads,
+        "gifts_per_kind": gifts,
+        "gifts_per_second": {k: round(v, 1) for k, v in rate.items()},
+        "handler_over_raw_transaction": round(rate["handler"] / rate["raw_transaction"], 2),
+        "handler_over_raw_all_calls": round(rate["handler"] / rate["raw_all_calls"], 2),
+        "handler_over_old_design": round(rate["handler"] / rate["old_design"], 2),
+        "raw_transaction_over_old_design": round(rate["raw_transaction"] / rate["old_design"], 2),
+        "cpu_ms_per_gift": {k: round(v, 2) for k, v in cpu_ms.items()},
+        "cpu_raw_transaction_over_handler": round(cpu_ms["raw_transaction"] / cpu_ms["handler"], 2),
+        "cpu_old_design_over_handler": round(cpu_ms["old_design"] / cpu_ms["handler"], 2),
+        "handler_process_cpu_ms_per_gift": round(own_cpu["handler"] * 1000 / gifts, 2),
+        "conflicts_seen_by_raw_baselines": replays.conflicts + old.tally.conflicts,
+        "calls_per_handler_gift": [c.operation for c in templates[fans[0]][0].calls],
+    }
+
+
+# ------------------------------------------------------------------------------ a hot creator
+
+
+def bench_hot_creator(
+    api: Api,
+    instruments: Instruments,
+    *,
+    senders: int,
+    gifts_per_sender: int,
+    observed_gifts: int,
+    modelled_rate: float,
+) -> dict[str, Any]:
+    """32 senders to one creator, TransactionConflict injected as real items would produce it."""
+    creator = "hot-creator"
+    fans = [f"hot-fan-{n}" for n in range(senders)]
+    ok(api.open_wallet(creator))
+    start_coins = 100_000
+    for fan in fans:
+        ok(api.grant(fan, start_coins))
+    accepted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    # 1. Which items do gifts from different senders share? Observed, never assumed.
+    touched: dict[str, list[set[str]]] = defaultdict(list)  # group -> the items each gift touched
+    senders_of: dict[str, set[str]] = defaultdict(set)
+    for n in range(observed_gifts):
+        fan = fans[n % senders]
+        with instruments.recorder.recording() as recording:
+            accepted[fan].append(ok(api.send_gift(fan, creator, f"observe-{n}", GIFT)).body)
+        for call in recording.calls:
+            if call.operation == "TransactWriteItems":
+                by_group: dict[str, set[str]] = defaultdict(set)
+                for key in item_keys(call.params, ("PK", "SK")):
+                    by_group[item_group(key)].add(key)
+                for group, keys in by_group.items():
+                    touched[group].append(keys)
+                    senders_of[group].add(fan)
+    units_of: dict[str, int] = {}
+    with instruments.meter.measuring() as m:
+        accepted[fans[0]].append(ok(api.send_gift(fans[0], creator, "observe-units", GIFT)).body)
+    for record in m.calls:
+        for key, units in record.written:
+            units_of[item_group(key)] = units_of.get(item_group(key), 0) + units
+    groups = []
+    for group, per_gift in touched.items():
+        if len(senders_of[group]) < 2:
+            continue  # only one sender writes it: never contended by another
+        items = {key for keys in per_gift for key in keys}
+        partitions = {key.split("|", 1)[0] for key in items}
+        groups.append(
+            ItemGroup(
+                name=group,
+                items=distinct_population(len(per_gift), len(items)),
+                partitions=distinct_population(len(per_gift), len(partitions)),
+                write_units=units_of.get(group, 2),
+                of_the_creator=creator in group,
+            )
+        )
+    model = ConflictModel(modelled_rate, groups)
+
+    # 2. The senders, each retrying a refused gift with the same key as an app would.
+    injector = ConflictInjector(model, key_names=("PK", "SK"))
+    instruments.injector = injector
+    refused = [0]
+    lost: list[str] = []
+    lock = threading.Lock()
+
+    def sender(index: int) -> None:
+        fan = fans[index]
+        for n in range(gifts_per_sender):
+            key = f"hot-{n}"
+            for attempt in range(60):
+                reply = api.send_gift(fan, creator, key, GIFT, container=index)
+                if reply.status == 201:
+                    with lock:
+                        accepted[fan].append(reply.body)
+                    break
+                if reply.status not in (429, 500, 503):
+                    raise RuntimeError(f"gift refused for good: {reply.status} {reply.body}")
+                with lock:
+                    refused[0] += 1
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+            else:
+                with lock:
+                    lost.append(f"{fan}/{key}")
+
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=senders) as pool:
+            list(pool.map(sender, range(senders)))
+    finally:
+        instruments.injector = None
+    elapsed = time.perf_counter() - started
+    sent = senders * gifts_per_sender
+
+    # 3. Nothing lost, nothing twice: every accepted gift moved exactly its coins and diamonds.
+    coins_off = 0
+    for fan in fans:
+        spent = sum(int(r["coins_spent"]) for r in accepted[fan])
+        coins_off += abs(ok(api.open_wallet(fan)).body["coins"] - (start_coins - spent))
+    credited = sum(int(r["diamonds_credited"]) for rs in accepted.values() for r in rs)
+    diamonds_off = credited
+    for _ in range(60):  # a creator credited off the request path shows it within seconds
+        diamonds = ok(api.open_wallet(creator)).body["diamonds"]
+        diamonds_off = abs(credited - int(diamonds["pending"]) - int(diamonds["available"]))
+        if diamonds_off == 0:
+            break
+        time.sleep(0.5)
+    distinct = {r["transfer_id"] for rs in accepted.values() for r in rs}
+    return {
+        "senders": senders,
+        "gifts_sent": sent,
+        "gifts_lost": len(lost),
+        "coins_mismatch": coins_off,
+        "diamonds_mismatch": diamonds_off,
+        "duplicate_receipts": sum(len(rs) for rs in accepted.values()) - len(distinct),
+        "transaction_attempts": injector.attempts,
+        "conflicts_injected": injector.injected,
+        "retries_per_gift": round((injector.attempts - sent) / sent, 2),
+        "refusals_seen_by_senders_per_gift": round(refused[0] / sent, 3),
+        "seconds": round(elapsed, 1),
+        "model": {
+            "modelled_gifts_per_second_to_the_creator": modelled_rate,
+            "gifts_observed": observed_gifts,
+            "shared_groups": {
+                g.name: {
+                    "items": _rounded(g.items),
+                    "partitions": _rounded(g.partitions),
+                    "write_units_per_gift": g.write_units,
+                    "conflict_probability": round(model.conflict_probability(g.name), 3),
+                }
+                for g in groups
+            },
+        },
+        # No item of the creator's shared between senders: nothing of this creator's caps the rate.
+        "modelled_ceiling_per_creator": _rounded(model.ceiling(of_the_creator=True)) or "unbounded",
+        "modelled_ceiling_platform_wide": _rounded(model.ceiling(of_the_creator=False)),
+    }
+
+
+def _rounded(value: float | None) -> int | str | None:
+    if value is not None and math.isinf(value):
+        return "unbounded"
+    return None if value is None else round(value)
