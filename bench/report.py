@@ -1,0 +1,257 @@
+"""Writes a run's figures: bench/results/latest.json, latest.md, and the figures in docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:figures:begin -->", "<!-- bench:figures:end -->"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = found.group(1).strip() if found else ""
+    return {
+        "cpu": model or platform.processor(),
+        "architecture": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _met(value: float | None, goal: float, *, at_most: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return "met" if (value <= goal if at_most else value >= goal) else "**not met**"
+
+
+def _holds(ceiling: int | str | None, rate: int) -> bool:
+    """A modelled ceiling at or above `rate` ("unbounded": no shared item of the creator's at all)."""
+    return ceiling == "unbounded" or (isinstance(ceiling, int) and ceiling >= rate)
+
+
+def goals_table(results: dict[str, Any]) -> list[str]:
+    work = results["work_per_operation"]
+    gift = work["gift"]
+    cold = results["cold_start"]["functions"]
+    gift_cold = cold["GiftSendFunction"]["cpu_over_baseline"]
+    others = {k: v["cpu_over_baseline"] for k, v in cold.items() if k != "GiftSendFunction"}
+    worst = max(others, key=lambda k: others[k])
+    loads = cold["GiftSendFunction"]["loads"]
+    heavy = [
+        m for m in loads if m in ("stripe", "aws_xray_sdk", "coins.payouts", "coins.purchases", "requests")
+    ]
+    cost = results["cost_per_million_gifts"]
+    hot = results["hot_creator"]
+    payouts = results.get("payout_batch")
+    throughput = results["throughput"]
+    rows = [
+        ("figure", "goal", "this run", ""),
+        ("---", "---", "---", "---"),
+        (
+            "DynamoDB calls per gift, one after another",
+            "at most 2",
+            f"{gift['sequential_calls']} ({', '.join(gift['operations'])})",
+            _met(gift["sequential_calls"], 2),
+        ),
+        (
+            "write units per gift (request path)",
+            "at most 5",
+            f"{gift['total_write_units']} ({gift['write_units']} table + {gift['index_write_units']} index)",
+            _met(gift["total_write_units"], 5),
+        ),
+        (
+            "cost per million gifts on AWS",
+            "under $5",
+            f"${cost['finger_heart']['dollars']['total']:.2f} (a Rose: ${cost['rose']['dollars']['total']:.2f})",
+            _met(cost["finger_heart"]["dollars"]["total"], 4.999),
+        ),
+        (
+            "cold start of the gift function / `import boto3` + a DynamoDB client",
+            "at most 1.5x",
+            f"{gift_cold}x",
+            _met(gift_cold, 1.5),
+        ),
+        (
+            "cold start of every other function",
+            "at most 2x",
+            f"worst {others[worst]}x ({worst})",
+            _met(others[worst], 2.0),
+        ),
+        (
+            "what the gift function loads at cold start",
+            "only what a gift needs",
+            ", ".join(heavy) if heavy else "no Stripe, X-Ray SDK, payouts, purchases or other routes' models",
+            "met" if not heavy else "**not met**",
+        ),
+        (
+            "wallet read (keys read)",
+            "proportional to what the user holds (a fan holds coins, perhaps a debt: at most 2)",
+            f"fan {work['wallet_read_fan']['items_read']}, creator {work['wallet_read_creator']['items_read']}",
+            _met(work["wallet_read_fan"]["items_read"], 2),
+        ),
+        (
+            "history page (queries, one after another)",
+            "one Query for a fan; creators bounded",
+            f"fan {work['history_page_fan']['calls']} ({work['history_page_fan']['sequential_calls']}), "
+            f"creator {work['history_page_creator']['calls']} ({work['history_page_creator']['sequential_calls']})",
+            _met(work["history_page_fan"]["calls"], 1),
+        ),
+        (
+            "one hot creator: modelled ceiling, gifts lost under injected conflicts",
+            "at least 10,000/s; 0 lost",
+            f"{hot['modelled_ceiling_per_creator']}/s; {hot['gifts_lost']} lost, "
+            f"{hot['retries_per_gift']} retries per gift",
+            "met"
+            if not (hot["gifts_lost"] or hot["coins_mismatch"] or hot["diamonds_mismatch"])
+            and _holds(hot["modelled_ceiling_per_creator"], 10_000)
+            else "**not met**",
+        ),
+        (
+            "gift throughput through the handler / raw TransactWriteItems of its items",
+            "at least 0.7x",
+            f"{throughput['handler_over_raw_transaction']}x (CPU per gift: "
+            f"{throughput['cpu_raw_transaction_over_handler']}x); old design "
+            f"{throughput['handler_over_old_design']}x",
+            _met(throughput["handler_over_raw_transaction"], 0.7, at_most=False),
+        ),
+    ]
+    if payouts is not None:
+        growth = payouts["large_over_small"]
+        small, large = min(payouts["sizes"]), max(payouts["sizes"])
+        rows.append(
+            (
+                f"payout batch: time per payout at {large:,} / at {small:,}",
+                "at most 1.1x",
+                f"{growth['milliseconds']['total']}x wall-clock; CPU per payout: functions "
+                f"{growth['cpu_functions']['total']}x, DynamoDB Local {growth['cpu_dynamodb']['total']}x, "
+                f"Stripe simulator {growth['cpu_stripe_simulator']['total']}x; DynamoDB calls per payout "
+                f"{growth['dynamodb_calls_per_payout']}x",
+                _met(growth["milliseconds"]["total"], 1.1),
+            )
+        )
+    return ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def work_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| operation | calls | one after another | write units (table + index) | read units | items read |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, w in results["work_per_operation"].items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {w['calls']} ({', '.join(f'{k} {v}' for k, v in w['operations'].items())})"
+            f" | {w['sequential_calls']} | {w['total_write_units']} ({w['write_units']} + {w['index_write_units']})"
+            f" | {w['read_units']:g} | {w['items_read']} |"
+        )
+    return lines
+
+
+def cold_table(results: dict[str, Any]) -> list[str]:
+    cold = results["cold_start"]
+    lines = [
+        f"Baseline (`import boto3` + `boto3.client('dynamodb')`): median {cold['baseline_cpu_median_ms']} ms CPU, "
+        f"{cold['baseline_wall_median_ms']} ms wall-clock, over {cold['rounds']} fresh processes each.",
+        "",
+        "| function | CPU / baseline | wall-clock / baseline | heavy modules it loads |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, f in cold["functions"].items():
+        lines.append(
+            f"| {name} | {f['cpu_over_baseline']}x | {f['wall_over_baseline']}x | {', '.join(f['loads']) or '-'} |"
+        )
+    lines += [
+        "",
+        "| tracing, on top of the baseline + Powertools Logger and Metrics | CPU / baseline | added |",
+        "| --- | --- | --- |",
+    ]
+    for name, t in cold["tracing"].items():
+        lines.append(f"| {name} | {t['cpu_over_baseline']}x | +{t['added_over_runtime_only']}x |")
+    return lines
+
+
+def cost_table(results: dict[str, Any]) -> list[str]:
+    cost = results["cost_per_million_gifts"]
+    parts = list(cost["finger_heart"]["dollars"])
+    lines = ["| gift | " + " | ".join(parts) + " | billed ms per gift |", "|---" * (len(parts) + 2) + "|"]
+    for gift, c in cost.items():
+        lines.append(
+            f"| {gift} | "
+            + " | ".join(f"${c['dollars'][p]:.2f}" for p in parts)
+            + f" | {c['billed_milliseconds_per_gift']} |"
+        )
+    prices = cost["finger_heart"]["prices_usd"]
+    lines += [
+        "",
+        f"Prices (USD, {cost['finger_heart']['region']}, list prices as of {cost['finger_heart']['prices_as_of']}): "
+        + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in prices.items())
+        + ".",
+    ]
+    return lines
+
+
+def figures_markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Produced by `make bench` on {results['run_at']}: {m['cpu']} ({m['architecture']}, {m['cores']} cores), "
+        f"Python {m['python']}, {m['system']}. Load average {results['load_average_before']} before, "
+        f"{results['load_average_after']} after (the machine is shared: CPU-time ratios are the steadier ones).",
+        "",
+        "### Against the goals of issue 8",
+        "",
+        *goals_table(results),
+        "",
+        "### DynamoDB work per operation (counts, independent of speed)",
+        "",
+        *work_table(results),
+        "",
+        "### Cold start",
+        "",
+        *cold_table(results),
+        "",
+        "### Gift throughput",
+        "",
+        "```json",
+        json.dumps(results["throughput"], indent=2),
+        "```",
+        "",
+        "### One hot creator",
+        "",
+        "```json",
+        json.dumps(results["hot_creator"], indent=2),
+        "```",
+        "",
+    ]
+    if results.get("payout_batch"):
+        lines += ["### Payout batch", "", "```json", json.dumps(results["payout_batch"], indent=2), "```", ""]
+    lines += ["### Cost per million gifts", "", *cost_table(results), ""]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any]) -> str:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    figures = figures_markdown(results)
+    (RESULTS / "latest.md").write_text("# Benchmark figures (`make bench`)\n\n" + figures)
+    if PERFORMANCE_DOC.exists():
+        text = PERFORMANCE_DOC.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            PERFORMANCE_DOC.write_text(f"{head}{BEGIN}\n{figures}\n{END}{tail}")
+    return figures
