@@ -52,6 +52,23 @@ WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 TRANSACTION_FACTOR = 2
 
+# The calls that read or write items (and are billed in request units); control-plane calls such
+# as DescribeTable are neither counted nor metered.
+DATA_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
 AttributeValue = Mapping[str, Any]
 Item = Mapping[str, AttributeValue]
 
@@ -294,7 +311,7 @@ class CapacityMeter:
     # -------------------------------------------------------------- hooks
 
     def _before_call(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        if self._current is None:
+        if self._current is None or model.name not in DATA_OPERATIONS:
             return
         record = CallRecord(operation=model.name, started=time.perf_counter())
         writes = self._writes_of(model.name, params)
