@@ -34,6 +34,9 @@ ITEM_WRITE_UNITS_PER_SECOND = 1000  # what one partition (and so one item) takes
 class RecordedCall:
     operation: str
     params: dict[str, Any]
+    # For a TransactWriteItems: each action's item as it was just before the call (None for a
+    # Put, or for an item that did not exist), so that a replay can start from the same state.
+    before: list[dict[str, Any] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -42,9 +45,12 @@ class Recording:
 
 
 class CallRecorder:
-    """Keeps a copy of the parameters of every DynamoDB call made inside `recording()`."""
+    """Keeps a copy of the parameters of every DynamoDB call made inside `recording()`, and of the
+    items a transaction updates as they were before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, inspector: DynamoDBClient, key_names: Sequence[str] = ("PK", "SK")) -> None:
+        self._inspector = inspector
+        self._key_names = key_names
         self._current: Recording | None = None
         self._lock = threading.Lock()
 
@@ -58,9 +64,21 @@ class CallRecorder:
             self._current = None
 
     def before_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if self._current is not None:
-            with self._lock:
-                self._current.calls.append(RecordedCall(model.name, copy.deepcopy(params)))
+        if self._current is None:
+            return
+        call = RecordedCall(model.name, copy.deepcopy(params))
+        if model.name == "TransactWriteItems":
+            for action in params.get("TransactItems", []):
+                ((kind, body),) = action.items()
+                if kind == "Put":
+                    call.before.append(None)
+                    continue
+                found = self._inspector.get_item(
+                    TableName=body["TableName"], Key=body["Key"], ConsistentRead=True
+                )
+                call.before.append(found.get("Item"))
+        with self._lock:
+            self._current.calls.append(call)
 
 
 def item_keys(params: Mapping[str, Any], key_names: Sequence[str]) -> list[str]:
@@ -215,8 +233,9 @@ class Instruments:
     """The hooks, registered once on boto3's default session; each part is switched on when needed."""
 
     def __init__(self, inspector_endpoint: str) -> None:
-        self.meter = CapacityMeter(_inspector(inspector_endpoint), [])
-        self.recorder = CallRecorder()
+        inspector = _inspector(inspector_endpoint)
+        self.meter = CapacityMeter(inspector, [])
+        self.recorder = CallRecorder(inspector)
         self.counter = CallCounter()
         self.injector: ConflictInjector | None = None
         boto3.setup_default_session()
