@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.template import http_routes
 from devstack.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, eventually
 from tests.support.stripe_events import event, sign
 
 ALICE, BOB, ADMIN, CREATOR = "authz-alice", "authz-bob", "authz-admin", "authz-creator"
@@ -120,7 +120,8 @@ class Table:
     def snapshot(self) -> list[str]:
         items: list[str] = []
         for page in self._client.get_paginator("scan").paginate(TableName=self._name, ConsistentRead=True):
-            items.extend(json.dumps(item, sort_keys=True) for item in page["Items"])
+            # Binary attributes (the gift reply kept on the transfer) come back as bytes.
+            items.extend(json.dumps(item, sort_keys=True, default=bytes.hex) for item in page["Items"])
         return sorted(items)
 
 
@@ -143,7 +144,17 @@ def table(local_stack: LocalStack) -> Table:
             json=GIFT,
         )
         assert sent.status_code == 201
-    return Table(local_stack)
+        # The creator's side settles off the request path; wait for it so no test sees it land.
+        settled = eventually(
+            lambda: len(
+                http.get(f"{api}/v1/wallet/transactions", headers=local_stack.headers(CREATOR)).json()["items"]
+            ),
+            1,
+        )
+        assert settled == 1
+    table = Table(local_stack)
+    assert eventually(lambda: table.snapshot() == table.snapshot(), True)
+    return table
 
 
 def send(

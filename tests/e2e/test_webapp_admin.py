@@ -130,7 +130,8 @@ def test_an_adjustment_carries_its_reason_into_the_fans_history(
 
     webapp.sign_in("web-lucky-fan")
     adjustment = page.locator('#history li[data-code="adjustment"]')
-    expect(adjustment).to_contain_text("Adjustment by our team: welcome bonus")
+    expect(adjustment).to_contain_text("Adjustment by our team: Promotional credit")
+    expect(adjustment).not_to_contain_text("welcome bonus")
     expect(adjustment).to_contain_text("+250 coins")
     expect(page.locator("#coin-balance")).to_have_text("250 coins")
 

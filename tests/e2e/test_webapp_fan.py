@@ -244,11 +244,11 @@ def test_the_history_pages_back_through_older_entries(webapp: AppDriver, scene: 
     webapp.sign_in("web-long-history")
     history = page.locator("#history li")
     expect(history).to_have_count(10)
-    expect(history.first).to_contain_text("bonus 12")
+    expect(history.first).to_contain_text("+12 coins")
 
     page.get_by_role("button", name="Show older").click()
 
     expect(history).to_have_count(12)
-    expect(history.last).to_contain_text("bonus 01")
+    expect(history.last).to_contain_text("+1 coin")
     expect(page.get_by_role("button", name="Show older")).to_be_hidden()
     expect(page.locator("#coin-balance")).to_have_text("78 coins")

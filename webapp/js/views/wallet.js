@@ -19,7 +19,8 @@ export function describe(item) {
     case "purchase":
       return `Bought ${d.package_id ? d.package_id.replace("coins_", "") + " coins" : "coins"}`;
     case "adjustment":
-      return `Adjustment by our team: ${d.reason ?? ""}`.trim();
+      // The user sees a neutral description; the internal reason stays with admins (docs/api.md).
+      return `Adjustment by our team: ${d.description ?? ""}`.trim();
     case "clawback":
       return `Taken back: ${d.reason ?? "a payment was refunded or disputed"}`;
     case "restoration":
