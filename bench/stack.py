@@ -19,9 +19,11 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import requests
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from bench.cpu import StackCpu
 from bench.instruments import Instruments
@@ -30,8 +32,16 @@ from coins.wiring import services
 from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
 from devstack.gateway import LocalContext, api_gateway_event
 from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
+from devstack.settlement import streams_client
 from devstack.stripe_sim.signing import signature_header
-from devstack.template import ROOT, LambdaHandler, functions, http_routes, load_handler
+from devstack.template import (
+    ROOT,
+    LambdaHandler,
+    functions,
+    http_routes,
+    load_function_module,
+    load_handler,
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,68 @@ class SimulatorProcess:
         return [e["event"] for e in answer.json()["data"] if e["event"]["type"] == event_type]
 
 
+class StreamSettlement:
+    """GiftSettlementFunction fed from DynamoDB Local's stream, as Lambda's event source would feed it.
+
+    `settle()` reads each stream shard from where the last call stopped, keeps the gift inserts
+    (the template's filter), and calls the function's handler with one event per shard and batch of
+    up to BATCH records (the event source's BatchSize), naming the shard as a tumbling window does.
+    Reading the stream is not DynamoDB table work (and not billed per read from Lambda), so only
+    the handler's own calls reach the meter.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, endpoint_url: str, table: str, handler: LambdaHandler) -> None:
+        self._streams = streams_client(endpoint_url)
+        self._arn = local_client(endpoint_url).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        self._handler = handler
+        self._after: dict[str, str] = {}  # shard -> last sequence number handed over
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The events the stream holds now that no earlier call handed over."""
+        events = []
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            start: dict[str, Any] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._after[shard_id]}
+                if shard_id in self._after
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard_id, **start)[
+                "ShardIterator"
+            ]
+            records: list[dict[str, Any]] = []
+            while iterator:
+                answer = self._streams.get_records(ShardIterator=iterator, Limit=self.BATCH)
+                page = answer.get("Records", [])
+                if not page:
+                    break
+                records += page
+                iterator = answer.get("NextShardIterator")
+            if records:
+                self._after[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            gifts = [r for r in records if r.get("eventName") == "INSERT" and _is_gift(r)]
+            for n in range(0, len(gifts), self.BATCH):
+                events.append({"Records": gifts[n : n + self.BATCH], "shardId": shard_id})
+        return events
+
+    def settle(self, events: Sequence[Mapping[str, Any]] | None = None) -> int:
+        """Hands the events (by default every pending one) to the function; the gifts settled."""
+        settled = 0
+        for event in self.pending() if events is None else events:
+            answer = self._handler(dict(event), _context("GiftSettlementFunction"))
+            if answer.get("batchItemFailures"):
+                raise RuntimeError(f"settling gifts failed: {answer}")
+            settled += len(event["Records"])
+        return settled
+
+
+def _is_gift(record: Mapping[str, Any]) -> bool:
+    return bool(record.get("dynamodb", {}).get("NewImage", {}).get("kind", {}).get("S") == "gift")
+
+
 class LocalStack:
     def __init__(self, dynamodb: DynamoDBLocal, sim: SimulatorProcess) -> None:
         self.dynamodb = dynamodb
@@ -83,6 +155,7 @@ class LocalStack:
         self.cpu = StackCpu()
         self.client = local_client(dynamodb.endpoint_url)
         self.table = ""
+        self.settlement: StreamSettlement
 
     def use_new_table(self, label: str) -> str:
         """Creates a fresh table and points the functions at it (as a new deployment would be)."""
@@ -92,6 +165,9 @@ class LocalStack:
         self.instruments.add_table(TableSchema.from_description(described))
         os.environ["TABLE_NAME"] = self.table
         services.cache_clear()
+        self.settlement = StreamSettlement(
+            self.dynamodb.endpoint_url, self.table, load_handler("GiftSettlementFunction")
+        )
         return self.table
 
     def sim_post(self, path: str) -> Any:
@@ -133,9 +209,12 @@ class Api:
     def handler(self, function: str, container: int = 0) -> LambdaHandler:
         with self._lock:
             if (function, container) not in self._handlers:
-                self._handlers[(function, container)] = (
-                    load_handler(function) if container == 0 else _container_copy(function, container)
+                module = (
+                    load_function_module(function) if container == 0 else _container_copy(function, container)
                 )
+                _own_current_event(module)
+                attribute = functions()[function]["Handler"].rsplit(".", 1)[1]
+                self._handlers[(function, container)] = getattr(module, attribute)
             return self._handlers[(function, container)]
 
     def call(
@@ -233,18 +312,39 @@ class Api:
         return self.handler("PayoutWorkerFunction", container)(event, _context("PayoutWorkerFunction"))
 
 
-def _container_copy(function: str, container: int) -> LambdaHandler:
+def _container_copy(function: str, container: int) -> ModuleType:
     """The function's handler module imported once more, under a name of its own."""
     props = functions()[function]
-    module_name, attribute = props["Handler"].rsplit(".", 1)
+    module_name, _ = props["Handler"].rsplit(".", 1)
     path = ROOT / props["CodeUri"] / f"{module_name}.py"
     spec = importlib.util.spec_from_file_location(f"_bench_{function}_{container}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    handler: LambdaHandler = getattr(module, attribute)
-    return handler
+    return module
+
+
+def _own_current_event(module: ModuleType) -> None:
+    """Gives the module's app its own current event, as a container of its own has.
+
+    Powertools' resolver keeps the request on its class (`BaseRouter.current_event`), shared by
+    every app in the process: harmless in Lambda, where a process serves one request at a time,
+    but containers served concurrently in one process would read each other's requests (a sender
+    answered with another sender's gift). The proxy event is also kept on the app instance, which
+    `app.current_event` finds before the class's.
+    """
+    app = getattr(module, "app", None)
+    if not isinstance(app, BaseRouter):
+        return
+    to_proxy_event = app._to_proxy_event  # type: ignore[attr-defined]
+
+    def own_proxy_event(event: dict[str, Any]) -> Any:
+        proxy = to_proxy_event(event)
+        app.__dict__["current_event"] = proxy
+        return proxy
+
+    app._to_proxy_event = own_proxy_event  # type: ignore[attr-defined]
 
 
 def _context(function: str) -> LocalContext:
