@@ -4,9 +4,10 @@ count that does not depend on speed; written to bench/results/ and docs/performa
 1. Cold start of every function and of each way to trace (fresh processes, before anything else
    runs, against `import boto3` + a DynamoDB client).
 2. On DynamoDB Local and the Stripe simulator, through the deployed handlers: DynamoDB work per
-   gift, purchase credit, withdrawal and payout (metered on the client); gift throughput against
-   raw boto3 replays of the handler's own calls and against the old design; one hot creator
-   under injected transaction conflicts; the payout batch at two sizes.
+   gift (and its share of the settlement from the table's stream), purchase credit, withdrawal
+   and payout (metered on the client); p50/p99 gift latency against a bare GetItem; gift
+   throughput against raw boto3 replays of the handler's own calls and against the old design;
+   one hot creator under injected transaction conflicts; the payout batch at two sizes.
 3. Cost per million gifts on AWS from those counts.
 """
 
@@ -15,32 +16,71 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.coldstart import bench_cold_starts
 from bench.cost import cost_per_million_gifts
-from bench.gifts import bench_hot_creator, bench_throughput, bench_work_per_operation, log
+from bench.gifts import (
+    bench_hot_creator,
+    bench_latency,
+    bench_throughput,
+    bench_work_per_operation,
+    log,
+    with_settlement,
+)
+from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND
 from bench.payout_batch import bench_payout_batch
 from bench.stack import Api, local_stack
+from coins.config import Settings
 from devstack.template import functions, load_template
 
 
-def gift_function_memory_mb() -> int:
+def memory_mb(function: str) -> int:
     globals_ = load_template()["Globals"]["Function"]
-    return int(functions()["GiftSendFunction"].get("MemorySize", globals_.get("MemorySize", 128)))
+    return int(functions()[function].get("MemorySize", globals_.get("MemorySize", 128)))
 
 
-def main() -> None:
+def settlement_ceiling(settlement: dict[str, Any]) -> dict[str, Any]:
+    """Gifts a second one creator can receive, bounded by the settlement's writes to their items.
+
+    Off the request path, the creator's pending shards take one transactional write per settlement
+    chunk; a shard takes ITEM_WRITE_UNITS_PER_SECOND / 2 such writes a second (an item up to 1 KB
+    costs 2 units in a transaction). Gifts per chunk are measured: the busy-creator batch's gifts
+    over its TransactWriteItems.
+    """
+    shards = Settings.from_env().creator_shards
+    chunks = settlement["operations"].get("TransactWriteItems", 0)
+    gifts_per_chunk = settlement["gifts"] / chunks if chunks else 0.0
+    per_shard = ITEM_WRITE_UNITS_PER_SECOND / 2
+    return {
+        "creator_shards": shards,
+        "gifts_per_chunk_measured": round(gifts_per_chunk, 1),
+        "chunk_writes_per_second_per_shard": per_shard,
+        "modelled_ceiling_per_creator": round(shards * per_shard * gifts_per_chunk),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cold-rounds", type=int, default=11, help="fresh processes per function (median)")
+    parser.add_argument(
+        "--cold-functions",
+        default="",
+        help="only these functions' cold starts, comma-separated (default: all)",
+    )
     parser.add_argument("--threads", type=int, default=8, help="concurrent gift senders for throughput")
     parser.add_argument("--gifts-per-block", type=int, default=160)
     parser.add_argument("--rounds", type=int, default=3, help="throughput blocks of each kind")
+    parser.add_argument("--latency-samples", type=int, default=300, help="gifts one at a time, for p50/p99")
+    parser.add_argument("--settle-batch", type=int, default=200, help="gifts to one creator settled at once")
     parser.add_argument("--hot-senders", type=int, default=32)
     parser.add_argument("--hot-gifts", type=int, default=8, help="gifts per hot sender")
     parser.add_argument("--hot-rate", type=float, default=10_000, help="modelled gifts/s to the hot creator")
@@ -48,23 +88,36 @@ def main() -> None:
         "--payout-sizes", default="1000,10000", help="due withdrawals, comma-separated; '' skips"
     )
     parser.add_argument("--payout-workers", type=int, default=4)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--output", type=Path, default=None, help="where to write the figures (default: bench/results/)"
+    )
+    parser.add_argument(
+        "--no-doc", action="store_true", help="leave docs/performance.md as it is (a trial run)"
+    )
+    args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "make bench",
+        "command": "make bench"
+        if argv is None and len(sys.argv) == 1
+        else "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": report.machine(),
         "load_average_before": report.load_average(),
     }
     log(f"cold starts: {args.cold_rounds} rounds")
-    results["cold_start"] = bench_cold_starts(args.cold_rounds)
+    only = [f.strip() for f in args.cold_functions.split(",") if f.strip()] or None
+    results["cold_start"] = bench_cold_starts(args.cold_rounds, only)
 
     # The handlers print their metrics (EMF) to stdout, as Lambda would log them: not ours to show.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_stack() as stack:
         api = Api()
         log("DynamoDB work per operation")
-        results["work_per_operation"] = bench_work_per_operation(stack, api, stack.instruments)
+        results["work_per_operation"] = bench_work_per_operation(
+            stack, api, stack.instruments, settle_batch=args.settle_batch
+        )
+        log("gift latency")
+        results["latency"] = bench_latency(stack, api, stack.instruments, samples=args.latency_samples)
         log("gift throughput")
         results["throughput"] = bench_throughput(
             stack,
@@ -78,6 +131,7 @@ def main() -> None:
         results["hot_creator"] = bench_hot_creator(
             api,
             stack.instruments,
+            stack.settlement.settle,
             senders=args.hot_senders,
             gifts_per_sender=args.hot_gifts,
             observed_gifts=4 * args.hot_senders,
@@ -88,14 +142,27 @@ def main() -> None:
             log(f"payout batch at {sizes}")
             results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
 
+    work = results["work_per_operation"]
+    results["whole_gift"] = {
+        gift: {
+            "busy_creator": with_settlement(work[gift], work["settlement_busy_creator"]),
+            "lone_gift": with_settlement(work[gift], work["settlement_lone_gift"]),
+        }
+        for gift in ("gift", "gift_rose")
+    }
+    results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
     handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
-    memory = gift_function_memory_mb()
+    gift_memory, settlement_memory = memory_mb("GiftSendFunction"), memory_mb("GiftSettlementFunction")
     results["cost_per_million_gifts"] = {
-        "finger_heart": cost_per_million_gifts(results["work_per_operation"]["gift"], handler_cpu_ms, memory),
-        "rose": cost_per_million_gifts(results["work_per_operation"]["gift_rose"], handler_cpu_ms, memory),
+        f"{label}, {shape.replace('_', ' ')}": cost_per_million_gifts(
+            work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
+        )
+        for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
+        for shape in ("busy_creator", "lone_gift")
     }
     results["load_average_after"] = report.load_average()
-    print(report.write(results))
+    print(report.write(results, output=args.output, update_doc=not args.no_doc))
+    return results
 
 
 if __name__ == "__main__":

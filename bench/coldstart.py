@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,15 @@ def _lambda_environment(logical_id: str, props: dict[str, Any]) -> dict[str, str
     return env
 
 
-def subjects() -> list[Subject]:
+def subjects(only: Sequence[str] | None = None) -> list[Subject]:
+    """The baseline, every function (or those in `only`) and every way to trace."""
     template = load_template()
     globals_ = template["Globals"]["Function"]
     base_env = _lambda_environment("Baseline", {})
     found = [Subject("baseline", ("baseline",), base_env)]
     for logical_id, props in sorted(functions(template).items()):
+        if only is not None and logical_id not in only:
+            continue
         merged = {**globals_, **props}
         code_dir = ROOT / merged["CodeUri"]
         module, _ = merged["Handler"].rsplit(".", 1)
@@ -125,8 +129,8 @@ def _sample(subject: Subject) -> dict[str, Any]:
     return result
 
 
-def bench_cold_starts(rounds: int) -> dict[str, Any]:
-    every = subjects()
+def bench_cold_starts(rounds: int, only: Sequence[str] | None = None) -> dict[str, Any]:
+    every = subjects(only)
     cpu: dict[str, list[float]] = {s.name: [] for s in every}
     wall: dict[str, list[float]] = {s.name: [] for s in every}
     loaded: dict[str, dict[str, bool]] = {}

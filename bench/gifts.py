@@ -8,10 +8,12 @@ when the gift's design changes.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import random
+import re
 import statistics
 import sys
 import threading
@@ -40,8 +42,10 @@ from bench.instruments import (
 from bench.meter import Measurement
 from bench.old_gift import ConflictTally, OldGiftDesign, transact_with_retries
 from bench.stack import Api, LocalStack, Reply
+from coins.config import Settings
+from coins.ledger import whole_diamonds
 from coins.wiring import services
-from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION
+from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION, create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -75,6 +79,27 @@ def work_of(m: Measurement) -> dict[str, Any]:
     }
 
 
+def per_gift(work: dict[str, Any], gifts: int) -> dict[str, float]:
+    return {
+        key: round(work[key] / gifts, 4)
+        for key in ("calls", "write_units", "index_write_units", "total_write_units", "read_units")
+    }
+
+
+def with_settlement(gift: dict[str, Any], settlement: dict[str, Any]) -> dict[str, Any]:
+    """A gift's request-path work plus its share of the settlement's: the gift's whole cost."""
+    share = settlement["per_gift"]
+    return {
+        "request_write_units": gift["total_write_units"],
+        "settlement_write_units": share["total_write_units"],
+        "total_write_units": round(gift["total_write_units"] + share["total_write_units"], 3),
+        "read_units": round(gift["read_units"] + share["read_units"], 3),
+        "settled_per_batch": settlement["gifts"],
+        "settlement_calls_per_batch": settlement["calls"],
+        "settlement_operations_per_batch": settlement["operations"],
+    }
+
+
 def measured(instruments: Instruments, action: Callable[[], Reply]) -> tuple[Reply, dict[str, Any]]:
     with instruments.meter.measuring() as m:
         reply = ok(action())
@@ -88,9 +113,12 @@ def same_every_time(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if varied:
         for key in varied:
             values = [s[key] for s in samples]
-            first[key] = (
-                statistics.median(values) if all(isinstance(v, int | float) for v in values) else values
-            )
+            if all(isinstance(v, int | float) for v in values):
+                first[key] = statistics.median(values)
+            else:  # the most frequent, the others kept beside it
+                texts = [json.dumps(v, sort_keys=True) for v in values]
+                first[key] = values[texts.index(max(texts, key=texts.count))]
+                first[f"{key}_seen"] = values
     first["samples"] = len(samples)
     first["varied"] = varied
     return first
@@ -99,7 +127,9 @@ def same_every_time(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ work per operation
 
 
-def bench_work_per_operation(stack: LocalStack, api: Api, instruments: Instruments) -> dict[str, Any]:
+def bench_work_per_operation(
+    stack: LocalStack, api: Api, instruments: Instruments, *, settle_batch: int = 200
+) -> dict[str, Any]:
     """Calls, sequential calls, write and read units of one gift, purchase credit, withdrawal, payout."""
     creator, fan, buyer = "count-creator", "count-fan", "count-buyer"
     ok(api.open_wallet(creator))
@@ -115,6 +145,27 @@ def bench_work_per_operation(stack: LocalStack, api: Api, instruments: Instrumen
 
     out["gift"] = gifts(GIFT)
     out["gift_rose"] = gifts(ROSE)
+
+    # The creator's side, settled from the stream by GiftSettlementFunction: once for a lone gift
+    # (a quiet creator, one gift per batch) and once for a batch of `settle_batch` gifts to one
+    # creator (a live stream), each divided by the gifts it settled.
+    stack.settlement.settle()  # what the gifts above left: not measured
+    for name, count in (("settlement_lone_gift", 1), ("settlement_busy_creator", settle_batch)):
+        for n in range(count):
+            ok(api.send_gift(fan, creator, f"{name}-{n}", GIFT))
+        events = stack.settlement.pending()
+        cpu_before = time.process_time()
+        with instruments.meter.measuring() as m:
+            settled = stack.settlement.settle(events)
+        cpu_ms = (time.process_time() - cpu_before) * 1000
+        if settled != count:
+            raise RuntimeError(f"{name}: {settled} gifts settled, {count} sent")
+        out[name] = {
+            **work_of(m),
+            "gifts": count,
+            "cpu_ms": round(cpu_ms, 2),
+            "per_gift": per_gift(work_of(m), count),
+        }
     out["wallet_read_fan"] = measured(instruments, lambda: api.open_wallet(fan))[1]
     out["wallet_read_creator"] = measured(instruments, lambda: api.open_wallet(creator))[1]
     history = "/v1/wallet/transactions"
@@ -159,6 +210,67 @@ def bench_work_per_operation(stack: LocalStack, api: Api, instruments: Instrumen
 # ------------------------------------------------------------------------------ throughput
 
 
+_ASSIGNED = re.compile(r"(#\w+)\s*=\s*(:\w+)")
+
+
+def _key_of(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+class ReplayState:
+    """The items one raw sender's replays write, as they last left them.
+
+    The gift debits the fan with a compare-and-set on what it read (balance and version), so a
+    recorded transaction cannot be sent again as it was: each replay sets the expected values to
+    the item's current ones and the new ones to current + what the recorded gift added, exactly as
+    the handler does after its read. `forget()` at the start of a block makes the first replay
+    read the item once (the handler's gifts moved it on in between).
+    """
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+        self._items: dict[str, dict[str, Any]] = {}
+
+    def forget(self) -> None:
+        self._items.clear()
+
+    def learn(self, key: dict[str, Any], item: dict[str, Any]) -> None:
+        self._items[_key_of(key)] = dict(item)
+
+    def current(self, table: str, key: dict[str, Any]) -> dict[str, Any]:
+        if _key_of(key) not in self._items:
+            found = self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
+            self._items[_key_of(key)] = dict(found.get("Item", {}))
+        return self._items[_key_of(key)]
+
+    def rebase(self, update: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+        """An Update action of the recording, made to apply to the item as it is now."""
+        if before is None:
+            return update
+        rebased = copy.deepcopy(update)
+        names = update.get("ExpressionAttributeNames", {})
+        values = rebased.get("ExpressionAttributeValues", {})
+        now = self.current(update["TableName"], update["Key"])
+        # `#attr = :value` in the condition, where :value was the item's value then: now's.
+        for name, value in _ASSIGNED.findall(update.get("ConditionExpression", "")):
+            attribute = names.get(name, name)
+            if before.get(attribute) == update["ExpressionAttributeValues"].get(value) and attribute in now:
+                values[value] = now[attribute]
+        # `SET #attr = :value` of a number: now's value moved by what the recorded gift moved it.
+        written: dict[str, Any] = {}
+        for name, value in _ASSIGNED.findall(update.get("UpdateExpression", "")):
+            attribute = names.get(name, name)
+            old, new = before.get(attribute, {}), update["ExpressionAttributeValues"].get(value, {})
+            if "N" in old and "N" in new and "N" in now.get(attribute, {}):
+                values[value] = {"N": str(int(now[attribute]["N"]) + int(new["N"]) - int(old["N"]))}
+            written[attribute] = values[value]
+        rebased["_written"] = written
+        return rebased
+
+    def committed(self, key: dict[str, Any], written: dict[str, Any]) -> None:
+        self._items.setdefault(_key_of(key), {}).update(written)
+
+
 @dataclass(frozen=True)
 class GiftTemplate:
     """The DynamoDB calls one handler gift made, to replay with raw boto3 under a new transfer id."""
@@ -166,7 +278,9 @@ class GiftTemplate:
     transfer_id: str
     calls: list[RecordedCall]
 
-    def replay(self, client: DynamoDBClient, tally: ConflictTally, *, transactions_only: bool) -> None:
+    def replay(
+        self, client: DynamoDBClient, state: ReplayState, tally: ConflictTally, *, transactions_only: bool
+    ) -> None:
         new_id = self.transfer_id[:3] + uuid.uuid4().hex[: len(self.transfer_id) - 3]
         for call in self.calls:
             if transactions_only and call.operation != "TransactWriteItems":
@@ -174,14 +288,28 @@ class GiftTemplate:
             params = json.loads(json.dumps(call.params).replace(self.transfer_id, new_id))
             if call.operation == "TransactWriteItems":
                 params.pop("ClientRequestToken", None)
-                transact_with_retries(client, params["TransactItems"], tally)
+                items = []
+                updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+                for action, before in zip(params["TransactItems"], call.before, strict=True):
+                    if "Update" in action:
+                        rebased = state.rebase(action["Update"], before)
+                        updates.append((rebased["Key"], rebased.pop("_written", {})))
+                        action = {"Update": rebased}
+                    items.append(action)
+                transact_with_retries(client, items, tally)
+                for key, written in updates:
+                    state.committed(key, written)
             else:
                 method = getattr(client, _snake(call.operation))
                 try:
-                    method(**params)
+                    answer = method(**params)
                 except ClientError as exc:
                     if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                         raise
+                    continue
+                if call.operation == "GetItem" and "Item" in answer:
+                    # The handler's read: what its transaction compares with.
+                    state.learn(params["Key"], answer["Item"])
 
 
 def _snake(operation: str) -> str:
@@ -232,28 +360,35 @@ def bench_throughput(
         ok(api.grant(fan, 1_000_000))
     templates: dict[str, list[GiftTemplate]] = defaultdict(list)
     for fan in fans:
+        # A first gift gives the fan's item its version, which the recorded ones then compare.
+        ok(api.send_gift(fan, creator, "tpl-first", GIFT))
         for n in range(4):  # several, so replays spread over shards as the handler's gifts do
             with instruments.recorder.recording() as recording:
                 reply = ok(api.send_gift(fan, creator, f"tpl-{n}", GIFT))
             templates[fan].append(GiftTemplate(reply.body["transfer_id"], recording.calls))
     client = raw_client(stack)
+    # The old design on a table of its own: its transfers are gifts of another shape, which the
+    # live settlement from this table's stream must never see.
+    old_table = f"{stack.table}-old-design"
+    create_table(stack.client, old_table)
     old = OldGiftDesign(
         client,
-        stack.table,
+        old_table,
         creator_shards=int(os.environ.get("CREATOR_SHARDS", "16")),
         system_shards=int(os.environ.get("SYSTEM_SHARDS", "64")),
     )
     old_fans = [f"old-fan-{t}" for t in range(threads)]
     old.open_accounts(fans=old_fans, creator="old-creator", coins=1_000_000)
     replays = ConflictTally()
+    states = [ReplayState(client) for _ in range(threads)]
 
     kinds: dict[str, Callable[[int, int], None]] = {
         "handler": lambda t, n: None,
         "raw_transaction": lambda t, n: templates[fans[t]][n % 4].replay(
-            client, replays, transactions_only=True
+            client, states[t], replays, transactions_only=True
         ),
         "raw_all_calls": lambda t, n: templates[fans[t]][n % 4].replay(
-            client, replays, transactions_only=False
+            client, states[t], replays, transactions_only=False
         ),
         "old_design": lambda t, n: old.send_gift(
             old_fans[t],
@@ -276,6 +411,8 @@ def bench_throughput(
     for round_ in range(rounds):
         for kind, work in kinds.items():
             block[0] += 1
+            for state in states:
+                state.forget()
             before = stack.cpu.read()
             seconds[kind] += in_threads(threads, per_block, work)
             spent = stack.cpu.read() - before
@@ -306,12 +443,74 @@ def bench_throughput(
     }
 
 
+# ------------------------------------------------------------------------------ latency
+
+
+def _percentile(samples: Sequence[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def bench_latency(stack: LocalStack, api: Api, instruments: Instruments, *, samples: int) -> dict[str, Any]:
+    """One sender, one request at a time: a gift through the handler, against a bare GetItem of the
+    fan's coin item (the gift's first call, alone) and raw boto3 making the gift's own calls.
+
+    The three alternate, sample after sample, so a burst of load elsewhere falls on all of them.
+    """
+    creator, fan = "lat-creator", "lat-fan"
+    ok(api.open_wallet(creator))
+    ok(api.grant(fan, 10_000_000))
+    ok(api.send_gift(fan, creator, "lat-first", GIFT))
+    with instruments.recorder.recording() as recording:
+        reply = ok(api.send_gift(fan, creator, "lat-template", GIFT))
+    template = GiftTemplate(reply.body["transfer_id"], recording.calls)
+    reads = [c for c in template.calls if c.operation in ("GetItem", "BatchGetItem")]
+    if not reads:
+        raise RuntimeError(f"the gift made no read to compare with: {[c.operation for c in template.calls]}")
+    client = raw_client(stack)
+    state = ReplayState(client)
+    tally = ConflictTally()
+    first_read = reads[0]
+    read = getattr(client, _snake(first_read.operation))
+    timings: dict[str, list[float]] = {"gift": [], "bare_get_item": [], "raw_gift_calls": []}
+    for n in range(samples):
+        started = time.perf_counter()
+        read(**first_read.params)
+        timings["bare_get_item"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ok(api.send_gift(fan, creator, f"lat-{n}", GIFT))
+        timings["gift"].append(time.perf_counter() - started)
+        state.forget()  # the handler's gift moved the fan's item on; the raw calls read it again
+        started = time.perf_counter()
+        template.replay(client, state, tally, transactions_only=False)
+        timings["raw_gift_calls"].append(time.perf_counter() - started)
+    out: dict[str, Any] = {
+        "samples": samples,
+        "baseline": f"bare {first_read.operation} of the fan's coin item",
+    }
+    for name, values in timings.items():
+        out[f"{name}_ms"] = {
+            "p50": round(_percentile(values, 0.50) * 1000, 2),
+            "p99": round(_percentile(values, 0.99) * 1000, 2),
+        }
+    for fraction, label in ((0.50, "p50"), (0.99, "p99")):
+        gift = _percentile(timings["gift"], fraction)
+        out[f"gift_over_bare_get_item_{label}"] = round(
+            gift / _percentile(timings["bare_get_item"], fraction), 2
+        )
+        out[f"gift_over_raw_gift_calls_{label}"] = round(
+            gift / _percentile(timings["raw_gift_calls"], fraction), 2
+        )
+    return out
+
+
 # ------------------------------------------------------------------------------ a hot creator
 
 
 def bench_hot_creator(
     api: Api,
     instruments: Instruments,
+    settle: Callable[[], int],
     *,
     senders: int,
     gifts_per_sender: int,
@@ -365,19 +564,22 @@ def bench_hot_creator(
         )
     model = ConflictModel(modelled_rate, groups)
 
-    # 2. The senders, each retrying a refused gift with the same key as an app would.
+    # 2. The senders, each retrying a refused gift with the same key as an app would: first with
+    # nothing injected (the baseline, same senders and creator), then under the modelled conflicts.
     injector = ConflictInjector(model, key_names=("PK", "SK"))
-    instruments.injector = injector
     refused = [0]
+    statuses: dict[int, int] = {}
     lost: list[str] = []
     lock = threading.Lock()
 
-    def sender(index: int) -> None:
+    def sender(index: int, phase: str) -> None:
         fan = fans[index]
         for n in range(gifts_per_sender):
-            key = f"hot-{n}"
+            key = f"{phase}-{n}"
             for attempt in range(60):
                 reply = api.send_gift(fan, creator, key, GIFT, container=index)
+                with lock:
+                    statuses[reply.status] = statuses.get(reply.status, 0) + 1
                 if reply.status == 201:
                     with lock:
                         accepted[fan].append(reply.body)
@@ -391,23 +593,38 @@ def bench_hot_creator(
                 with lock:
                     lost.append(f"{fan}/{key}")
 
-    started = time.perf_counter()
-    try:
+    def all_senders(phase: str) -> float:
+        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=senders) as pool:
-            list(pool.map(sender, range(senders)))
+            list(pool.map(lambda index: sender(index, phase), range(senders)))
+        return time.perf_counter() - started
+
+    free_seconds = all_senders("free")
+    instruments.injector = injector
+    try:
+        elapsed = all_senders("hot")
     finally:
         instruments.injector = None
-    elapsed = time.perf_counter() - started
     sent = senders * gifts_per_sender
 
     # 3. Nothing lost, nothing twice: every accepted gift moved exactly its coins and diamonds.
     coins_off = 0
+    off_by_fan: dict[str, int] = {}
     for fan in fans:
         spent = sum(int(r["coins_spent"]) for r in accepted[fan])
-        coins_off += abs(ok(api.open_wallet(fan)).body["coins"] - (start_coins - spent))
-    credited = sum(int(r["diamonds_credited"]) for rs in accepted.values() for r in rs)
+        off = ok(api.open_wallet(fan)).body["coins"] - (start_coins - spent)
+        if off:
+            off_by_fan[fan] = off
+        coins_off += abs(off)
+    # The creator's share is carried exactly (millidiamonds) and rounded once, on the balance: the
+    # receipts' whole diamonds each round down, so the sum is taken of the exact shares.
+    rate = Settings.from_env().diamond_rate
+    credited = whole_diamonds(
+        sum(rate.millidiamonds_for(int(r["coins_spent"])) for rs in accepted.values() for r in rs)
+    )
     diamonds_off = credited
     for _ in range(60):  # a creator credited off the request path shows it within seconds
+        settle()
         diamonds = ok(api.open_wallet(creator)).body["diamonds"]
         diamonds_off = abs(credited - int(diamonds["pending"]) - int(diamonds["available"]))
         if diamonds_off == 0:
@@ -416,9 +633,12 @@ def bench_hot_creator(
     distinct = {r["transfer_id"] for rs in accepted.values() for r in rs}
     return {
         "senders": senders,
-        "gifts_sent": sent,
+        "gifts_sent": 2 * sent,
+        "gifts_per_phase": sent,
         "gifts_lost": len(lost),
         "coins_mismatch": coins_off,
+        "coins_mismatch_by_fan": off_by_fan,
+        "statuses_seen": dict(statuses),
         "diamonds_mismatch": diamonds_off,
         "duplicate_receipts": sum(len(rs) for rs in accepted.values()) - len(distinct),
         "transaction_attempts": injector.attempts,
@@ -426,6 +646,9 @@ def bench_hot_creator(
         "retries_per_gift": round((injector.attempts - sent) / sent, 2),
         "refusals_seen_by_senders_per_gift": round(refused[0] / sent, 3),
         "seconds": round(elapsed, 1),
+        "gifts_per_second_under_conflicts": round(sent / elapsed, 1),
+        "gifts_per_second_without_conflicts": round(sent / free_seconds, 1),
+        "throughput_under_conflicts_over_without": round(free_seconds / elapsed, 2),
         "model": {
             "modelled_gifts_per_second_to_the_creator": modelled_rate,
             "gifts_observed": observed_gifts,
