@@ -137,29 +137,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             observed_gifts=4 * args.hot_senders,
             modelled_rate=args.hot_rate,
         )
+        work = results["work_per_operation"]
+        results["whole_gift"] = {
+            gift: {
+                "busy_creator": with_settlement(work[gift], work["settlement_busy_creator"]),
+                "lone_gift": with_settlement(work[gift], work["settlement_lone_gift"]),
+            }
+            for gift in ("gift", "gift_rose")
+        }
+        results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
+        handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
+        gift_memory, settlement_memory = memory_mb("GiftSendFunction"), memory_mb("GiftSettlementFunction")
+        results["cost_per_million_gifts"] = {
+            f"{label}, {shape.replace('_', ' ')}": cost_per_million_gifts(
+                work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
+            )
+            for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
+            for shape in ("busy_creator", "lone_gift")
+        }
         sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
         if sizes:
+            # The figures so far are written first: the payout batch is the longest part.
+            results["load_average_after"] = report.load_average()
+            report.write(results, output=args.output, update_doc=not args.no_doc)
             log(f"payout batch at {sizes}")
             results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
 
-    work = results["work_per_operation"]
-    results["whole_gift"] = {
-        gift: {
-            "busy_creator": with_settlement(work[gift], work["settlement_busy_creator"]),
-            "lone_gift": with_settlement(work[gift], work["settlement_lone_gift"]),
-        }
-        for gift in ("gift", "gift_rose")
-    }
-    results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
-    handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
-    gift_memory, settlement_memory = memory_mb("GiftSendFunction"), memory_mb("GiftSettlementFunction")
-    results["cost_per_million_gifts"] = {
-        f"{label}, {shape.replace('_', ' ')}": cost_per_million_gifts(
-            work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
-        )
-        for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
-        for shape in ("busy_creator", "lone_gift")
-    }
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results

@@ -28,6 +28,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from bench.cpu import StackCpu
 from bench.instruments import Instruments
 from bench.meter import TableSchema
+from coins.observability import metrics
 from coins.wiring import services
 from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
 from devstack.gateway import LocalContext, api_gateway_event
@@ -202,6 +203,7 @@ class Api:
     """
 
     def __init__(self) -> None:
+        _flush_metrics_one_at_a_time()
         self._handlers: dict[tuple[str, int], LambdaHandler] = {}
         self._routes = {(r.method, r.path): r.function for r in http_routes()}
         self._lock = threading.Lock()
@@ -323,6 +325,25 @@ def _container_copy(function: str, container: int) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _flush_metrics_one_at_a_time() -> None:
+    """Powertools' Metrics is one object per process, flushed by every invocation as it ends: in
+    Lambda one at a time, here by concurrent containers, where one flush could empty the set
+    between another's check and its serialization (SchemaValidationError). A lock restores the
+    one-at-a-time flush; the metrics themselves are the handlers' own, unchanged."""
+    provider = metrics.provider
+    if getattr(provider, "_bench_locked", False):
+        return
+    flush = provider.flush_metrics
+    lock = threading.Lock()
+
+    def locked_flush(raise_on_empty_metrics: bool = False) -> None:
+        with lock:
+            flush(raise_on_empty_metrics=raise_on_empty_metrics)
+
+    provider.flush_metrics = locked_flush  # type: ignore[method-assign]
+    provider._bench_locked = True  # type: ignore[attr-defined]
 
 
 def _own_current_event(module: ModuleType) -> None:
