@@ -28,7 +28,6 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from bench.cpu import StackCpu
 from bench.instruments import Instruments
 from bench.meter import TableSchema
-from coins.observability import metrics
 from coins.wiring import services
 from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
 from devstack.gateway import LocalContext, api_gateway_event
@@ -332,6 +331,10 @@ def _flush_metrics_one_at_a_time() -> None:
     Lambda one at a time, here by concurrent containers, where one flush could empty the set
     between another's check and its serialization (SchemaValidationError). A lock restores the
     one-at-a-time flush; the metrics themselves are the handlers' own, unchanged."""
+    # Imported here, not at the top: Metrics reads its namespace from the environment when the
+    # module is first imported, and local_stack() sets the functions' environment first.
+    from coins.observability import metrics
+
     provider = metrics.provider
     if getattr(provider, "_bench_locked", False):
         return
