@@ -96,7 +96,7 @@ browser:
 
 deps: $(VENV)/.installed node_modules/.installed java
 
-# STRIPE=real talks to Stripe itself with STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET from the environment.
+# STRIPE=real talks to Stripe itself with STRIPE_API_KEY and STRIPE_WEBHOOK_SECRETS from the environment.
 dev: deps
 	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE))
 

@@ -51,7 +51,7 @@ def run_dev(args: argparse.Namespace) -> int:
     real_stripe = args.stripe == "real"
     missing = [
         name
-        for name in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET")
+        for name in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRETS")
         if real_stripe and not os.environ.get(name)
     ]
     if missing:

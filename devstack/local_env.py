@@ -27,7 +27,8 @@ def function_environment(
             env[name] = defaults.get(value["Ref"], "")
         else:
             env[name] = str(value)
-    env.pop("STRIPE_SECRET_NAME", None)  # locally the keys come from the environment
+    for secret_name in ("STRIPE_SECRET_NAME", "STRIPE_API_KEY_SECRET_NAME", "STRIPE_WEBHOOK_SECRET_NAME"):
+        env.pop(secret_name, None)  # locally the keys come from the environment
     env.update(
         {
             "TABLE_NAME": table,
@@ -48,7 +49,7 @@ def function_environment(
             {
                 "STRIPE_API_BASE": stripe_url,
                 "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
-                "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+                "STRIPE_WEBHOOK_SECRETS": LOCAL_WEBHOOK_SECRET,
             }
         )
     return env

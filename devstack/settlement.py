@@ -30,6 +30,7 @@ GIFT_FIELDS = (
     "coins",
     "millidiamonds",
     "created_at",
+    "new_payer",
 )
 
 

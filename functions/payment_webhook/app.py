@@ -30,7 +30,7 @@ def receive_stripe_event() -> WebhookAck:
     payload = checked_body(app.current_event, max_bytes=WEBHOOK_MAX_BODY_BYTES)
     signature = app.current_event.headers.get("stripe-signature")
     try:
-        event = services().payments().verify_event(payload, signature, int(time.time()))
+        event = services().webhook_verifier().verify_event(payload, signature, int(time.time()))
     except InvalidSignature as exc:
         logger.warning("stripe webhook refused", extra={"reason": str(exc)})
         raise InvalidRequest(f"Stripe signature check failed: {exc}") from exc

@@ -13,9 +13,20 @@ from coins.wiring import services
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     queue = services().payout_queue  # refuses to run without PAYOUT_QUEUE_URL, before anything moves
-    matured = services().payout_batch.mature_all()
+    # One creator's failure to mature is counted, not fatal: the due payouts are queued regardless.
+    run = services().payout_batch.mature_due()
     queued = queue.enqueue(services().payout_batch.due())
-    metrics.add_metric(name="DiamondsMatured", unit=MetricUnit.Count, value=matured)
+    metrics.add_metric(name="DiamondsMatured", unit=MetricUnit.Count, value=run.matured)
+    metrics.add_metric(name="MaturingHeldCreators", unit=MetricUnit.Count, value=run.held_creators)
+    metrics.add_metric(name="MaturingFailedCreators", unit=MetricUnit.Count, value=run.failed_creators)
     metrics.add_metric(name="PayoutsQueued", unit=MetricUnit.Count, value=queued)
-    logger.info("payout batch scheduled", extra={"matured": matured, "queued": queued})
-    return {"matured": matured, "queued": queued}
+    logger.info(
+        "payout batch scheduled",
+        extra={
+            "matured": run.matured,
+            "failed": run.failed_creators,
+            "held": run.held_creators,
+            "queued": queued,
+        },
+    )
+    return {"matured": run.matured, "queued": queued}

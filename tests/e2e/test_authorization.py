@@ -145,10 +145,9 @@ def table(local_stack: LocalStack) -> Table:
         )
         assert sent.status_code == 201
         # The creator's side settles off the request path; wait for it so no test sees it land.
-        history = f"{api}/v1/wallet/transactions"
+        creator_history = f"{api}/v1/wallet/transactions"
         settled = eventually(
-            lambda: len(http.get(history, headers=local_stack.headers(CREATOR)).json()["items"]),
-            1,
+            lambda: len(http.get(creator_history, headers=local_stack.headers(CREATOR)).json()["items"]), 1
         )
         assert settled == 1
     table = Table(local_stack)

@@ -45,7 +45,7 @@ def stripe_env(stripe_simulator: StripeSimulator, monkeypatch: pytest.MonkeyPatc
     stripe_simulator.webhook_url = None
     monkeypatch.setenv("STRIPE_API_BASE", stripe_simulator.base_url)
     monkeypatch.setenv("STRIPE_API_KEY", LOCAL_STRIPE_KEY)
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET)
     return stripe_simulator
 
 

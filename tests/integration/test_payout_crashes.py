@@ -190,3 +190,44 @@ def test_the_worker_reports_exactly_the_messages_that_failed(
     assert [p["status"] for p in app.creators.earnings(CREATORS[2])["payouts"]] == ["reserved"]
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
     stripe_env.store.failures.clear()
+
+
+def test_a_rotated_key_after_a_lost_answer_leaves_the_withdrawal_reserved_and_pays_it_once(
+    reserved: list[str], stripe_env: StripeSimulator
+) -> None:
+    # Given Stripe made the transfer but neither its answer nor the SDK's retries got back ...
+    requests.post(
+        f"{stripe_env.base_url}/_sim/fail_next",
+        json={"path": "/v1/transfers", "after_commit": True, "times": 3},
+        timeout=5,
+    )
+    app = fresh_services()
+    due = next(iter(app.payout_batch.due()))
+    with pytest.raises(PaymentProviderError):
+        app.payout_batch.pay(due)
+    # ... and the next attempt meets a rotated key (401)
+    requests.post(
+        f"{stripe_env.base_url}/_sim/fail_next",
+        json={
+            "path": "/v1/transfers",
+            "status": 401,
+            "error": {
+                "type": "invalid_request_error",
+                "message": "Invalid API Key provided: sk_test_****old",
+            },
+        },
+        timeout=5,
+    )
+
+    # When the batch tries again: the 401 is an outage, not a refusal
+    with pytest.raises(PaymentProviderError):
+        app.payout_batch.pay(due)
+
+    # Then nothing was voided: the diamonds stay reserved and the day's cap stays used ...
+    earnings = app.creators.earnings(due.user_id)
+    assert earnings["diamonds"]["reserved"] == 4000
+    assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
+    assert app.payouts.withdrawn_on(due.user_id, datetime.now(UTC).strftime("%Y-%m-%d")) == 2000
+    # ... and once the key works, the run posts the one transfer Stripe made
+    run_batch(fresh_services())
+    assert_paid_exactly_once(stripe_env, reserved)

@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Unit
-from coins.repository import LedgerRepository, default_client
+from coins.repository import LedgerRepository, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
@@ -294,6 +295,13 @@ def test_a_gift_takes_two_sequential_calls_and_five_write_units_on_the_request_p
     counting = CountingClient(default_client())
     app = services_on(counting)
     fund(app, ["fan-1"], ["creator-1"], 1_000)
+    # The fan first paid for coins just now: the new-payer hold's mark rides on the same two items.
+    counting.update_item(
+        TableName=app.repository.table_name,
+        Key={"PK": {"S": "ACCT#fan-1#coins#0"}, "SK": {"S": "BAL"}},
+        UpdateExpression="SET first_paid_at = :now",
+        ExpressionAttributeValues={":now": {"S": iso_timestamp(datetime.now(UTC))}},
+    )
     counting.reset()
 
     # The first gift to a creator in this container reads both coin items in one BatchGetItem ...
@@ -319,6 +327,7 @@ def test_a_gift_takes_two_sequential_calls_and_five_write_units_on_the_request_p
     assert dict(counting.calls) == {"get_item": 1, "transact_write_items": 1}
     (items,) = counting.transactions
     assert [next(iter(i)) for i in items] == ["Update", "Put"]
+    assert items[1]["Put"]["Item"]["new_payer"] == {"BOOL": True}
     assert _units_of(app, items) == (4, 1)  # two items under 1 KB, twice over; one History entry
 
     # A retry is one read and one cancelled transaction: it writes nothing and gets the first reply.

@@ -28,7 +28,7 @@ def test_duplicate_events_racing_each_other_credit_and_claw_back_once(
     ledger_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_integration")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
     provider = FakeCheckoutProvider()
     shop = build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
     order = shop.purchases.open_checkout(

@@ -20,7 +20,7 @@ class FakeCheckoutProvider:
             raise self.failures.pop(0)
         key = params["idempotency_key"]
         if key not in self.sessions:
-            session_id = f"cs_test_{len(self.sessions) + 1}"
+            session_id = f"cs_test_{params['order_id']}"  # what tests.support.stripe_events names it
             self.sessions[key] = CheckoutSession(session_id, f"https://checkout.test/{session_id}")
         return self.sessions[key]
 

@@ -28,15 +28,21 @@ def stripe_object(resource: str, **fields: Any) -> dict[str, Any]:
     return obj
 
 
-def event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return stripe_object(
+def event(
+    event_type: str, obj: dict[str, Any], *, account: str | None = None, livemode: bool = False
+) -> dict[str, Any]:
+    """An event as Stripe sends it; `account` for one a connected account sends (Connect endpoint)."""
+    built = stripe_object(
         "event",
         id=f"evt_test_{next(_ids)}",
         type=event_type,
         created=int(time.time()),
-        livemode=False,
+        livemode=livemode,
         data={"object": obj},
     )
+    if account is not None:
+        built["account"] = account
+    return built
 
 
 def sign(payload: str, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -52,10 +58,11 @@ def session_event(
     currency: str,
     payment_status: str = "paid",
     payment_intent: str | None = None,
+    session_id: str | None = None,
 ) -> dict[str, Any]:
     session = stripe_object(
         "checkout.session",
-        id=f"cs_test_{order_id}",
+        id=session_id or f"cs_test_{order_id}",
         client_reference_id=order_id,
         metadata={"order_id": order_id},
         payment_status=payment_status,

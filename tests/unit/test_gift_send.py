@@ -1,10 +1,12 @@
 """POST /v1/gifts through its handler, on moto. Concurrency lives in tests/integration."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from coins.ledger import AccountStatus, Unit
+from coins.repository import iso_timestamp
 from coins.wiring import services
 from tests.support.apigw import HandlerClient
 from tests.support.capacity import item_size
@@ -134,6 +136,33 @@ def test_a_creator_frozen_after_the_gift_is_never_credited_and_the_fan_is_refund
     assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
+def test_a_creator_flagged_for_review_by_a_conditional_change_is_not_credited_either(
+    funded: HandlerClient,
+) -> None:
+    from coins.repository.ledger import StatusChange
+
+    # Given a creator who has received before (their pending shards carry their status) ...
+    assert funded.send_gift("fan-1", "creator-1", "perfume", 1, key="before").status == 201
+    settle_gifts()
+    assert funded.send_gift("fan-1", "creator-1", "perfume", 2, key="in-flight").status == 201
+    # ... put under review by an automatic flag (the chargeback defence, a purchase cap) that only
+    # moves an active account, while a gift to them is in flight
+    changed = services().repository.change_status_if(
+        StatusChange("creator-1", AccountStatus.UNDER_REVIEW, "received disputed coins", "stripe"),
+        "now",
+        from_statuses=(AccountStatus.ACTIVE,),
+    )
+
+    report = settle_gifts()
+
+    # Then the flag reached the shards the settlement's credit checks: the fan gets the coins back
+    assert changed
+    assert report.refunded == 1
+    assert funded.wallet("creator-1").body["diamonds"]["pending"] == 10
+    assert funded.wallet("fan-1").body["coins"] == 80
+    assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
 @pytest.mark.parametrize(
     ("fan", "creator", "gift", "quantity", "status", "code"),
     [
@@ -235,10 +264,18 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
 
 
 def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
-    # Given a fan, a creator and a live stream whose ids are as long as the API allows (128)
+    # Given a fan, a creator and a live stream whose ids are as long as the API allows (128), and a
+    # fan who first paid for coins today (their gifts carry the new-payer mark)
     fan, creator, stream = "f" * 128, "c" * 128, "s" * 128
     assert api.wallet(creator).status == 200
     assert api.grant("admin-1", fan, 10_000_000, key="grant").status == 201
+    repository = services().repository
+    repository.client.update_item(
+        TableName=repository.table_name,
+        Key={"PK": {"S": f"ACCT#{fan}#coins#0"}, "SK": {"S": "BAL"}},
+        UpdateExpression="SET first_paid_at = :now",
+        ExpressionAttributeValues={":now": {"S": iso_timestamp(datetime.now(UTC))}},
+    )
 
     sent = api.call(
         "POST",
@@ -254,4 +291,5 @@ def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(a
 
     # Then one transactional write of it is 2 write units, not 4
     assert sent.status == 201
-    assert item_size(stored) < 1024
+    assert stored["new_payer"] == {"BOOL": True}
+    assert item_size(stored) < 1024, item_size(stored)

@@ -52,7 +52,7 @@ def onboarded(app: Services, user: str = "creator-1", *, enabled: bool = True) -
         metadata={"user_id": user},
         requirements={"currently_due": [] if enabled else ["external_account"]},
     )
-    app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account)))
+    app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
 
 
@@ -196,7 +196,7 @@ def test_a_refused_transfer_returns_the_diamonds_and_the_days_cap(
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     stripe.failures.append(
-        PaymentProviderError("No such destination", retryable=False, code="account_invalid")
+        PaymentProviderError("No such destination", retryable=False, refused=True, code="account_invalid")
     )
 
     assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "failed"
@@ -225,7 +225,7 @@ def test_a_transient_failure_leaves_the_withdrawal_for_the_retry(
 def test_a_reversed_transfer_returns_the_diamonds_once(
     app: Services, api: HandlerClient, stripe: FakePayoutProvider
 ) -> None:
-    onboarded(app)
+    account = onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     app.payout_batch.pay(DueWithdrawal("creator-1", wid))
@@ -236,6 +236,7 @@ def test_a_reversed_transfer_returns_the_diamonds_once(
         amount_reversed=2000,
         reversed=True,
         currency="usd",
+        destination=account,
         transfer_group=wid,
         metadata={"withdrawal_id": wid, "user_id": "creator-1"},
     )
@@ -272,7 +273,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
 def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     app: Services, api: HandlerClient, stripe: FakePayoutProvider
 ) -> None:
-    onboarded(app)
+    account = onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
     app.payout_batch.pay(DueWithdrawal("creator-1", wid))
@@ -285,6 +286,7 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
             amount_reversed=amount_reversed,
             reversed=amount_reversed == 2000,
             currency="usd",
+            destination=account,
             transfer_group=wid,
             metadata={"withdrawal_id": wid, "user_id": "creator-1"},
         )
@@ -295,3 +297,308 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     assert app.webhooks.handle(reversal(2000)) == "diamonds_returned"
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
     assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api: HandlerClient) -> None:
+    # Given a creator holding $5,000 of diamonds and a $1,000 daily cap, with nothing withdrawn today
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 1_000_000)
+
+    # When the day's first request asks for all of it, then for exactly the cap
+    with pytest.raises(LimitExceeded):
+        withdraw(app, 1_000_000, key="all")
+    assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 0
+    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 0
+
+    # Then the cap itself is still allowed, and nothing more that day
+    assert withdraw(app, 200_000, key="cap")["amount"] == 100_000
+    with pytest.raises(LimitExceeded):
+        withdraw(app, 2_000, key="one-more")
+
+
+def test_the_daily_cap_guard_refuses_an_amount_larger_than_the_cap_on_its_own(app: Services) -> None:
+    # The store's condition alone must hold the cap, whatever the service checked before.
+    from coins.repository.payouts import Withdrawal, WithdrawalStatus
+
+    withdrawal = Withdrawal(
+        withdrawal_id="wd_big",
+        user_id="creator-1",
+        diamonds=1_000_000,
+        amount=500_000,
+        currency="usd",
+        status=WithdrawalStatus.RESERVED,
+        created_at="2026-11-01T12:00:00.000000Z",
+        day="2026-11-01",
+        account_id="acct_1",
+        request_hash="h",
+    )
+    with pytest.raises(LimitExceeded):
+        app.payouts.reservation_guards(withdrawal, daily_cap=100_000)
+
+
+def test_a_refusal_after_a_lost_answer_posts_the_transfer_that_was_made_instead_of_voiding(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    # Given a transfer Stripe made for the withdrawal, whose answer never reached the batch ...
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.create_transfer(
+        amount=2000,
+        currency="usd",
+        destination="acct_1",
+        transfer_group=wid,
+        metadata={},
+        idempotency_key=wid,
+    )
+    # ... and a retry Stripe refuses (the account was restricted since, and the key forgotten)
+    stripe.failures.append(
+        PaymentProviderError("account restricted", retryable=False, refused=True, code="account_invalid")
+    )
+
+    # When the batch pays it
+    outcome = app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    # Then the transfer that exists is posted: the diamonds are paid out, not returned
+    assert outcome == "paid"
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 0}
+    assert earnings["payouts"][0]["transfer_id"] == "tr_1"
+    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PaymentProviderError("Invalid API Key provided", retryable=True, code=None),  # 401: a rotated key
+        PaymentProviderError("No such transfer", retryable=False, code="resource_missing"),  # a 404
+        PaymentProviderError("Keys for idempotent requests ...", retryable=False, code="idempotency_error"),
+    ],
+)
+def test_errors_that_are_not_stripes_refusal_never_void_a_withdrawal(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider, error: PaymentProviderError
+) -> None:
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    stripe.failures.append(error)
+
+    with pytest.raises(PaymentProviderError):
+        app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+
+    earnings = app.creators.earnings("creator-1")
+    assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 4000}
+    assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
+    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 2000
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
+    assert len(stripe.transfers) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable", "refused"),
+    [
+        ("AuthenticationError", True, False),
+        ("PermissionError", True, False),
+        ("RateLimitError", True, False),
+        ("APIConnectionError", True, False),
+        ("APIError", True, False),
+        ("IdempotencyError", False, False),
+        ("InvalidRequestError", False, True),
+        ("CardError", False, True),
+    ],
+)
+def test_the_adapter_takes_401_and_403_as_an_outage_and_only_400_402_as_a_refusal(
+    error: str, retryable: bool, refused: bool
+) -> None:
+    import stripe as stripe_sdk
+
+    from coins.stripe_adapter import StripePayments
+
+    status = {
+        "AuthenticationError": 401,
+        "PermissionError": 403,
+        "RateLimitError": 429,
+        "APIConnectionError": None,
+        "APIError": 500,
+        "IdempotencyError": 400,
+        "InvalidRequestError": 400,
+        "CardError": 402,
+    }[error]
+    cls = getattr(stripe_sdk, error)
+    if error == "InvalidRequestError":
+        raised = cls("No such destination", "destination", code="account_invalid", http_status=status)
+    elif error == "CardError":
+        raised = cls("declined", None, "card_declined", http_status=status)
+    else:
+        raised = cls("failed", http_status=status)
+
+    def fail() -> None:
+        raise raised
+
+    with pytest.raises(PaymentProviderError) as caught:
+        StripePayments._call(fail)
+
+    assert (caught.value.retryable, caught.value.refused) == (retryable, refused)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", "tr_someone_elses"), ("destination", "acct_other")],
+)
+def test_a_reversal_of_another_transfer_or_to_another_account_returns_nothing(
+    app: Services, api: HandlerClient, field: str, value: str
+) -> None:
+    # Given a paid withdrawal ...
+    account = onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.payout_batch.pay(DueWithdrawal("creator-1", wid))
+    # ... and a reversal whose metadata names it, but whose transfer or destination is not ours
+    transfer = stripe_object(
+        "transfer",
+        id="tr_1",
+        amount=2000,
+        amount_reversed=2000,
+        reversed=True,
+        currency="usd",
+        destination=account,
+        transfer_group=wid,
+        metadata={"withdrawal_id": wid, "user_id": "creator-1"},
+    )
+    transfer[field] = value
+
+    outcome = app.webhooks.handle(PaymentEvent.model_validate(event("transfer.reversed", transfer)))
+
+    assert outcome == "refused_mismatch"
+    assert app.creators.earnings("creator-1")["diamonds"]["available"] == 0
+    assert app.creators.earnings("creator-1")["payouts"][0]["status"] == "paid"
+
+
+# ---------------------------------------------------------------- holds and the batch's resilience
+
+
+def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
+    app: Services, api: HandlerClient, stripe: FakePayoutProvider
+) -> None:
+    # Given a reserved withdrawal, then a freeze (fraud found after the request)
+    onboarded(app)
+    grant_diamonds(api, "creator-1", 4000)
+    wid = withdraw(app, 4000)["withdrawal_id"]
+    app.repository.set_status(
+        "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T13:00:00Z"
+    )
+
+    # When the batch reaches it: no money leaves, and it stays due
+    assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "held"
+    assert stripe.transfers == {}
+    assert [d.withdrawal_id for d in app.payout_batch.due()] == [wid]
+    assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 4000
+
+    # Then once cleared, the next batch pays it once
+    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z")
+    assert [app.payout_batch.pay(d) for d in list(app.payout_batch.due())] == ["paid"]
+    assert len(stripe.transfers) == 1
+
+
+def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard: int, days_ago: int) -> None:
+    """Pending diamonds as the gift settlement leaves them on one shard, earned `days_ago` days
+    before the batch's clock (a settlement chunk crediting that shard; no coins in flight)."""
+    from coins.repository import LedgerRepository
+    from coins.repository.settlement import CreatorCredit, SettlementChunk, SettlementRepository
+
+    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
+    ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    earned = datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago)
+    outcome = SettlementRepository(ledger).commit(
+        SettlementChunk(
+            stream_shard=f"test-{creator}-{shard}-{days_ago}",
+            previous_watermark=None,
+            last_sequence="1",
+            settled_at=earned.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            expires_at=0,
+            credits=[
+                CreatorCredit(
+                    creator_id=creator,
+                    shard=shard,
+                    settlement_id=f"se-{creator}-{shard}-{days_ago}",
+                    millidiamonds=diamonds * 1000,
+                    coins=0,
+                    by_day={earned.strftime("%Y-%m-%d"): diamonds * 1000},
+                    transfer_ids=[],
+                    fans=["fan-1"],
+                )
+            ],
+        )
+    )
+    assert outcome.committed
+
+
+def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Services) -> None:
+    onboarded(app)
+    gift_diamonds_on_shard(app, "creator-1", 150, shard=0, days_ago=10)
+    app.repository.set_status(
+        "creator-1", AccountStatus.UNDER_REVIEW, "gifts from a disputed payment", "stripe", "t"
+    )
+
+    run = app.payout_batch.mature_due()
+
+    assert (run.matured, run.held_creators) == (0, 1)
+    assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
+    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
+    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
+
+
+def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
+    app: Services, api: HandlerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from coins.repository import LedgerRepository
+    from devstack.template import load_handler
+    from tests.support.apigw import FakeLambdaContext
+
+    queue = boto3.client("sqs").create_queue(QueueName="payouts")["QueueUrl"]
+    monkeypatch.setenv("PAYOUT_QUEUE_URL", queue)
+    # Given two onboarded creators with due diamonds, one of whose items cannot be read ...
+    for creator in ("creator-a", "creator-b"):
+        onboarded(app, creator)
+        gift_diamonds_on_shard(app, creator, 150, shard=0, days_ago=10)
+    original = LedgerRepository.pending_buckets
+
+    def broken_for_a(self: LedgerRepository, user_id: str, **kwargs: Any) -> Any:
+        if user_id == "creator-a":
+            raise RuntimeError("throttled beyond retries")
+        return original(self, user_id, **kwargs)
+
+    monkeypatch.setattr(LedgerRepository, "pending_buckets", broken_for_a)
+    # ... and a withdrawal due from earlier
+    grant_diamonds(api, "creator-b", 4000)
+    withdraw(app, 4000, user="creator-b")
+
+    # When the scheduled run happens
+    run = app.payout_batch.mature_due()
+    answer = load_handler("PayoutSchedulerFunction")({}, FakeLambdaContext())
+
+    # Then the other creator matured, and the due withdrawal was queued all the same
+    assert (run.matured, run.failed_creators) == (150_000, 1)
+    assert answer["queued"] == 1
+    assert app.creators.earnings("creator-b")["diamonds"]["pending"] == 0
+
+
+def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
+    app: Services, monkeypatch: pytest.MonkeyPatch, stripe: FakePayoutProvider, clock: Clock
+) -> None:
+    # Given a batch ran with 4 shards per creator, and diamonds sit on the fourth shard
+    onboarded(app)
+    assert app.payout_batch.mature_all() == 0
+    gift_diamonds_on_shard(app, "creator-1", 150, shard=3, days_ago=10)
+
+    # When CREATOR_SHARDS is lowered to 2 and the batch runs
+    monkeypatch.setenv("CREATOR_SHARDS", "2")
+    fewer = build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
+
+    # Then the diamonds on the removed shard mature all the same
+    assert fewer.payout_batch.mature_all() == 150_000
+    assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
+    assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}

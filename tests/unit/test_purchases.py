@@ -21,6 +21,7 @@ from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
     charge_refunded,
@@ -38,7 +39,7 @@ def provider() -> FakeCheckoutProvider:
 @pytest.fixture(autouse=True)
 def stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
 
 
 @pytest.fixture
@@ -347,6 +348,7 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     shop: Services, api: HandlerClient, paid: str
 ) -> None:
     assert api.send_gift("fan-1", "creator-1", "corgi", 2, key="spend").status == 201  # 598 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
 
@@ -356,7 +358,11 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     assert wallet["coin_debt"] == 598
     assert wallet["status"] == "frozen"
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
-    assert api.send_gift("fan-1", "creator-1", "rose", 1, key="after").status == 403
+    # The creator who received the refunded coins is put under review (the chargeback defence), so
+    # the frozen fan's refusal is shown on a gift to another, active creator.
+    assert api.wallet("creator-1").body["status"] == "under_review"
+    assert api.wallet("creator-2").status == 200
+    assert api.send_gift("fan-1", "creator-2", "rose", 1, key="after").status == 403
 
 
 def test_a_dispute_claws_back_and_freezes_and_a_won_dispute_restores(
@@ -484,6 +490,7 @@ def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_the
         return 700 if len(calls) == 1 else original(self, user_id)
 
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
     monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
@@ -493,3 +500,230 @@ def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_the
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_an_order_past_both_windows_is_released_from_both_in_one_call(shop: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from coins.repository.orders import LimitWindow, Order, OrderStatus
+
+    # Given an order opened eight days ago that no checkout has released since
+    opened = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    shop.orders.open_order(
+        Order(
+            order_id="or_old",
+            user_id="fan-1",
+            region="US",
+            package_id="coins_700",
+            coins=700,
+            amount=999,
+            currency="usd",
+            payment_method="card",
+            status=OrderStatus.PENDING,
+            created_at="2026-11-01T12:00:00.000000Z",
+            request_hash="h",
+            limit_window=LimitWindow.DAY,
+        ),
+        cap_24h=20_000,
+        cap_7d=50_000,
+        created=opened,
+    )
+    assert shop.orders.spent("fan-1") == (700, 700)
+
+    # When the next checkout releases the due windows once
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=8))
+
+    # Then neither counter counts it any more, and a second call changes nothing
+    assert shop.orders.spent("fan-1") == (0, 0)
+    assert shop.orders.release_due_windows("fan-1", opened + timedelta(days=8)) == 0
+    assert shop.orders.spent("fan-1") == (0, 0)
+    order = shop.orders.get_order("or_old")
+    assert order is not None
+    assert order.limit_window == LimitWindow.RELEASED
+
+
+def test_an_order_past_its_day_only_moves_to_the_week_window(shop: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from coins.repository.orders import LimitWindow, Order, OrderStatus
+
+    opened = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    order = Order(
+        order_id="or_recent",
+        user_id="fan-1",
+        region="US",
+        package_id="coins_700",
+        coins=700,
+        amount=999,
+        currency="usd",
+        payment_method="card",
+        status=OrderStatus.PENDING,
+        created_at="2026-11-01T12:00:00.000000Z",
+        request_hash="h",
+        limit_window=LimitWindow.DAY,
+    )
+    shop.orders.open_order(order, cap_24h=20_000, cap_7d=50_000, created=opened)
+
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=2))
+    assert shop.orders.spent("fan-1") == (0, 700)
+    shop.orders.release_due_windows("fan-1", opened + timedelta(days=7, seconds=1))
+    assert shop.orders.spent("fan-1") == (0, 0)
+
+
+# ---------------------------------------------------------------- refunds and disputes, in any order
+
+
+def dispute(paid: str, event_type: str, status: str, amount: int = 999) -> dict[str, Any]:
+    return dispute_event(event_type, order_id=paid, amount=amount, currency="usd", status=status)
+
+
+def refund(paid: str, refunded: int) -> dict[str, Any]:
+    return charge_refunded(order_id=paid, amount=999, refunded=refunded, currency="usd")
+
+
+def test_a_refund_handled_while_disputed_is_kept_when_the_dispute_is_won(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    # Given the fan was refunded in full and also disputed, and the dispute's event came first
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+    assert deliver(api, refund(paid, 999)).status == 200
+    assert coins_of(api) == 0
+
+    # When the dispute is won (the bank sides with us: the refund already gave the money back)
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+
+    # Then no coin comes back: the fan has the money and must not also keep 700 coins
+    assert coins_of(api) == 0
+    order = shop.orders.get_order(paid)
+    assert order is not None
+    assert (order.status, order.clawed_coins) == ("refunded", 700)
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_partial_refund_during_a_dispute_keeps_its_share_when_the_dispute_is_won(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+    deliver(api, refund(paid, 500))
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+
+    assert coins_of(api) == 700 - 700 * 500 // 999
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_refund_after_a_won_dispute_claws_back_its_share(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+    assert coins_of(api) == 700
+
+    refunded = deliver(api, refund(paid, 999))
+
+    assert refunded.body["outcome"] == "clawed_back"
+    assert coins_of(api) == 0
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_dispute_of_part_of_the_payment_claws_back_only_that_share(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response", amount=500))
+
+    assert coins_of(api) == 700 - 700 * 500 // 999
+    assert api.wallet("fan-1").body["status"] == "frozen"
+
+
+def test_an_inquiry_moves_no_coins_pauses_the_fan_and_its_close_lifts_the_pause(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    # An inquiry (early warning) withdraws no funds: nothing is clawed back, spending waits
+    opened = deliver(api, dispute(paid, "charge.dispute.created", "warning_needs_response"))
+
+    assert opened.status == 200
+    assert coins_of(api) == 700
+    assert api.wallet("fan-1").body["status"] == "under_review"
+
+    # Closed without becoming a chargeback: not a lost dispute, the pause is lifted
+    closed = deliver(api, dispute(paid, "charge.dispute.closed", "warning_closed"))
+
+    assert closed.status == 200
+    assert coins_of(api) == 700
+    assert api.wallet("fan-1").body["status"] == "active"
+    order = shop.orders.get_order(paid)
+    assert order is not None
+    assert order.status == "paid"
+
+
+def test_an_inquiry_that_becomes_a_chargeback_claws_back_then(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "warning_needs_response"))
+    deliver(api, dispute(paid, "charge.dispute.updated", "needs_response"))
+
+    assert coins_of(api) == 0
+    assert api.wallet("fan-1").body["status"] == "frozen"
+
+
+def test_a_won_dispute_lifts_the_freeze_it_caused(shop: Services, api: HandlerClient, paid: str) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+    assert api.wallet("fan-1").body["status"] == "frozen"
+
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+
+    wallet = api.wallet("fan-1").body
+    assert (wallet["status"], wallet["coins"]) == ("active", 700)
+
+
+def test_a_won_dispute_leaves_a_freeze_someone_else_set(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+    shop.repository.set_status(
+        "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
+    )
+
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+
+    assert api.wallet("fan-1").body["status"] == "frozen"
+
+
+def test_a_late_dispute_created_after_its_won_close_claws_back_nothing(
+    shop: Services, api: HandlerClient, paid: str
+) -> None:
+    # Stripe does not order events: the close may be handled before the creation
+    deliver(api, dispute(paid, "charge.dispute.closed", "won"))
+    deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
+
+    wallet = api.wallet("fan-1").body
+    assert (wallet["coins"], wallet["status"]) == (700, "active")
+    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_clawback_that_read_a_stale_balance_of_a_frozen_fan_is_not_a_server_error(
+    shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coins.repository import LedgerRepository
+
+    # Given a fan who spent coins, was frozen by support, and whose balance the webhook reads stale
+    api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
+    settle_gifts()  # the creator's side, settled from the stream before the refund arrives
+    shop.repository.set_status(
+        "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
+    )
+    original = LedgerRepository.coin_balance
+    calls = []
+
+    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+        calls.append(user_id)
+        return 700 if len(calls) == 1 else original(self, user_id)
+
+    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+
+    # When the refund arrives: the first attempt fails on the balance, the retry takes what is there
+    refunded = deliver(api, refund(paid, 999))
+
+    assert (refunded.status, refunded.body["outcome"]) == (200, "clawed_back_with_debt")
+    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    wallet = api.wallet("fan-1").body
+    assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from coins.config import Settings, stripe_settings
+from coins.config import Settings, stripe_api_settings
 from coins.ledger import AccountStatus
 from coins.stripe_adapter import PaymentProviderError, StripePayments
 from coins.wiring import Services, build_services
@@ -32,12 +32,13 @@ MINOR = "2015-01-01"
 
 
 class StripeDouble:
-    """Checkout and Connect from the fakes; webhook signatures checked by the real adapter."""
+    """Checkout and Connect from the fakes, anything else from the real adapter. Webhook signatures
+    are checked by the real verifier the services build from STRIPE_WEBHOOK_SECRETS."""
 
     def __init__(self) -> None:
         self.checkout = FakeCheckoutProvider()
         self.connect = FakePayoutProvider()
-        self.real = StripePayments(stripe_settings(Settings.from_env()))
+        self.real = StripePayments(stripe_api_settings(Settings.from_env()))
 
     def __getattr__(self, name: str) -> Any:
         for part in (self.checkout, self.connect, self.real):
@@ -158,7 +159,6 @@ GIFT = {"creator_id": "creator-1", "gift_id": "rose", "quantity": 1, "stream_id"
 @pytest.fixture
 def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
     stripe = StripeDouble()
     services = build_services(Settings.from_env(), payments=lambda: stripe)  # type: ignore[arg-type,return-value]

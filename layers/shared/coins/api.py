@@ -45,6 +45,7 @@ from coins.errors import (
     PaymentProviderUnavailable,
     RecipientUnavailable,
     RetryLater,
+    StripeModeMismatch,
     Unauthenticated,
 )
 from coins.models.common import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
@@ -53,6 +54,7 @@ from coins.observability import logger, metrics
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
     BelowMinimum: HTTPStatus.BAD_REQUEST,
+    StripeModeMismatch: HTTPStatus.BAD_REQUEST,
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     AccountFrozen: HTTPStatus.FORBIDDEN,

@@ -77,3 +77,9 @@ class RecipientUnavailable(DomainError):
     """The recipient's account exists but may not receive value now (frozen or under review)."""
 
     code = "recipient_unavailable"
+
+
+class StripeModeMismatch(DomainError):
+    """A Stripe event of the other mode (test vs live) than this deployment's."""
+
+    code = "livemode_mismatch"

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from coins.catalog import GiftCatalog
@@ -84,12 +84,16 @@ class GiftService:
         rate: DiamondRate,
         clock: Callable[[], datetime],
         recipients: RecipientCache | None = None,
+        *,
+        new_payer_days: int = 0,
     ) -> None:
         self._repository = repository
         self._catalog = catalog
         self._rate = rate
         self._clock = clock
         self._recipients = recipients or RecipientCache()
+        # A fan who first paid for coins within this many days is a new payer (the chargeback defence).
+        self._new_payer_window = timedelta(days=new_payer_days)
 
     def send_gift(
         self,
@@ -123,6 +127,7 @@ class GiftService:
                 if committed is None:
                     raise refusal
                 return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
+            now = self._clock()
             write = GiftWrite(
                 transfer_id=transfer_id,
                 fan_id=fan_id,
@@ -134,9 +139,10 @@ class GiftService:
                 coins=coins,
                 millidiamonds=millidiamonds,
                 coins_balance=spender.balance - coins,
-                created_at=iso_timestamp(self._clock()),
+                created_at=iso_timestamp(now),
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
+                new_payer=self._is_new_payer(spender, now),
             )
             try:
                 outcome = self._repository.commit_gift(write, spender)
@@ -146,6 +152,13 @@ class GiftService:
                 continue
             return _replay(outcome, request_hash)
         raise Busy("the fan's balance kept changing; retry with the same Idempotency-Key")
+
+    def _is_new_payer(self, spender: SpenderSnapshot, now: datetime) -> bool:
+        """The fan first paid for coins within the new-payer window: decided from the coin item the
+        gift reads anyway, so the hold costs the request path nothing."""
+        if spender.first_paid_at is None or not self._new_payer_window:
+            return False
+        return spender.first_paid_at > iso_timestamp(now - self._new_payer_window)
 
 
 def _refusal(spender: SpenderSnapshot, recipient: RecipientSnapshot | None, coins: int) -> Exception | None:

@@ -73,4 +73,5 @@ class PaymentEvent(_StripeObject):
     type: str
     created: int
     data: EventData
-    livemode: bool = False
+    livemode: bool  # required: an event that does not say its mode is not taken for either
+    account: str | None = None  # the connected account that sent it (Connect endpoints only)

@@ -20,7 +20,9 @@ from aws_lambda_powertools import Logger
 
 from coins.errors import (
     BelowMinimum,
+    Busy,
     IdempotencyKeyReused,
+    LimitExceeded,
     NotEligible,
     RetryLater,
 )
@@ -28,6 +30,7 @@ from coins.ledger import (
     MILLIDIAMONDS_PER_DIAMOND,
     Account,
     AccountKind,
+    AccountStatus,
     Leg,
     Transfer,
     TransferCode,
@@ -53,7 +56,18 @@ logger = Logger(child=True)
 ADULT_AGE = 18
 # Stripe forgets an idempotency key after 24 hours; past this age we look for the transfer first.
 IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
+REVERSAL_ATTEMPTS = 8
 BATCH_ACTOR = "payout-batch"
+# Stripe's refusals of a transfer that no retry fixes: only these void a withdrawal.
+TRANSFER_REFUSALS = frozenset(
+    {
+        "account_invalid",
+        "account_closed",
+        "balance_insufficient",
+        "insufficient_capabilities_for_transfer",
+        "transfers_not_allowed",
+    }
+)
 
 
 class PayoutProvider(Protocol):
@@ -73,6 +87,13 @@ class PayoutProvider(Protocol):
     ) -> str: ...
 
     def find_transfer(self, *, transfer_group: str) -> str | None: ...
+
+
+@dataclass
+class MaturingRun:
+    matured: int = 0  # millidiamonds
+    held_creators: int = 0  # under review or frozen: their diamonds stay pending
+    failed_creators: int = 0  # logged; retried by the next run
 
 
 @dataclass(frozen=True)
@@ -211,6 +232,10 @@ class CreatorService(_PayoutParticipant):
             raise BelowMinimum(
                 f"the minimum withdrawal is {policy.min_withdrawal} {policy.currency} minor units"
             )
+        if amount > policy.daily_cap:
+            raise LimitExceeded(
+                f"the daily withdrawal cap is {policy.daily_cap} {policy.currency} minor units"
+            )
         reserved = policy.diamonds_for(amount)  # the odd diamonds that make no whole cent stay available
         withdrawal = Withdrawal(
             withdrawal_id=withdrawal_id,
@@ -281,6 +306,12 @@ class CreatorService(_PayoutParticipant):
         return "account_updated" if updated else "unknown_account"
 
     def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:
+        """Returns the diamonds of the reversed share of a payout, once, however events interleave.
+
+        Each event carries the transfer's total reversed so far; the withdrawal counts what it has
+        returned. Two reversals racing each other both read the same count: the loser re-reads and
+        returns what is still missing, never takes the winner's write for its own.
+        """
         stripe_transfer = TransferObject.model_validate(raw)
         user_id = stripe_transfer.metadata.get("user_id")
         withdrawal_id = stripe_transfer.metadata.get("withdrawal_id") or stripe_transfer.transfer_group
@@ -289,11 +320,38 @@ class CreatorService(_PayoutParticipant):
         )
         if withdrawal is None:
             return "unknown_transfer"
-        if withdrawal.status == WithdrawalStatus.RESERVED:
-            raise RetryLater("the payout has not been posted yet")
+        for _ in range(REVERSAL_ATTEMPTS):
+            if withdrawal.status == WithdrawalStatus.RESERVED:
+                raise RetryLater("the payout has not been posted yet")
+            if (
+                withdrawal.status not in (WithdrawalStatus.PAID, WithdrawalStatus.REVERSED)
+                or withdrawal.transfer_id != stripe_transfer.id
+                or withdrawal.account_id != stripe_transfer.destination
+            ):
+                # Metadata names the withdrawal, but only the transfer we posted, to the account we
+                # paid, may return its diamonds.
+                logger.error(
+                    "transfer reversal does not match its withdrawal: nothing returned",
+                    extra={
+                        "withdrawal_id": withdrawal.withdrawal_id,
+                        "status": withdrawal.status.value,
+                        "stripe_transfer": stripe_transfer.id,
+                    },
+                )
+                return "refused_mismatch"
+            outcome = self._return_reversed(withdrawal, stripe_transfer)
+            if outcome is not None:
+                return outcome
+            fresh = self._payouts.get_withdrawal(withdrawal.user_id, withdrawal.withdrawal_id)
+            if fresh is None:
+                raise RuntimeError(f"withdrawal {withdrawal.withdrawal_id} vanished")
+            withdrawal = fresh
+        raise Busy("the payout's reversals kept racing each other; Stripe will deliver the event again")
+
+    def _return_reversed(self, withdrawal: Withdrawal, stripe_transfer: TransferObject) -> str | None:
+        """One attempt; None when another reversal moved the withdrawal first."""
         reversed_now = min(stripe_transfer.amount_reversed, withdrawal.amount)
-        delta = reversed_now - withdrawal.reversed_amount
-        if delta <= 0:
+        if reversed_now <= withdrawal.reversed_amount:
             return "already_returned"
         # Everything reversed returns every reserved diamond; a partial reversal its share, rounded down.
         back = (
@@ -314,17 +372,15 @@ class CreatorService(_PayoutParticipant):
             {"amount_reversed": reversed_now},
         )
         try:
-            self._ledger.commit_transfer(
+            outcome = self._ledger.commit_transfer(
                 transfer,
                 record={"kind": "payout_reversal", "user_id": withdrawal.user_id},
                 details={"withdrawal_id": withdrawal.withdrawal_id, "transfer_id": stripe_transfer.id},
-                guards=[
-                    self._payouts.reversal_guard(withdrawal, reversed_amount=reversed_now),
-                ],
+                guards=[self._payouts.reversal_guard(withdrawal, reversed_amount=reversed_now)],
             )
         except WithdrawalStateConflict:
-            return "already_returned"
-        return "diamonds_returned"
+            return None
+        return "diamonds_returned" if outcome.created else "already_returned"
 
 
 class PayoutBatch(_PayoutParticipant):
@@ -333,14 +389,34 @@ class PayoutBatch(_PayoutParticipant):
     def mature_all(self) -> int:
         """Moves every pending day older than the window to available; returns millidiamonds matured
         (exact: a day's fractions mature with it)."""
+        return self.mature_due().matured
+
+    def mature_due(self) -> MaturingRun:
+        """Matures every active creator's due days, one creator at a time.
+
+        A creator under review or frozen keeps their pending diamonds pending (a hold: nothing of
+        theirs becomes withdrawable while someone looks). One creator's failure is logged and
+        counted, never the end of the run: the others mature and the due payouts are still queued;
+        the next run retries that creator. Shards are read up to the most the table was ever written
+        with, so diamonds on shards removed from CREATOR_SHARDS still mature.
+        """
         now = self._clock()
         last_due_day = (now - timedelta(days=self._policy.maturity_days + 1)).strftime("%Y-%m-%d")
-        matured = 0
+        shards = self._payouts.record_creator_shards(self._ledger.creator_shards)
+        run = MaturingRun()
         for user_id in self._payouts.creators():
-            for bucket in self._ledger.pending_buckets(user_id):
-                if bucket.day <= last_due_day:
-                    matured += self._mature(bucket)
-        return matured
+            try:
+                if self._ledger.account_status(user_id) not in (None, AccountStatus.ACTIVE):
+                    run.held_creators += 1
+                    continue
+                for bucket in self._ledger.pending_buckets(user_id, shards=shards):
+                    # A new payer's gifts are keyed to a later day by the settlement (the hold).
+                    if bucket.day <= last_due_day:
+                        run.matured += self._mature(bucket)
+            except Exception:
+                logger.exception("maturing a creator's diamonds failed", extra={"user_id": user_id})
+                run.failed_creators += 1
+        return run
 
     def _mature(self, bucket: PendingBucket) -> int:
         transfer = self._transfer(
@@ -367,10 +443,22 @@ class PayoutBatch(_PayoutParticipant):
         return self._payouts.due_withdrawals()
 
     def pay(self, due: DueWithdrawal) -> str:
-        """Pays one withdrawal. Raises PaymentProviderError when a retry may succeed."""
+        """Pays one withdrawal. Raises PaymentProviderError when it cannot know or finish the payout.
+
+        The reservation is voided (diamonds back, the day's cap released) only when Stripe
+        explicitly refused the transfer for a reason of the destination or the balance, and looking
+        the transfer up by its group finds none: an earlier attempt whose answer was lost may have
+        paid it. Anything else (an outage, a rotated key, an unknown answer) leaves it reserved for
+        the next attempt, and SQS takes the message to its dead-letter queue if that never ends.
+        """
         withdrawal = self._payouts.get_withdrawal(due.user_id, due.withdrawal_id)
         if withdrawal is None or withdrawal.status != WithdrawalStatus.RESERVED:
             return "already_settled"
+        if self._ledger.account_status(withdrawal.user_id) not in (None, AccountStatus.ACTIVE):
+            # Frozen or under review since it was reserved: no money leaves while someone looks.
+            # It stays reserved and due, so the first batch after the account is cleared pays it.
+            logger.warning("payout held: the account is not active", extra={"user_id": withdrawal.user_id})
+            return "held"
         provider = self._provider()
         created = datetime.strptime(withdrawal.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=self._clock().tzinfo
@@ -389,8 +477,11 @@ class PayoutBatch(_PayoutParticipant):
                     idempotency_key=withdrawal.withdrawal_id,
                 )
         except PaymentProviderError as exc:
-            if exc.retryable:
+            if not (exc.refused and exc.code in TRANSFER_REFUSALS):
                 raise
+            made_before = provider.find_transfer(transfer_group=withdrawal.withdrawal_id)
+            if made_before is not None:
+                return self._post(withdrawal, made_before)
             return self._void(withdrawal, exc.code or str(exc))
         return self._post(withdrawal, stripe_transfer)
 

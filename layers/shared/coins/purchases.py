@@ -5,14 +5,15 @@ Coins enter the system only here, so every path is exactly-once:
   idempotency key made from the order id, so a retried or crashed checkout resumes, never doubles;
 - an order's coins are credited by a ledger transfer whose id is made from the order id, in the
   same transaction as the order's conditional move to PAID; refunds, disputes and restorations are
-  likewise transfers guarded by the order's state and its count of coins clawed back.
+  likewise transfers, each committed with the order's next money step (its version), and the
+  coins they move follow from what the refunds and the dispute together call for.
 The amount credited always comes from the order recorded at checkout, never from an event alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -21,12 +22,14 @@ from aws_lambda_powertools import Logger
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    Busy,
     IdempotencyKeyReused,
     InsufficientFunds,
     LimitExceeded,
     PaymentProviderUnavailable,
     RetryLater,
 )
+from coins.gift_funding import GiftFundingReversals
 from coins.ledger import (
     Account,
     AccountKind,
@@ -40,15 +43,27 @@ from coins.ledger import (
 from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject
 from coins.pricing import Package, PriceBook
 from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import StatusChange
-from coins.repository.orders import LimitWindow, Order, OrderRepository, OrderStateConflict, OrderStatus
+from coins.repository.ledger import DebtChanged, FirstPayment, StatusChange
+from coins.repository.orders import (
+    SETTLED_STATUSES,
+    LimitWindow,
+    Order,
+    OrderRepository,
+    OrderStateConflict,
+    OrderStatus,
+)
 from coins.stripe_adapter import CheckoutSession, PaymentProviderError
 
 logger = Logger(child=True)
 
 SYSTEM_ACTOR = "stripe"
 PAYABLE = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT)
-CLAWABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.DISPUTED)
+MONEY_ATTEMPTS = 8
+# Stripe's dispute statuses by whether the disputed funds are withdrawn from us.
+DISPUTE_FUNDS_WITHDRAWN = frozenset({"needs_response", "under_review", "lost"})
+INQUIRY_OPEN = frozenset({"warning_needs_response", "warning_under_review"})
+DISPUTE_NO_FUNDS_MOVED = INQUIRY_OPEN | {"warning_closed", "won", "prevented"}
+DISPUTE_CLOSED = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
 class CheckoutProvider(Protocol):
@@ -87,6 +102,7 @@ class PurchaseService:
     ) -> None:
         self._orders = orders
         self._ledger = ledger
+        self._gift_funding = GiftFundingReversals(ledger=ledger, orders=orders, clock=clock)
         self._provider = provider  # built on first use: reading the Stripe secret costs a call
         self._prices = prices
         self._urls = urls
@@ -139,7 +155,7 @@ class PurchaseService:
                 idempotency_key=f"checkout-{order.order_id}",
             )
         except PaymentProviderError as exc:
-            if not exc.retryable:
+            if exc.refused:  # Stripe said no to this request: no session exists for it
                 self._orders.close_unpaid(order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.FAILED)
             raise PaymentProviderUnavailable("the payment provider could not open a checkout; retry") from exc
         self._orders.attach_session(order.order_id, session.id, session.url)
@@ -196,13 +212,14 @@ class PurchaseService:
                 created=now,
             )
         except LimitExceeded:
-            # Heavy buying is the signal a payments team wants a human to look at.
-            self._ledger.set_status(
-                user_id,
-                AccountStatus.UNDER_REVIEW,
-                "rolling purchase cap exceeded",
-                SYSTEM_ACTOR,
+            # Heavy buying is the signal a payments team wants a human to look at; only an active
+            # account is flagged, so a freeze that landed since the wallet was read stays a freeze.
+            self._ledger.change_status_if(
+                StatusChange(
+                    user_id, AccountStatus.UNDER_REVIEW, "rolling purchase cap exceeded", SYSTEM_ACTOR
+                ),
                 iso_timestamp(now),
+                from_statuses=(AccountStatus.ACTIVE,),
             )
             raise
 
@@ -215,15 +232,36 @@ class PurchaseService:
             "checkout.session.async_payment_failed": self._session_failed,
             "checkout.session.expired": self._session_expired,
             "charge.refunded": self._charge_refunded,
-            "charge.dispute.created": self._dispute_created,
-            "charge.dispute.closed": self._dispute_closed,
+            # Every dispute event carries the dispute as it stands; each is handled the same way.
+            "charge.dispute.created": self._dispute_changed,
+            "charge.dispute.updated": self._dispute_changed,
+            "charge.dispute.funds_withdrawn": self._dispute_changed,
+            "charge.dispute.funds_reinstated": self._dispute_changed,
+            "charge.dispute.closed": self._dispute_changed,
         }
 
-    def _order_of_session(self, session: CheckoutSessionObject) -> Order | None:
+    def _order_of_session(self, session: CheckoutSessionObject) -> Order | str:
+        """The order a session event is about, or the outcome when it is about none of ours.
+
+        The session names its order in metadata, but only the session the order recorded at
+        checkout may move it: another session naming it (created by anyone holding a key) pays,
+        fails or expires nothing of ours.
+        """
         order_id = session.metadata.get("order_id") or session.client_reference_id
         order = self._orders.get_order(order_id) if order_id else None
         if order is None:
             logger.warning("checkout session for no known order", extra={"session_id": session.id})
+            return "unknown_order"
+        if order.session_id is None:
+            # Checkout records the session before it answers the client, so no one can have paid
+            # it yet; a retried checkout records it, then Stripe's redelivery finds it.
+            raise RetryLater(f"order {order.order_id} has no session recorded yet")
+        if order.session_id != session.id:
+            logger.error(
+                "checkout session is not the order's: ignored",
+                extra={"order_id": order.order_id, "session_id": session.id},
+            )
+            return "refused_mismatch"
         return order
 
     def _session_completed(self, raw: Mapping[str, Any]) -> str:
@@ -231,8 +269,8 @@ class PurchaseService:
         if session.payment_status in ("paid", "no_payment_required"):
             return self._credit(session)
         order = self._order_of_session(session)
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         try:
             self._orders.transition(
                 order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.AWAITING_PAYMENT
@@ -246,8 +284,8 @@ class PurchaseService:
 
     def _credit(self, session: CheckoutSessionObject) -> str:
         order = self._order_of_session(session)
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         if order.status not in PAYABLE:
             return "already_settled"
         if session.amount_total != order.amount or (session.currency or "").lower() != order.currency:
@@ -258,41 +296,59 @@ class PurchaseService:
             logger.error("payment does not match its order: not credited", extra={"order_id": order.order_id})
             self._orders.mark_mismatched(order, reason)
             return "refused_mismatch"
-        legs, repaid = self._coins_to_user(order.user_id, order.coins)
-        guards = [
-            self._orders.state_guard(
-                order,
-                allowed_from=PAYABLE,
-                to=OrderStatus.PAID,
-                sets={"payment_intent": session.payment_intent or "", "paid_session_id": session.id},
-            )
-        ]
-        if session.payment_intent:
-            guards.append(self._orders.payment_intent_guard(session.payment_intent, order.order_id))
-        try:
-            self._ledger.commit_transfer(
-                self._transfer(
-                    order, "purchase", TransferCode.PURCHASE, tuple(legs), {"session_id": session.id}
-                ),
-                record={"kind": "purchase", "user_id": order.user_id, "order_id": order.order_id},
-                details={"order_id": order.order_id, "package_id": order.package_id, "debt_repaid": repaid},
-                guards=guards,
-            )
-        except OrderStateConflict:
-            return "already_settled"
-        return "credited"
+        paid_at = iso_timestamp(self._clock())
+        for _ in range(MONEY_ATTEMPTS):
+            # The debt is read outside the transaction; its repayment is conditioned on it, so two
+            # credits settling at once can never both repay the same coins (DebtChanged: read again).
+            legs, repaid = self._coins_to_user(order.user_id, order.coins)
+            guards = [
+                self._orders.state_guard(
+                    order,
+                    allowed_from=PAYABLE,
+                    to=OrderStatus.PAID,
+                    sets={
+                        "payment_intent": session.payment_intent or "",
+                        "paid_session_id": session.id,
+                        "paid_at": paid_at,
+                    },
+                )
+            ]
+            if session.payment_intent:
+                guards.append(self._orders.payment_intent_guard(session.payment_intent, order.order_id))
+            try:
+                self._ledger.commit_transfer(
+                    self._transfer(
+                        order, "purchase", TransferCode.PURCHASE, tuple(legs), {"session_id": session.id}
+                    ),
+                    record={"kind": "purchase", "user_id": order.user_id, "order_id": order.order_id},
+                    details={
+                        "order_id": order.order_id,
+                        "package_id": order.package_id,
+                        "debt_repaid": repaid,
+                    },
+                    guards=guards,
+                    # A new payer's gifts mature later (the new-payer hold): the gift reads this
+                    # mark on the fan's coin item, which it reads anyway.
+                    first_payment=FirstPayment(order.user_id, paid_at),
+                )
+            except OrderStateConflict:
+                return "already_settled"
+            except DebtChanged:
+                continue
+            return "credited"
+        raise Busy("the fan's debt kept changing while crediting; Stripe will deliver the event again")
 
     def _session_failed(self, raw: Mapping[str, Any]) -> str:
         order = self._order_of_session(CheckoutSessionObject.model_validate(raw))
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         closed = self._orders.close_unpaid(order, allowed_from=PAYABLE, to=OrderStatus.FAILED)
         return "failed" if closed else "already_settled"
 
     def _session_expired(self, raw: Mapping[str, Any]) -> str:
         order = self._order_of_session(CheckoutSessionObject.model_validate(raw))
-        if order is None:
-            return "unknown_order"
+        if isinstance(order, str):
+            return order
         closed = self._orders.close_unpaid(order, allowed_from=(OrderStatus.PENDING,), to=OrderStatus.EXPIRED)
         return "expired" if closed else "already_settled"
 
@@ -305,135 +361,174 @@ class PurchaseService:
             raise RetryLater(f"no paid order for payment {payment_intent} yet")
         return order
 
+    # ---------------------------------------------------------------- refunds and disputes
+    #
+    # Stripe does not order events, so no event moves coins by itself. Each one updates what the
+    # order knows about its money (the highest refund seen; what a dispute holds withdrawn now)
+    # and the coins follow from both together:
+    #     coins taken back = coins * min(amount, refunded + disputed) // amount
+    # A refund and a dispute of the same money take it back once; a won dispute gives back only
+    # what no refund covers; a refund after a won dispute still takes its share.
+
     def _charge_refunded(self, raw: Mapping[str, Any]) -> str:
         charge = ChargeObject.model_validate(raw)
         order = self._order_of_payment(charge.payment_intent, charge.metadata)
-        # The refunded share of the money takes back the same share of the coins, rounded down.
-        target = order.coins * min(charge.amount_refunded, order.amount) // order.amount
-        full = charge.amount_refunded >= order.amount
-        return self._claw_back(
-            order,
-            target,
-            OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED,
-            reason="refund",
-            freeze=False,
+        return self._settle(
+            order, lambda o: replace(o, refunded_amount=max(o.refunded_amount, charge.amount_refunded))
         )
 
-    def _dispute_created(self, raw: Mapping[str, Any]) -> str:
+    def _dispute_changed(self, raw: Mapping[str, Any]) -> str:
         dispute = DisputeObject.model_validate(raw)
         order = self._order_of_payment(dispute.payment_intent, {})
-        return self._claw_back(order, order.coins, OrderStatus.DISPUTED, reason="dispute", freeze=True)
 
-    def _dispute_closed(self, raw: Mapping[str, Any]) -> str:
-        dispute = DisputeObject.model_validate(raw)
-        order = self._order_of_payment(dispute.payment_intent, {})
-        if order.status != OrderStatus.DISPUTED:
-            return "already_settled"
-        if dispute.status != "won":
-            try:
-                self._orders.transition(
-                    order, allowed_from=(OrderStatus.DISPUTED,), to=OrderStatus.DISPUTE_LOST
+        def with_dispute(current: Order) -> Order:
+            if current.dispute_id not in (None, dispute.id) and current.dispute_status not in DISPUTE_CLOSED:
+                # Stripe keeps one dispute open per charge; a second one is news only once the
+                # first has closed (an inquiry closed, then a chargeback).
+                logger.warning("event about another dispute while one is open: ignored")
+                return current
+            if current.dispute_id == dispute.id and current.dispute_status in DISPUTE_CLOSED:
+                return current  # closed is final: a late event from before the close changes nothing
+            withdrawn = dispute.status not in DISPUTE_NO_FUNDS_MOVED
+            if dispute.status not in DISPUTE_FUNDS_WITHDRAWN and withdrawn:
+                logger.warning(
+                    "unknown dispute status: taken as funds withdrawn", extra={"status": dispute.status}
                 )
-            except OrderStateConflict:
-                return "already_settled"
-            return "dispute_lost"
-        return self._restore_after_won_dispute(order)
+            return replace(
+                current,
+                dispute_id=dispute.id,
+                dispute_status=dispute.status,
+                disputed_amount=min(dispute.amount, current.amount) if withdrawn else 0,
+            )
 
-    def _claw_back(self, order: Order, target: int, status: OrderStatus, *, reason: str, freeze: bool) -> str:
-        """Takes back coins up to `target` in all for this order; what the fan no longer has is debt."""
-        for _ in range(5):
-            delta = target - order.clawed_coins
-            if delta <= 0 or order.status not in CLAWABLE:
+        return self._settle(order, with_dispute)
+
+    def _settle(self, order: Order, update: Callable[[Order], Order]) -> str:
+        """Moves the order's coins to what its refunds and dispute now call for, exactly once.
+
+        Each attempt reads the order, applies the event (`update`), and commits the difference as
+        one transfer with the order's next money step; another event committing first (or the fan
+        spending meanwhile) makes it read everything again.
+        """
+        for _ in range(MONEY_ATTEMPTS):
+            if order.status not in SETTLED_STATUSES:
                 return "nothing_to_claw_back"
-            balance = self._ledger.coin_balance(order.user_id)
-            taken = min(balance, delta)
-            debt = delta - taken
-            legs = []
-            if taken:
-                legs.append(
-                    Leg(
-                        Account(order.user_id, AccountKind.COINS),
-                        Account.system(AccountKind.COINS_ISSUED),
-                        taken,
-                    )
-                )
-            if debt:
-                legs.append(
-                    Leg(
-                        Account(order.user_id, AccountKind.COIN_DEBT),
-                        Account.system(AccountKind.COINS_ISSUED),
-                        debt,
-                    )
-                )
-            sets: dict[str, Any] = {"clawed_coins": target}
-            if reason == "dispute":
-                sets["dispute_clawed_coins"] = order.dispute_clawed_coins + delta
-            frozen = freeze or debt > 0
+            wanted = update(order)
             try:
-                self._ledger.commit_transfer(
-                    self._transfer(
-                        order, f"clawback-{target}", TransferCode.CLAWBACK, tuple(legs), {"reason": reason}
-                    ),
-                    record={"kind": "clawback", "user_id": order.user_id, "order_id": order.order_id},
-                    details={"order_id": order.order_id, "reason": reason, "debt": debt},
-                    guards=[
-                        self._orders.state_guard(
-                            order,
-                            allowed_from=CLAWABLE,
-                            to=status,
-                            sets=sets,
-                            expect_clawed=order.clawed_coins,
-                        )
-                    ],
-                    status_change=StatusChange(
-                        order.user_id,
-                        AccountStatus.FROZEN,
-                        f"{reason} on order {order.order_id}",
-                        SYSTEM_ACTOR,
-                    )
-                    if frozen
-                    else None,
-                )
-                return "clawed_back" + ("_with_debt" if debt else "")
-            except (InsufficientFunds, OrderStateConflict):
-                # The balance or the order moved under us: read both again and retry.
+                outcome = self._commit_money_step(order, wanted)
+            except (InsufficientFunds, AccountFrozen, AccountUnderReview, DebtChanged, OrderStateConflict):
+                # The balance, the debt or the order moved under us: read them again.
                 fresh = self._orders.get_order(order.order_id)
                 if fresh is None:
                     raise
                 order = fresh
-        raise RuntimeError(f"could not claw back order {order.order_id} after retries")
+                continue
+            self._after_money_step(wanted)
+            # The creators the fan's spent coins reached: reviewed, and the diamonds taken back
+            # (or given back, once a dispute is won). Runs on every event, so a crash between the
+            # fan's step and this one is finished by Stripe's redelivery.
+            settled = self._orders.get_order(order.order_id)
+            if settled is not None:
+                self._gift_funding.reconcile(settled)
+            return outcome
+        raise Busy(f"order {order.order_id} kept changing; Stripe will deliver the event again")
 
-    def _restore_after_won_dispute(self, order: Order) -> str:
-        restore = order.dispute_clawed_coins
-        legs, _ = self._coins_to_user(order.user_id, restore)
-        guard = self._orders.state_guard(
-            order,
-            allowed_from=(OrderStatus.DISPUTED,),
-            to=OrderStatus.DISPUTE_WON,
-            sets={"clawed_coins": order.clawed_coins - restore, "dispute_clawed_coins": 0},
-            expect_clawed=order.clawed_coins,
+    def _commit_money_step(self, order: Order, wanted: Order) -> str:
+        target = (
+            order.coins * min(order.amount, wanted.refunded_amount + wanted.disputed_amount) // order.amount
         )
-        if not legs:
-            try:
-                self._orders.transition_with(guard)
-            except OrderStateConflict:
-                return "already_settled"
-            return "dispute_won"
-        try:
+        delta = target - order.clawed_coins
+        status = _status_of(wanted)
+        sets: dict[str, Any] = {
+            "refunded_amount": wanted.refunded_amount,
+            "disputed_amount": wanted.disputed_amount,
+            "clawed_coins": target,
+            "money_step": order.money_step + 1,
+        }
+        if wanted.dispute_id is not None:
+            sets["dispute_id"] = wanted.dispute_id
+            sets["dispute_status"] = wanted.dispute_status
+        unchanged = all(getattr(order, name) == value for name, value in sets.items() if name != "money_step")
+        if unchanged and status == order.status:
+            return "nothing_to_claw_back" if delta == 0 else "already_settled"
+        step = f"money-{order.money_step + 1}"
+        if delta > 0:
+            balance = self._ledger.coin_balance(order.user_id)
+            taken = min(balance, delta)
+            debt = delta - taken
+            sets["debt_coins"] = order.debt_coins + debt
+            legs = [
+                Leg(Account(order.user_id, kind), Account.system(AccountKind.COINS_ISSUED), amount)
+                for kind, amount in ((AccountKind.COINS, taken), (AccountKind.COIN_DEBT, debt))
+                if amount
+            ]
+            reason = "dispute" if wanted.disputed_amount > order.disputed_amount else "refund"
+            # Funds withdrawn by a dispute freeze the fan; so does a debt, whatever its cause.
+            freeze = reason == "dispute" or debt > 0
             self._ledger.commit_transfer(
-                self._transfer(order, "dispute-won", TransferCode.RESTORATION, tuple(legs), {}),
-                record={"kind": "restoration", "user_id": order.user_id, "order_id": order.order_id},
-                details={"order_id": order.order_id, "reason": "dispute won"},
-                guards=[guard],
+                self._transfer(order, step, TransferCode.CLAWBACK, tuple(legs), {"reason": reason}),
+                record={"kind": "clawback", "user_id": order.user_id, "order_id": order.order_id},
+                details={"order_id": order.order_id, "reason": reason, "debt": debt},
+                guards=[self._orders.money_guard(order, to=status, sets=sets)],
+                status_change=StatusChange(
+                    order.user_id, AccountStatus.FROZEN, _freeze_reason(reason, order), SYSTEM_ACTOR
+                )
+                if freeze
+                else None,
             )
-        except OrderStateConflict:
-            return "already_settled"
-        return "restored"
+            return "clawed_back" + ("_with_debt" if debt else "")
+        if delta < 0:
+            legs, repaid = self._coins_to_user(order.user_id, -delta)
+            sets["debt_coins"] = max(0, order.debt_coins - repaid)
+            self._ledger.commit_transfer(
+                self._transfer(order, step, TransferCode.RESTORATION, tuple(legs), {}),
+                record={"kind": "restoration", "user_id": order.user_id, "order_id": order.order_id},
+                details={"order_id": order.order_id, "reason": "dispute won", "debt_repaid": repaid},
+                guards=[self._orders.money_guard(order, to=status, sets=sets)],
+            )
+            return "restored"
+        self._orders.transition_with(self._orders.money_guard(order, to=status, sets=sets))
+        if status == OrderStatus.DISPUTE_LOST:
+            return "dispute_lost"
+        if status == OrderStatus.DISPUTE_WON:
+            return "dispute_won"
+        return "recorded"
+
+    def _after_money_step(self, order: Order) -> None:
+        """Holds and lifts that follow a dispute's state (never overwriting a freeze set by others)."""
+        now = iso_timestamp(self._clock())
+        if order.dispute_status in INQUIRY_OPEN:
+            # An inquiry moves no money yet, but the fan's spending waits until it is answered.
+            self._ledger.change_status_if(
+                StatusChange(order.user_id, AccountStatus.UNDER_REVIEW, _inquiry_reason(order), SYSTEM_ACTOR),
+                now,
+                from_statuses=(AccountStatus.ACTIVE,),
+            )
+        elif (
+            order.dispute_status in DISPUTE_CLOSED
+            and order.disputed_amount == 0
+            and self._debt_of(order.user_id) == 0
+        ):
+            # Won, or an inquiry closed without a chargeback: lift our own hold, if it is still
+            # ours and the fan owes nothing.
+            for status, reason in (
+                (AccountStatus.FROZEN, _freeze_reason("dispute", order)),
+                (AccountStatus.UNDER_REVIEW, _inquiry_reason(order)),
+            ):
+                self._ledger.change_status_if(
+                    StatusChange(order.user_id, AccountStatus.ACTIVE, f"{reason}: closed", SYSTEM_ACTOR),
+                    now,
+                    from_statuses=(status,),
+                    from_reason=reason,
+                )
 
     # ---------------------------------------------------------------- helpers
 
     def _coins_to_user(self, user_id: str, coins: int) -> tuple[list[Leg], int]:
-        """Legs that give a user coins, paying off their debt first; and how much debt they repay."""
+        """Legs that give a user coins, paying off their debt first; and how much debt they repay.
+
+        The repayment is conditioned on the debt as read (DebtChanged if it moved): callers retry.
+        """
         repaid = min(self._debt_of(user_id), coins)
         issued = Account.system(AccountKind.COINS_ISSUED)
         legs = []
@@ -465,3 +560,26 @@ class PurchaseService:
                 **terms,
             },
         )
+
+
+def _status_of(order: Order) -> OrderStatus:
+    """The order's status, from its refunds and its dispute (the coins follow from the same)."""
+    if order.dispute_status == "lost":
+        return OrderStatus.DISPUTE_LOST
+    if order.disputed_amount > 0:
+        return OrderStatus.DISPUTED
+    if order.refunded_amount >= order.amount:
+        return OrderStatus.REFUNDED
+    if order.refunded_amount > 0:
+        return OrderStatus.PARTIALLY_REFUNDED
+    if order.dispute_status == "won":
+        return OrderStatus.DISPUTE_WON
+    return OrderStatus.PAID
+
+
+def _freeze_reason(reason: str, order: Order) -> str:
+    return f"{reason} on order {order.order_id}"
+
+
+def _inquiry_reason(order: Order) -> str:
+    return f"inquiry on order {order.order_id}"

@@ -19,7 +19,7 @@ import hashlib
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -47,6 +47,7 @@ class GiftRecord:
     coins: int
     millidiamonds: int
     created_at: str
+    new_payer: bool = False  # the fan first paid for coins recently: the new-payer hold applies
 
     @property
     def sequence(self) -> int:
@@ -55,6 +56,13 @@ class GiftRecord:
     @property
     def day(self) -> str:
         return self.created_at[:10]
+
+    def maturing_day(self, new_payer_hold: timedelta) -> str:
+        """The day this gift's diamonds count as earned for maturing: the day it was sent, or for a
+        new payer's gift that day plus the hold, so it matures after NEW_PAYER_MATURITY_DAYS."""
+        if not self.new_payer or not new_payer_hold:
+            return self.day
+        return (date.fromisoformat(self.day) + new_payer_hold).isoformat()
 
 
 @dataclass(frozen=True)
@@ -77,13 +85,24 @@ def gift_record(sequence_number: str, image: Mapping[str, Any]) -> GiftRecord | 
         coins=int(image["coins"]),
         millidiamonds=int(image["millidiamonds"]),
         created_at=str(image["created_at"]),
+        new_payer=bool(image.get("new_payer", False)),
     )
 
 
 class GiftSettlement:
-    def __init__(self, repository: SettlementRepository, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        repository: SettlementRepository,
+        clock: Callable[[], datetime],
+        *,
+        new_payer_hold_days: int = 0,
+    ) -> None:
+        """new_payer_hold_days: how much later than others a new payer's gifts mature
+        (NEW_PAYER_MATURITY_DAYS - MATURITY_DAYS); their diamonds are keyed that much later in
+        `by_day`, so the maturing batch needs no knowledge of who sent what."""
         self._repository = repository
         self._clock = clock
+        self._new_payer_hold = timedelta(days=max(0, new_payer_hold_days))
 
     def creator_shard(self, stream_shard: str) -> int:
         """Each stream shard credits one pending shard per creator: parallel shards rarely collide."""
@@ -181,7 +200,7 @@ class GiftSettlement:
                     settlement_id=_entry_id("se", stream_shard, first, creator_id),
                     millidiamonds=sum(g.millidiamonds for g in gifts),
                     coins=sum(g.coins for g in gifts),
-                    by_day=_by_day(gifts),
+                    by_day=_by_day(gifts, self._new_payer_hold),
                     transfer_ids=[g.transfer_id for g in gifts],
                     fans=[g.fan_id for g in gifts],
                 )
@@ -208,10 +227,11 @@ def _after(records: Sequence[GiftRecord], watermark: str | None) -> list[GiftRec
     return [r for r in records if r.sequence > mark]
 
 
-def _by_day(gifts: Sequence[GiftRecord]) -> dict[str, int]:
+def _by_day(gifts: Sequence[GiftRecord], new_payer_hold: timedelta) -> dict[str, int]:
     days: dict[str, int] = {}
     for gift in gifts:
-        days[gift.day] = days.get(gift.day, 0) + gift.millidiamonds
+        day = gift.maturing_day(new_payer_hold)
+        days[day] = days.get(day, 0) + gift.millidiamonds
     return days
 
 

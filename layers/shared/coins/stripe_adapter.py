@@ -6,8 +6,10 @@ development and tests; only the base address and the keys differ.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ import stripe
 
 from coins.payment_events import PaymentEvent
 
-# Stripe signs a timestamp; the SDK refuses old ones but not ones from the future, so we do both.
+# Stripe signs a timestamp: refused when older than Stripe's own tolerance, or in the future.
 SIGNATURE_TOLERANCE_SECONDS = 300
 FUTURE_SKEW_SECONDS = 60
 
@@ -25,11 +27,23 @@ class InvalidSignature(Exception):
 
 
 class PaymentProviderError(Exception):
-    """Stripe refused or could not be reached; `retryable` tells whether trying again may help."""
+    """Stripe said no, or its answer is unknown.
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+    retryable: the outcome is unknown or Stripe is unavailable to us (network, 5xx, 409 lock, 429,
+      and 401/403: a rotated or restricted key is an outage on our side, not Stripe's answer to the
+      request). A retry with the same idempotency key may succeed and never doubles anything.
+    refused: Stripe read the request and refused it (400/402 with an error other than an
+      idempotency error): this attempt created nothing. `code` says why (`account_invalid`, ...).
+    Neither: a request Stripe could not act on (404, an idempotency error, ...): a bug or a
+      configuration problem for a human; never taken as proof that nothing happened before.
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool, code: str | None = None, refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.refused = refused
         self.code = code
 
 
@@ -41,8 +55,9 @@ class CheckoutSession:
 
 @dataclass(frozen=True)
 class StripeSettings:
+    """What the functions that call Stripe need: one restricted key each, never the webhook's secrets."""
+
     api_key: str
-    webhook_secret: str
     api_base: str | None = None  # None: Stripe itself
 
 
@@ -50,7 +65,6 @@ class StripePayments:
     def __init__(self, settings: StripeSettings) -> None:
         base = {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
         self._client = stripe.StripeClient(settings.api_key, base_addresses=base, max_network_retries=2)  # type: ignore[arg-type]
-        self._webhook_secret = settings.webhook_secret
 
     def create_checkout_session(
         self,
@@ -156,35 +170,79 @@ class StripePayments:
         )
         return str(found.data[0].id) if found.data else None
 
-    def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
-        """Checks Stripe's signature on the raw body and the signed timestamp's freshness."""
-        try:
-            stripe.WebhookSignature.verify_header(
-                payload, signature_header, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
-            )
-            timestamp = _signed_timestamp(signature_header or "")
-        except (stripe.SignatureVerificationError, ValueError) as exc:
-            raise InvalidSignature(str(exc).split(".")[0]) from exc
-        if timestamp > now + FUTURE_SKEW_SECONDS:
-            raise InvalidSignature("the signature's timestamp is in the future")
-        try:
-            return PaymentEvent.model_validate(json.loads(payload))
-        except ValueError as exc:
-            raise InvalidSignature("the signed body is not a Stripe event") from exc
-
     @staticmethod
     def _call(request: Any) -> Any:
         try:
             return request()
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            raise PaymentProviderError(str(exc), retryable=True) from exc
+            raise PaymentProviderError(str(exc), retryable=True, code=exc.code) from exc
         except stripe.StripeError as exc:
-            status = exc.http_status or 500
-            raise PaymentProviderError(
-                str(exc), retryable=status >= 500 or status == 409, code=exc.code
-            ) from exc
+            raise provider_error(exc) from exc
 
 
-def _signed_timestamp(header: str) -> int:
-    parts: Mapping[str, str] = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    return int(parts["t"])
+_OUTAGE_STATUSES = frozenset({401, 403, 409, 429})
+
+
+def provider_error(exc: stripe.StripeError) -> PaymentProviderError:
+    """How an error from the SDK is taken: see PaymentProviderError."""
+    status = exc.http_status or 500
+    if status >= 500 or status in _OUTAGE_STATUSES:
+        return PaymentProviderError(str(exc), retryable=True, code=exc.code)
+    refused = status in (400, 402) and not isinstance(exc, stripe.IdempotencyError)
+    return PaymentProviderError(str(exc), retryable=False, refused=refused, code=exc.code)
+
+
+class StripeWebhookVerifier:
+    """Checks Stripe's signature on a webhook's raw body against every signing secret we accept.
+
+    A platform endpoint and a Connect endpoint each have their own secret, and a rotation has two
+    for a while, so any one of them may have signed. The Stripe-Signature header is parsed once,
+    here, and that parse is the one both checks use: exactly one `t=` (the signed timestamp, which
+    must be neither older than the tolerance nor in the future) and one or more `v1=` signatures,
+    one of which must be the HMAC-SHA256 of `t.body` under one of the secrets. (The SDK read the
+    first `t=` while a freshness check read the last: `t=<+30 days>,v1=...,t=<now>` passed.)
+    """
+
+    def __init__(self, signing_secrets: Sequence[str]) -> None:
+        secrets = tuple(s for s in signing_secrets if s)
+        if not secrets:
+            raise ValueError("no Stripe webhook signing secret is configured")
+        self._secrets = tuple(secret.encode() for secret in secrets)
+
+    def verify_event(self, payload: str, signature_header: str | None, now: int) -> PaymentEvent:
+        timestamp, signatures = parse_signature_header(signature_header)
+        if timestamp < now - SIGNATURE_TOLERANCE_SECONDS:
+            raise InvalidSignature("the signature's timestamp is too old")
+        if timestamp > now + FUTURE_SKEW_SECONDS:
+            raise InvalidSignature("the signature's timestamp is in the future")
+        signed = f"{timestamp}.{payload}".encode()
+        expected = [hmac.new(secret, signed, hashlib.sha256).hexdigest() for secret in self._secrets]
+        if not any(hmac.compare_digest(e, given) for e in expected for given in signatures):
+            raise InvalidSignature("no signature matches the body under any of our signing secrets")
+        try:
+            return PaymentEvent.model_validate(json.loads(payload))
+        except ValueError as exc:
+            raise InvalidSignature("the signed body is not a Stripe event") from exc
+
+
+def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
+    """`t=<unix time>,v1=<hex>[,v1=<hex>...]` (other schemes, such as v0, are ignored)."""
+    if not header:
+        raise InvalidSignature("the Stripe-Signature header is missing")
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            raise InvalidSignature("the Stripe-Signature header is malformed")
+        if key == "t":
+            timestamps.append(value)
+        elif key == "v1":
+            signatures.append(value)
+    if len(timestamps) != 1:
+        raise InvalidSignature("the Stripe-Signature header must carry exactly one timestamp")
+    if not timestamps[0].isdigit() or len(timestamps[0]) > 12:
+        raise InvalidSignature("the signature's timestamp is not a time")
+    if not signatures:
+        raise InvalidSignature("the Stripe-Signature header has no v1 signature")
+    return int(timestamps[0]), signatures

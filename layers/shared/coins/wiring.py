@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.settlement import GiftSettlement
-    from coins.stripe_adapter import StripePayments
+    from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
     from coins.wallets import WalletService
     from coins.webhooks import PaymentEventDispatcher
 
@@ -44,12 +44,14 @@ class Services:
         repository: LedgerRepository | None = None,
         *,
         payments: Callable[[], StripePayments] | None = None,
+        webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._repository = repository
         self._payments = payments
+        self._webhook_verifier = webhook_verifier
 
     @cached_property
     def repository(self) -> LedgerRepository:
@@ -77,26 +79,48 @@ class Services:
 
     @cached_property
     def payments(self) -> Callable[[], StripePayments]:
-        """Stripe is set up on first call: only the functions that talk to Stripe read its secret."""
+        """Stripe is set up on first call: each function reads only the secret it needs (its own
+        API key here, the signing secrets in `webhook_verifier`)."""
         if self._payments is not None:
             return self._payments
         settings = self.settings
 
         @cache
         def stripe_payments() -> StripePayments:
-            from coins.config import stripe_settings
+            from coins.config import stripe_api_settings
             from coins.stripe_adapter import StripePayments
 
-            return StripePayments(stripe_settings(settings))
+            return StripePayments(stripe_api_settings(settings))
 
         return stripe_payments
+
+    @cached_property
+    def webhook_verifier(self) -> Callable[[], StripeWebhookVerifier]:
+        if self._webhook_verifier is not None:
+            return self._webhook_verifier
+        settings = self.settings
+
+        @cache
+        def verifier() -> StripeWebhookVerifier:
+            from coins.config import stripe_webhook_secrets
+            from coins.stripe_adapter import StripeWebhookVerifier
+
+            return StripeWebhookVerifier(stripe_webhook_secrets(settings))
+
+        return verifier
 
     @cached_property
     def gifts(self) -> GiftService:
         from coins.catalog import gift_catalog
         from coins.gifts import GiftService
 
-        return GiftService(self.repository, gift_catalog(), self.settings.diamond_rate, self.clock)
+        return GiftService(
+            self.repository,
+            gift_catalog(),
+            self.settings.diamond_rate,
+            self.clock,
+            new_payer_days=self.settings.new_payer_days,
+        )
 
     @cached_property
     def wallets(self) -> WalletService:
@@ -176,14 +200,20 @@ class Services:
         from coins.repository.settlement import SettlementRepository
         from coins.settlement import GiftSettlement
 
-        return GiftSettlement(SettlementRepository(self.repository), self.clock)
+        return GiftSettlement(
+            SettlementRepository(self.repository),
+            self.clock,
+            new_payer_hold_days=self.settings.new_payer_maturity_days - self.settings.maturity_days,
+        )
 
     @cached_property
     def webhooks(self) -> PaymentEventDispatcher:
         from coins.webhooks import PaymentEventDispatcher
 
         handlers = {**self.purchases.event_handlers(), **self.creators.event_handlers()}
-        return PaymentEventDispatcher(self.orders, handlers, self.clock)
+        return PaymentEventDispatcher(
+            self.orders, handlers, self.clock, livemode=self.settings.stripe_livemode
+        )
 
 
 def build_services(
@@ -191,10 +221,11 @@ def build_services(
     repository: LedgerRepository | None = None,
     *,
     payments: Callable[[], StripePayments] | None = None,
+    webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     """The app's services over these settings; tests inject a repository, a Stripe double or a clock."""
-    return Services(settings, repository, payments=payments, clock=clock)
+    return Services(settings, repository, payments=payments, webhook_verifier=webhook_verifier, clock=clock)
 
 
 @cache

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +31,7 @@ from coins.ledger import (
     AccountKind,
     AccountStatus,
     Transfer,
+    TransferCode,
     Unit,
     whole_diamonds,
 )
@@ -156,6 +158,7 @@ class SpenderSnapshot:
     balance: int
     version: int | None
     status: AccountStatus
+    first_paid_at: str | None = None  # when the fan first paid for coins (the new-payer hold)
 
 
 @dataclass(frozen=True)
@@ -184,10 +187,33 @@ class GiftWrite:
     created_at: str
     request_hash: str
     terms: Mapping[str, Any]
+    # The fan first paid for coins recently: the settlement holds these diamonds longer (stored
+    # only when true, 10 bytes: the item stays under 1 KB).
+    new_payer: bool = False
 
 
 class StaleSpender(Exception):
     """The fan's coin item changed since it was read: read again and retry."""
+
+
+@dataclass(frozen=True)
+class GiftSent:
+    """One gift a fan sent, as the chargeback defence needs it: to whom, when, for how much."""
+
+    transfer_id: str
+    created_at: str
+    creator_id: str
+    coins: int
+    millidiamonds: int  # the creator's exact share, as the settlement credits it
+
+
+@dataclass(frozen=True)
+class SettledGifts:
+    """Which of some gifts to one creator a settlement row credited. `complete` is False when the
+    look-up stopped at its budget before finding them all: the rest may be settled or in flight."""
+
+    transfer_ids: frozenset[str]
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,15 @@ class StatusChange:
     status: AccountStatus
     reason: str
     changed_by: str
+
+
+@dataclass(frozen=True)
+class FirstPayment:
+    """Marks a user's coin item with when they first paid for coins (kept once set). It rides on
+    the item every gift already reads, so the new-payer hold costs the gift nothing."""
+
+    user_id: str
+    paid_at: str
 
 
 @dataclass
@@ -209,6 +244,7 @@ class _CommitRequest:
     guards: Sequence[Guard]
     status_change: StatusChange | None
     pending_bucket: PendingBucket | None = None
+    first_payment: FirstPayment | None = None
     shard_overrides: dict[tuple[str, AccountKind], int] = field(default_factory=dict)
 
 
@@ -244,6 +280,36 @@ def _history_pk(user_id: str, shard: int) -> str:
 def history_keys(user_id: str, created_at: str, entry_id: str, account: str) -> dict[str, str]:
     """The History index keys of a posting: one partition per user, newest first by time then id."""
     return {"HPK": user_id, "HSK": f"{created_at}#{entry_id}#{account}"}
+
+
+_GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
+SETTLEMENT_ROW = "gift_settlement"  # a creator's history row for one settlement chunk
+REFUND_ROW = "gift_refund"  # a fan's history row for gifts refunded at settlement
+# How far a settlement's clock may be from the gift function's: a margin on time-ranged look-ups.
+CLOCK_MARGIN = timedelta(hours=1)
+# A gift is settled while its stream record lives (24 hours) or, after a failure, replayed from
+# the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
+SETTLED_WITHIN = timedelta(hours=25)
+SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
+# The most pending shards per creator the table was ever written with (the payout batch records
+# it: PayoutRepository.record_creator_shards), so a lowered CREATOR_SHARDS strands nothing.
+CREATOR_SHARDS_KEY = {"PK": {"S": "LEDGER#CONFIG"}, "SK": {"S": "CREATOR_SHARDS"}}
+
+
+def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
+    """The gifts a row settles, 15 bytes each: a 200-gift row stays a few KB (its write units)."""
+    return b"".join(bytes.fromhex(t.removeprefix(_GIFT_ID_PREFIX)) for t in transfer_ids)
+
+
+def settled_transfer_ids(row: Mapping[str, Any]) -> list[str]:
+    """The transfer ids a settlement or refund row settled (for the ledger checker and tests)."""
+    packed = bytes(row.get("settles", b""))
+    return [_GIFT_ID_PREFIX + packed[i : i + 15].hex() for i in range(0, len(packed), 15)]
+
+
+def _shifted(timestamp: str, by: timedelta) -> str:
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return iso_timestamp(moment + by)
 
 
 class LedgerRepository:
@@ -411,7 +477,7 @@ class LedgerRepository:
         """One strongly consistent call: the fan's coin item, and the recipient's when asked for."""
         fan_key = _balance_key(Account(fan_id, AccountKind.COINS), 0)
         names = {"#balance": "balance", "#version": "version", "#status": "status"}
-        expression = "PK, #balance, #version, #status"
+        expression = "PK, #balance, #version, #status, first_paid_at"
         projection: dict[str, Any] = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
         rows: dict[str, dict[str, Any]]
         if recipient_id is None:
@@ -437,6 +503,7 @@ class LedgerRepository:
             balance=int(fan_row.get("balance", 0)) if fan_row else 0,
             version=int(fan_row["version"]) if fan_row and "version" in fan_row else None,
             status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
+            first_paid_at=fan_row.get("first_paid_at") if fan_row else None,
         )
         if recipient_id is None:
             return spender, None
@@ -503,6 +570,8 @@ class LedgerRepository:
                 "amount": -gift.coins,
                 "details": {"gift_name": gift.gift_name},
                 **history_keys(gift.fan_id, gift.created_at, gift.transfer_id, AccountKind.COINS.value),
+                # Read by the settlement: a new payer's gift matures later (the chargeback defence).
+                **({"new_payer": True} if gift.new_payer else {}),
             }
         )
         items: list[TransactWriteItemTypeDef] = [
@@ -562,6 +631,7 @@ class LedgerRepository:
         guards: Sequence[Guard] = (),
         status_change: StatusChange | None = None,
         pending_bucket: PendingBucket | None = None,
+        first_payment: FirstPayment | None = None,
     ) -> CommitOutcome:
         """Commits every leg of the transfer, its record and its history rows in one transaction.
 
@@ -571,8 +641,12 @@ class LedgerRepository:
         recipients_must_exist: users who must have opened accounts even where no leg credits them.
         guards: writes that must hold for the transfer to commit (an order's state, a reservation).
         status_change: a user account status set in the same transaction (a freeze on clawback).
-        pending_bucket: for a debit of pending diamonds (maturing), the shard and day it empties.
+        pending_bucket: for a debit of pending diamonds (maturing, or a reversal), the shard and day
+            it takes from.
+        first_payment: marks the user's coin item with their first payment for coins, if unmarked.
         """
+        if first_payment is not None and status_change is not None:
+            raise ValueError("a first payment is marked with a purchase, never with a status change")
         request = _CommitRequest(
             transfer=transfer,
             record=record or {},
@@ -583,6 +657,7 @@ class LedgerRepository:
             guards=guards,
             status_change=status_change,
             pending_bucket=pending_bucket,
+            first_payment=first_payment,
         )
         if pending_bucket is not None:
             request.shard_overrides[(pending_bucket.user_id, AccountKind.DIAMONDS_PENDING)] = (
@@ -591,10 +666,12 @@ class LedgerRepository:
         outcome = self._commit_once(request)
         if outcome.created and status_change is not None:
             # Gift credits check the status on the recipient's pending shards: keep them in step.
-            self._mirror_if_receiving(status_change.user_id)
+            self.mirror_if_receiving(status_change.user_id)
         return outcome
 
-    def _mirror_if_receiving(self, user_id: str) -> None:
+    def mirror_if_receiving(self, user_id: str) -> None:
+        """Copies the coin item's status onto the pending shards of a user who receives diamonds
+        (a no-op for one who never did: their shards open with the status they find)."""
         coin = self._get_coin_item(user_id)
         if coin is not None and coin.get("receives"):
             self.mirror_status(user_id)
@@ -714,6 +791,12 @@ class LedgerRepository:
         if status_change is not None and status_change.user_id not in coin_items:
             items.append(self._status_update(status_change, created_at))
             coin_items.add(status_change.user_id)
+        payment = request.first_payment
+        if payment is not None and payment.user_id not in coin_items:
+            # No coin posting to ride on (the whole purchase repaid debt): its own update. (A status
+            # change of the same user would have taken the item: commit_transfer refuses the pair.)
+            items.append(self._first_payment_update(payment))
+            coin_items.add(payment.user_id)
         # Users who must exist: named by the caller, and every user a diamond account is credited for
         # (those accounts open on first credit; the coin item says the user is real and now receives).
         diamond_recipients = {
@@ -804,6 +887,21 @@ class LedgerRepository:
         key = _balance_key(account, posting.shard)
         names: dict[str, str] = {"#balance": "balance"}
         values: dict[str, Any] = {":delta": ser(posting.delta)}
+        if account.kind == AccountKind.COIN_DEBT and not posting.is_debit:
+            # Repaying debt: never above zero. Callers repay what they read; if another credit
+            # repaid it first, this condition fails and the caller reads again (DebtChanged).
+            values[":ceiling"] = ser(-posting.delta)
+            return {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "SET #balance = #balance + :delta",
+                    "ConditionExpression": "#balance <= :ceiling",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
         if account.is_system or account.kind == AccountKind.COIN_DEBT:
             # System accounts take every transfer, so they are sharded and never conditioned; a
             # debt account is the one user account allowed below zero (it is created on first use).
@@ -839,15 +937,22 @@ class LedgerRepository:
         values[":now"] = ser(now)
         bucket = request.pending_bucket
         if posting.is_debit and account.kind == AccountKind.DIAMONDS_PENDING and bucket is not None:
-            # Maturing empties exactly one day of one shard, and only if it still holds that amount.
+            # Maturing empties exactly one day of one shard, and only if it still holds that amount;
+            # a reversal (chargeback defence) takes part of it under the same condition.
             names["#by_day"] = "by_day"
             names["#day"] = bucket.day
             values[":bucket"] = ser(bucket.diamonds)
+            rest = bucket.diamonds + posting.delta
+            if rest > 0:
+                values[":rest"] = ser(rest)
+                day_update = ", #by_day.#day = :rest"
+            else:
+                day_update = " REMOVE #by_day.#day"
             return {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": key,
-                    "UpdateExpression": update + " REMOVE #by_day.#day",
+                    "UpdateExpression": update + day_update,
                     "ConditionExpression": "#by_day.#day = :bucket",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -868,6 +973,10 @@ class LedgerRepository:
             names["#day"] = posting.day
             values[":zero"] = ser(0)
             update += ", #by_day.#day = if_not_exists(#by_day.#day, :zero) + :delta"
+        payment = request.first_payment
+        if payment is not None and account == Account(payment.user_id, AccountKind.COINS):
+            values[":first_paid"] = ser(payment.paid_at)
+            update += ", first_paid_at = if_not_exists(first_paid_at, :first_paid)"
         change = request.status_change
         if change is not None and account == Account(change.user_id, AccountKind.COINS):
             # One item may appear once in a transaction: the status change rides on the debit.
@@ -882,6 +991,17 @@ class LedgerRepository:
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _first_payment_update(self, payment: FirstPayment) -> TransactWriteItemTypeDef:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _balance_key(Account(payment.user_id, AccountKind.COINS), 0),
+                "UpdateExpression": "SET first_paid_at = if_not_exists(first_paid_at, :first_paid)",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": {":first_paid": ser(payment.paid_at)},
             }
         }
 
@@ -918,6 +1038,9 @@ class LedgerRepository:
             return CommitOutcome(created=False, transfer=_stored_transfer(unmarshal(existing["Item"])))
         failures = [(p, failed(p.item_index)) for p in postings]
         # An unknown recipient is reported before the sender's funds: the request names no one real.
+        for posting, reason in failures:
+            if reason is not None and posting.account.kind == AccountKind.COIN_DEBT:
+                raise DebtChanged(f"{posting.account.owner!r} owes less than this transfer repays")
         for posting, reason in failures:
             if reason is None or posting.is_debit:
                 continue
@@ -965,10 +1088,13 @@ class LedgerRepository:
         )
         return int(unmarshal(found["Item"])["balance"]) if "Item" in found else 0
 
-    def pending_buckets(self, user_id: str) -> list[PendingBucket]:
-        """Every (shard, day) of the user's pending diamonds, for the maturing batch."""
+    def pending_buckets(self, user_id: str, *, shards: int | None = None) -> list[PendingBucket]:
+        """Every (shard, day) of the user's pending diamonds, for the maturing batch.
+
+        shards: how many shards to read, when more than configured were ever written.
+        """
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
-        keys = [_balance_key(pending, shard) for shard in range(self.creator_shards)]
+        keys = [_balance_key(pending, shard) for shard in range(max(shards or 0, self.creator_shards))]
         buckets = []
         for row in self._batch_get(keys):
             shard = int(row["PK"].rsplit("#", 1)[1])
@@ -976,6 +1102,26 @@ class LedgerRepository:
                 if int(diamonds) > 0:
                     buckets.append(PendingBucket(user_id, shard, day, int(diamonds)))
         return buckets
+
+    def creator_shards_written(self) -> int:
+        """How many pending shards (and history partitions) a creator may have: CREATOR_SHARDS, or
+        the higher count the table was once written with."""
+        found = self.client.get_item(TableName=self.table_name, Key=CREATOR_SHARDS_KEY, ConsistentRead=True)
+        recorded = int(unmarshal(found["Item"]).get("creator_shards", 0)) if "Item" in found else 0
+        return max(recorded, self.creator_shards)
+
+    def account_status(self, user_id: str) -> AccountStatus | None:
+        """The user's account status; None when they have no accounts."""
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+            ConsistentRead=True,
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        if "Item" not in found:
+            return None
+        return AccountStatus(unmarshal(found["Item"]).get("status", AccountStatus.ACTIVE.value))
 
     def coin_balance(self, user_id: str) -> int:
         return self.balance_of(Account(user_id, AccountKind.COINS))
@@ -1065,6 +1211,132 @@ class LedgerRepository:
         next_cursor = encode_cursor(page[-1]["HSK"]) if len(rows) > limit else None
         return [_history_entry(row) for row in page], next_cursor
 
+    def gift_recipients_since(self, fan_id: str, since: str, *, coins: int) -> list[GiftSent]:
+        """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
+
+        For the chargeback defence: which creators received coins a refunded or disputed payment
+        had funded. A gift's transfer item is the fan's history entry, so this is one Query of the
+        fan's `History` index partition (gift entries only), and a BatchGetItem of the transfers
+        for the creator's exact share. Gifts refunded at settlement (their creator could not
+        receive) are left out and do not count towards `coins`: those coins came back to the fan.
+        The index is eventually consistent: a gift sent a moment ago may be missing; the next event
+        about the order reconciles again.
+        """
+        refunded = self._refunded_gifts(fan_id, since)
+        gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
+        covered = 0
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": HISTORY_INDEX,
+            "KeyConditionExpression": "HPK = :fan AND HSK >= :since",
+            "FilterExpression": "#code = :gift AND #account = :coins",
+            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "ExpressionAttributeValues": {
+                ":fan": {"S": fan_id},
+                ":since": {"S": since},
+                ":gift": {"S": TransferCode.GIFT.value},
+                ":coins": {"S": AccountKind.COINS.value},
+            },
+            "ScanIndexForward": True,
+        }
+        while covered < coins:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                if not row.get("counterparty_id") or row["transfer_id"] in refunded:
+                    continue
+                gift_coins = -int(row["amount"])
+                gifts.append((row["transfer_id"], row["created_at"], row["counterparty_id"], gift_coins))
+                covered += gift_coins
+                if covered >= coins:
+                    break
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        keys = [_transfer_key(transfer_id) for transfer_id, *_ in gifts]
+        projection = {"ProjectionExpression": "transfer_id, millidiamonds"}
+        shares = {
+            row["transfer_id"]: int(row.get("millidiamonds", 0))
+            for row in self._batch_get(keys, projection=projection)
+        }
+        return [
+            GiftSent(transfer_id, created_at, creator, gift_coins, shares.get(transfer_id, 0))
+            for transfer_id, created_at, creator, gift_coins in gifts
+        ]
+
+    def _refunded_gifts(self, fan_id: str, since: str) -> set[str]:
+        """The fan's gifts from `since` on that the settlement refunded (their refund rows, which
+        live in the fan's first history partition, list them)."""
+        refunded: set[str] = set()
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "FilterExpression": "#kind = :refund",
+            "ProjectionExpression": "settles",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _history_pk(fan_id, 0)},
+                ":since": {"S": _shifted(since, -CLOCK_MARGIN)},
+                ":refund": {"S": REFUND_ROW},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = self.client.query(**query)
+            for raw in answer.get("Items", []):
+                refunded.update(settled_transfer_ids(unmarshal(raw)))
+            if "LastEvaluatedKey" not in answer:
+                return refunded
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def settled_gifts(
+        self, creator_id: str, gifts: Sequence[GiftSent], *, shards: int | None = None
+    ) -> SettledGifts:
+        """Which of these gifts to one creator a settlement row has credited; the others are still
+        in flight (or were refunded).
+
+        A gift's settlement row is in one of the creator's history partitions (the one its stream
+        shard maps to), dated when it was settled: within SETTLED_WITHIN of the gift. So each
+        partition is read, strongly consistent, over that window only, and the look-up stops as
+        soon as every gift is found: typically one short page per partition.
+        """
+        wanted = {gift.transfer_id for gift in gifts}
+        if not wanted:
+            return SettledGifts(frozenset())
+        start = _shifted(min(gift.created_at for gift in gifts), -CLOCK_MARGIN)
+        end = _shifted(max(gift.created_at for gift in gifts), SETTLED_WITHIN)
+        found: set[str] = set()
+        pages = 0
+        for shard in range(max(shards or 0, self.creator_shards)):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
+                "FilterExpression": "#kind = :settlement",
+                "ProjectionExpression": "settles",
+                "ExpressionAttributeNames": {"#kind": "kind"},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": _history_pk(creator_id, shard)},
+                    ":start": {"S": start},
+                    ":end": {"S": end},
+                    ":settlement": {"S": SETTLEMENT_ROW},
+                },
+                "ConsistentRead": True,
+                "Limit": 200,
+            }
+            while True:
+                if pages >= SETTLED_LOOKUP_PAGES:
+                    return SettledGifts(frozenset(found), complete=False)
+                pages += 1
+                answer = self.client.query(**query)
+                for raw in answer.get("Items", []):
+                    found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+                if found == wanted:
+                    return SettledGifts(frozenset(found))
+                if "LastEvaluatedKey" not in answer:
+                    break
+                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return SettledGifts(frozenset(found))
+
     # ---------------------------------------------------------------- status and reviews
 
     def set_status(self, user_id: str, status: AccountStatus, reason: str, changed_by: str, now: str) -> None:
@@ -1086,7 +1358,52 @@ class LedgerRepository:
                 raise NotFound(f"user {user_id!r} has no account") from exc
             raise
         # A receiving account's pending shards carry the status its gift credits check.
-        self._mirror_if_receiving(user_id)
+        self.mirror_if_receiving(user_id)
+
+    def change_status_if(
+        self,
+        change: StatusChange,
+        now: str,
+        *,
+        from_statuses: Sequence[AccountStatus],
+        from_reason: str | None = None,
+    ) -> bool:
+        """Sets a status only from the given ones (and reason): an automatic flag never overwrites
+        a freeze that landed after it decided, and lifts only the hold it set itself.
+
+        Like every status change, it is then copied onto the pending shards of a user who receives
+        diamonds, where the gift settlement's credit checks it: a creator put under review is not
+        credited by the settlement from then on (their gifts in flight are refunded to the fans).
+        False when the account was not in such a state (or has no accounts).
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        set_part, remove_part = _status_expression(change, now, names, values)
+        allowed = []
+        for n, status in enumerate(from_statuses):
+            values[f":from{n}"] = ser(status.value)
+            allowed.append(f":from{n}")
+        condition = f"#status IN ({', '.join(allowed)})"
+        if AccountStatus.ACTIVE in from_statuses:
+            condition = f"(attribute_exists(PK) AND attribute_not_exists(#status)) OR {condition}"
+        if from_reason is not None:
+            values[":from_reason"] = ser(from_reason)
+            condition = f"({condition}) AND status_reason = :from_reason"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(change.user_id, AccountKind.COINS), 0),
+                UpdateExpression=f"SET {set_part}" + (f" REMOVE {remove_part}" if remove_part else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        self.mirror_if_receiving(change.user_id)
+        return True
 
     def list_reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         params: dict[str, Any] = {
@@ -1176,6 +1493,10 @@ def _status_expression(
         values[":since"] = ser(f"{now}#{change.user_id}")
         return set_part + ", GSI1PK = :review, GSI1SK = :since", ""
     return set_part, "GSI1PK, GSI1SK"
+
+
+class DebtChanged(Exception):
+    """A debt repayment found less debt than the caller read: another credit repaid it first."""
 
 
 def _stored_transfer(row: Mapping[str, Any]) -> StoredTransfer:

@@ -60,6 +60,17 @@ class OrderStatus(StrEnum):
     MISMATCHED = "mismatched"  # Stripe's amount or currency differed from the order: never credited
 
 
+# An order whose payment went through: refunds and disputes may still move its coins.
+SETTLED_STATUSES = (
+    OrderStatus.PAID,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
+    OrderStatus.DISPUTED,
+    OrderStatus.DISPUTE_WON,
+    OrderStatus.DISPUTE_LOST,
+)
+
+
 class LimitWindow(StrEnum):
     DAY = "24h"
     WEEK = "7d"
@@ -80,12 +91,39 @@ class Order:
     created_at: str
     request_hash: str
     limit_window: LimitWindow
-    clawed_coins: int = 0
-    dispute_clawed_coins: int = 0
+    # Money taken back, kept apart by reason (see purchases: the coins follow from these).
+    clawed_coins: int = 0  # coins taken back so far, net of restorations
+    refunded_amount: int = 0  # the most the charge's refunds have reached, in minor units
+    disputed_amount: int = 0  # what a dispute holds withdrawn from us now (0 once won or an inquiry)
+    dispute_id: str | None = None
+    dispute_status: str | None = None
+    debt_coins: int = 0  # of clawed_coins, those the fan had already spent (their debt from this order)
+    money_step: int = 0  # counts the order's money movements after payment: its version
+    paid_at: str | None = None
     session_id: str | None = None
     checkout_url: str | None = None
     payment_intent: str | None = None
     response: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FundedRecipient:
+    """What one creator received from an order's coins that the fan no longer backs: the diamonds
+    due back (`due`), those taken back so far (`reversed`), and the record's own version (`step`)."""
+
+    creator_id: str
+    due: int
+    reversed: int
+    step: int
+    money_step: int  # the order's money step `due` was worked out from
+
+
+class FundingRecordMoved(Exception):
+    """Another reconciliation of the same creator's record committed first: read it again."""
+
+    def __init__(self, current: Mapping[str, Any] | None = None) -> None:
+        super().__init__("funding record changed")
+        self.current = current
 
 
 class OrderStateConflict(Exception):
@@ -109,6 +147,14 @@ def _limits_key(user_id: str) -> dict[str, Any]:
 
 
 def _order(row: Mapping[str, Any]) -> Order:
+    status = OrderStatus(row["status"])
+    amount, coins, clawed = int(row["amount"]), int(row["coins"]), int(row.get("clawed_coins", 0))
+    # Orders written before refunds and disputes were counted apart: what their status implied.
+    refunded_before = {
+        OrderStatus.REFUNDED: amount,
+        OrderStatus.PARTIALLY_REFUNDED: min(amount, -(-clawed * amount // coins)),
+    }.get(status, 0)
+    disputed_before = amount if status in (OrderStatus.DISPUTED, OrderStatus.DISPUTE_LOST) else 0
     return Order(
         order_id=row["order_id"],
         user_id=row["user_id"],
@@ -118,12 +164,18 @@ def _order(row: Mapping[str, Any]) -> Order:
         amount=int(row["amount"]),
         currency=row["currency"],
         payment_method=row["payment_method"],
-        status=OrderStatus(row["status"]),
+        status=status,
         created_at=row["created_at"],
         request_hash=row["request_hash"],
         limit_window=LimitWindow(row.get("limit_window", LimitWindow.RELEASED.value)),
-        clawed_coins=int(row.get("clawed_coins", 0)),
-        dispute_clawed_coins=int(row.get("dispute_clawed_coins", 0)),
+        clawed_coins=clawed,
+        refunded_amount=int(row.get("refunded_amount", refunded_before)),
+        disputed_amount=int(row.get("disputed_amount", disputed_before)),
+        dispute_id=row.get("dispute_id"),
+        dispute_status=row.get("dispute_status"),
+        debt_coins=int(row.get("debt_coins", 0)),
+        money_step=int(row.get("money_step", 0)),
+        paid_at=row.get("paid_at"),
         session_id=row.get("session_id"),
         checkout_url=row.get("checkout_url"),
         payment_intent=row.get("payment_intent"),
@@ -174,7 +226,6 @@ class OrderRepository:
                 "request_hash": order.request_hash,
                 "limit_window": LimitWindow.DAY.value,
                 "clawed_coins": 0,
-                "dispute_clawed_coins": 0,
                 # Sparse index of windows still counted: the user's next checkout releases the due ones.
                 "GSI1PK": f"LIMITS#{order.user_id}",
                 "GSI1SK": f"{iso_timestamp(created + DAY)}#{order.order_id}",
@@ -222,7 +273,11 @@ class OrderRepository:
         return order
 
     def release_due_windows(self, user_id: str, now: datetime) -> int:
-        """Takes orders whose 24-hour or 7-day window has passed off the user's counters."""
+        """Takes orders whose 24-hour or 7-day window has passed off the user's counters.
+
+        An order past both windows is released from both in one step, so the 7-day counter never
+        waits for another checkout to stop counting it.
+        """
         answer = self.client.query(
             TableName=self.table_name,
             IndexName="GSI1",
@@ -235,25 +290,30 @@ class OrderRepository:
             if order is None or order.limit_window == LimitWindow.RELEASED:
                 continue
             try:
-                self._transact(self._window_step(order))
+                self._transact(self._window_step(order, now))
                 released += 1
             except TransactionCancelled:
                 continue  # another request stepped it first
         return released
 
-    def _window_step(self, order: Order) -> list[TransactWriteItemTypeDef]:
-        created = datetime.strptime(order.created_at, "%Y-%m-%dT%H:%M:%S.%fZ")
-        if order.limit_window == LimitWindow.DAY:
+    def _window_step(self, order: Order, now: datetime) -> list[TransactWriteItemTypeDef]:
+        created = datetime.strptime(order.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=now.tzinfo)
+        week_over = created + WEEK <= now
+        if order.limit_window == LimitWindow.DAY and not week_over:
             order_update = "SET limit_window = :next, GSI1SK = :week_end"
             values = {
                 ":next": ser(LimitWindow.WEEK.value),
                 ":week_end": ser(f"{iso_timestamp(created + WEEK)}#{order.order_id}"),
             }
-            counter = "spent_24h"
+            counters = "spent_24h = spent_24h - :coins"
         else:
             order_update = "SET limit_window = :next REMOVE GSI1PK, GSI1SK"
             values = {":next": ser(LimitWindow.RELEASED.value)}
-            counter = "spent_7d"
+            counters = (
+                "spent_24h = spent_24h - :coins, spent_7d = spent_7d - :coins"
+                if order.limit_window == LimitWindow.DAY
+                else "spent_7d = spent_7d - :coins"
+            )
         return [
             {
                 "Update": {
@@ -268,7 +328,7 @@ class OrderRepository:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": _limits_key(order.user_id),
-                    "UpdateExpression": f"SET {counter} = {counter} - :coins",
+                    "UpdateExpression": f"SET {counters}",
                     "ExpressionAttributeValues": {":coins": ser(order.coins)},
                 }
             },
@@ -317,7 +377,6 @@ class OrderRepository:
         allowed_from: Sequence[OrderStatus],
         to: OrderStatus,
         sets: Mapping[str, Any] | None = None,
-        expect_clawed: int | None = None,
     ) -> Guard:
         """A conditional order update that commits with a ledger transfer (a Guard)."""
         names = {"#status": "status"}
@@ -332,9 +391,6 @@ class OrderRepository:
             values[f":from{n}"] = ser(status.value)
             allowed.append(f":from{n}")
         condition = f"#status IN ({', '.join(allowed)})"
-        if expect_clawed is not None:
-            values[":clawed"] = ser(expect_clawed)
-            condition += " AND clawed_coins = :clawed"
         return Guard(
             write={
                 "Update": {
@@ -349,6 +405,22 @@ class OrderRepository:
             },
             refusal=OrderStateConflict,
         )
+
+    def money_guard(self, order: Order, *, to: OrderStatus, sets: Mapping[str, Any]) -> Guard:
+        """The order's next money step, committed with its transfer: it holds only if no other step
+        (another event about the same payment) committed since the order was read."""
+        guard = self.state_guard(order, allowed_from=SETTLED_STATUSES, to=to, sets=sets)
+        update: dict[str, Any] = dict(guard.write["Update"])
+        update["ConditionExpression"] += (
+            " AND (money_step = :step OR attribute_not_exists(money_step))"
+            if order.money_step == 0
+            else " AND money_step = :step"
+        )
+        update["ExpressionAttributeValues"] = {
+            **update["ExpressionAttributeValues"],
+            ":step": ser(order.money_step),
+        }
+        return Guard(write={"Update": update}, refusal=guard.refusal)  # type: ignore[typeddict-item]
 
     def transition(self, order: Order, *, allowed_from: Sequence[OrderStatus], to: OrderStatus) -> None:
         """A state change that moves no money; raises OrderStateConflict if the order had moved on."""
@@ -421,6 +493,75 @@ class OrderRepository:
         except OrderStateConflict:
             return False
         return True
+
+    # ---------------------------------------------------------------- creators funded by the order
+
+    def funded_recipients(self, order_id: str) -> dict[str, FundedRecipient]:
+        """Every creator the order's unbacked coins reached, as last reconciled (one query)."""
+        answer = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :funded)",
+            ExpressionAttributeValues={":pk": {"S": f"ORDER#{order_id}"}, ":funded": {"S": "FUNDED#"}},
+            ConsistentRead=True,
+        )
+        found = {}
+        for raw in answer.get("Items", []):
+            row = unmarshal(raw)
+            found[row["creator_id"]] = FundedRecipient(
+                creator_id=row["creator_id"],
+                due=int(row["due"]),
+                reversed=int(row["reversed"]),
+                step=int(row["step"]),
+                money_step=int(row["money_step"]),
+            )
+        return found
+
+    def funding_guard(
+        self,
+        order_id: str,
+        record: FundedRecipient | None,
+        *,
+        creator_id: str,
+        due: int,
+        reversed_: int,
+        money_step: int,
+    ) -> Guard:
+        """The creator's record moved to (due, reversed), only from the version read and never back
+        to an older order step: two reconciliations of the same order can never both take."""
+        values: dict[str, Any] = {
+            ":due": ser(due),
+            ":reversed": ser(reversed_),
+            ":money_step": ser(money_step),
+            ":creator": ser(creator_id),
+        }
+        if record is None:
+            condition = "attribute_not_exists(PK)"
+            values[":next"] = ser(1)
+        else:
+            condition = "#step = :step AND money_step <= :money_step"
+            values[":step"] = ser(record.step)
+            values[":next"] = ser(record.step + 1)
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": f"FUNDED#{creator_id}"}},
+                    "UpdateExpression": "SET due = :due, reversed = :reversed, money_step = :money_step, "
+                    "#step = :next, creator_id = :creator",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#step": "step"},
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            refusal=FundingRecordMoved,
+        )
+
+    def record_funding(self, guard: Guard) -> None:
+        """A funding record's change that moves no diamonds (nothing left to take, or a new due)."""
+        try:
+            self._transact([guard.write])
+        except TransactionCancelled:
+            raise FundingRecordMoved() from None
 
     # ---------------------------------------------------------------- events
 

@@ -29,7 +29,7 @@ from coins.repository._dynamo import (
     to_item,
     unmarshal,
 )
-from coins.repository.ledger import Guard
+from coins.repository.ledger import CREATOR_SHARDS_KEY, Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -235,6 +235,27 @@ class PayoutRepository:
             raise
         return True
 
+    def record_creator_shards(self, configured: int) -> int:
+        """The most pending shards any creator was ever written with, raised to `configured`.
+
+        CREATOR_SHARDS may be lowered; diamonds on the shards above it must still mature, so the
+        table remembers the highest count the batch has seen (one item, written once a run).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=CREATOR_SHARDS_KEY,
+                UpdateExpression="SET creator_shards = :n",
+                ConditionExpression="attribute_not_exists(creator_shards) OR creator_shards < :n",
+                ExpressionAttributeValues={":n": ser(configured)},
+            )
+            return configured
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        found = self.client.get_item(TableName=self.table_name, Key=CREATOR_SHARDS_KEY, ConsistentRead=True)
+        return max(configured, int(unmarshal(found.get("Item", {})).get("creator_shards", configured)))
+
     def creators(self) -> Iterator[str]:
         """Every onboarded creator, from the sparse creators index."""
         paginator = self.client.get_paginator("query")
@@ -251,7 +272,14 @@ class PayoutRepository:
     # ---------------------------------------------------------------- withdrawals
 
     def reservation_guards(self, withdrawal: Withdrawal, *, daily_cap: int) -> list[Guard]:
-        """The withdrawal item and the day's cap, committed with the available -> reserved transfer."""
+        """The withdrawal item and the day's cap, committed with the available -> reserved transfer.
+
+        The day's item is conditioned on the room left (`withdrawn <= cap - amount`); a day with no
+        item yet has the whole cap as room, so an amount above the cap is refused here, before any
+        condition could let the day's first request through whatever its size.
+        """
+        if withdrawal.amount > daily_cap:
+            raise LimitExceeded("this withdrawal is larger than the daily withdrawal cap")
         item = to_item(
             {
                 "PK": f"CREATOR#{withdrawal.user_id}",

@@ -21,28 +21,20 @@ from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
 from coins.repository.ledger import (
     BALANCE_SK,
+    REFUND_ROW,
+    SETTLEMENT_ROW,
     LedgerRepository,
     _balance_key,
     _history_pk,
     history_keys,
+    pack_transfer_ids,
 )
+from coins.repository.ledger import settled_transfer_ids as settled_transfer_ids  # the ledger checker's
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 WATERMARK_SK = "WATERMARK"
-_GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
-
-
-def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
-    """The gifts a row settles, 15 bytes each: a 200-gift row stays a few KB (its write units)."""
-    return b"".join(bytes.fromhex(t.removeprefix(_GIFT_ID_PREFIX)) for t in transfer_ids)
-
-
-def settled_transfer_ids(row: Mapping[str, Any]) -> list[str]:
-    """The transfer ids a settlement or refund row settled (for the ledger checker and tests)."""
-    packed = bytes(row.get("settles", b""))
-    return [_GIFT_ID_PREFIX + packed[i : i + 15].hex() for i in range(0, len(packed), 15)]
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,9 @@ class CreatorCredit:
     settlement_id: str
     millidiamonds: int
     coins: int
-    by_day: Mapping[str, int]  # UTC day a gift was sent -> its millidiamonds (maturing counts from it)
+    by_day: Mapping[
+        str, int
+    ]  # UTC day maturing counts from (the gift's, later for new payers) -> millidiamonds
     transfer_ids: Sequence[str]
     fans: Sequence[str]
 
@@ -204,7 +198,7 @@ class SettlementRepository:
                     {
                         "PK": _history_pk(credit.creator_id, credit.shard),
                         "SK": f"{chunk.settled_at}#{credit.settlement_id}#{account}",
-                        "kind": "gift_settlement",
+                        "kind": SETTLEMENT_ROW,
                         "transfer_id": credit.settlement_id,
                         "code": TransferCode.GIFT.value,
                         "created_at": chunk.settled_at,
@@ -235,7 +229,7 @@ class SettlementRepository:
             {
                 "PK": _history_pk(refund.fan_id, 0),
                 "SK": f"{chunk.settled_at}#{refund.refund_id}#{account}",
-                "kind": "gift_refund",
+                "kind": REFUND_ROW,
                 "transfer_id": refund.refund_id,
                 "code": TransferCode.GIFT_REFUNDED.value,
                 "created_at": chunk.settled_at,
