@@ -39,6 +39,7 @@ def cold_start(logical_id: str) -> dict[str, bool]:
         "LAMBDA_TASK_ROOT": str(code_dir),
         "PAYOUT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/payouts",
         "STRIPE_API_KEY": "sk_test_unit",
+        "STRIPE_WEBHOOK_SECRETS": "whsec_unit",
     }
     env.pop("POWERTOOLS_TRACE_DISABLED", None)  # as deployed
     attrs = ",".join(services_used(code_dir / "app.py"))
@@ -72,4 +73,4 @@ def test_no_function_loads_the_x_ray_sdk(logical_id: str) -> None:
 def test_the_services_a_handler_uses_are_read_from_its_source() -> None:
     used = services_used(ROOT / "functions" / "payment_webhook" / "app.py")
 
-    assert sorted(used) == ["payments()", "webhooks"]
+    assert sorted(used) == ["webhook_verifier()", "webhooks"]
