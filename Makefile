@@ -31,7 +31,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	lock template-checks build screenshots
 
 help:
-	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111)"
+	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off]"
 	@echo "make token    mint a local JWT: USER=alice [COUNTRY=US] [BIRTHDATE=1990-01-01] [GROUPS=admins]"
 	@echo "make test     lint, type-check and run unit, integration and e2e tests"
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
@@ -97,8 +97,9 @@ browser:
 deps: $(VENV)/.installed node_modules/.installed java
 
 # STRIPE=real talks to Stripe itself with STRIPE_API_KEY and STRIPE_WEBHOOK_SECRETS from the environment.
+# PERMISSIONS=warn logs calls a function's template does not grant instead of refusing them; off drops the check.
 dev: deps
-	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE))
+	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))
 
 token: $(VENV)/.installed
 	@$(PY) -m devstack token --user "$(USER)" $(if $(COUNTRY),--country $(COUNTRY)) $(if $(BIRTHDATE),--birthdate $(BIRTHDATE)) $(if $(GROUPS),--groups $(GROUPS))
@@ -143,7 +144,7 @@ screenshots: deps browser
 		-k "sees_them_arrive or phone_screen" $(PYTEST_ARGS)
 
 payouts: $(VENV)/.installed
-	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF))
+	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))
 
 openapi: $(VENV)/.installed
 	$(PY) -m devstack.openapi

@@ -132,7 +132,7 @@ def bench_work_per_operation(
 ) -> dict[str, Any]:
     """Calls, sequential calls, write and read units of one gift, purchase credit, withdrawal, payout."""
     creator, fan, buyer = "count-creator", "count-fan", "count-buyer"
-    ok(api.open_wallet(creator))
+    api.go_live(creator)
     ok(api.grant(fan, 100_000))
     ok(api.send_gift(fan, creator, "warm-up", GIFT))
     out: dict[str, Any] = {}
@@ -355,7 +355,7 @@ def bench_throughput(
     """
     creator = "tp-creator"
     fans = [f"tp-fan-{t}" for t in range(threads)]
-    ok(api.open_wallet(creator))
+    api.go_live(creator)
     for fan in fans:
         ok(api.grant(fan, 1_000_000))
     templates: dict[str, list[GiftTemplate]] = defaultdict(list)
@@ -458,7 +458,7 @@ def bench_latency(stack: LocalStack, api: Api, instruments: Instruments, *, samp
     The three alternate, sample after sample, so a burst of load elsewhere falls on all of them.
     """
     creator, fan = "lat-creator", "lat-fan"
-    ok(api.open_wallet(creator))
+    api.go_live(creator)
     ok(api.grant(fan, 10_000_000))
     ok(api.send_gift(fan, creator, "lat-first", GIFT))
     with instruments.recorder.recording() as recording:
@@ -520,7 +520,7 @@ def bench_hot_creator(
     """32 senders to one creator, TransactionConflict injected as real items would produce it."""
     creator = "hot-creator"
     fans = [f"hot-fan-{n}" for n in range(senders)]
-    ok(api.open_wallet(creator))
+    api.go_live(creator)
     start_coins = 100_000
     for fan in fans:
         ok(api.grant(fan, start_coins))

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.gifts import GIFT, log, ok
-from bench.stack import Api, LocalStack
+from bench.stack import ADULT, Api, LocalStack
 from coins.config import Settings
 from coins.wiring import build_services, services
 
@@ -49,6 +49,7 @@ def _empty_shard(item: dict[str, Any]) -> bool:
 
 def set_up_template(stack: LocalStack, api: Api) -> list[str]:
     """One creator with reserved withdrawals and diamonds pending past the window; the withdrawals."""
+    stream_id = api.go_live(TEMPLATE)
     account = ok(api.call("POST", "/v1/creator/onboarding", user=TEMPLATE)).body["account_id"]
     stack.sim_post(f"/_sim/accounts/{account}/complete")
     for event in stack.sim.events("account.updated"):
@@ -60,7 +61,13 @@ def set_up_template(stack: LocalStack, api: Api) -> list[str]:
     settings = Settings.from_env()
     earlier = datetime.now(UTC) - timedelta(days=settings.maturity_days + 2)
     build_services(settings, clock=lambda: earlier).gifts.send_gift(
-        fan_id=fan, creator_id=TEMPLATE, gift_id=GIFT, quantity=1, stream_id="bench", idempotency_key="aged"
+        fan_id=fan,
+        creator_id=TEMPLATE,
+        gift_id=GIFT,
+        quantity=1,
+        stream_id=stream_id,
+        idempotency_key="aged",
+        birthdate=ADULT,
     )
     ok(api.grant(TEMPLATE, 100_000, unit="diamonds", source="corrections"))
     withdrawals = []

@@ -30,8 +30,9 @@ from bench.instruments import Instruments
 from bench.meter import TableSchema
 from coins.wiring import services
 from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
-from devstack.gateway import LocalContext, api_gateway_event
+from devstack.gateway import api_gateway_event
 from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
+from devstack.runtime import LocalContext
 from devstack.settlement import streams_client
 from devstack.stripe_sim.signing import signature_header
 from devstack.template import (
@@ -42,6 +43,9 @@ from devstack.template import (
     load_function_module,
     load_handler,
 )
+
+# Every benchmark caller's token is an adult's: gifts, creators and payouts have age rules.
+ADULT = "1990-01-01"
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,7 @@ class Api:
         self._handlers: dict[tuple[str, int], LambdaHandler] = {}
         self._routes = {(r.method, r.path): r.function for r in http_routes()}
         self._lock = threading.Lock()
+        self._live_streams: dict[str, str] = {}
 
     def handler(self, function: str, container: int = 0) -> LambdaHandler:
         with self._lock:
@@ -229,7 +234,7 @@ class Api:
         key: str | None = None,
         groups: Sequence[str] = (),
         country: str = "US",
-        birthdate: str = "1990-01-01",
+        birthdate: str = ADULT,
         headers: Mapping[str, str] | None = None,
         container: int = 0,
     ) -> Reply:
@@ -269,15 +274,28 @@ class Api:
             body={"user_id": user, "unit": unit, "amount": amount, "reason": "benchmark", "source": source},
         )
 
+    def go_live(self, creator: str) -> str:
+        """The creator opens a wallet, becomes a creator (an adult's token) and starts a live stream:
+        only creators receive gifts, and only during a live stream. Returns the stream's id."""
+        _expect(self.open_wallet(creator), 200)
+        _expect(self.call("POST", "/v1/creator/profile", user=creator), 200)
+        started = _expect(self.call("POST", "/v1/streams", user=creator, key=f"live-{creator}", body={}), 201)
+        stream_id = str(started.body["stream_id"])
+        with self._lock:
+            self._live_streams[creator] = stream_id
+        return stream_id
+
     def send_gift(
         self, fan: str, creator: str, key: str, gift_id: str = "rose", quantity: int = 1, container: int = 0
     ) -> Reply:
+        """A gift during the creator's live stream (`go_live` first); the fan's token is an adult's."""
+        stream_id = self._live_streams[creator]
         return self.call(
             "POST",
             "/v1/gifts",
             user=fan,
             key=key,
-            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": "bench"},
+            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": stream_id},
             container=container,
         )
 
@@ -311,6 +329,12 @@ class Api:
             ]
         }
         return self.handler("PayoutWorkerFunction", container)(event, _context("PayoutWorkerFunction"))
+
+
+def _expect(reply: Reply, status: int) -> Reply:
+    if reply.status != status:
+        raise RuntimeError(f"unexpected answer {reply.status}: {reply.body}")
+    return reply
 
 
 def _container_copy(function: str, container: int) -> ModuleType:

@@ -1,8 +1,10 @@
 """The local API gateway: template.yaml's HTTP routes served by the same handlers Lambda runs.
 
 Each request becomes the API Gateway HTTP API (payload format 2.0) event the deployed function
-receives, with the JWT checked as the HttpApi JWT authorizer checks it, and the handler is called
-in-process. Its answer becomes the HTTP response.
+receives, with the JWT checked as the HttpApi JWT authorizer checks it, and the function is invoked:
+in `make dev` and the e2e tests in its own process (devstack.runtime), in unit tests in-process.
+Its answer becomes the HTTP response. The gateway also serves the local pages: the token issuer's
+keys, the live stream's gifts and a Swagger UI for the OpenAPI document.
 """
 
 import base64
@@ -12,15 +14,18 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from devstack.template import LambdaHandler, Route, http_routes, load_handler
+from devstack.runtime import FunctionError, LocalContext
+from devstack.template import ROOT, LambdaHandler, Route, http_routes, load_handler
 from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, verify_token
+
+OPENAPI_DOCUMENT = ROOT / "layers" / "shared" / "coins" / "data" / "openapi.json"
+SWAGGER_PATH = "/docs"
 
 log = logging.getLogger("devstack.gateway")
 
@@ -31,26 +36,6 @@ LOCAL_PAGES = {
     "/creator/onboarding/done": "Payout account set up. You can close this page.",
     "/creator/onboarding/retry": "The onboarding link expired: ask the app for a new one.",
 }
-
-
-@dataclass
-class LocalContext:
-    """What the Lambda runtime passes as the context object."""
-
-    function_name: str
-    aws_request_id: str
-    memory_limit_in_mb: int = 1024
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    deadline: float = 0.0
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _claims_as_api_gateway_passes_them(claims: Mapping[str, Any]) -> dict[str, str]:
@@ -171,13 +156,14 @@ class Gateway:
         request = Request(environ)
         started = time.monotonic()
         response, function = self._respond(request)
+        # The function is the one this request was routed to: each request's own, never shared state.
         log.info(
-            "%s %s -> %d %.0fms %s",
+            "%s %s %s -> %d %.0fms",
+            function or "gateway",
             request.method,
             request.full_path.rstrip("?"),
             response.status_code,
             (time.monotonic() - started) * 1000,
-            function or "-",
         )
         return response(environ, start_response)
 
@@ -190,6 +176,8 @@ class Gateway:
         if request.method == "GET" and request.path in LOCAL_PAGES:
             page = f"<!doctype html><title>Coins</title><h1>{LOCAL_PAGES[request.path]}</h1>"
             return Response(page, mimetype="text/html"), None
+        if request.method == "GET" and request.path == SWAGGER_PATH:
+            return swagger_ui(request), None
         matched = self._match(request.method, request.path)
         if matched is None:
             return _error(404, "not_found", "no such route"), None
@@ -222,6 +210,12 @@ class Gateway:
         )
         try:
             result = self._load(route.function)(event, context)
+        except FunctionError as failed:
+            trace = "".join(failed.error.get("stackTrace") or [])
+            log.error("%s failed: %s\n%s", route.function, failed, trace)
+            return Response(
+                json.dumps({"message": "Internal Server Error"}), status=500, mimetype="application/json"
+            ), route.function
         except Exception:
             log.exception("%s raised", route.function)
             # What API Gateway answers when the function itself fails.
@@ -229,6 +223,27 @@ class Gateway:
                 json.dumps({"message": "Internal Server Error"}), status=500, mimetype="application/json"
             ), route.function
         return _http_response(result), route.function
+
+
+def swagger_ui(request: Request) -> Response:
+    """Swagger UI (Powertools' page and bundled assets) on the merged OpenAPI document, this server first."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui as powertools_swagger
+
+    document = json.loads(OPENAPI_DOCUMENT.read_text(encoding="utf-8"))
+    document["servers"] = [{"url": request.host_url.rstrip("/"), "description": "this local stack"}]
+    spec = json.dumps(document).replace("</", "<\\/")
+    if request.args.get("format") == "json":
+        return Response(spec, mimetype="application/json")
+    assets = Path(powertools_swagger.__file__).parent
+    page = powertools_swagger.generate_swagger_html(
+        spec,
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",  # no base URL: the bundled assets are inlined, so the page works offline
+        None,
+        True,  # keep the pasted Bearer token across reloads
+    )
+    return Response(page, mimetype="text/html")
 
 
 def _http_response(result: Any) -> Response:

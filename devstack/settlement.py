@@ -1,24 +1,28 @@
-"""The local stand-in for GiftSettlementFunction's event source: DynamoDB Local's stream -> settlement.
+"""Gift settlement in the tests' own process: the stream event source feeding a GiftSettlement.
 
-Deployed, Lambda reads the table's stream and invokes the settlement function with one stream
-shard's gift inserts at a time. Locally `make dev` runs `GiftSettlementTail` (a thread polling the
-stream the way devstack.outbox does) and calls the same `GiftSettlement.settle` with the same shard
-ids. `drain()` settles everything the stream holds now, for tests that assert creators' balances:
-it reads each shard from its start, and the watermark makes the records settled before a no-op.
+Deployed, Lambda reads the table's stream and invokes GiftSettlementFunction with one stream
+shard's gift inserts at a time. `make dev` and the e2e stack do the same: devstack.event_sources'
+StreamPoller reads DynamoDB Local's stream and invokes the function in its own process. Tests that
+build their own services (a counting or failing client, another clock) settle with `drain()`: the
+same poller, the same filter, batches and retries, delivering to their GiftSettlement the way the
+handler does, with GiftSettlementFunction's role holding every call. It reads each shard from its
+start; the watermark makes the records settled before a no-op.
 """
 
-import logging
-import threading
-from collections.abc import Callable, Iterator
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from coins.settlement import GiftRecord, GiftSettlement, SettlementReport, gift_record
-from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION, local_client
+from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION
 
-log = logging.getLogger("devstack.settlement")
+FUNCTION = "GiftSettlementFunction"
+DRAIN_RETRIES = 12  # under 20 s of the poller's backoff
 _deserializer = TypeDeserializer()
 PAGE = 1000
 GIFT_FIELDS = (
@@ -30,6 +34,7 @@ GIFT_FIELDS = (
     "coins",
     "millidiamonds",
     "created_at",
+    "stream_id",
     "new_payer",
 )
 
@@ -45,7 +50,7 @@ def streams_client(endpoint_url: str) -> Any:
 
 
 def gifts_of(records: list[dict[str, Any]]) -> list[GiftRecord]:
-    """The gift inserts among a page of stream records (what the deployed event filter passes)."""
+    """The gift inserts among stream records (what the deployed event filter passes)."""
     gifts = []
     for record in records:
         if record.get("eventName") != "INSERT":
@@ -63,6 +68,7 @@ def gifts_of(records: list[dict[str, Any]]) -> list[GiftRecord]:
 
 
 def _pages(streams: Any, stream_arn: str, shard_id: str) -> Iterator[list[dict[str, Any]]]:
+    """One shard's records from its start, a page at a time (tests that deal records themselves)."""
     iterator = streams.get_shard_iterator(
         StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
@@ -76,84 +82,38 @@ def _pages(streams: Any, stream_arn: str, shard_id: str) -> Iterator[list[dict[s
 
 
 def drain(endpoint_url: str, table: str, settlement: GiftSettlement) -> SettlementReport:
-    """Settles every gift the table's stream holds now, shard by shard, page by page, as Lambda would."""
-    streams = streams_client(endpoint_url)
-    stream_arn = local_client(endpoint_url).describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    total = SettlementReport()
-    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-        for page in _pages(streams, stream_arn, shard["ShardId"]):
-            report = settlement.settle(shard["ShardId"], gifts_of(page))
-            total = SettlementReport(
-                total.settled + report.settled,
-                total.refunded + report.refunded,
-                total.skipped + report.skipped,
-                report.failed_from,
-            )
-            if report.failed_from:
-                raise RuntimeError(f"settlement stopped at {report.failed_from} on {shard['ShardId']}")
-    return total
+    """Settles every gift the table's stream holds now, as the event source mapping would deliver it."""
+    from devstack import permissions
+    from devstack.event_sources import StreamPoller, stream_sources
+    from devstack.local_env import LocalServices, stack_values
+    from devstack.template import function_specs
 
+    values = stack_values(
+        LocalServices(table=table, dynamodb_url=endpoint_url, api_url="", stripe_url=None, aws_url=None)
+    )
+    (source,) = stream_sources(function_specs()[FUNCTION], values)
+    # Deployed, a batch is retried up to MaximumRetryAttempts (1,000) times; a test waiting on
+    # that would hang for half an hour, so here a batch still failing after a few seconds of
+    # retries stops the drain with an error, as it stopped before the event source ran it.
+    source = replace(source, maximum_retry_attempts=min(source.maximum_retry_attempts, DRAIN_RETRIES))
+    reports: list[SettlementReport] = []
 
-class GiftSettlementTail:
-    """Settles gifts as they arrive on DynamoDB Local's stream, until stopped."""
+    def settle(event: dict[str, Any]) -> dict[str, Any]:
+        # What the handler does with the event, with this settlement (functions/gift_settlement/app.py).
+        report = settlement.settle(event["shardId"], gifts_of(event["Records"]))
+        reports.append(report)
+        return {"batchItemFailures": [{"itemIdentifier": report.failed_from}] if report.failed_from else []}
 
-    def __init__(
-        self,
-        endpoint_url: str,
-        table: str,
-        settlement: Callable[[], GiftSettlement],
-        *,
-        poll_seconds: float = 0.3,
-    ) -> None:
-        self._endpoint = endpoint_url
-        self._table = table
-        self._settlement = settlement
-        self._poll = poll_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gift-settlement", daemon=True)
-
-    def start(self) -> "GiftSettlementTail":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        streams = streams_client(self._endpoint)
-        stream_arn = local_client(self._endpoint).describe_table(TableName=self._table)["Table"][
-            "LatestStreamArn"
-        ]
-        iterators: dict[str, str] = {}
-        while not self._stop.is_set():
-            try:
-                for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-                    shard_id = shard["ShardId"]
-                    if shard_id not in iterators:
-                        iterators[shard_id] = streams.get_shard_iterator(
-                            StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                        )["ShardIterator"]
-                for shard_id, iterator in list(iterators.items()):
-                    answer = streams.get_records(ShardIterator=iterator, Limit=PAGE)
-                    gifts = gifts_of(answer.get("Records", []))
-                    report = self._settlement().settle(shard_id, gifts) if gifts else SettlementReport()
-                    if report.failed_from:
-                        # As Lambda does: retry from the first record not settled.
-                        iterators[shard_id] = streams.get_shard_iterator(
-                            StreamArn=stream_arn,
-                            ShardId=shard_id,
-                            ShardIteratorType="AT_SEQUENCE_NUMBER",
-                            SequenceNumber=report.failed_from,
-                        )["ShardIterator"]
-                        continue
-                    if report.settled or report.refunded:
-                        log.info("settled %d gifts, refunded %d", report.settled, report.refunded)
-                    next_iterator = answer.get("NextShardIterator")
-                    if next_iterator:
-                        iterators[shard_id] = next_iterator
-                    else:
-                        del iterators[shard_id]
-            except Exception:
-                log.exception("settling gifts from the stream failed; trying again")
-            self._stop.wait(self._poll)
+    poller = StreamPoller(
+        source, settle, dynamodb_url=endpoint_url, guard=permissions.in_process_guard(FUNCTION)
+    )
+    report = poller.drain()
+    if report.sent_to_on_failure:
+        failed = reports[-1].failed_from if reports else None
+        raise RuntimeError(f"settlement kept failing from {failed} after {DRAIN_RETRIES} retries")
+    return SettlementReport(
+        settled=sum(r.settled for r in reports),
+        refunded=sum(r.refunded for r in reports),
+        skipped=sum(r.skipped for r in reports),
+        failed_from=reports[-1].failed_from if reports else None,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -50,7 +50,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
-def resources(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def resources(template: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     res: dict[str, dict[str, Any]] = (template or load_template())["Resources"]
     return res
 
@@ -78,7 +78,6 @@ class Route:
     code_uri: Path
     handler: str  # module.function, e.g. app.lambda_handler
     authorized: bool  # False where the route opts out of the JWT authorizer
-    environment: dict[str, Any]
 
     @property
     def route_key(self) -> str:
@@ -86,15 +85,17 @@ class Route:
 
 
 def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
-    """Every HttpApi event of every function, as the deployed API Gateway would route it."""
+    """Every HttpApi event of every function, as the deployed API Gateway would route it.
+
+    Each function's environment is not a route's business: devstack.local_env builds it, and the
+    local runtime starts the function's processes with it.
+    """
     tpl = template or load_template()
-    global_env = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     routes: list[Route] = []
     for logical_id, resource in resources(tpl).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
-        env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue
@@ -108,7 +109,6 @@ def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
                     code_uri=ROOT / props["CodeUri"],
                     handler=props["Handler"],
                     authorized=auth != "NONE",
-                    environment=env,
                 )
             )
     return routes
@@ -121,6 +121,45 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
         for logical_id, res in resources(template).items()
         if res.get("Type") == "AWS::Serverless::Function"
     }
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function as SAM deploys it: its own properties merged over Globals.Function."""
+
+    logical_id: str
+    code_uri: Path
+    handler: str  # module.function, e.g. app.lambda_handler
+    timeout_seconds: int
+    memory_mb: int
+    environment: dict[str, Any]  # template values, intrinsics not yet resolved
+    policies: list[Any]  # the Policies list: inline statements, SAM policy templates, managed ARNs
+    events: dict[str, Any]
+
+    @property
+    def module_name(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+
+def function_specs(template: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
+    """Every function with Globals applied (SAM merges maps key by key; scalars are replaced)."""
+    tpl = template or load_template()
+    globals_ = tpl.get("Globals", {}).get("Function", {})
+    global_env = globals_.get("Environment", {}).get("Variables", {})
+    specs: dict[str, FunctionSpec] = {}
+    for logical_id, props in functions(tpl).items():
+        policies = props.get("Policies", [])
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_uri=ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            timeout_seconds=int(props.get("Timeout", globals_.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+            environment={**global_env, **props.get("Environment", {}).get("Variables", {})},
+            policies=policies if isinstance(policies, list) else [policies],
+            events=dict(props.get("Events", {})),
+        )
+    return specs
 
 
 _load_lock = threading.Lock()
@@ -153,8 +192,20 @@ def load_function_module(logical_id: str) -> ModuleType:
 
 
 def load_handler(logical_id: str) -> LambdaHandler:
-    """The function's handler, imported from its CodeUri the way the Lambda runtime does."""
+    """The function's handler, imported from its CodeUri the way the Lambda runtime does.
+
+    Called in this process (unit and integration tests), so it shares the process's environment;
+    where the tests turned the permission check on (devstack.permissions.check_in_process), the
+    handler's AWS calls are held to its template statements while it runs.
+    """
     props = functions()[logical_id]
     _, attr = props["Handler"].rsplit(".", 1)
     handler: LambdaHandler = getattr(load_function_module(logical_id), attr)
-    return handler
+
+    def as_function(event: dict[str, Any], context: Any) -> Any:
+        from devstack import permissions  # imports this module: loaded on first call
+
+        with permissions.acting_as(permissions.in_process_guard(logical_id)):
+            return handler(event, context)
+
+    return as_function

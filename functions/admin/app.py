@@ -1,4 +1,4 @@
-"""Admin routes (admins group only): adjustments, reviews and account status."""
+"""Admin routes (admins group only): adjustments, reviews, account status, and who is a creator."""
 
 from typing import Annotated
 
@@ -20,11 +20,13 @@ from coins.errors import Busy, Forbidden, IdempotencyKeyReused, InsufficientFund
 from coins.models.admin import (
     AdjustmentReceipt,
     AdjustmentRequest,
+    CreatorMarkRequest,
     ReviewOut,
     ReviewPageOut,
     StatusChangeOut,
     StatusChangeRequest,
 )
+from coins.models.creators import CreatorProfileOut
 from coins.observability import logger, metrics
 from coins.wiring import services
 
@@ -84,6 +86,7 @@ def list_reviews(
 @app.post(
     "/v1/admin/accounts/<user_id>/status",
     summary="Clear a review, freeze or unfreeze an account",
+    description="The body is {status} and an optional reason.",
     tags=["admin"],
     responses=api_responses(200, StatusChangeOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
@@ -98,6 +101,28 @@ def set_status(
     )
     logger.info("account status changed", extra={"user_id": user_id, "status": changed["status"]})
     return StatusChangeOut.model_validate(changed)
+
+
+@app.post(
+    "/v1/admin/creators/<user_id>",
+    summary="Mark or unmark a user as a creator (for platforms that decide who their creators are)",
+    description="Only creators receive gifts and go live. Marking is idempotent; unmarking stops new "
+    "gifts at once and refunds any still in flight at settlement.",
+    tags=["admin"],
+    responses=api_responses(200, CreatorProfileOut, takes_body=True, refuses=(Forbidden, NotFound)),
+)
+def set_creator(
+    user_id: UserIdPath,
+    request: Annotated[CreatorMarkRequest, Body()],
+) -> CreatorProfileOut:
+    admin = current_caller(app)
+    require_admin(admin)
+    mark = services().admin.set_creator(admin_id=admin.user_id, user_id=user_id, creator=request.creator)
+    logger.info("creator mark changed", extra={"user_id": user_id, "creator": mark.creator})
+    live = services().streams.live_stream_of(user_id) if mark.creator else None
+    return CreatorProfileOut(
+        user_id=mark.user_id, creator=mark.creator, since=mark.since, status=mark.status, live_stream_id=live
+    )
 
 
 lambda_handler = lambda_entry(app)

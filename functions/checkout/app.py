@@ -10,9 +10,11 @@ from coins.api import IdempotencyKey, api_responses, create_app, current_caller,
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    BirthdateRequired,
     Busy,
     IdempotencyKeyReused,
     LimitExceeded,
+    NotEligible,
     NotFound,
     PaymentProviderUnavailable,
 )
@@ -26,8 +28,8 @@ app = create_app()
 @app.post(
     "/v1/checkout",
     summary="Open a Stripe Checkout Session for a coin package",
-    description="The region comes from the token's country claim. Coins are credited only when "
-    "Stripe's signed webhook confirms the payment.",
+    description="The region comes from the token's country claim, the buyer's age from its birthdate "
+    "(MIN_AGE_TO_BUY, 18). Coins are credited only when Stripe's signed webhook confirms the payment.",
     tags=["purchases"],
     responses=api_responses(
         201,
@@ -35,6 +37,8 @@ app = create_app()
         takes_body=True,
         refuses=(
             NotFound,
+            NotEligible,
+            BirthdateRequired,
             AccountFrozen,
             AccountUnderReview,
             LimitExceeded,
@@ -51,6 +55,7 @@ def open_checkout(
     checkout = services().purchases.open_checkout(
         user_id=buyer.user_id,
         country=buyer.country,
+        birthdate=buyer.birthdate,
         package_id=request.package_id,
         payment_method=request.payment_method,
         idempotency_key=idempotency_key,

@@ -10,10 +10,17 @@ from coins.api import IdempotencyKey, api_responses, create_app, current_caller,
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    BirthdateRequired,
     Busy,
     IdempotencyKeyReused,
     InsufficientFunds,
+    NotEligible,
     NotFound,
+    RecipientNotCreator,
+    RecipientUnavailable,
+    StreamCreatorMismatch,
+    StreamEnded,
+    StreamNotFound,
 )
 from coins.models.gifts import GiftReceipt, SendGiftRequest
 from coins.observability import metrics
@@ -27,13 +34,29 @@ app = create_app()
     summary="Send a gift",
     description="Debits the fan's coins and records the gift in one transaction; the creator's pending "
     "diamonds are credited from the table's stream within seconds (a creator who cannot receive is "
-    "never credited: the fan is refunded).",
+    "never credited: the fan is refunded). Only creators receive gifts, during one of their live "
+    "streams; the fan must be old enough (the token's birthdate). A refusal is the key's answer: a "
+    "retry with the same Idempotency-Key gets it again.",
     tags=["gifts"],
     responses=api_responses(
         201,
         GiftReceipt,
         takes_body=True,
-        refuses=(AccountFrozen, AccountUnderReview, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy),
+        refuses=(
+            AccountFrozen,
+            AccountUnderReview,
+            NotEligible,
+            BirthdateRequired,
+            NotFound,
+            StreamNotFound,
+            InsufficientFunds,
+            RecipientNotCreator,
+            RecipientUnavailable,
+            StreamCreatorMismatch,
+            StreamEnded,
+            IdempotencyKeyReused,
+            Busy,
+        ),
     ),
 )
 def send_gift(
@@ -47,6 +70,7 @@ def send_gift(
         quantity=request.quantity,
         stream_id=request.stream_id,
         idempotency_key=idempotency_key,
+        birthdate=fan.birthdate,
     )
     metrics.add_metric(name="GiftCoins", unit=MetricUnit.Count, value=int(receipt["coins_spent"]))
     return Response(201, content_types.APPLICATION_JSON, GiftReceipt.model_validate(receipt))

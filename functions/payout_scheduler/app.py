@@ -16,7 +16,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     # One creator's failure to mature is counted, not fatal: the due payouts are queued regardless.
     run = services().payout_batch.mature_due()
     queued = queue.enqueue(services().payout_batch.due())
-    metrics.add_metric(name="DiamondsMatured", unit=MetricUnit.Count, value=run.matured)
+    metrics.add_metric(name="MillidiamondsMatured", unit=MetricUnit.Count, value=run.matured)
     metrics.add_metric(name="MaturingHeldCreators", unit=MetricUnit.Count, value=run.held_creators)
     metrics.add_metric(name="MaturingFailedCreators", unit=MetricUnit.Count, value=run.failed_creators)
     metrics.add_metric(name="PayoutsQueued", unit=MetricUnit.Count, value=queued)

@@ -1,4 +1,9 @@
-"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP."""
+"""e2e tier: the local stack that `make dev` runs, started as a process, driven over HTTP.
+
+Every function runs in its own processes with its template environment, and its AWS calls are held
+to its template statements (DEVSTACK_PERMISSIONS=warn|off to relax that); each decision is appended
+to this run's permission log (tests/support/permissions.py) for tests/unit/test_least_privilege.py.
+"""
 
 import os
 import re
@@ -16,9 +21,11 @@ import requests
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from devstack.dynamodb_local import free_port
+from devstack.permissions import PERMISSIONS_VARIABLE
 from devstack.template import ROOT
 from devstack.tokens import mint_token
 from tests.e2e.webapp_driver import ARRIVES_WITHIN_MS, AppDriver, SceneSetter
+from tests.support.permissions import permission_log
 
 T = TypeVar("T")
 
@@ -28,9 +35,11 @@ class LocalStack:
     api: str
     stripe: str
     dynamodb: str
+    aws: str
     table: str
     jwt_dir: Path
     output: list[str]
+    permission_log: Path
 
     def token(
         self,
@@ -61,8 +70,18 @@ class LocalStack:
             "TABLE_NAME": self.table,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb,
             "STRIPE_API_BASE": self.stripe,
+            "LOCAL_AWS_URL": self.aws,
         }
-        command = [sys.executable, "-m", "devstack.payouts", *(["--as-of", as_of] if as_of else [])]
+        command = [
+            sys.executable,
+            "-m",
+            "devstack.payouts",
+            "--permission-log",
+            str(self.permission_log),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
+            *(["--as-of", as_of] if as_of else []),
+        ]
         done = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
         )
@@ -73,6 +92,7 @@ class LocalStack:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     jwt_dir = tmp_path_factory.mktemp("jwt")
+    decisions = permission_log()
     api_port = free_port()
     process = subprocess.Popen(
         [
@@ -86,6 +106,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             "0",
             "--stripe-port",
             "0",
+            "--aws-port",
+            "0",
+            "--permission-log",
+            str(decisions),
+            "--permissions",
+            os.environ.get(PERMISSIONS_VARIABLE, "enforce"),
             "--in-memory",
             "--jwt-dir",
             str(jwt_dir),
@@ -98,7 +124,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         text=True,
     )
     output: list[str] = []
-    deadline = time.monotonic() + 90
+    # Every function's first process starts before `ready:` (prewarm): slow on a loaded machine.
+    deadline = time.monotonic() + 180
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -114,6 +141,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     assert stripe is not None
     dynamodb = re.search(r"DynamoDB Local\s+(http://\S+)", "".join(output))
     assert dynamodb is not None
+    aws = re.search(r"AWS\s+(http://\S+)", "".join(output))
+    assert aws is not None
     # Keep reading its output so the pipe never fills up.
     stream = process.stdout
     threading.Thread(target=lambda: output.extend(iter(stream.readline, "")), daemon=True).start()
@@ -121,9 +150,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         api=f"http://127.0.0.1:{api_port}",
         stripe=stripe.group(1),
         dynamodb=dynamodb.group(1),
+        aws=aws.group(1),
         table="coins-e2e",
         jwt_dir=jwt_dir,
         output=output,
+        permission_log=decisions,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])

@@ -15,12 +15,14 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from coins.ledger import transfer_id_for
 from devstack.template import http_routes
 from devstack.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
 from tests.e2e.conftest import LocalStack, eventually
 from tests.support.stripe_events import event, sign
 
 ALICE, BOB, ADMIN, CREATOR = "authz-alice", "authz-bob", "authz-admin", "authz-creator"
+ADULT = "1990-01-01"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class RouteCase:
         return f"{self.method} {self.route}"
 
 
-GIFT = {"creator_id": CREATOR, "gift_id": "rose", "quantity": 1, "stream_id": "authz-live"}
+LIVE = transfer_id_for(CREATOR, "stream", "authz-stream")  # the creator's live stream (the fixture's)
+GIFT = {"creator_id": CREATOR, "gift_id": "rose", "quantity": 1, "stream_id": LIVE}
 ROUTES = [
     RouteCase("GET", "/v1/catalog/gifts", "/v1/catalog/gifts"),
     RouteCase("GET", "/v1/catalog/packages", "/v1/catalog/packages"),
@@ -60,6 +63,20 @@ ROUTES = [
         "/v1/admin/accounts/{user_id}/status",
         f"/v1/admin/accounts/{ALICE}/status",
         {"status": "frozen", "reason": "not an admin"},
+        admin_only=True,
+    ),
+    RouteCase("POST", "/v1/creator/profile", "/v1/creator/profile"),
+    RouteCase("GET", "/v1/creator/profile", "/v1/creator/profile"),
+    RouteCase("POST", "/v1/streams", "/v1/streams", {"title": "authz"}),
+    RouteCase("POST", "/v1/streams/{stream_id}/end", f"/v1/streams/{LIVE}/end"),
+    RouteCase("GET", "/v1/streams/{stream_id}", f"/v1/streams/{LIVE}"),
+    RouteCase("GET", "/v1/streams/{stream_id}/top", f"/v1/streams/{LIVE}/top"),
+    RouteCase("GET", "/v1/creators/{creator_id}/top", f"/v1/creators/{CREATOR}/top"),
+    RouteCase(
+        "POST",
+        "/v1/admin/creators/{user_id}",
+        f"/v1/admin/creators/{ALICE}",
+        {"creator": True},
         admin_only=True,
     ),
 ]
@@ -120,18 +137,24 @@ class Table:
     def snapshot(self) -> list[str]:
         items: list[str] = []
         for page in self._client.get_paginator("scan").paginate(TableName=self._name, ConsistentRead=True):
-            # Binary attributes (the gift reply kept on the transfer) come back as bytes.
+            # Binary attributes (a settlement row's gifts, the gift reply kept on the transfer): as hex.
             items.extend(json.dumps(item, sort_keys=True, default=bytes.hex) for item in page["Items"])
         return sorted(items)
 
 
 @pytest.fixture(scope="module")
 def table(local_stack: LocalStack) -> Table:
-    # Given Alice with coins and a history, Bob with nothing, and a creator with an open wallet.
+    # Given Alice with coins and a history, Bob with nothing, and a creator live on a stream.
     api = local_stack.api
     with requests.Session() as http:
         for user in (ALICE, BOB, CREATOR):
             assert http.get(f"{api}/v1/wallet", headers=local_stack.headers(user)).status_code == 200
+        creator = local_stack.headers(CREATOR, birthdate=ADULT)
+        assert http.post(f"{api}/v1/creator/profile", headers=creator).status_code == 200
+        started = http.post(
+            f"{api}/v1/streams", headers={**creator, "Idempotency-Key": "authz-stream"}, json={}
+        )
+        assert (started.status_code, started.json()["stream_id"]) == (201, LIVE)
         granted = http.post(
             f"{api}/v1/admin/adjustments",
             headers={**local_stack.headers(ADMIN, groups=("admins",)), "Idempotency-Key": "authz-grant"},
@@ -140,14 +163,15 @@ def table(local_stack: LocalStack) -> Table:
         assert granted.status_code == 201
         sent = http.post(
             f"{api}/v1/gifts",
-            headers={**local_stack.headers(ALICE), "Idempotency-Key": "alice-gift-1"},
+            headers={**local_stack.headers(ALICE, birthdate=ADULT), "Idempotency-Key": "alice-gift-1"},
             json=GIFT,
         )
         assert sent.status_code == 201
-        # The creator's side settles off the request path; wait for it so no test sees it land.
-        creator_history = f"{api}/v1/wallet/transactions"
+        # The gift's settlement (the creator's credit and history, stream totals, top gifters) writes
+        # off the request path within seconds: wait until it has landed and the table is still, so
+        # that it does not land between a test's before and after.
         settled = eventually(
-            lambda: len(http.get(creator_history, headers=local_stack.headers(CREATOR)).json()["items"]), 1
+            lambda: len(http.get(f"{api}/v1/wallet/transactions", headers=creator).json()["items"]), 1
         )
         assert settled == 1
     table = Table(local_stack)
@@ -188,7 +212,7 @@ def test_a_non_admin_on_admin_routes_is_403_and_nothing_changes(
 def test_another_users_token_sees_and_changes_only_its_own_data(
     local_stack: LocalStack, http: requests.Session, table: Table
 ) -> None:
-    api, bob = local_stack.api, local_stack.headers(BOB)
+    api, bob = local_stack.api, local_stack.headers(BOB, birthdate=ADULT)
     alice_history = http.get(f"{api}/v1/wallet/transactions", headers=local_stack.headers(ALICE)).json()
     alice_transfers = {item["transfer_id"] for item in alice_history["items"]}
     assert alice_transfers
@@ -199,7 +223,12 @@ def test_another_users_token_sees_and_changes_only_its_own_data(
     earnings = http.get(f"{api}/v1/creator/earnings", headers=bob)
     # Alice's idempotency key from Bob: not Alice's receipt replayed, and Bob has no coins to spend.
     gift = send(local_stack, http, ROUTES[5], bob)
-    assert table.snapshot() == before
+    # The refusal is kept as the answer to Bob's own key (docs/api.md, "Idempotency"), and nothing else
+    added = [json.loads(item) for item in table.snapshot() if item not in before]
+    assert [(i["kind"]["S"], i["user_id"]["S"], i["error_code"]["S"]) for i in added] == [
+        ("refusal", BOB, "insufficient_funds")
+    ]
+    assert [item for item in before if item not in table.snapshot()] == []
 
     assert (wallet["user_id"], wallet["coins"]) == (BOB, 0)
     assert {item["transfer_id"] for item in history["items"]} & alice_transfers == set()
@@ -229,6 +258,12 @@ SERVER_DECIDED: list[tuple[int, str, Any]] = [
     (9, "transfer_id", "xf_chosen"),
     (11, "changed_at", "2000-01-01T00:00:00Z"),
     (11, "user_id", BOB),
+    (14, "creator_id", BOB),
+    (14, "stream_id", "st_chosen"),
+    (14, "status", "ended"),
+    (14, "totals", {"coins": 1_000_000}),
+    (19, "user_id", BOB),
+    (19, "since", "2000-01-01T00:00:00Z"),
 ]
 
 

@@ -73,7 +73,7 @@ def test_idempotency_keys_of_0_and_256_characters_are_400(
 ) -> None:
     answer = http.post(
         f"{local_stack.api}/v1/checkout",
-        headers={**local_stack.headers("edge-keys"), "Idempotency-Key": key},
+        headers={**local_stack.headers("edge-keys", birthdate="1990-01-01"), "Idempotency-Key": key},
         json={"package_id": "coins_70"},
     )
     assert answer.status_code == status, answer.text

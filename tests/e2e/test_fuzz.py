@@ -65,7 +65,7 @@ class FuzzRun:
         path = case.operation.path
         if path.startswith("/v1/admin"):
             return "fuzz-admin"
-        if path.startswith("/v1/creator"):
+        if path.startswith(("/v1/creator/", "/v1/streams")):
             return "fuzz-creator"
         return "fuzz-fan"
 
@@ -73,7 +73,7 @@ class FuzzRun:
 @pytest.fixture(scope="module")
 def fuzz(local_stack: LocalStack) -> Iterator[FuzzRun]:
     tokens = {
-        "fuzz-fan": local_stack.token("fuzz-fan"),
+        "fuzz-fan": local_stack.token("fuzz-fan", birthdate="1995-06-01"),
         "fuzz-creator": local_stack.token("fuzz-creator", birthdate="1990-01-01"),
         "fuzz-admin": local_stack.token("fuzz-admin", groups=("admins",)),
     }
@@ -95,6 +95,9 @@ def fuzz(local_stack: LocalStack) -> Iterator[FuzzRun]:
             json={"user_id": "fuzz-fan", "unit": "coins", "amount": 100_000, "reason": "fuzz seed"},
         )
         assert granted.status_code == 201, granted.text
+        # ... and a creator who may go live (gifts need one of their live streams)
+        profile = session.post(f"{api}/v1/creator/profile", headers=run.headers_for("fuzz-creator"))
+        assert profile.status_code == 200, profile.text
         document = session.get(f"{api}/v1/openapi.json")
         assert document.status_code == 200
         run.schema = schemathesis.openapi.from_dict(_without_security(document.json()))

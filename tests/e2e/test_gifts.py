@@ -10,19 +10,25 @@ from tests.e2e.conftest import LocalStack, eventually
 
 
 def gift(stack: LocalStack, http: requests.Session, fan: str, body: Any, key: str) -> requests.Response:
-    return http.post(
-        f"{stack.api}/v1/gifts", headers={**stack.headers(fan), "Idempotency-Key": key}, json=body
-    )
+    # Fans are adults (sending gifts takes 18, from the token's birthdate).
+    headers = {**stack.headers(fan, birthdate="1998-04-02"), "Idempotency-Key": key}
+    return http.post(f"{stack.api}/v1/gifts", headers=headers, json=body)
 
 
 def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
     local_stack: LocalStack, http: requests.Session
 ) -> None:
     api = local_stack.api
-    creator = local_stack.headers("tour-creator")
-    fan = local_stack.headers("tour-fan")
+    creator = local_stack.headers("tour-creator", birthdate="1990-01-01")
+    fan = local_stack.headers("tour-fan", birthdate="1998-04-02")
     admin = local_stack.headers("tour-admin", groups=("admins",))
-    assert http.get(f"{api}/v1/wallet", headers=creator).status_code == 200
+    # The creator becomes one and goes live (as the README's tour does)
+    assert http.post(f"{api}/v1/creator/profile", headers=creator).json()["creator"] is True
+    started = http.post(
+        f"{api}/v1/streams", headers={**creator, "Idempotency-Key": "tour-stream"}, json={"title": "tour"}
+    )
+    assert started.status_code == 201
+    stream_id = started.json()["stream_id"]
     granted = http.post(
         f"{api}/v1/admin/adjustments",
         headers={**admin, "Idempotency-Key": "tour-grant"},
@@ -30,7 +36,7 @@ def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
     )
     assert granted.status_code == 201
 
-    body = {"creator_id": "tour-creator", "gift_id": "finger_heart", "quantity": 3, "stream_id": "live-1"}
+    body = {"creator_id": "tour-creator", "gift_id": "finger_heart", "quantity": 3, "stream_id": stream_id}
     sent = gift(local_stack, http, "tour-fan", body, "tour-gift-1")
     again = gift(local_stack, http, "tour-fan", body, "tour-gift-1")
 
@@ -53,13 +59,21 @@ def test_a_fan_granted_coins_sends_gifts_and_both_see_it(
     deadline = time.monotonic() + 10
     shown: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not shown:
-        shown = http.get(f"{api}/_local/live/live-1").json()["gifts"]
+        shown = http.get(f"{api}/_local/live/{stream_id}").json()["gifts"]
         time.sleep(0.2)
     assert [(g["transfer_id"], g["gift_id"], g["quantity"], g["creator_id"]) for g in shown] == [
         (sent.json()["transfer_id"], "finger_heart", 3, "tour-creator")
     ]
     gifts = http.get(f"{api}/v1/catalog/gifts", headers=fan).json()["gifts"]
     assert {"id": "universe", "name": "Universe", "coins": 34999, "kind": "exclusive"} in gifts
+    # The stream's totals and its top gifters come from the same settlement; ended, it keeps them
+    expected = [{"rank": 1, "fan_id": "tour-fan", "coins": 15, "gifts": 1}]
+    top = eventually(
+        lambda: http.get(f"{api}/v1/streams/{stream_id}/top", headers=fan).json()["items"], expected
+    )
+    assert top == expected
+    ended = http.post(f"{api}/v1/streams/{stream_id}/end", headers=creator).json()
+    assert (ended["status"], ended["totals"]) == ("ended", {"gifts": 1, "coins": 15, "diamonds": 7})
 
 
 @pytest.mark.parametrize(

@@ -8,24 +8,34 @@ from tests.e2e.conftest import LocalStack, eventually
 def test_a_creator_is_paid_by_the_payout_batch(local_stack: LocalStack, http: requests.Session) -> None:
     api, sim = local_stack.api, local_stack.stripe
     creator = local_stack.headers("payout-creator", birthdate="1990-05-17")
-    fan = local_stack.headers("payout-fan")
+    fans = [local_stack.headers(f"payout-fan-{n}", birthdate="1992-03-04") for n in range(2)]
     admin = local_stack.headers("payout-admin", groups=("admins",))
 
-    # Given an onboarded creator whose Connect account Stripe has completed
+    # Given an onboarded creator (onboarding makes them a creator) whose Connect account Stripe has
+    # completed, live on a stream
     onboarding = http.post(f"{api}/v1/creator/onboarding", headers=creator).json()
     assert http.post(f"{api}/v1/creator/onboarding", headers=creator).json() == onboarding
     assert http.post(f"{sim}/_sim/accounts/{onboarding['account_id']}/complete").status_code == 200
-    # ... who received 12,000 diamonds' worth of gifts (24,000 coins at 1 diamond per 2 coins)
-    http.post(
-        f"{api}/v1/admin/adjustments",
-        headers={**admin, "Idempotency-Key": "payout-coins"},
-        json={"user_id": "payout-fan", "unit": "coins", "amount": 30000, "reason": "test budget"},
-    )
+    stream = http.post(f"{api}/v1/streams", headers={**creator, "Idempotency-Key": "payday"}, json={})
+    assert stream.status_code == 201
+    # ... who received 12,000 diamonds' worth of gifts (24,000 coins at 1 diamond per 2 coins) from
+    # two fans (each under the 20,000 coins a day that puts a gifter under review)
+    for n in range(2):
+        http.post(
+            f"{api}/v1/admin/adjustments",
+            headers={**admin, "Idempotency-Key": f"payout-coins-{n}"},
+            json={"user_id": f"payout-fan-{n}", "unit": "coins", "amount": 15000, "reason": "test budget"},
+        )
     for n in range(12):
         sent = http.post(
             f"{api}/v1/gifts",
-            headers={**fan, "Idempotency-Key": f"payout-gift-{n}"},
-            json={"creator_id": "payout-creator", "gift_id": "galaxy", "quantity": 2, "stream_id": "payday"},
+            headers={**fans[n % 2], "Idempotency-Key": f"payout-gift-{n}"},
+            json={
+                "creator_id": "payout-creator",
+                "gift_id": "galaxy",
+                "quantity": 2,
+                "stream_id": stream.json()["stream_id"],
+            },
         )
         assert sent.status_code == 201
     pending = eventually(

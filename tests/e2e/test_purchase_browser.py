@@ -29,7 +29,7 @@ def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
 def test_a_fan_pays_on_the_hosted_page_and_a_refund_claws_the_coins_back(
     local_stack: LocalStack, http: requests.Session, browser: Browser
 ) -> None:
-    api, fan = local_stack.api, local_stack.headers("buyer-1", country="US")
+    api, fan = local_stack.api, local_stack.headers("buyer-1", country="US", birthdate="1990-01-01")
 
     def coins() -> int:
         return int(http.get(f"{api}/v1/wallet", headers=fan).json()["coins"])
@@ -65,7 +65,7 @@ def test_a_fan_pays_on_the_hosted_page_and_a_refund_claws_the_coins_back(
 def test_the_fail_button_declines_and_credits_nothing(
     local_stack: LocalStack, http: requests.Session, browser: Browser
 ) -> None:
-    api, fan = local_stack.api, local_stack.headers("buyer-2", country="JP")
+    api, fan = local_stack.api, local_stack.headers("buyer-2", country="JP", birthdate="1990-01-01")
     checkout = http.post(
         f"{api}/v1/checkout",
         headers={**fan, "Idempotency-Key": "browser-order-2"},

@@ -35,7 +35,9 @@ def test_every_region_and_payment_method_opens_a_checkout_in_its_currency(
         region = book.regions[name]
         # The dearest package the method's limit allows: the largest amount the region charges it.
         package = [p for p in region.packages if p.amount <= region.payment_methods[method]][-1]
-        buyer = local_stack.headers(f"region-buyer-{name}-{method}", country=region.countries[0])
+        buyer = local_stack.headers(
+            f"region-buyer-{name}-{method}", country=region.countries[0], birthdate="1990-01-01"
+        )
         answer = http.post(
             f"{local_stack.api}/v1/checkout",
             headers={**buyer, "Idempotency-Key": f"region-{name}-{method}"},

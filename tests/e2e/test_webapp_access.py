@@ -61,7 +61,7 @@ UNLABELLED = """
 PAGES = [
     ("#/wallet", "#coin-balance"),
     ("#/store", "#packages li"),
-    ("#/live/phone-live?creator=web-phone-creator", "#tray label"),
+    ("#/live/{stream}?creator=web-phone-creator", "#tray label"),
     ("#/creator", "#bucket-pending"),
     ("#/admin", "#adjust-form"),
 ]
@@ -81,10 +81,10 @@ def test_the_local_sign_in_form_refuses_what_an_issuer_would_not_vouch_for(webap
 
 def test_every_page_names_its_controls_and_meets_contrast(webapp: AppDriver, scene: SceneSetter) -> None:
     page = webapp.page
-    scene.open_wallet("web-a11y-creator")
+    stream = scene.go_live("web-a11y-creator")
     webapp.sign_in("web-a11y", admin=True)
     for route, ready in PAGES:
-        webapp.go(route.replace("web-phone-creator", "web-a11y-creator"))
+        webapp.go(route.replace("web-phone-creator", "web-a11y-creator").replace("{stream}", stream))
         expect(page.locator(ready).first).to_be_visible()
         assert page.evaluate(UNLABELLED) == [], route
         assert page.evaluate(CONTRAST_PROBLEMS) == [], route
@@ -99,11 +99,11 @@ def test_every_page_names_its_controls_and_meets_contrast(webapp: AppDriver, sce
 
 def test_a_gift_can_be_chosen_and_sent_with_the_keyboard_alone(webapp: AppDriver, scene: SceneSetter) -> None:
     page = webapp.page
-    scene.open_wallet("web-keys-creator")
+    stream = scene.go_live("web-keys-creator")
     scene.open_wallet("web-keyboard-fan")
     scene.grant("web-keyboard-fan", 20)
     webapp.sign_in("web-keyboard-fan")
-    webapp.go("#/live/keys-live?creator=web-keys-creator")
+    webapp.go(f"#/live/{stream}?creator=web-keys-creator")
     expect(page.locator("#tray label").first).to_be_visible()
 
     # Tab reaches the tray (its first gift), the arrow keys move along it, Tab goes on to the quantity
@@ -127,12 +127,12 @@ def test_a_gift_can_be_chosen_and_sent_with_the_keyboard_alone(webapp: AppDriver
 
 def test_every_page_fits_a_phone_screen(webapp: AppDriver, scene: SceneSetter) -> None:
     page = webapp.page
-    scene.open_wallet("web-phone-creator")
+    stream = scene.go_live("web-phone-creator")
     page.set_viewport_size({"width": 360, "height": 780})
     try:
         webapp.sign_in("web-phone", country="KR", admin=True)
         for route, ready in PAGES:
-            webapp.go(route)
+            webapp.go(route.replace("{stream}", stream))
             expect(page.locator(ready).first).to_be_visible()
             assert page.evaluate("document.documentElement.scrollWidth") <= 360, route
         webapp.go("#/store")

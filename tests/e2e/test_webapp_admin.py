@@ -10,7 +10,7 @@ def test_an_admin_freezes_an_account_and_the_fan_sees_why(webapp: AppDriver, sce
     page = webapp.page
     scene.open_wallet("web-suspect")
     scene.grant("web-suspect", 50)
-    scene.open_wallet("web-streamer")
+    stream = scene.go_live("web-streamer")
 
     # Given an admin on the staff page
     webapp.sign_in("web-admin", admin=True)
@@ -33,7 +33,7 @@ def test_an_admin_freezes_an_account_and_the_fan_sees_why(webapp: AppDriver, sce
     expect(banner).to_contain_text("Your account is frozen.")
     expect(banner).to_contain_text("Our team has frozen this account.")
     expect(page.locator("#wallet-status")).to_have_text("Frozen")
-    webapp.go("#/live/web-streamer-live?creator=web-streamer")
+    webapp.go(f"#/live/{stream}?creator=web-streamer")
     page.locator("label[for=gift-rose]").click()
     page.get_by_role("button", name="Send for 1 coin").click()
     expect(webapp.alert("account_frozen")).to_contain_text("Your account is frozen.")
@@ -52,15 +52,15 @@ def test_a_fan_who_owes_coins_after_a_dispute_is_told_so(webapp: AppDriver, scen
     page = webapp.page
     # Given a fan who bought 700 coins, spent 600, and whose payment was then disputed
     scene.open_wallet("web-disputer")
-    scene.open_wallet("web-streamer")
+    stream = scene.go_live("web-streamer")
     webapp.sign_in("web-disputer")
     webapp.go("#/store")
     page.locator('[data-package="coins_700"]').get_by_role("button").click()
     page.locator("#pay").click()
     expect(page.locator("#credited")).to_contain_text("700 coins added.")
     session_id = page.evaluate("new URLSearchParams(location.hash.split('?')[1]).get('session_id')")
-    scene.gift("web-disputer", "web-streamer", "money_gun", 1, "web-streamer-live")
-    scene.gift("web-disputer", "web-streamer", "hand_hearts", 1, "web-streamer-live")
+    scene.gift("web-disputer", "web-streamer", "money_gun", 1, stream)
+    scene.gift("web-disputer", "web-streamer", "hand_hearts", 1, stream)
     disputed = scene.http.post(f"{webapp.stack.stripe}/_sim/checkout/sessions/{session_id}/dispute")
     assert disputed.status_code == 200
     eventually(lambda: scene.wallet("web-disputer")["status"] == "frozen")
@@ -80,7 +80,7 @@ def test_the_review_queue_shows_why_and_an_admin_clears_a_review(
 ) -> None:
     page = webapp.page
     # Given a fan put under review by heavy buying (17,500 then 3,500 coins in a day)
-    fan = scene.stack.headers("web-heavy-buyer")
+    fan = scene.stack.headers("web-heavy-buyer", birthdate="1990-01-01")
     for key, package in (("a", "coins_17500"), ("b", "coins_3500")):
         scene.http.post(
             f"{scene.stack.api}/v1/checkout",

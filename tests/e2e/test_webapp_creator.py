@@ -1,11 +1,65 @@
-"""A creator in the web app: sees diamonds arrive, sets up payouts on Stripe's page, withdraws,
-and is told why when a withdrawal is refused."""
+"""A creator in the web app: goes live and ends the stream, sees diamonds arrive, sets up payouts on
+Stripe's page, withdraws, and is told why when a withdrawal is refused."""
 
 import re
 
 from playwright.sync_api import expect
 
 from tests.e2e.webapp_driver import AppDriver, SceneSetter
+
+
+def test_a_creator_goes_live_from_the_app_and_ends_the_stream(webapp: AppDriver, scene: SceneSetter) -> None:
+    page = webapp.page
+    # Given an adult signed in, on the live page
+    webapp.sign_in("web-going-live", birthdate="1990-01-01")
+    webapp.go("#/live")
+
+    # When they go live: they become a creator and their stream starts
+    page.get_by_role("button", name="Go live").click()
+    expect(page).to_have_url(re.compile(r"#/live/st_[0-9a-f]{30}\?creator=web-going-live$"))
+    stream = page.evaluate("location.hash.split('/')[2].split('?')[0]")
+    expect(page.get_by_text("This is your stream.")).to_be_visible()
+    shown = scene.http.get(
+        f"{webapp.stack.api}/v1/streams/{stream}", headers=webapp.stack.headers("web-fan-x")
+    )
+    assert (shown.status_code, shown.json()["creator_id"], shown.json()["status"]) == (
+        200,
+        "web-going-live",
+        "live",
+    )
+
+    # And going live again finds the same stream
+    webapp.go("#/live")
+    page.get_by_role("button", name="Go live").click()
+    expect(page).to_have_url(re.compile(f"#/live/{stream}\\?"))
+
+    # When they end it
+    page.get_by_role("button", name="End stream").click()
+    expect(page.get_by_text("This stream has ended.")).to_be_visible()
+
+    # Then it shows as ended, and a fan's gift there is refused for it
+    ended = scene.http.get(
+        f"{webapp.stack.api}/v1/streams/{stream}", headers=webapp.stack.headers("web-fan-x")
+    )
+    assert ended.json()["status"] == "ended"
+    scene.open_wallet("web-late-fan")
+    scene.grant("web-late-fan", 10)
+    late = scene.http.post(
+        f"{webapp.stack.api}/v1/gifts",
+        headers={
+            **webapp.stack.headers("web-late-fan", birthdate="1995-05-05"),
+            "Idempotency-Key": "late-gift",
+        },
+        json={"creator_id": "web-going-live", "gift_id": "rose", "quantity": 1, "stream_id": stream},
+    )
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "stream_ended")
+
+
+def test_someone_under_18_cannot_go_live_and_is_told_why(webapp: AppDriver) -> None:
+    webapp.sign_in("web-young-streamer", birthdate="2013-02-02")
+    webapp.go("#/live")
+    webapp.page.get_by_role("button", name="Go live").click()
+    expect(webapp.alert("not_eligible")).to_contain_text("18 or older to become a creator")
 
 
 def test_a_creator_sees_the_diamonds_and_withdraws_them(webapp: AppDriver, scene: SceneSetter) -> None:
@@ -16,11 +70,12 @@ def test_a_creator_sees_the_diamonds_and_withdraws_them(webapp: AppDriver, scene
     expect(page.locator("#bucket-pending")).to_contain_text("0 diamonds")
 
     # When a fan gifts 4,700 coins on their stream (2,350 diamonds at 1 per 2 coins)
+    stream = scene.go_live("web-earner")
     scene.open_wallet("web-patron")
     scene.grant("web-patron", 5000)
-    scene.gift("web-patron", "web-earner", "galaxy", 4, "web-earner-live")
-    scene.gift("web-patron", "web-earner", "money_gun", 1, "web-earner-live")
-    scene.gift("web-patron", "web-earner", "hand_hearts", 2, "web-earner-live")
+    scene.gift("web-patron", "web-earner", "galaxy", 4, stream)
+    scene.gift("web-patron", "web-earner", "money_gun", 1, stream)
+    scene.gift("web-patron", "web-earner", "hand_hearts", 2, stream)
 
     # Then the page shows them pending with their cash value, without a reload (credits may land later)
     expect(page.locator("#bucket-pending")).to_contain_text("2,350 diamonds")

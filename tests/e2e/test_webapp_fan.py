@@ -131,12 +131,12 @@ def test_a_fan_sends_gifts_and_sees_them_arrive_in_the_streams_feed(
     webapp: AppDriver, scene: SceneSetter
 ) -> None:
     page = webapp.page
-    # Given a creator live on "web-stream" and a fan with 500 coins
-    scene.open_wallet("web-creator", birthdate="1990-01-01")
+    # Given a creator live on a stream and a fan with 500 coins
+    stream = scene.go_live("web-creator")
     scene.open_wallet("web-fan")
     scene.grant("web-fan", 500)
     webapp.sign_in("web-fan")
-    webapp.go("#/live/web-stream?creator=web-creator")
+    webapp.go(f"#/live/{stream}?creator=web-creator")
     expect(page.locator("#live-balance")).to_have_text("500 coins")
     expect(page.locator("#tray label")).to_have_count(33)
     expect(page.locator("label[for=gift-universe]")).to_contain_text("34,999 coins")
@@ -157,7 +157,7 @@ def test_a_fan_sends_gifts_and_sees_them_arrive_in_the_streams_feed(
     expect(feed.locator("li").first).to_contain_text(f"web-fan sent Finger Heart {TIMES} 3")
     scene.open_wallet("web-other-fan")
     scene.grant("web-other-fan", 100)
-    scene.gift("web-other-fan", "web-creator", "rose", 2, "web-stream")
+    scene.gift("web-other-fan", "web-creator", "rose", 2, stream)
     expect(feed.locator("li").first).to_contain_text(f"web-other-fan sent Rose {TIMES} 2")
     page.locator("label[for=gift-galaxy]").click()
     page.get_by_label("Quantity").fill("1")
@@ -172,6 +172,12 @@ def test_a_fan_sends_gifts_and_sees_them_arrive_in_the_streams_feed(
     page.get_by_role("button", name="Send for 299 coins").click()
     expect(feed.locator("li").first).to_contain_text(f"web-fan sent Corgi {TIMES} 1")
     expect(page.locator("#feed-total")).to_have_text("316 coins in gifts on this stream")
+
+    # And the stream's top gifters, counted by the settlement, rank them by coins given
+    top = page.locator("#top-gifters li")
+    expect(top).to_have_count(2)
+    expect(top.nth(0)).to_contain_text("1. web-fan 314 coins")
+    expect(top.nth(1)).to_contain_text("2. web-other-fan 2 coins")
     webapp.screenshot("webapp-live")
 
 
@@ -210,8 +216,8 @@ def test_heavy_buying_is_refused_over_the_limit_and_puts_the_account_under_revie
     expect(banner).to_contain_text("Heavy buying or spending put this account under review")
 
     # And gifts are paused with the same reason
-    scene.open_wallet("web-creator")
-    webapp.go("#/live/web-stream?creator=web-creator")
+    stream = scene.go_live("web-creator")
+    webapp.go(f"#/live/{stream}?creator=web-creator")
     page.locator("label[for=gift-rose]").click()
     page.get_by_role("button", name="Send for 1 coin").click()
     expect(webapp.alert("account_under_review")).to_contain_text("Your account is under review.")

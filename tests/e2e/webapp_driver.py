@@ -98,10 +98,28 @@ class SceneSetter:
         )
         assert answer.status_code == 201, answer.text
 
+    def go_live(self, creator: str) -> str:
+        """The creator opens a wallet, becomes a creator and goes live (once: the same stream again
+        afterwards); returns the stream's id."""
+        headers = self.stack.headers(creator, birthdate="1990-01-01")
+        self.open_wallet(creator)
+        profile = self.http.post(f"{self.stack.api}/v1/creator/profile", headers=headers)
+        assert profile.status_code == 200, profile.text
+        started = self.http.post(
+            f"{self.stack.api}/v1/streams", headers={**headers, "Idempotency-Key": f"live-{creator}"}, json={}
+        )
+        assert started.status_code == 201, started.text
+        stream_id: str = started.json()["stream_id"]
+        return stream_id
+
     def gift(self, fan: str, creator: str, gift_id: str, quantity: int, stream: str) -> None:
+        headers = {
+            **self.stack.headers(fan, birthdate="1995-05-05"),  # fans who gift are adults
+            "Idempotency-Key": f"gift-{fan}-{time.time_ns()}",
+        }
         answer = self.http.post(
             f"{self.stack.api}/v1/gifts",
-            headers={**self.stack.headers(fan), "Idempotency-Key": f"gift-{fan}-{time.time_ns()}"},
+            headers=headers,
             json={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": stream},
         )
         assert answer.status_code == 201, answer.text

@@ -1,9 +1,16 @@
-"""Integration tier: DynamoDB Local (Amazon's engine) and the Stripe simulator, on free ports."""
+"""Integration tier: DynamoDB Local (Amazon's engine) and the Stripe simulator, on free ports.
+
+Handlers loaded with devstack.template.load_handler run in this process, held to their template's
+IAM statements while they run (a call the deployed function would be denied fails here too, unless
+DEVSTACK_PERMISSIONS=off), and each decision is recorded for the least-privilege check.
+"""
 
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 from werkzeug.serving import make_server
 
@@ -11,6 +18,19 @@ from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, loca
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_STRIPE_KEY, LOCAL_WEBHOOK_SECRET
 from devstack.stripe_sim.server import StripeSimulator
+from tests.support.contention import Contention
+from tests.support.permissions import permission_log
+
+# Collected before any test runs: every tier of this run records into the same file.
+permission_log()
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Tests that read what every other test recorded (the least-privilege check) run last."""
+    last = [i for i in items if getattr(getattr(i, "function", None), "runs_after_every_tier", False)]
+    items[:] = [i for i in items if i not in last] + last
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +81,17 @@ def gateway(ledger_table: str, stripe_env: StripeSimulator) -> Iterator[str]:
     stripe_env.webhook_url = None
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def contention(ledger_table: str) -> Iterator[Contention]:
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    state = Contention()
+    # An answer from a before-call handler is taken as DynamoDB's (botocore's own hook for stubs).
+    answer: Any = state.answer
+    session.events.register("before-call.dynamodb.TransactWriteItems", answer)
+    yield state
+    session.events.unregister("before-call.dynamodb.TransactWriteItems", answer)

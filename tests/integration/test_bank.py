@@ -12,6 +12,7 @@ from coins.ledger import DiamondRate, Unit, whole_diamonds
 from coins.wiring import build_services
 from tests.support.ledger import snapshot
 from tests.support.settlement import settle_gifts
+from tests.support.streams import ADULT, go_live
 
 FANS = [f"fan-{i}" for i in range(24)]
 CREATORS = [f"creator-{i}" for i in range(3)]
@@ -25,10 +26,9 @@ CHEAP_GIFTS = ("rose", "finger_heart")
 def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_each_unit_at_zero(
     ledger_table: str,
 ) -> None:
-    # Given fans with coins and creators with opened wallets
+    # Given fans with coins and creators live on their streams
     services = build_services(Settings.from_env())
-    for creator in CREATORS:
-        services.wallets.wallet(creator)
+    streams = {creator: go_live(services, creator) for creator in CREATORS}
     for fan in FANS:
         services.admin.adjust(
             admin_id=ADMIN,
@@ -72,8 +72,9 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
                     creator_id=creator,
                     gift_id=rng.choice(CHEAP_GIFTS),
                     quantity=rng.randint(1, 2),
-                    stream_id="bank",
+                    stream_id=streams[creator],
                     idempotency_key=f"gift-{n}",
+                    birthdate=ADULT,
                 )
                 with lock:
                     coins_spent_on_gifts += int(receipt["coins_spent"])

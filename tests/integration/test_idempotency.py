@@ -14,9 +14,9 @@ TRIES = 50
 
 @pytest.fixture
 def api(ledger_table: str) -> HandlerClient:
-    """Given a creator with a wallet and a fan with 1,000 coins."""
+    """Given a creator live on a stream and a fan with 1,000 coins."""
     client = HandlerClient()
-    assert client.wallet("creator-1").status == 200
+    client.go_live("creator-1")
     assert client.grant("admin-1", "fan-1", 1000, key="seed").status == 201
     return client
 

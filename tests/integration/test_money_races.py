@@ -20,6 +20,7 @@ from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
 from tests.support.settlement import settle_gifts
+from tests.support.streams import ADULT, go_live, live_stream_of
 from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
 
 
@@ -143,7 +144,12 @@ def shop(ledger_table: str) -> Services:
 
 def buy(shop: Services, key: str, package: str = "coins_70") -> str:
     opened = shop.purchases.open_checkout(
-        user_id="fan-1", country="US", package_id=package, payment_method="card", idempotency_key=key
+        user_id="fan-1",
+        country="US",
+        birthdate=ADULT,
+        package_id=package,
+        payment_method="card",
+        idempotency_key=key,
     )
     return str(opened["order_id"])
 
@@ -163,7 +169,7 @@ def pay(shop: Services, order_id: str) -> str:
 
 def fan_in_debt(shop: Services, debt: int) -> None:
     """fan-1 bought 70 coins, gifted `debt` of them, and the payment was refunded in full."""
-    shop.wallets.wallet("creator-1")
+    go_live(shop, "creator-1")  # only creators receive gifts, during their live streams
     first = buy(shop, "first")
     assert pay(shop, first) == "credited"
     shop.gifts.send_gift(
@@ -171,7 +177,8 @@ def fan_in_debt(shop: Services, debt: int) -> None:
         creator_id="creator-1",
         gift_id="finger_heart",
         quantity=debt // 5,
-        stream_id="live",
+        stream_id=live_stream_of("creator-1"),
+        birthdate=ADULT,
         idempotency_key="spend",
     )
     settle_gifts(shop)
@@ -222,7 +229,7 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
     shop: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a fan who owes 50 coins, with a disputed order of 70 coins about to be won ...
-    shop.wallets.wallet("creator-1")
+    go_live(shop, "creator-1")  # only creators receive gifts, during their live streams
     first, disputed = buy(shop, "first"), buy(shop, "disputed")
     assert (pay(shop, first), pay(shop, disputed)) == ("credited", "credited")
     shop.gifts.send_gift(
@@ -230,7 +237,8 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
         creator_id="creator-1",
         gift_id="finger_heart",
         quantity=10,
-        stream_id="live",
+        stream_id=live_stream_of("creator-1"),
+        birthdate=ADULT,
         idempotency_key="spend",
     )  # 140 - 50 = 90 coins left
     settle_gifts(shop)
@@ -313,7 +321,7 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
     from coins.repository.orders import OrderRepository
 
     # Given a fan whose 70 coins bought 35 diamonds for a second account
-    shop.wallets.wallet("creator-1")
+    go_live(shop, "creator-1")  # only creators receive gifts, during their live streams
     order = buy(shop, "first")
     assert pay(shop, order) == "credited"
     shop.gifts.send_gift(
@@ -321,7 +329,8 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
         creator_id="creator-1",
         gift_id="finger_heart",
         quantity=14,
-        stream_id="live",
+        stream_id=live_stream_of("creator-1"),
+        birthdate=ADULT,
         idempotency_key="g",
     )
     settle_gifts(shop)
@@ -354,7 +363,7 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
 
 def _gift_70_coins(shop: Services) -> str:
     """fan-1 buys 70 coins and gifts all of them to creator-1 (35 diamonds); the order's id."""
-    shop.wallets.wallet("creator-1")
+    go_live(shop, "creator-1")  # only creators receive gifts, during their live streams
     order = buy(shop, "first")
     assert pay(shop, order) == "credited"
     shop.gifts.send_gift(
@@ -362,7 +371,8 @@ def _gift_70_coins(shop: Services) -> str:
         creator_id="creator-1",
         gift_id="finger_heart",
         quantity=14,
-        stream_id="live",
+        stream_id=live_stream_of("creator-1"),
+        birthdate=ADULT,
         idempotency_key="g",
     )
     return order

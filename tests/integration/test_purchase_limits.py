@@ -20,6 +20,7 @@ def test_concurrent_checkouts_racing_the_rolling_cap_cannot_exceed_it(ledger_tab
             opened = shop.purchases.open_checkout(
                 user_id="fan-1",
                 country="US",
+                birthdate="1990-01-01",
                 package_id="coins_3500",
                 payment_method="card",
                 idempotency_key=f"race-{n}",

@@ -11,6 +11,7 @@ from coins.errors import Busy
 from coins.repository import LedgerRepository, default_client
 from coins.wiring import Services, build_services
 from tests.support.settlement import settle_gifts
+from tests.support.streams import ADULT, go_live, live_stream_of
 
 
 class FlakyDynamoDB:
@@ -65,7 +66,7 @@ def services(flaky: FlakyDynamoDB) -> Services:
         backoff_cap_ms=50,
     )
     built = build_services(settings, repository)
-    built.wallets.wallet("creator-1")
+    go_live(built, "creator-1")
     built.admin.adjust(
         admin_id="admin-1",
         user_id="fan-1",
@@ -84,8 +85,9 @@ def send_perfume(services: Services, key: str = "gift-1") -> Any:
         creator_id="creator-1",
         gift_id="perfume",
         quantity=1,
-        stream_id="s",
+        stream_id=live_stream_of("creator-1"),
         idempotency_key=key,
+        birthdate=ADULT,
     )
 
 

@@ -32,7 +32,12 @@ def test_duplicate_events_racing_each_other_credit_and_claw_back_once(
     provider = FakeCheckoutProvider()
     shop = build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
     order = shop.purchases.open_checkout(
-        user_id="fan-1", country="US", package_id="coins_700", payment_method="card", idempotency_key="o"
+        user_id="fan-1",
+        country="US",
+        birthdate="1990-01-01",
+        package_id="coins_700",
+        payment_method="card",
+        idempotency_key="o",
     )["order_id"]
     paid = [
         session_event("checkout.session.completed", order_id=order, amount=999, currency="usd"),

@@ -8,6 +8,9 @@ from typing import Any
 from devstack.gateway import api_gateway_event
 from devstack.template import LambdaHandler, http_routes, load_handler
 
+# Tokens carry an adult's birthdate unless a test says otherwise (None: a token without one).
+ADULT_BIRTHDATE = "1990-01-01"
+
 
 @dataclass
 class FakeLambdaContext:
@@ -30,6 +33,7 @@ def http_event(
     route: str | None = None,
     sub: str | None = "fan-1",
     groups: tuple[str, ...] = (),
+    birthdate: str | None = ADULT_BIRTHDATE,
     body: Any = None,
     raw_body: str | None = None,
     headers: dict[str, str] | None = None,
@@ -40,6 +44,8 @@ def http_event(
     claims: dict[str, Any] | None = None
     if sub is not None:
         claims = {"sub": sub, **({"cognito:groups": list(groups)} if groups else {})}
+        if birthdate is not None:
+            claims["birthdate"] = birthdate
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
     return api_gateway_event(
         method=method,
@@ -65,6 +71,7 @@ class HandlerClient:
 
     def __init__(self) -> None:
         self._handlers: dict[str, LambdaHandler] = {}
+        self.live: dict[str, str] = {}  # creator -> the stream they went live on (go_live)
 
     def _handler_for(self, method: str, route: str) -> LambdaHandler:
         for r in http_routes():
@@ -81,15 +88,56 @@ class HandlerClient:
         return ApiResponse(status=raw["statusCode"], body=body, headers=raw.get("headers", {}))
 
     def send_gift(
-        self, fan: str, creator: str, gift_id: str = "rose", quantity: int = 1, *, key: str
+        self,
+        fan: str,
+        creator: str,
+        gift_id: str = "rose",
+        quantity: int = 1,
+        *,
+        key: str,
+        stream: str | None = None,
+        birthdate: str | None = ADULT_BIRTHDATE,
     ) -> ApiResponse:
+        """A gift during `stream`, by default the creator's live stream (go_live)."""
+        stream_id = stream or self.live.get(creator, "no-live-stream")
         return self.call(
             "POST",
             "/v1/gifts",
             sub=fan,
-            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": "live-1"},
+            birthdate=birthdate,
+            body={"creator_id": creator, "gift_id": gift_id, "quantity": quantity, "stream_id": stream_id},
             headers={"Idempotency-Key": key},
         )
+
+    def become_creator(self, user: str, *, birthdate: str | None = ADULT_BIRTHDATE) -> ApiResponse:
+        return self.call("POST", "/v1/creator/profile", sub=user, birthdate=birthdate)
+
+    def start_stream(self, creator: str, *, key: str, title: str | None = None) -> ApiResponse:
+        return self.call(
+            "POST",
+            "/v1/streams",
+            sub=creator,
+            body={} if title is None else {"title": title},
+            headers={"Idempotency-Key": key},
+        )
+
+    def end_stream(self, creator: str, stream_id: str) -> ApiResponse:
+        return self.call(
+            "POST",
+            f"/v1/streams/{stream_id}/end",
+            route="/v1/streams/{stream_id}/end",
+            sub=creator,
+            path_parameters={"stream_id": stream_id},
+        )
+
+    def go_live(self, creator: str, *, key: str = "live-1") -> str:
+        """The creator opens a wallet, becomes a creator and starts a live stream; returns its id."""
+        assert self.wallet(creator).status == 200
+        assert self.become_creator(creator).status == 200
+        started = self.start_stream(creator, key=key)
+        assert started.status == 201, started.body
+        self.live[creator] = str(started.body["stream_id"])
+        return self.live[creator]
 
     def grant(self, admin: str, user: str, amount: int, *, key: str, unit: str = "coins") -> ApiResponse:
         return self.call(

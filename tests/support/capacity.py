@@ -51,6 +51,7 @@ class CountingClient:
         self._real = real
         self.calls: Counter[str] = Counter()
         self.transactions: list[list[dict[str, Any]]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # every call, in order, with its arguments
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -61,6 +62,7 @@ class CountingClient:
         def counted(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 self.calls[name] += 1
+                self.requests.append((name, kwargs))
                 if name == "transact_write_items":
                     self.transactions.append(list(kwargs["TransactItems"]))
             return attribute(*args, **kwargs)
@@ -70,3 +72,4 @@ class CountingClient:
     def reset(self) -> None:
         self.calls.clear()
         self.transactions.clear()
+        self.requests.clear()

@@ -13,6 +13,13 @@ from botocore.client import BaseClient
 from devstack.template import functions
 from tests.support.apigw import HandlerClient
 
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
 
 def allowed_actions(logical_id: str) -> set[str]:
     actions: set[str] = set()
@@ -33,7 +40,14 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = BaseClient._make_api_call  # type: ignore[attr-defined]  # private: not in the stubs
 
     def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        calls.append(f"{self.meta.service_model.signing_name}:{operation_name}")
+        service = self.meta.service_model.signing_name
+        if operation_name == "TransactWriteItems":
+            # IAM has no TransactWriteItems action: each item is authorized as its own write.
+            calls.extend(
+                f"{service}:{TRANSACT_ACTIONS[kind]}" for item in api_params["TransactItems"] for kind in item
+            )
+        else:
+            calls.append(f"{service}:{operation_name}")
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recording)

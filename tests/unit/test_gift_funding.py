@@ -68,7 +68,12 @@ def deliver(api: HandlerClient, body: dict[str, Any]) -> ApiResponse:
 
 def bought(app: Services, api: HandlerClient, *, key: str = "o1", package: str = "coins_700") -> str:
     order = app.purchases.open_checkout(
-        user_id="fan-1", country="US", package_id=package, payment_method="card", idempotency_key=key
+        user_id="fan-1",
+        country="US",
+        birthdate="1990-01-01",
+        package_id=package,
+        payment_method="card",
+        idempotency_key=key,
     )
     amount = int(order["amount"])
     paid = deliver(
@@ -118,7 +123,7 @@ def established_payer(app: Services, clock: Clock, fan: str) -> None:
 
 @pytest.fixture
 def second_account(api: HandlerClient) -> str:
-    api.wallet("creator-1")
+    api.go_live("creator-1")  # only creators receive gifts, during their live streams
     return "creator-1"
 
 
@@ -199,7 +204,7 @@ def test_the_coins_are_traced_oldest_gift_first_up_to_what_the_fan_had_spent(
     app: Services, api: HandlerClient
 ) -> None:
     for creator in ("creator-a", "creator-b", "creator-c"):
-        api.wallet(creator)
+        api.go_live(creator)
     order = bought(app, api)
     gift(api, "creator-a", "hand_hearts", 3, "g1")  # 300 coins -> 150 diamonds
     gift(api, "creator-b", "hand_hearts", 1, "g2")  # 100 coins -> 50 diamonds
@@ -334,7 +339,7 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     app: Services, api: HandlerClient, second_account: str
 ) -> None:
     # Given a fan whose gift to a frozen creator was refunded, who then gave the coins to another
-    api.wallet("creator-2")
+    api.go_live("creator-2")
     order = bought(app, api)
     assert api.send_gift("fan-1", second_account, "hand_hearts", 6, key="g1").status == 201
     app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
@@ -426,7 +431,12 @@ def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(
     api.grant("admin-1", "fan-2", 100, key="promo")
     assert api.send_gift("fan-2", second_account, "hand_hearts", 1, key="g2").status == 201  # 50 diamonds
     order = app.purchases.open_checkout(
-        user_id="fan-3", country="US", package_id="coins_700", payment_method="card", idempotency_key="o3"
+        user_id="fan-3",
+        country="US",
+        birthdate="1990-01-01",
+        package_id="coins_700",
+        payment_method="card",
+        idempotency_key="o3",
     )
     deliver(
         api,

@@ -15,8 +15,8 @@ from tests.support.settlement import settle_gifts
 
 @pytest.fixture
 def funded(api: HandlerClient) -> HandlerClient:
-    """Given a creator who has opened a wallet and a fan granted 100 coins."""
-    assert api.wallet("creator-1").status == 200
+    """Given a creator live on a stream and a fan granted 100 coins."""
+    api.go_live("creator-1")
     assert api.grant("admin-1", "fan-1", 100, key="grant-1").status == 201
     return api
 
@@ -256,7 +256,7 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
 
     assert stored is not None
     assert stored.attributes["kind"] == "gift"
-    assert stored.attributes["stream_id"] == "live-1"
+    assert stored.attributes["stream_id"] == funded.live["creator-1"]
     assert stored.attributes["counterparty_id"] == "creator-1"
     # The prices in force are kept with the transfer; a catalogue change never rewrites it.
     assert stored.attributes["terms"]["gift_coins"] == 100
@@ -264,10 +264,12 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
 
 
 def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
-    # Given a fan, a creator and a live stream whose ids are as long as the API allows (128), and a
-    # fan who first paid for coins today (their gifts carry the new-payer mark)
-    fan, creator, stream = "f" * 128, "c" * 128, "s" * 128
-    assert api.wallet(creator).status == 200
+    # Given a fan and a creator whose ids are as long as the API allows (128), the creator live on a
+    # stream (the ids the API issues for streams are 33 characters), and a fan who first paid for
+    # coins today (their gifts carry the new-payer mark)
+    fan, creator = "f" * 128, "c" * 128
+    stream = api.go_live(creator)
+    assert len(stream) == 33
     assert api.grant("admin-1", fan, 10_000_000, key="grant").status == 201
     repository = services().repository
     repository.client.update_item(

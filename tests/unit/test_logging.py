@@ -129,7 +129,12 @@ def test_a_purchase_and_its_refund_log_no_token_card_detail_or_payload(
         headers={"Idempotency-Key": "grant-1"},
     )
     order = shop.purchases.open_checkout(
-        user_id="fan-1", country="US", package_id="coins_700", payment_method="card", idempotency_key="o-1"
+        user_id="fan-1",
+        country="US",
+        birthdate="1990-01-01",
+        package_id="coins_700",
+        payment_method="card",
+        idempotency_key="o-1",
     )
     paid = session_event("checkout.session.completed", order_id=order["order_id"], amount=999, currency="usd")
     refunded = with_card_details(

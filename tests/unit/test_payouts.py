@@ -253,6 +253,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
     app: Services, api: HandlerClient, clock: Clock
 ) -> None:
     onboarded(app)
+    api.go_live("creator-1")
     api.grant("admin-1", "fan-1", 1000, key="coins")
     # Gifts go through the handler, which uses the real clock: move the batch's clock relative to it.
     api.send_gift("fan-1", "creator-1", "hand_hearts", 3, key="g1")  # 300 coins -> 150 diamonds
@@ -509,6 +510,7 @@ def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard:
     ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
     ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
     ledger.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.set_creator(creator, True, "test", "2026-10-01T00:00:00.000000Z")  # only creators are credited
     earned = datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago)
     outcome = SettlementRepository(ledger).commit(
         SettlementChunk(

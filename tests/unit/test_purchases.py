@@ -3,6 +3,7 @@
 import json
 import random
 import time
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,15 +11,18 @@ import pytest
 from coins.config import Settings
 from coins.errors import (
     AccountFrozen,
+    BirthdateRequired,
     IdempotencyKeyReused,
     InvalidRequest,
     LimitExceeded,
+    NotEligible,
     NotFound,
     PaymentProviderUnavailable,
 )
-from coins.ledger import AccountStatus, Unit
+from coins.ledger import AccountStatus, Unit, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
+from devstack.template import load_function_module
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.settlement import settle_gifts
@@ -55,10 +59,16 @@ def checkout(
     country: str | None = "US",
     method: str = "card",
     key: str = "order-1",
+    birthdate: str | None = "1990-01-01",
 ) -> dict[str, Any]:
     return dict(
         shop.purchases.open_checkout(
-            user_id=user, country=country, package_id=package, payment_method=method, idempotency_key=key
+            user_id=user,
+            country=country,
+            birthdate=birthdate,
+            package_id=package,
+            payment_method=method,
+            idempotency_key=key,
         )
     )
 
@@ -102,6 +112,69 @@ def test_a_retried_checkout_returns_the_same_session_and_another_body_is_refused
     with pytest.raises(IdempotencyKeyReused):
         checkout(shop, package="coins_70")
     assert len(provider.sessions) == 1
+
+
+def years_ago(years: int, days: int = 0) -> str:
+    today = datetime.now(UTC).date()
+    return (date(today.year - years, today.month, min(today.day, 28)) + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("birthdate", "refusal"),
+    [
+        (None, BirthdateRequired),
+        ("1990-02-30", BirthdateRequired),
+        ("seventeen", NotEligible),
+        ("eighteen", None),
+    ],
+)
+def test_buying_coins_takes_an_age_of_18_from_the_tokens_birthdate(
+    shop: Services, provider: FakeCheckoutProvider, birthdate: str | None, refusal: type[Exception] | None
+) -> None:
+    claim = {"seventeen": years_ago(18, days=1), "eighteen": years_ago(18)}.get(birthdate or "", birthdate)
+
+    if refusal is None:
+        assert checkout(shop, birthdate=claim)["coins"] == 700
+        assert len(provider.sessions) == 1
+    else:
+        # Refused before an order or a Stripe session exists
+        with pytest.raises(refusal):
+            checkout(shop, birthdate=claim)
+        assert provider.sessions == {}
+        assert shop.orders.get_order(transfer_id_for("fan-1", "order", "order-1")) is None
+
+
+def test_the_minimum_age_to_buy_is_configurable_and_answered_with_a_code(
+    api: HandlerClient, provider: FakeCheckoutProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIN_AGE_TO_BUY", "21")
+    shop = build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
+    monkeypatch.setattr(load_function_module("CheckoutFunction"), "services", lambda: shop)
+
+    def buy(birthdate: str | None, key: str) -> ApiResponse:
+        return api.call(
+            "POST",
+            "/v1/checkout",
+            sub="fan-1",
+            birthdate=birthdate,
+            body={"package_id": "coins_70"},
+            headers={"Idempotency-Key": key},
+        )
+
+    twenty, no_birthdate = buy(years_ago(20), "a"), buy(None, "b")
+
+    assert (twenty.status, twenty.body["error"]["code"]) == (403, "not_eligible")
+    assert "21 or older to buy coins" in twenty.body["error"]["message"]
+    assert (no_birthdate.status, no_birthdate.body["error"]["code"]) == (403, "birthdate_required")
+    assert buy(years_ago(21), "c").status == 201
+
+
+def test_a_retry_of_an_opened_checkout_gets_its_first_answer_whatever_the_token_now_says(
+    shop: Services,
+) -> None:
+    first = checkout(shop, birthdate="1990-01-01")
+
+    assert checkout(shop, birthdate=None) == first
 
 
 def test_a_checkout_whose_stripe_call_failed_resumes_with_the_same_stripe_key(
@@ -331,7 +404,7 @@ def paid(api: HandlerClient, open_order: dict[str, Any]) -> str:
     oid = str(open_order["order_id"])
     deliver(api, session_event("checkout.session.completed", order_id=oid, amount=999, currency="usd"))
     assert coins_of(api) == 700
-    api.wallet("creator-1")
+    api.go_live("creator-1")
     return oid
 
 

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from coins.config import Settings, stripe_api_settings
-from coins.ledger import AccountStatus
+from coins.ledger import AccountStatus, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError, StripePayments
 from coins.wiring import Services, build_services
 from devstack.gateway import api_gateway_event
@@ -93,7 +93,7 @@ class World:
             query=list((query or {}).items()),
             body=data,
             claims=claims,
-            path_parameters={"user_id": path.split("/")[4]} if "{user_id}" in route else None,
+            path_parameters=_path_parameters(route, path),
         )
         function = next(r.function for r in http_routes() if r.path == route and r.method == method)
         answer = load_function_module(function).lambda_handler(event_, FakeLambdaContext())
@@ -148,12 +148,26 @@ class World:
                 self.monkeypatch.setattr(module, name, broken)
 
 
+def _path_parameters(route: str, path: str) -> dict[str, str] | None:
+    """The values a path gives a route's {names}, as API Gateway hands them over."""
+    found = {
+        part[1:-1]: value
+        for part, value in zip(route.split("/"), path.split("/"), strict=False)
+        if part.startswith("{") and part.endswith("}")
+    }
+    return found or None
+
+
 IK = "Idempotency-Key"
 GIFTS, CHECKOUT, WEBHOOK = "/v1/gifts", "/v1/checkout", "/v1/webhooks/stripe"
 WALLET, HISTORY = "/v1/wallet", "/v1/wallet/transactions"
 ONBOARD, EARNINGS, WITHDRAW = "/v1/creator/onboarding", "/v1/creator/earnings", "/v1/creator/withdrawals"
 ADJUST, REVIEWS, STATUS = "/v1/admin/adjustments", "/v1/admin/reviews", "/v1/admin/accounts/{user_id}/status"
-GIFT = {"creator_id": "creator-1", "gift_id": "rose", "quantity": 1, "stream_id": "live-1"}
+PROFILE, STREAMS = "/v1/creator/profile", "/v1/streams"
+END, STREAM, TOP = "/v1/streams/{stream_id}/end", "/v1/streams/{stream_id}", "/v1/streams/{stream_id}/top"
+CREATOR_TOP, MARK = "/v1/creators/{creator_id}/top", "/v1/admin/creators/{user_id}"
+LIVE = transfer_id_for("creator-1", "stream", "stream-1")  # creator-1's live stream (the world's)
+GIFT = {"creator_id": "creator-1", "gift_id": "rose", "quantity": 1, "stream_id": LIVE}
 
 
 @pytest.fixture
@@ -168,6 +182,8 @@ def world(api: Any, monkeypatch: pytest.MonkeyPatch) -> World:
             monkeypatch.setattr(module, "services", lambda: services)
     w = World(services, stripe, monkeypatch)
     w.call("GET", WALLET, sub="creator-1")
+    assert w.call("POST", PROFILE, sub="creator-1", birthdate=ADULT) == 200
+    assert w.call("POST", STREAMS, sub="creator-1", body={}, headers={IK: "stream-1"}) == 201
     w.grant("fan-1", 100)
     return w
 
@@ -178,7 +194,10 @@ def deliver(w: World, payload: dict[str, Any]) -> int:
 
 
 def open_order(w: World) -> str:
-    assert w.call("POST", CHECKOUT, body={"package_id": "coins_70"}, headers={IK: "order-1"}) == 201
+    opened = w.call(
+        "POST", CHECKOUT, birthdate=ADULT, body={"package_id": "coins_70"}, headers={IK: "order-1"}
+    )
+    assert opened == 201
     orders = w.stripe.checkout.calls
     return (
         str(orders[-1]["order_id"]) if "order_id" in orders[-1] else str(orders[-1]["metadata"]["order_id"])
@@ -189,7 +208,7 @@ Scenario = Callable[[World], int]
 
 
 def gift(key: str = "g-1", **changes: Any) -> Scenario:
-    return lambda w: w.call("POST", GIFTS, body={**GIFT, **changes}, headers={IK: key})
+    return lambda w: w.call("POST", GIFTS, birthdate=ADULT, body={**GIFT, **changes}, headers={IK: key})
 
 
 def _gift_reused(w: World) -> int:
@@ -207,8 +226,10 @@ def _gift_busy(w: World) -> int:
     return gift()(w)
 
 
-def checkout(key: str = "order-1", **body: Any) -> Scenario:
-    return lambda w: w.call("POST", CHECKOUT, body={"package_id": "coins_70", **body}, headers={IK: key})
+def checkout(key: str = "order-1", birthdate: str | None = ADULT, **body: Any) -> Scenario:
+    return lambda w: w.call(
+        "POST", CHECKOUT, birthdate=birthdate, body={"package_id": "coins_70", **body}, headers={IK: key}
+    )
 
 
 def _checkout_reused(w: World) -> int:
@@ -322,6 +343,41 @@ def _reviews_busy(w: World) -> int:
     return w.call("GET", REVIEWS, sub="admin-1", admin=True)
 
 
+def start_stream(
+    sub: str = "creator-2", key: str = "s-2", title: Any = "live", become: bool = True
+) -> Scenario:
+    def run(w: World) -> int:
+        if become:
+            w.call("GET", WALLET, sub=sub)
+            assert w.call("POST", PROFILE, sub=sub, birthdate=ADULT) == 200
+        return w.call("POST", STREAMS, sub=sub, body={"title": title}, headers={IK: key})
+
+    return run
+
+
+def _stream_busy(w: World) -> int:
+    w.call("GET", WALLET, sub="creator-2")
+    assert w.call("POST", PROFILE, sub="creator-2", birthdate=ADULT) == 200
+    w.dynamodb_conflicts()
+    return w.call("POST", STREAMS, sub="creator-2", body={}, headers={IK: "s-2"})
+
+
+def end(stream: str = LIVE, sub: str = "creator-1") -> Scenario:
+    return lambda w: w.call("POST", END, path=f"/v1/streams/{stream}/end", sub=sub)
+
+
+def _end_busy(w: World) -> int:
+    w.dynamodb_conflicts()
+    return end()(w)
+
+
+def mark(user: str = "fan-1", sub: str = "admin-1", admin: bool = True, body: Any = None) -> Scenario:
+    payload = body if body is not None else {"creator": True}
+    return lambda w: w.call(
+        "POST", MARK, path=f"/v1/admin/creators/{user}", sub=sub, admin=admin, body=payload
+    )
+
+
 def status_change(
     user: str = "fan-1", sub: str = "admin-1", admin: bool = True, body: Any = None
 ) -> Scenario:
@@ -363,6 +419,50 @@ SCENARIOS: dict[tuple[str, str], dict[int, Scenario]] = {
         409: gift(gift_id="universe"),
         422: _gift_reused,
         429: _gift_busy,
+    },
+    ("POST", PROFILE): {
+        200: lambda w: w.call("POST", PROFILE, sub="creator-2", birthdate=ADULT),
+        403: lambda w: w.call("POST", PROFILE, sub="creator-2", birthdate=MINOR),
+    },
+    ("GET", PROFILE): {
+        200: lambda w: w.call("GET", PROFILE, sub="creator-1"),
+        404: lambda w: w.call("GET", PROFILE, sub="fan-1"),
+    },
+    ("POST", STREAMS): {
+        201: start_stream(),
+        400: start_stream(title=""),
+        403: start_stream(sub="fan-1", become=False),
+        409: start_stream(sub="creator-1", key="s-other", become=False),  # already live
+        422: start_stream(sub="creator-1", key="stream-1", title="another", become=False),
+        429: _stream_busy,
+    },
+    ("POST", END): {
+        200: end(),
+        403: end(sub="creator-2"),
+        404: end(stream="st_nope"),
+        429: _end_busy,
+    },
+    ("GET", STREAM): {
+        200: lambda w: w.call("GET", STREAM, path=f"/v1/streams/{LIVE}"),
+        404: lambda w: w.call("GET", STREAM, path="/v1/streams/st_nope"),
+    },
+    ("GET", TOP): {
+        200: lambda w: w.call("GET", TOP, path=f"/v1/streams/{LIVE}/top"),
+        400: lambda w: w.call("GET", TOP, path=f"/v1/streams/{LIVE}/top", query={"limit": "0"}),
+        404: lambda w: w.call("GET", TOP, path="/v1/streams/st_nope/top"),
+    },
+    ("GET", CREATOR_TOP): {
+        200: lambda w: w.call("GET", CREATOR_TOP, path="/v1/creators/creator-1/top"),
+        400: lambda w: w.call(
+            "GET", CREATOR_TOP, path="/v1/creators/creator-1/top", query={"period": "month"}
+        ),
+        404: lambda w: w.call("GET", CREATOR_TOP, path="/v1/creators/fan-1/top"),
+    },
+    ("POST", MARK): {
+        200: mark(),
+        400: mark(body={"creator": "yes"}),
+        403: mark(sub="fan-2", admin=False),
+        404: mark(user="nobody-yet"),
     },
     ("POST", ONBOARD): {
         200: lambda w: w.call("POST", ONBOARD, sub="creator-1", birthdate=ADULT),
@@ -414,7 +514,9 @@ _OPEN_ROUTES = {(r.method, r.path) for r in http_routes() if not r.authorized}
 
 def _generic(method: str, route: str) -> dict[int, Scenario]:
     added: dict[int, Scenario] = {}
-    path = route.replace("{user_id}", "fan-1")
+    path = (
+        route.replace("{user_id}", "fan-1").replace("{stream_id}", LIVE).replace("{creator_id}", "creator-1")
+    )
     good = SCENARIOS[(method, route)]
 
     def as_reserved_subject(w: World) -> int:

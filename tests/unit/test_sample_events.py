@@ -38,10 +38,17 @@ def test_every_function_has_a_sample_event() -> None:
 def test_a_sample_event_gets_a_successful_answer(
     api: HandlerClient, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the payout queue and the users the samples name (a creator, a fan with coins, an admin)
+    # Given the payout queue and the users the samples name (a creator live on the stream the samples
+    # name, started by events/stream_start.json's request; a fan with coins; an admin)
     queue = boto3.client("sqs").create_queue(QueueName="payouts")["QueueUrl"]
     monkeypatch.setenv("PAYOUT_QUEUE_URL", queue)
     api.wallet("creator-42")
+    api.become_creator("creator-42")
+    start = json.loads((ROOT / "events/stream_start.json").read_text())
+    started = api.start_stream(
+        "creator-42", key=start["headers"]["idempotency-key"], title=json.loads(start["body"])["title"]
+    )
+    assert started.status == 201
     api.grant("admin-1", "fan-42", 5000, key="seed")
     event = json.loads(path.read_text())
 

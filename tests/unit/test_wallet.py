@@ -13,7 +13,7 @@ from tests.support.settlement import settle_gifts
 @pytest.fixture
 def busy_fan(api: HandlerClient) -> HandlerClient:
     """Given a fan with 100 coins who sent five gifts to a creator."""
-    api.wallet("creator-1")
+    api.go_live("creator-1")
     api.grant("admin-1", "fan-1", 100, key="seed")
     for n in range(5):
         assert api.send_gift("fan-1", "creator-1", "finger_heart", 1, key=f"g{n}").status == 201

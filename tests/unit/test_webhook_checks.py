@@ -37,7 +37,12 @@ def shop(api: HandlerClient) -> Services:
 def order(shop: Services) -> dict[str, Any]:
     return dict(
         shop.purchases.open_checkout(
-            user_id="fan-1", country="US", package_id="coins_700", payment_method="card", idempotency_key="o1"
+            user_id="fan-1",
+            country="US",
+            birthdate="1990-01-01",
+            package_id="coins_700",
+            payment_method="card",
+            idempotency_key="o1",
         )
     )
 

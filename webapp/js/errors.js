@@ -50,6 +50,23 @@ export function explain(error, context = {}) {
       };
     case "not_eligible":
       return { title: "Not possible yet.", detail: server.charAt(0).toUpperCase() + server.slice(1) + "." };
+    case "birthdate_required":
+      return { title: "Your birthdate is needed.", detail: "Sign in with an account that has your birthdate: this takes a minimum age." };
+    case "recipient_not_creator":
+      return { title: "This creator can't receive gifts.", detail: `${context.creatorId ?? "They"} is not a creator: only creators receive gifts.` };
+    case "recipient_unavailable":
+      return { title: "This creator can't receive gifts right now.", detail: "Their account is paused. Nothing was charged." };
+    case "stream_not_found":
+      return { title: "There is no such stream.", detail: "Check the stream's link. Nothing was charged." };
+    case "stream_ended":
+      return { title: "This stream has ended.", detail: "Gifts go to live streams only. Nothing was charged." };
+    case "stream_creator_mismatch":
+      return { title: "This stream is someone else's.", detail: "Open the creator's own stream link. Nothing was charged." };
+    case "stream_already_live":
+      return { title: "You are live already.", detail: server };
+    case "not_a_creator":
+    case "creator_signup_closed":
+      return { title: "Only creators can do this.", detail: server.charAt(0).toUpperCase() + server.slice(1) + "." };
     case "not_found":
       if (context.action === "gift") {
         return { title: "This creator can't receive gifts.", detail: `${context.creatorId ?? "They"} has no wallet here yet.` };

@@ -1,22 +1,41 @@
 // Everything the app knows about live streams goes through this module.
 //
-// Today a stream is a name the creator shares, and its gift feed is what the gift outbox published
-// for it: on the local stack, GET /_local/live/<stream_id> (newest first, no token needed).
-// Issue 12 adds the real routes: POST /v1/streams (go live), POST /v1/streams/{id}/end,
-// GET /v1/streams/{id} (who and whether live) and GET /v1/streams/{id}/top (top gifters).
-// Adopting them changes `describeStream`, `fetchGifts` and `goLive` here and nothing else.
+// A creator goes live with POST /v1/streams (becoming a creator first, POST /v1/creator/profile);
+// a stream is GET /v1/streams/{id} (whose, live or ended, its totals) and its top gifters
+// GET /v1/streams/{id}/top. Its gift feed is what the gift outbox published for it: on the local
+// stack, GET /_local/live/<stream_id> (newest first, no token needed).
 
 import config from "../config.js";
+import { api, ApiError, idempotencyKey } from "./api.js";
 
-// A stream a fan can gift on: today the creator comes with the link, the stream id is free text.
+// A stream a fan can gift on. One the API does not know keeps the creator from the link: the
+// gift tray still shows, and a gift gets the API's own answer (no such stream, no such creator).
 export async function describeStream(streamId, creatorId) {
-  return { streamId, creatorId, live: true };
+  try {
+    const stream = await api.stream(streamId);
+    return { streamId: stream.stream_id, creatorId: stream.creator_id, live: stream.status === "live", title: stream.title, totals: stream.totals };
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === "stream_not_found" || error.code === "invalid_request")) {
+      return { streamId, creatorId, live: false, missing: true };
+    }
+    throw error;
+  }
 }
 
-// Today any name is a stream; with issue 12 this becomes POST /v1/streams.
+// The creator's live stream: the one they are live on, or a new one.
 export async function goLive(creatorId, name) {
-  const streamId = (name || `${creatorId}-live`).replace(/[^A-Za-z0-9_.:-]/g, "-").slice(0, 128);
-  return { streamId, creatorId };
+  const profile = await api.becomeCreator();
+  if (profile.live_stream_id) return { streamId: profile.live_stream_id, creatorId: profile.user_id };
+  const stream = await api.startStream(name ?? null, idempotencyKey());
+  return { streamId: stream.stream_id, creatorId: stream.creator_id };
+}
+
+export async function endStream(streamId) {
+  return api.endStream(streamId);
+}
+
+export async function topGifters(streamId, limit = 5) {
+  return (await api.streamTop(streamId, limit)).items;
 }
 
 export function streamLink({ streamId, creatorId }) {

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from coins.errors import Forbidden, InvalidRequest
+from coins.errors import (
+    AccountFrozen,
+    AccountUnderReview,
+    Forbidden,
+    InsufficientFunds,
+    InvalidRequest,
+    NotFound,
+)
 from coins.idempotency import first_response
 from coins.ledger import (
     Account,
@@ -20,7 +27,8 @@ from coins.ledger import (
     to_millidiamonds,
     transfer_id_for,
 )
-from coins.repository import LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository import CommitOutcome, LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository.ledger import CreatorMark
 
 
 class AdjustmentUnit(StrEnum):
@@ -65,9 +73,12 @@ def user_visible_adjustment_details(details: Mapping[str, Any]) -> dict[str, Any
 
 
 class AdminService:
-    def __init__(self, repository: LedgerRepository, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, repository: LedgerRepository, clock: Callable[[], datetime], *, refusal_kept_days: int = 7
+    ) -> None:
         self._repository = repository
         self._clock = clock
+        self._refusal_kept_days = refusal_kept_days
 
     def adjust(
         self,
@@ -121,20 +132,35 @@ class AdminService:
             terms={"source": system_kind.value},
         )
         self._repository.open_accounts(user_id, iso_timestamp(now))
-        outcome = self._repository.commit_transfer(
-            transfer,
-            # The internal record (the transfer item): who adjusted and why, for admins and audits.
-            record={
-                "kind": "adjustment",
-                "user_id": user_id,
-                "unit": unit.value,
-                "amount": amount,
-                "admin_id": admin_id,
-                "reason": reason,
-            },
-            # Copied onto the user's history rows: what the user may read.
-            details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
-        )
+        try:
+            outcome = self._repository.commit_transfer(
+                transfer,
+                # The internal record (the transfer item): who adjusted and why, for admins and audits.
+                record={
+                    "kind": "adjustment",
+                    "user_id": user_id,
+                    "unit": unit.value,
+                    "amount": amount,
+                    "admin_id": admin_id,
+                    "reason": reason,
+                },
+                # Copied onto the user's history rows: what the user may read.
+                details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
+            )
+        except (InsufficientFunds, AccountFrozen, AccountUnderReview, NotFound) as refusal:
+            # The balance decided this answer: it is the key's answer from now on, for every retry.
+            existing = self._repository.record_transfer_refusal(
+                transfer.id,
+                user_id=admin_id,
+                request_hash=request_hash,
+                error_code=refusal.code,
+                message=refusal.message,
+                created_at=iso_timestamp(now),
+                expires_at=int((now + timedelta(days=self._refusal_kept_days)).timestamp()),
+            )
+            if existing is None:
+                raise
+            outcome = CommitOutcome(created=False, transfer=existing)
 
         def receipt(stored: StoredTransfer) -> Mapping[str, Any]:
             wallet = self._repository.get_wallet(user_id)
@@ -152,13 +178,21 @@ class AdminService:
         return first_response(self._repository, outcome, request_hash, receipt)
 
     def set_status(
-        self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str
+        self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str | None
     ) -> Mapping[str, Any]:
         if user_id == admin_id:
             raise Forbidden("admins cannot change their own account's status")
+        # The reason is optional; the account's record (and a review's "why") then says who did it.
+        reason = reason or f"set to {status.value} by an admin"
         now = iso_timestamp(self._clock())
         self._repository.set_status(user_id, status, reason, admin_id, now)
         return {"user_id": user_id, "status": status.value, "reason": reason, "changed_at": now}
 
     def reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
         return self._repository.list_reviews(limit=limit, cursor=cursor)
+
+    def set_creator(self, *, admin_id: str, user_id: str, creator: bool) -> CreatorMark:
+        """The seam for a platform that decides who its creators are: marks or unmarks a user."""
+        if user_id == admin_id:
+            raise Forbidden("admins cannot change their own account")
+        return self._repository.set_creator(user_id, creator, admin_id, iso_timestamp(self._clock()))

@@ -79,6 +79,63 @@ class RecipientUnavailable(DomainError):
     code = "recipient_unavailable"
 
 
+class BirthdateRequired(DomainError):
+    """An age rule applies and the token carries no usable `birthdate`: treated as not eligible."""
+
+    code = "birthdate_required"
+
+
+class NotACreator(DomainError):
+    """The caller must be a creator for this (starting a live stream)."""
+
+    code = "not_a_creator"
+
+
+class CreatorSignupClosed(DomainError):
+    """This deployment marks creators itself (CREATOR_SIGNUP=platform): no self-serve sign-up."""
+
+    code = "creator_signup_closed"
+
+
+class RecipientNotCreator(DomainError):
+    """Gifts reach creators only: the recipient exists but is not one."""
+
+    code = "recipient_not_creator"
+
+
+class StreamNotFound(DomainError):
+    code = "stream_not_found"
+
+
+class StreamEnded(DomainError):
+    """The live stream a gift names has ended."""
+
+    code = "stream_ended"
+
+
+class StreamCreatorMismatch(DomainError):
+    """The live stream a gift names belongs to another creator than the one it credits."""
+
+    code = "stream_creator_mismatch"
+
+
+class StreamAlreadyLive(DomainError):
+    """A creator has one live stream at a time: end it before starting another."""
+
+    code = "stream_already_live"
+
+
+def refusal_from(code: str, message: str) -> DomainError:
+    """The domain error a stored refusal stands for, rebuilt to answer a retry as the first request was."""
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code:
+            return kind(message)
+        pending.extend(kind.__subclasses__())
+    return DomainError(message)
+
+
 class StripeModeMismatch(DomainError):
     """A Stripe event of the other mode (test vs live) than this deployment's."""
 

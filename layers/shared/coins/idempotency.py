@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coins.errors import IdempotencyKeyReused
+from coins.errors import IdempotencyKeyReused, refusal_from
 from coins.repository import CommitOutcome, LedgerRepository, StoredTransfer
 
 
@@ -22,6 +22,10 @@ def first_response(
     transfer = outcome.transfer
     if not outcome.created and transfer.request_hash != request_hash:
         raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
+    refusal = transfer.refusal
+    if refusal is not None:
+        # The key's first answer was a refusal (coins.repository.refusals): a retry gets it again.
+        raise refusal_from(refusal.error_code, refusal.message)
     if transfer.response is not None:
         return transfer.response
     return repository.store_response(transfer.transfer_id, build_response(transfer))

@@ -52,6 +52,7 @@ from coins.repository.orders import (
     OrderStateConflict,
     OrderStatus,
 )
+from coins.rules import require_age
 from coins.stripe_adapter import CheckoutSession, PaymentProviderError
 
 logger = Logger(child=True)
@@ -99,6 +100,7 @@ class PurchaseService:
         prices: PriceBook,
         urls: CheckoutUrls,
         clock: Callable[[], datetime],
+        min_age_to_buy: int = 18,
     ) -> None:
         self._orders = orders
         self._ledger = ledger
@@ -107,6 +109,7 @@ class PurchaseService:
         self._prices = prices
         self._urls = urls
         self._clock = clock
+        self._min_age_to_buy = min_age_to_buy
 
     # ---------------------------------------------------------------- checkout
 
@@ -115,6 +118,7 @@ class PurchaseService:
         *,
         user_id: str,
         country: str | None,
+        birthdate: str | None,
         package_id: str,
         payment_method: str,
         idempotency_key: str,
@@ -129,7 +133,15 @@ class PurchaseService:
         order_id = transfer_id_for(user_id, "order", idempotency_key)
         # A retry answers as the first request did, whatever happened to the account since.
         order = self._orders.get_order(order_id) or self._open_order(
-            user_id, order_id, region_name, region.currency, package, payment_method, request_hash, now
+            user_id,
+            birthdate,
+            order_id,
+            region_name,
+            region.currency,
+            package,
+            payment_method,
+            request_hash,
+            now,
         )
         if order.request_hash != request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
@@ -174,6 +186,7 @@ class PurchaseService:
     def _open_order(
         self,
         user_id: str,
+        birthdate: str | None,
         order_id: str,
         region_name: str,
         currency: str,
@@ -182,6 +195,8 @@ class PurchaseService:
         request_hash: str,
         now: datetime,
     ) -> Order:
+        # Checked for a new order only: a retry of a checkout that opened gets its first answer.
+        require_age(birthdate, self._min_age_to_buy, now.date(), "buy coins")
         wallet = self._ledger.get_wallet(user_id)
         if wallet.status == AccountStatus.FROZEN:
             raise AccountFrozen("this account is frozen: purchases are paused")

@@ -4,8 +4,11 @@ The gift request path debits the fan and writes the gift's transfer item; its co
 derived gifts-in-flight account. This service reads those transfer items in stream order, one
 stream shard at a time, and commits them in chunks (coins.repository.settlement): each creator's
 pending diamonds once per chunk, the platform's gift revenue and diamonds issued, and each
-creator's history row. A creator who cannot receive (frozen, under review, or no account) is never
-credited: the fans' coins go back to them, through the ledger, in the same chunk.
+creator's history row. A recipient who cannot receive (not a creator, frozen, under review, or no
+account) is never credited: the fans' coins go back to them, through the ledger, in the same chunk.
+The same chunk counts what the request path must not: each live stream's totals, each fan's coins
+on the top-gifter boards, and each fan's gift spending, which coins.gift_reviews checks after the
+chunk commits.
 
 Exactly once: a chunk's transaction moves the stream shard's watermark by compare-and-set, from the
 last sequence number committed to the chunk's last one; records at or below the watermark are
@@ -18,22 +21,36 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from coins.errors import Busy
-from coins.ledger import AccountStatus
+from coins.gift_reviews import GiftReviews
 from coins.repository._dynamo import iso_timestamp
-from coins.repository.settlement import CreatorCredit, FanRefund, SettlementChunk, SettlementRepository
+from coins.repository.ledger import ReceivingState
+from coins.repository.settlement import (
+    BoardAdd,
+    CreatorCredit,
+    FanRefund,
+    SettlementChunk,
+    SettlementRepository,
+    SpendingAdd,
+    StreamTotalsAdd,
+)
+from coins.repository.streams import day_board, stream_board, week_board
+from coins.streams import day_of, week_of
 
 logger = Logger(child=True)
 
 MAX_ITEMS_PER_CHUNK = 100  # DynamoDB's limit for one TransactWriteItems
 MAX_GIFTS_PER_CHUNK = 2_000  # keeps a creator's history row far under DynamoDB's 400 KB item limit
 WATERMARK_KEPT = timedelta(days=2)  # the stream keeps records 24 hours
+DAY_BOARD_KEPT = timedelta(days=8)  # a day's top gifters, kept a week past the day
+WEEK_BOARD_KEPT = timedelta(days=42)  # a week's top gifters, kept some weeks past the week
+SPENDING_KEPT = timedelta(days=8)  # a fan's gift spending counters outlive the longest review window
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,7 @@ class GiftRecord:
     coins: int
     millidiamonds: int
     created_at: str
+    stream_id: str = ""
     new_payer: bool = False  # the fan first paid for coins recently: the new-payer hold applies
 
     @property
@@ -56,6 +74,10 @@ class GiftRecord:
     @property
     def day(self) -> str:
         return self.created_at[:10]
+
+    @property
+    def sent_at(self) -> datetime:
+        return datetime.strptime(self.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
     def maturing_day(self, new_payer_hold: timedelta) -> str:
         """The day this gift's diamonds count as earned for maturing: the day it was sent, or for a
@@ -71,6 +93,7 @@ class SettlementReport:
     refunded: int = 0  # gifts whose coins went back to their fans
     skipped: int = 0  # gifts a watermark showed were settled before (redelivered)
     failed_from: str | None = None  # the first sequence number not settled (Lambda retries from it)
+    reviewed: int = 0  # fans this call put under review for heavy gifting
 
 
 def gift_record(sequence_number: str, image: Mapping[str, Any]) -> GiftRecord | None:
@@ -85,6 +108,7 @@ def gift_record(sequence_number: str, image: Mapping[str, Any]) -> GiftRecord | 
         coins=int(image["coins"]),
         millidiamonds=int(image["millidiamonds"]),
         created_at=str(image["created_at"]),
+        stream_id=str(image.get("stream_id", "")),
         new_payer=bool(image.get("new_payer", False)),
     )
 
@@ -94,14 +118,17 @@ class GiftSettlement:
         self,
         repository: SettlementRepository,
         clock: Callable[[], datetime],
+        reviews: GiftReviews | None = None,
         *,
         new_payer_hold_days: int = 0,
     ) -> None:
-        """new_payer_hold_days: how much later than others a new payer's gifts mature
+        """reviews: the gift spending reviews counted with each chunk (none: not counted).
+        new_payer_hold_days: how much later than others a new payer's gifts mature
         (NEW_PAYER_MATURITY_DAYS - MATURITY_DAYS); their diamonds are keyed that much later in
         `by_day`, so the maturing batch needs no knowledge of who sent what."""
         self._repository = repository
         self._clock = clock
+        self._reviews = reviews
         self._new_payer_hold = timedelta(days=max(0, new_payer_hold_days))
 
     def creator_shard(self, stream_shard: str) -> int:
@@ -117,7 +144,9 @@ class GiftSettlement:
         settled = refunded = 0
         refused: set[str] = set()
         checked: set[str] = set()
+        givers: set[str] = set()  # fans whose gifts were credited now: their spending moved
         attempts = 0
+        failed_from: str | None = None
         while pending:
             attempts += 1
             if attempts > 4 * len(ordered) + 10:
@@ -127,12 +156,14 @@ class GiftSettlement:
                 outcome = self._repository.commit(chunk)
             except Busy:
                 logger.warning("settlement busy; the batch is retried from its first unsettled gift")
-                return SettlementReport(settled, refunded, skipped, pending[0].sequence_number)
+                failed_from = pending[0].sequence_number
+                break
             if outcome.committed:
                 watermark = chunk.last_sequence
                 pending = pending[len(chunk_records) :]
                 refunded += sum(1 for r in chunk_records if r.creator_id in refused)
                 settled += sum(1 for r in chunk_records if r.creator_id not in refused)
+                givers.update(add.fan_id for add in chunk.spending)
                 continue
             if outcome.watermark_moved:
                 # Another invocation settled part of this shard (a redelivery racing its original).
@@ -143,17 +174,27 @@ class GiftSettlement:
                 continue
             now = iso_timestamp(self._clock())
             for creator_id, shard_exists in outcome.refused.items():
-                status: AccountStatus | None = None
+                state: ReceivingState | None = None
                 if creator_id not in checked:
                     checked.add(creator_id)
                     # The shards may only lag the account (first gift received, status just changed).
-                    status = self._repository.open_or_mirror(creator_id, shard_exists=shard_exists, now=now)
-                if status != AccountStatus.ACTIVE:
+                    state = self._repository.open_or_mirror(creator_id, shard_exists=shard_exists, now=now)
+                if state is None or not state.may_receive:
                     logger.info(
                         "gifts to a recipient who cannot receive are refunded", extra={"creator": creator_id}
                     )
                     refused.add(creator_id)
-        return SettlementReport(settled, refunded, skipped, None)
+        reviewed = self._review(sorted(givers))
+        return SettlementReport(settled, refunded, skipped, failed_from, reviewed)
+
+    def _review(self, fans: Sequence[str]) -> int:
+        if self._reviews is None or not fans:
+            return 0
+        try:
+            return self._reviews.review(fans)
+        except Exception:  # the chunks are committed; the fans' next settled gifts check again
+            logger.exception("gift review check failed", extra={"fans": len(fans)})
+            return 0
 
     def _chunk(
         self,
@@ -163,19 +204,13 @@ class GiftSettlement:
         refused: set[str],
     ) -> tuple[Sequence[GiftRecord], SettlementChunk]:
         """The longest prefix of `pending` that fits one transaction."""
-        creators: set[str] = set()
-        refund_fans: set[str] = set()
+        plan = _ChunkPlan()
         taken = 0
         for record in pending[:MAX_GIFTS_PER_CHUNK]:
-            if record.creator_id in refused:
-                fans = refund_fans | {record.fan_id}
-                grown = (creators, fans)
-            else:
-                grown = (creators | {record.creator_id}, refund_fans)
-            if 3 + 2 * len(grown[0]) + 2 * len(grown[1]) > MAX_ITEMS_PER_CHUNK:
+            grown = plan.with_gift(record, record.creator_id in refused)
+            if grown.items() > MAX_ITEMS_PER_CHUNK:
                 break
-            creators, refund_fans = grown
-            taken += 1
+            plan, taken = grown, taken + 1
         records = pending[:taken]
         now = self._clock()
         shard = self.creator_shard(stream_shard)
@@ -186,6 +221,7 @@ class GiftSettlement:
                 refunds.setdefault(record.fan_id, []).append(record)
             else:
                 credits.setdefault(record.creator_id, []).append(record)
+        credited = [r for r in records if r.creator_id not in refused]
         first = records[0].sequence_number
         chunk = SettlementChunk(
             stream_shard=stream_shard,
@@ -216,8 +252,92 @@ class GiftSettlement:
                 )
                 for fan_id, gifts in refunds.items()
             ],
+            stream_totals=_stream_totals(credited, shard),
+            boards=_boards(credited),
+            spending=_spending(credited, now),
         )
         return records, chunk
+
+
+@dataclass(frozen=True)
+class _ChunkPlan:
+    """The items a chunk's transaction takes (at most 100), grown one gift at a time."""
+
+    creators: frozenset[str] = frozenset()
+    refund_fans: frozenset[str] = frozenset()
+    streams: frozenset[str] = frozenset()
+    boards: frozenset[tuple[str, str]] = frozenset()
+    givers: frozenset[str] = frozenset()
+
+    def items(self) -> int:
+        stats = len(self.streams) + len(self.boards) + len(self.givers)
+        return 3 + 2 * len(self.creators) + 2 * len(self.refund_fans) + stats
+
+    def with_gift(self, record: GiftRecord, refused: bool) -> _ChunkPlan:
+        if refused:
+            return replace(self, refund_fans=self.refund_fans | {record.fan_id})
+        return replace(
+            self,
+            creators=self.creators | {record.creator_id},
+            streams=self.streams | {record.stream_id},
+            boards=self.boards | {(board, record.fan_id) for board in _boards_of(record)},
+            givers=self.givers | {record.fan_id},
+        )
+
+
+def _boards_of(record: GiftRecord) -> list[str]:
+    """The leaderboards one gift counts on: its stream's, and its creator's day and week."""
+    sent = record.sent_at.date()
+    return [
+        stream_board(record.stream_id),
+        day_board(record.creator_id, day_of(sent)),
+        week_board(record.creator_id, week_of(sent)),
+    ]
+
+
+def _stream_totals(records: Sequence[GiftRecord], shard: int) -> list[StreamTotalsAdd]:
+    totals: dict[str, list[int]] = {}
+    for record in records:
+        entry = totals.setdefault(record.stream_id, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += record.coins
+        entry[2] += record.millidiamonds
+    return [
+        StreamTotalsAdd(stream_id, shard, gifts, coins, millidiamonds)
+        for stream_id, (gifts, coins, millidiamonds) in sorted(totals.items())
+    ]
+
+
+def _boards(records: Sequence[GiftRecord]) -> list[BoardAdd]:
+    sums: dict[tuple[str, str], list[int]] = {}
+    expiry: dict[str, int | None] = {}
+    for record in records:
+        sent = record.sent_at
+        for board in _boards_of(record):
+            entry = sums.setdefault((board, record.fan_id), [0, 0])
+            entry[0] += record.coins
+            entry[1] += 1
+            if board.startswith("D#"):
+                expiry[board] = int((sent + DAY_BOARD_KEPT).timestamp())
+            elif board.startswith("W#"):
+                expiry[board] = int((sent + WEEK_BOARD_KEPT).timestamp())
+            else:
+                expiry[board] = None
+    return [
+        BoardAdd(board, fan_id, coins, gifts, expiry[board])
+        for (board, fan_id), (coins, gifts) in sorted(sums.items())
+    ]
+
+
+def _spending(records: Sequence[GiftRecord], now: datetime) -> list[SpendingAdd]:
+    by_fan: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
+    for record in records:
+        hours, days = by_fan.setdefault(record.fan_id, ({}, {}))
+        hour = int(record.sent_at.timestamp()) // 3600
+        hours[hour] = hours.get(hour, 0) + record.coins
+        days[hour // 24] = days.get(hour // 24, 0) + record.coins
+    expires = int((now + SPENDING_KEPT).timestamp())
+    return [SpendingAdd(fan, hours, days, expires) for fan, (hours, days) in sorted(by_fan.items())]
 
 
 def _after(records: Sequence[GiftRecord], watermark: str | None) -> list[GiftRecord]:

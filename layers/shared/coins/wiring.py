@@ -18,6 +18,7 @@ from coins.config import Settings
 
 if TYPE_CHECKING:
     from coins.admin import AdminService
+    from coins.creators import CreatorProfiles
     from coins.gifts import GiftService
     from coins.payout_queue import PayoutQueue
     from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from coins.repository import LedgerRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
+    from coins.repository.settlement import SettlementRepository
+    from coins.rules import PlatformRules
     from coins.settlement import GiftSettlement
+    from coins.streams import StreamService
     from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
     from coins.wallets import WalletService
     from coins.webhooks import PaymentEventDispatcher
@@ -46,12 +50,23 @@ class Services:
         payments: Callable[[], StripePayments] | None = None,
         webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        rules: PlatformRules | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._repository = repository
         self._payments = payments
         self._webhook_verifier = webhook_verifier
+        self._rules = rules
+
+    @cached_property
+    def rules(self) -> PlatformRules:
+        """The platform's age and review rules, read from the environment unless a test injects them."""
+        if self._rules is not None:
+            return self._rules
+        from coins.rules import PlatformRules
+
+        return PlatformRules.from_env()
 
     @cached_property
     def repository(self) -> LedgerRepository:
@@ -119,6 +134,7 @@ class Services:
             gift_catalog(),
             self.settings.diamond_rate,
             self.clock,
+            rules=self.rules,
             new_payer_days=self.settings.new_payer_days,
         )
 
@@ -132,7 +148,25 @@ class Services:
     def admin(self) -> AdminService:
         from coins.admin import AdminService
 
-        return AdminService(self.repository, self.clock)
+        return AdminService(self.repository, self.clock, refusal_kept_days=self.rules.refusal_kept_days)
+
+    @cached_property
+    def creator_profiles(self) -> CreatorProfiles:
+        from coins.creators import CreatorProfiles
+
+        return CreatorProfiles(self.repository, self.rules, self.clock)
+
+    @cached_property
+    def streams(self) -> StreamService:
+        from coins.repository.streams import StreamRepository
+        from coins.streams import StreamService
+
+        return StreamService(
+            StreamRepository(self.settings.table_name, client=self.repository.client),
+            self.creator_profiles,
+            self.rules,
+            self.clock,
+        )
 
     @cached_property
     def purchases(self) -> PurchaseService:
@@ -146,6 +180,7 @@ class Services:
             prices=price_book(),
             urls=CheckoutUrls(self.settings.checkout_success_url, self.settings.checkout_cancel_url),
             clock=self.clock,
+            min_age_to_buy=self.rules.min_age_to_buy,
         )
 
     @cached_property
@@ -196,13 +231,20 @@ class Services:
         return PayoutQueue(self.settings.payout_queue_url)
 
     @cached_property
-    def settlement(self) -> GiftSettlement:
+    def settlement_repository(self) -> SettlementRepository:
         from coins.repository.settlement import SettlementRepository
+
+        return SettlementRepository(self.repository)
+
+    @cached_property
+    def settlement(self) -> GiftSettlement:
+        from coins.gift_reviews import GiftReviews
         from coins.settlement import GiftSettlement
 
         return GiftSettlement(
-            SettlementRepository(self.repository),
+            self.settlement_repository,
             self.clock,
+            GiftReviews(self.settlement_repository, self.rules, self.clock),
             new_payer_hold_days=self.settings.new_payer_maturity_days - self.settings.maturity_days,
         )
 
@@ -223,9 +265,17 @@ def build_services(
     payments: Callable[[], StripePayments] | None = None,
     webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    rules: PlatformRules | None = None,
 ) -> Services:
-    """The app's services over these settings; tests inject a repository, a Stripe double or a clock."""
-    return Services(settings, repository, payments=payments, webhook_verifier=webhook_verifier, clock=clock)
+    """The app's services over these settings; tests inject a repository, a Stripe double, a clock or rules."""
+    return Services(
+        settings,
+        repository,
+        payments=payments,
+        webhook_verifier=webhook_verifier,
+        clock=clock,
+        rules=rules,
+    )
 
 
 @cache

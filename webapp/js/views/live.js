@@ -5,10 +5,13 @@ import { api, idempotencyKey } from "../api.js";
 import { field, h, notice, replace } from "../dom.js";
 import { errorNotice } from "../errors.js";
 import { coins, count, time } from "../format.js";
-import { describeStream, FeedUnavailable, goLive, streamLink, watchGifts } from "../streams.js";
+import { describeStream, endStream, FeedUnavailable, goLive, streamLink, topGifters, watchGifts } from "../streams.js";
 
 const MAX_QUANTITY = 1000; // the API's limit per gift request
 const FEED_LENGTH = 50;
+const TOP_LENGTH = 5;
+// Top gifters are counted by the gift settlement, a moment after the gift: read them again then.
+const TOP_SETTLES_MS = 2000;
 
 export function giftIcon(giftId) {
   return `icons/gifts/${giftId}.svg`;
@@ -22,7 +25,8 @@ function iconImage(giftId, size) {
 
 export function renderLivePicker(main, { session }) {
   const creator = h("input", { name: "creator", required: true, value: "creator-1", autocomplete: "off" });
-  const stream = h("input", { name: "stream", required: true, value: "creator-1-live", autocomplete: "off", pattern: "[A-Za-z0-9_.:\\-]{1,128}" });
+  const stream = h("input", { name: "stream", required: true, placeholder: "st_\u2026", autocomplete: "off", pattern: "[A-Za-z0-9_.:\\-]{1,128}" });
+  const liveStatus = h("div", { class: "form-status", id: "go-live-status" });
   main.append(
     h("h1", { text: "Live" }),
     h(
@@ -38,20 +42,25 @@ export function renderLivePicker(main, { session }) {
       },
       h("h2", { text: "Watch a live stream" }),
       field("Creator", creator, "Who is streaming: gifts go to them."),
-      field("Stream", stream, "The stream's name, as the creator shares it."),
+      field("Stream", stream, "The stream's id, from the link the creator shares."),
       h("button", { type: "submit", class: "button", text: "Watch" }),
     ),
     h(
       "section",
       { class: "card" },
       h("h2", { text: "Streaming yourself?" }),
-      h("p", {}, "Open your own stream page and share its link; gifts fans send there credit your diamonds."),
+      h("p", {}, "Go live as a creator and share your stream's link; gifts fans send there credit your diamonds."),
+      liveStatus,
       h("button", {
         type: "button",
         class: "button button-quiet",
         text: "Go live",
         onclick: async () => {
-          location.hash = streamLink(await goLive(session.userId));
+          try {
+            location.hash = streamLink(await goLive(session.userId));
+          } catch (error) {
+            replace(liveStatus, errorNotice(error));
+          }
         },
       }),
     ),
@@ -67,11 +76,13 @@ export async function renderLive(main, { params, query, session }) {
   const feed = h("ol", { class: "feed", id: "feed", "aria-live": "polite", "aria-label": "Gifts on this stream, newest first" });
   const feedNote = h("p", { class: "hint", id: "feed-note", text: "Gifts appear here as they arrive." });
   const totals = h("p", { class: "feed-total", id: "feed-total" });
+  const top = h("ol", { class: "top-gifters", id: "top-gifters", "aria-label": "Top gifters on this stream" });
+  const topNote = h("p", { class: "hint", id: "top-note", text: "No gifts yet." });
   let streamCoins = 0;
 
   main.append(
     h("h1", {}, `${stream.creatorId || "Unknown creator"} `, h("span", { class: "subtle", text: `live: ${stream.streamId}` })),
-    h("div", { class: "live-layout" }, h("div", { class: "live-main" }, stage, totals, h("section", { class: "card", "aria-labelledby": "feed-heading" }, h("h2", { id: "feed-heading", text: "Gifts" }), feedNote, feed)), h("div", { class: "live-side" }, h("section", { class: "card tray-card", id: "tray-card", "aria-labelledby": "tray-heading" }, h("h2", { id: "tray-heading", text: "Send a gift" }), h("p", { class: "balance-line" }, "Your balance: ", balance), status, h("p", { class: "loading", text: "Loading gifts\u2026" })))),
+    h("div", { class: "live-layout" }, h("div", { class: "live-main" }, stage, totals, h("section", { class: "card", "aria-labelledby": "feed-heading" }, h("h2", { id: "feed-heading", text: "Gifts" }), feedNote, feed)), h("div", { class: "live-side" }, h("section", { class: "card tray-card", id: "tray-card", "aria-labelledby": "tray-heading" }, h("h2", { id: "tray-heading", text: "Send a gift" }), h("p", { class: "balance-line" }, "Your balance: ", balance), status, h("p", { class: "loading", text: "Loading gifts\u2026" })), h("section", { class: "card", "aria-labelledby": "top-heading" }, h("h2", { id: "top-heading", text: "Top gifters" }), topNote, top))),
   );
 
   const showBalance = (wallet) => balance.replaceChildren(coins(wallet.coins));
@@ -89,8 +100,12 @@ export async function renderLive(main, { params, query, session }) {
   const trayCard = main.querySelector("#tray-card");
   trayCard.querySelector(".loading")?.remove();
 
+  if (!stream.live && !stream.missing) {
+    trayCard.prepend(notice("info", "This stream has ended.", "Its gifts and totals stay; gifts go to live streams only."));
+  }
   if (own) {
     trayCard.append(notice("info", "This is your stream.", "Share its link; you can't gift yourself."), h("p", {}, h("a", { href: `${location.pathname}${streamLink(stream)}`, text: "Link to this stream" })));
+    if (stream.live) trayCard.append(endButton(stream, status));
   } else if (gifts.length) {
     trayCard.append(giftTray(gifts, stream, status, showBalance));
   }
@@ -103,6 +118,25 @@ export async function renderLive(main, { params, query, session }) {
     stage.append(img);
     img.addEventListener("animationend", () => img.remove());
   }
+
+  // The stream's board, as the settlement counted it: read on arrival and after gifts arrive.
+  let topTimer = null;
+  async function showTop() {
+    if (stream.missing) return;
+    try {
+      const items = await topGifters(stream.streamId, TOP_LENGTH);
+      top.replaceChildren(...items.map((item) => h("li", { class: "top-gifter", dataset: { fan: item.fan_id } }, h("span", { class: "top-rank", text: `${item.rank}.` }), " ", h("strong", { text: item.fan_id }), ` ${coins(item.coins)}`)));
+      topNote.hidden = items.length > 0;
+    } catch (error) {
+      topNote.hidden = false;
+      topNote.textContent = "Top gifters are not available right now.";
+    }
+  }
+  const refreshTop = () => {
+    clearTimeout(topTimer);
+    topTimer = setTimeout(showTop, TOP_SETTLES_MS);
+  };
+  showTop();
 
   const stop = watchGifts(
     stream.streamId,
@@ -124,6 +158,7 @@ export async function renderLive(main, { params, query, session }) {
       while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
       feedNote.hidden = true;
       totals.textContent = `${coins(streamCoins)} in gifts on this stream`;
+      if (fresh.length) refreshTop();
     },
     (problem) => {
       if (!problem) return;
@@ -133,8 +168,25 @@ export async function renderLive(main, { params, query, session }) {
   );
   return () => {
     stop();
+    clearTimeout(topTimer);
     window.removeEventListener("coins:wallet", onWallet);
   };
+}
+
+// The creator ends their own live stream: it keeps its gifts, totals and board, and takes no more gifts.
+function endButton(stream, status) {
+  const button = h("button", { type: "button", class: "button button-quiet", id: "end-stream", text: "End stream" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await endStream(stream.streamId);
+      button.replaceWith(notice("info", "This stream has ended.", "Its gifts and totals stay; gifts go to live streams only."));
+    } catch (error) {
+      button.disabled = false;
+      replace(status, errorNotice(error));
+    }
+  });
+  return button;
 }
 
 function giftTray(gifts, stream, status, showBalance) {

@@ -31,7 +31,10 @@ class AdjustmentReceipt(BaseModel):
 
 class StatusChangeRequest(StrictModel):
     status: AccountStatus
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    # Optional: without one, the record says which status an admin set.
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)] | None = (
+        None
+    )
 
 
 class StatusChangeOut(BaseModel):
@@ -51,3 +54,7 @@ class ReviewOut(BaseModel):
 class ReviewPageOut(BaseModel):
     items: list[ReviewOut]
     next_cursor: str | None
+
+
+class CreatorMarkRequest(StrictModel):
+    creator: Annotated[bool, Field(strict=True)]

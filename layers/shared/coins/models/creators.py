@@ -1,4 +1,4 @@
-"""Request and response models of The creator routes: onboarding, earnings, withdrawals."""
+"""Request and response models of The creator routes: profile, onboarding, earnings, withdrawals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from coins.ledger import AccountStatus
 from coins.models.common import StrictModel
 from coins.models.wallet import DiamondsOut
+
+
+class CreatorProfileOut(BaseModel):
+    user_id: str
+    creator: bool
+    since: str | None = Field(description="When the user became a creator")
+    status: AccountStatus
+    live_stream_id: str | None = Field(None, description="The creator's live stream, when they are live")
 
 
 class OnboardingOut(BaseModel):

@@ -47,6 +47,8 @@ from coins.repository._dynamo import (
     transact,
     unmarshal,
 )
+from coins.repository.refusals import Refusal, record_refusal, refusal_of
+from coins.repository.streams import StreamState, stream_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -110,6 +112,11 @@ class StoredTransfer:
     response: Mapping[str, Any] | None
     attributes: Mapping[str, Any]
 
+    @property
+    def refusal(self) -> Refusal | None:
+        """Set when this id holds a refused request's answer (its retries get the same refusal)."""
+        return refusal_of(self.attributes)
+
 
 @dataclass(frozen=True)
 class CommitOutcome:
@@ -166,6 +173,54 @@ class RecipientSnapshot:
     user_id: str
     exists: bool
     status: AccountStatus
+    creator: bool = False  # only creators receive gifts
+
+
+@dataclass(frozen=True)
+class ReceivingState:
+    """What decides whether a user may receive gifts: an active account that is a creator's."""
+
+    status: AccountStatus
+    creator: bool
+
+    @property
+    def may_receive(self) -> bool:
+        return self.creator and self.status == AccountStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class CreatorMark:
+    user_id: str
+    creator: bool
+    since: str | None
+    status: AccountStatus
+
+
+def _receiving_state(coin: Mapping[str, Any]) -> ReceivingState:
+    return ReceivingState(
+        status=AccountStatus(coin.get("status", AccountStatus.ACTIVE.value)),
+        creator=bool(coin.get("creator", False)),
+    )
+
+
+def _creator_mark(user_id: str, coin: Mapping[str, Any]) -> CreatorMark:
+    state = _receiving_state(coin)
+    return CreatorMark(
+        user_id=user_id,
+        creator=state.creator,
+        since=coin.get("creator_since") if state.creator else None,
+        status=state.status,
+    )
+
+
+@dataclass(frozen=True)
+class StreamSnapshot:
+    """A live stream as the gift's read saw it."""
+
+    stream_id: str
+    exists: bool
+    creator_id: str | None
+    live: bool
 
 
 @dataclass(frozen=True)
@@ -365,17 +420,18 @@ class LedgerRepository:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def open_receiving_accounts(self, user_id: str, now: str) -> AccountStatus | None:
+    def open_receiving_accounts(self, user_id: str, now: str) -> ReceivingState | None:
         """Opens the available, reserved and pending-shard items of a user who receives diamonds.
 
-        The pending shards carry the account's status, so that a gift's credit can require an
-        active recipient in its own condition. Returns the status the accounts opened with, or None
-        when the user has no account at all. Safe to repeat and to race with status changes.
+        The pending shards carry the account's status and whether it is a creator's, so that a
+        gift's credit can require an active creator in its own condition. Returns what the accounts
+        opened with, or None when the user has no account at all. Safe to repeat and to race with
+        status changes.
         """
         coin = self._get_coin_item(user_id)
         if coin is None:
             return None
-        status = AccountStatus(coin.get("status", AccountStatus.ACTIVE.value))
+        state = _receiving_state(coin)
         items = [
             to_item(
                 {
@@ -398,7 +454,8 @@ class LedgerRepository:
                     "owner": user_id,
                     "kind": pending.kind.value,
                     "shard": shard,
-                    "status": status.value,
+                    "status": state.status.value,
+                    "creator": state.creator,
                 }
             )
             item["by_day"] = {"M": {}}  # pending diamonds per UTC day, for maturing them later
@@ -412,54 +469,106 @@ class LedgerRepository:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
         try:
-            # Only if the status is still what the shards were opened with; else copy the new one.
+            # Only if the account is still what the shards were opened with; else copy it again.
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
                 UpdateExpression="SET receives = :yes",
-                ConditionExpression="#status = :status",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":yes": ser(True), ":status": ser(status.value)},
+                ConditionExpression="#status = :status AND "
+                + (
+                    "#creator = :yes"
+                    if state.creator
+                    else "(attribute_not_exists(#creator) OR #creator = :no)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#creator": "creator"},
+                ExpressionAttributeValues={
+                    ":yes": ser(True),
+                    ":status": ser(state.status.value),
+                    **({} if state.creator else {":no": ser(False)}),
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return self.mirror_status(user_id)
-        return status
+        return state
 
-    def mirror_status(self, user_id: str) -> AccountStatus | None:
-        """Copies the coin item's status onto the user's pending shards (where gift credits check it)."""
+    def mirror_status(self, user_id: str) -> ReceivingState | None:
+        """Copies the coin item's status and creator mark onto the user's pending shards (where gift
+        credits check them)."""
         coin = self._get_coin_item(user_id)
         if coin is None:
             return None
-        status = AccountStatus(coin.get("status", AccountStatus.ACTIVE.value))
+        state = _receiving_state(coin)
         self.client.update_item(
             TableName=self.table_name,
             Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
             UpdateExpression="SET receives = :yes",
             ExpressionAttributeValues={":yes": ser(True)},
         )
-        for update in self._shard_status_updates(user_id, status):
+        for update in self._shard_status_updates(user_id, state):
             try:
                 self.client.update_item(**update)
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-        return status
+        return state
 
-    def _shard_status_updates(self, user_id: str, status: AccountStatus) -> list[dict[str, Any]]:
+    def _shard_status_updates(self, user_id: str, state: ReceivingState) -> list[dict[str, Any]]:
         pending = Account(user_id, AccountKind.DIAMONDS_PENDING)
         return [
             {
                 "TableName": self.table_name,
                 "Key": _balance_key(pending, shard),
-                "UpdateExpression": "SET #status = :status",
+                "UpdateExpression": "SET #status = :status, #creator = :creator",
                 "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":status": ser(status.value)},
+                "ExpressionAttributeNames": {"#status": "status", "#creator": "creator"},
+                "ExpressionAttributeValues": {
+                    ":status": ser(state.status.value),
+                    ":creator": ser(state.creator),
+                },
             }
             for shard in range(self.creator_shards)
         ]
+
+    # ---------------------------------------------------------------- creators
+
+    def set_creator(self, user_id: str, creator: bool, changed_by: str, now: str) -> CreatorMark:
+        """Marks (or unmarks) the user as a creator on their coin item, the one fact gifts check, and
+        copies it onto their pending shards. A new creator's receiving accounts open now, so their
+        first gift's settlement finds them. Raises NotFound when the user has no account."""
+        names = {"#creator": "creator"}
+        values: dict[str, Any] = {":creator": ser(creator), ":by": ser(changed_by), ":now": ser(now)}
+        update = "SET #creator = :creator, creator_changed_by = :by, creator_changed_at = :now"
+        if creator:
+            update += ", creator_since = if_not_exists(creator_since, :now)"
+        else:
+            update += " REMOVE creator_since"
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name,
+                Key=_balance_key(Account(user_id, AccountKind.COINS), 0),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"user {user_id!r} has no account") from exc
+            raise
+        row = unmarshal(answer.get("Attributes", {}))
+        if row.get("receives"):
+            self.mirror_status(user_id)
+        elif creator:
+            self.open_receiving_accounts(user_id, now)
+        return _creator_mark(user_id, row)
+
+    def creator_mark(self, user_id: str) -> CreatorMark | None:
+        """Whether the user is a creator, and since when; None when they have no account."""
+        coin = self._get_coin_item(user_id)
+        return _creator_mark(user_id, coin) if coin is not None else None
 
     def _get_coin_item(self, user_id: str) -> dict[str, Any] | None:
         found = self.client.get_item(
@@ -472,31 +581,40 @@ class LedgerRepository:
     # ---------------------------------------------------------------- gifts
 
     def read_for_gift(
-        self, fan_id: str, recipient_id: str | None
-    ) -> tuple[SpenderSnapshot, RecipientSnapshot | None]:
-        """One strongly consistent call: the fan's coin item, and the recipient's when asked for."""
-        fan_key = _balance_key(Account(fan_id, AccountKind.COINS), 0)
-        names = {"#balance": "balance", "#version": "version", "#status": "status"}
-        expression = "PK, #balance, #version, #status, first_paid_at"
-        projection: dict[str, Any] = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
+        self, fan_id: str, recipient_id: str | None, stream_id: str | None = None
+    ) -> tuple[SpenderSnapshot, RecipientSnapshot | None, StreamSnapshot | None]:
+        """One strongly consistent call: the fan's coin item, and the recipient's coin item and the
+        live stream's item when asked for (a GetItem for the fan alone, else one BatchGetItem)."""
+        fan_pk = _balance_pk(Account(fan_id, AccountKind.COINS), 0)
+        names = {
+            "#balance": "balance",
+            "#version": "version",
+            "#status": "status",
+            "#creator": "creator",
+            "#creator_id": "creator_id",
+            "#state": "state",
+            "#kind": "kind",
+        }
+        expression = "PK, #balance, #version, #status, #creator, #creator_id, #state, #kind, first_paid_at"
+        keys = [_balance_key(Account(fan_id, AccountKind.COINS), 0)]
+        if recipient_id is not None:
+            keys.append(_balance_key(Account(recipient_id, AccountKind.COINS), 0))
+        if stream_id is not None:
+            keys.append({name: {"S": value} for name, value in stream_key(stream_id).items()})
         rows: dict[str, dict[str, Any]]
-        if recipient_id is None:
+        if len(keys) == 1:
             found = self.client.get_item(
                 TableName=self.table_name,
-                Key=fan_key,
+                Key=keys[0],
                 ConsistentRead=True,
                 ProjectionExpression=expression,
                 ExpressionAttributeNames=names,
             )
-            rows = (
-                {_balance_pk(Account(fan_id, AccountKind.COINS), 0): unmarshal(found["Item"])}
-                if ("Item" in found)
-                else {}
-            )
+            rows = {fan_pk: unmarshal(found["Item"])} if "Item" in found else {}
         else:
-            keys = [fan_key, _balance_key(Account(recipient_id, AccountKind.COINS), 0)]
+            projection = {"ProjectionExpression": expression, "ExpressionAttributeNames": names}
             rows = {row["PK"]: row for row in self._batch_get(keys, consistent=True, projection=projection)}
-        fan_row = rows.get(_balance_pk(Account(fan_id, AccountKind.COINS), 0))
+        fan_row = rows.get(fan_pk)
         spender = SpenderSnapshot(
             user_id=fan_id,
             exists=fan_row is not None,
@@ -505,17 +623,53 @@ class LedgerRepository:
             status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
             first_paid_at=fan_row.get("first_paid_at") if fan_row else None,
         )
-        if recipient_id is None:
-            return spender, None
-        recipient_row = rows.get(_balance_pk(Account(recipient_id, AccountKind.COINS), 0))
-        recipient = RecipientSnapshot(
-            user_id=recipient_id,
-            exists=recipient_row is not None,
-            status=AccountStatus(recipient_row.get("status", "active"))
-            if recipient_row
-            else AccountStatus.ACTIVE,
+        recipient: RecipientSnapshot | None = None
+        if recipient_id is not None:
+            row = rows.get(_balance_pk(Account(recipient_id, AccountKind.COINS), 0))
+            recipient = RecipientSnapshot(
+                user_id=recipient_id,
+                exists=row is not None,
+                status=AccountStatus(row.get("status", "active")) if row else AccountStatus.ACTIVE,
+                creator=bool(row.get("creator", False)) if row else False,
+            )
+        stream: StreamSnapshot | None = None
+        if stream_id is not None:
+            row = rows.get(stream_key(stream_id)["PK"])
+            is_stream = row is not None and row.get("kind") == "stream"
+            stream = StreamSnapshot(
+                stream_id=stream_id,
+                exists=is_stream,
+                creator_id=str(row["creator_id"]) if row is not None and is_stream else None,
+                live=is_stream and row is not None and row.get("state") == StreamState.LIVE.value,
+            )
+        return spender, recipient, stream
+
+    def record_transfer_refusal(
+        self,
+        transfer_id: str,
+        *,
+        user_id: str,
+        request_hash: str,
+        error_code: str,
+        message: str,
+        created_at: str,
+        expires_at: int,
+    ) -> StoredTransfer | None:
+        """Keeps a refused request's answer under its transfer id: one small put (1 write unit), only
+        if nothing is there. Returns what was there instead (the transfer, or the first refusal)."""
+        existing = record_refusal(
+            self.client,
+            self.table_name,
+            {"PK": f"XFER#{transfer_id}", "SK": TRANSFER_SK},
+            record_id=transfer_id,
+            user_id=user_id,
+            request_hash=request_hash,
+            error_code=error_code,
+            message=message,
+            created_at=created_at,
+            expires_at=expires_at,
         )
-        return spender, recipient
+        return _stored_transfer(existing) if existing is not None else None
 
     def commit_gift(self, gift: GiftWrite, spender: SpenderSnapshot) -> CommitOutcome:
         """One TransactWriteItems of two items: the fan's debit, compare-and-set on what was read,

@@ -3,9 +3,13 @@
 A chunk is a prefix of one stream shard's unsettled gift records. Its transaction:
   - the shard's watermark item, compare-and-set from the sequence number it last committed to the
     chunk's last one (so a chunk commits at most once, whatever Lambda redelivers or splits);
-  - per creator: the credit of one pending-diamond shard, conditioned on the account existing and
-    being active, and the creator's history row for the chunk, which lists the gifts it settles;
+  - per creator: the credit of one pending-diamond shard, conditioned on the account existing,
+    being active and being a creator's, and the creator's history row for the chunk, which lists
+    the gifts it settles;
   - per fan whose creator could not receive: the refund of their coins and its history row;
+  - per live stream: one shard of its totals; per fan: their coins on the stream's board and on the
+    creator's day and week boards (top gifters), and their gift spending by hour and by day (for
+    spending reviews), so these are counted exactly once too, off the request path;
   - one gift-revenue shard and one diamonds-issued shard, for the chunk's totals.
 docs/data-model.md has the exactly-once argument.
 """
@@ -24,12 +28,16 @@ from coins.repository.ledger import (
     REFUND_ROW,
     SETTLEMENT_ROW,
     LedgerRepository,
+    ReceivingState,
+    StatusChange,
     _balance_key,
     _history_pk,
+    _status_expression,
     history_keys,
     pack_transfer_ids,
 )
 from coins.repository.ledger import settled_transfer_ids as settled_transfer_ids  # the ledger checker's
+from coins.repository.streams import stream_totals_key, top_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -61,6 +69,39 @@ class FanRefund:
 
 
 @dataclass(frozen=True)
+class StreamTotalsAdd:
+    """A chunk's gifts to one live stream, added to one shard of the stream's totals."""
+
+    stream_id: str
+    shard: int
+    gifts: int
+    coins: int
+    millidiamonds: int
+
+
+@dataclass(frozen=True)
+class BoardAdd:
+    """A fan's coins in a chunk, added to their entry on one leaderboard."""
+
+    board: str
+    fan_id: str
+    coins: int
+    gifts: int
+    expires_at: int | None  # day and week boards expire some weeks after; stream boards stay
+
+
+@dataclass(frozen=True)
+class SpendingAdd:
+    """A fan's coins given in a chunk, by the hour and the UTC day the gifts were sent (epoch hours
+    and days), for the rolling gift-review windows."""
+
+    fan_id: str
+    by_hour: Mapping[int, int]
+    by_day: Mapping[int, int]
+    expires_at: int
+
+
+@dataclass(frozen=True)
 class SettlementChunk:
     stream_shard: str
     previous_watermark: str | None
@@ -69,10 +110,24 @@ class SettlementChunk:
     expires_at: int  # epoch seconds: the watermark outlives the stream's 24 hours, then expires
     credits: Sequence[CreatorCredit]
     refunds: Sequence[FanRefund] = ()
+    stream_totals: Sequence[StreamTotalsAdd] = ()
+    boards: Sequence[BoardAdd] = ()
+    spending: Sequence[SpendingAdd] = ()
 
     @property
     def item_count(self) -> int:
-        return 3 + 2 * len(self.credits) + 2 * len(self.refunds)
+        stats = len(self.stream_totals) + len(self.boards) + len(self.spending)
+        return 3 + 2 * len(self.credits) + 2 * len(self.refunds) + stats
+
+
+@dataclass(frozen=True)
+class GiftSpending:
+    """A fan's gift spending counters as stored: coins by epoch hour and by epoch day."""
+
+    fan_id: str
+    by_hour: Mapping[int, int]
+    by_day: Mapping[int, int]
+    flagged: Mapping[str, str]  # review rule -> when it last put the account under review
 
 
 @dataclass
@@ -81,6 +136,14 @@ class ChunkOutcome:
     watermark_moved: bool = False
     # Creators whose credit was refused: creator id -> whether their pending shard exists.
     refused: dict[str, bool] = field(default_factory=dict)
+
+
+def spending_key(fan_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"LIMIT#{fan_id}"}, "SK": {"S": GIFT_SPENDING_SK}}
+
+
+GIFT_SPENDING_SK = "GIFTS"
+REVIEWER = "gift-review"
 
 
 class SettlementRepository:
@@ -99,8 +162,8 @@ class SettlementRepository:
         )
         return str(unmarshal(found["Item"])["sequence"]) if "Item" in found else None
 
-    def open_or_mirror(self, creator_id: str, *, shard_exists: bool, now: str) -> AccountStatus | None:
-        """The recipient's status as the ledger has it, with their pending shards made to match."""
+    def open_or_mirror(self, creator_id: str, *, shard_exists: bool, now: str) -> ReceivingState | None:
+        """The recipient's standing as the ledger has it, with their pending shards made to match."""
         if shard_exists:
             return self._ledger.mirror_status(creator_id)
         return self._ledger.open_receiving_accounts(creator_id, now)
@@ -117,6 +180,9 @@ class SettlementRepository:
             millidiamonds_issued += credit.millidiamonds
         for refund in chunk.refunds:
             items.extend(self._refund(refund, chunk))
+        items.extend(self._stream_totals(add, chunk.settled_at) for add in chunk.stream_totals)
+        items.extend(self._board(add) for add in chunk.boards)
+        items.extend(self._spending(add, chunk.settled_at) for add in chunk.spending)
         if coins_credited:
             items.append(self._system_update(AccountKind.GIFT_REVENUE, coins_credited))
         if millidiamonds_issued:
@@ -162,12 +228,13 @@ class SettlementRepository:
         }
 
     def _credit(self, credit: CreatorCredit, now: str) -> TransactWriteItemTypeDef:
-        names = {"#balance": "balance", "#status": "status", "#by_day": "by_day"}
+        names = {"#balance": "balance", "#status": "status", "#by_day": "by_day", "#creator": "creator"}
         values: dict[str, Any] = {
             ":delta": ser(credit.millidiamonds),
             ":zero": ser(0),
             ":now": ser(now),
             ":active": ser(AccountStatus.ACTIVE.value),
+            ":yes": ser(True),
         }
         parts = ["#balance = #balance + :delta", "updated_at = :now"]
         for n, (day, amount) in enumerate(sorted(credit.by_day.items())):
@@ -179,9 +246,10 @@ class SettlementRepository:
                 "TableName": self.table_name,
                 "Key": _balance_key(Account(credit.creator_id, AccountKind.DIAMONDS_PENDING), credit.shard),
                 "UpdateExpression": "SET " + ", ".join(parts),
-                # Value reaches only an opened account that may receive it (issue 13: never a frozen one).
+                # Value reaches only an opened account that may receive it: never a frozen one
+                # (issue 13), and only a creator's (issue 12). Both are copies of the coin item's.
                 "ConditionExpression": "attribute_exists(PK) AND "
-                "(attribute_not_exists(#status) OR #status = :active)",
+                "(attribute_not_exists(#status) OR #status = :active) AND #creator = :yes",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -263,6 +331,152 @@ class SettlementRepository:
                 }
             },
         ]
+
+    def _stream_totals(self, add: StreamTotalsAdd, now: str) -> TransactWriteItemTypeDef:
+        key = stream_totals_key(add.stream_id, add.shard)
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {name: {"S": value} for name, value in key.items()},
+                "UpdateExpression": "ADD gifts :gifts, coins :coins, millidiamonds :md SET updated_at = :now",
+                "ExpressionAttributeValues": {
+                    ":gifts": ser(add.gifts),
+                    ":coins": ser(add.coins),
+                    ":md": ser(add.millidiamonds),
+                    ":now": ser(now),
+                },
+            }
+        }
+
+    def _board(self, add: BoardAdd) -> TransactWriteItemTypeDef:
+        key = top_key(add.board, add.fan_id)
+        update = (
+            "SET TPK = :board, fan_id = :fan, TSK = if_not_exists(TSK, :zero) + :coins, "
+            "gifts = if_not_exists(gifts, :zero) + :gifts"
+        )
+        values: dict[str, Any] = {
+            ":board": ser(add.board),
+            ":fan": ser(add.fan_id),
+            ":zero": ser(0),
+            ":coins": ser(add.coins),
+            ":gifts": ser(add.gifts),
+        }
+        if add.expires_at is not None:
+            update += ", expires_at = :expires"
+            values[":expires"] = ser(add.expires_at)
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {name: {"S": value} for name, value in key.items()},
+                "UpdateExpression": update,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _spending(self, add: SpendingAdd, now: str) -> TransactWriteItemTypeDef:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":zero": ser(0), ":expires": ser(add.expires_at), ":now": ser(now)}
+        parts = ["expires_at = :expires", "updated_at = :now"]
+        buckets = [("h", add.by_hour), ("d", add.by_day)]
+        for prefix, counts in buckets:
+            for n, (bucket, coins) in enumerate(sorted(counts.items())):
+                names[f"#{prefix}{n}"] = f"{prefix}_{bucket}"
+                values[f":{prefix}{n}"] = ser(coins)
+                parts.append(f"#{prefix}{n} = if_not_exists(#{prefix}{n}, :zero) + :{prefix}{n}")
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": spending_key(add.fan_id),
+                "UpdateExpression": "SET " + ", ".join(parts),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    # ---------------------------------------------------------------- gift reviews
+
+    def gift_spending(self, fan_ids: Sequence[str]) -> list[GiftSpending]:
+        """The fans' gift spending counters (one consistent BatchGetItem per 100 fans)."""
+        found: list[GiftSpending] = []
+        for row in self._ledger._batch_get([spending_key(fan) for fan in fan_ids]):
+            by_hour: dict[int, int] = {}
+            by_day: dict[int, int] = {}
+            flagged: dict[str, str] = {}
+            for name, value in row.items():
+                if name.startswith("h_"):
+                    by_hour[int(name[2:])] = int(value)
+                elif name.startswith("d_"):
+                    by_day[int(name[2:])] = int(value)
+                elif name.startswith("flagged_"):
+                    flagged[name.removeprefix("flagged_")] = str(value)
+            found.append(GiftSpending(str(row["PK"]).removeprefix("LIMIT#"), by_hour, by_day, flagged))
+        return found
+
+    def forget_spending(self, fan_id: str, hours: Sequence[int], days: Sequence[int]) -> None:
+        """Removes counters older than every review window (the item stays a few hundred bytes)."""
+        names = {
+            f"#o{n}": name for n, name in enumerate([*(f"h_{h}" for h in hours), *(f"d_{d}" for d in days)])
+        }
+        if not names:
+            return
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=spending_key(fan_id),
+            UpdateExpression="REMOVE " + ", ".join(names),
+            ExpressionAttributeNames=names,
+        )
+
+    def put_under_gift_review(
+        self, fan_id: str, *, reason: str, marks: Mapping[str, str], fresh: Sequence[str], now: str
+    ) -> bool:
+        """Puts an active account under review for heavy gifting, once per rule and window.
+
+        marks: each rule over its threshold -> the start of its window; all get marked now.
+        fresh: the rules whose last mark must be older than their window (else another check
+        reviewed the account for them first). The account must be active: a freeze or an earlier
+        review is never overwritten. False when either did not hold.
+        """
+        change = StatusChange(fan_id, AccountStatus.UNDER_REVIEW, reason, REVIEWER)
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":active": ser(AccountStatus.ACTIVE.value)}
+        set_part, _ = _status_expression(change, now, names, values)
+        flag_names = {f"#f{n}": f"flagged_{rule}" for n, rule in enumerate(marks)}
+        flag_values: dict[str, Any] = {":now": ser(now)}
+        conditions = []
+        for n, rule in enumerate(marks):
+            if rule in fresh:
+                flag_values[f":since{n}"] = ser(marks[rule])
+                conditions.append(f"(attribute_not_exists(#f{n}) OR #f{n} < :since{n})")
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _balance_key(Account(fan_id, AccountKind.COINS), 0),
+                    "UpdateExpression": f"SET {set_part}",
+                    "ConditionExpression": "attribute_exists(PK) AND "
+                    "(attribute_not_exists(#status) OR #status = :active)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": spending_key(fan_id),
+                    "UpdateExpression": "SET " + ", ".join(f"{name} = :now" for name in flag_names),
+                    "ConditionExpression": " AND ".join(conditions) or "attribute_exists(PK)",
+                    "ExpressionAttributeNames": flag_names,
+                    "ExpressionAttributeValues": flag_values,
+                }
+            },
+        ]
+        try:
+            transact(self.client, items, max_attempts=self._max_attempts, backoff_cap_ms=self._backoff_cap_ms)
+        except TransactionCancelled:
+            return False
+        # A fan who also receives gifts carries the status on their pending shards too.
+        self._ledger.mirror_if_receiving(fan_id)
+        return True
 
     def _system_update(self, kind: AccountKind, delta: int) -> TransactWriteItemTypeDef:
         shard = random.randrange(self._system_shards)
