@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from devstack.runtime import FunctionError, LocalContext
 from devstack.template import ROOT, LambdaHandler, Route, http_routes, load_handler
-from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, verify_token
+from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, token_scopes, verify_token
 
 OPENAPI_DOCUMENT = ROOT / "layers" / "shared" / "coins" / "data" / "openapi.json"
 SWAGGER_PATH = "/docs"
@@ -192,6 +192,9 @@ class Gateway:
                 claims = verify_token(token.strip(), key_dir=self._key_dir)
             except InvalidToken as exc:
                 return _error(401, "unauthenticated", f"the token was refused: {exc}"), route.function
+            if route.scopes and not set(route.scopes) & token_scopes(claims):
+                # As API Gateway: a route with AuthorizationScopes takes a token holding one of them.
+                return _error(403, "forbidden", "the token lacks this route's scope"), route.function
         event = api_gateway_event(
             method=request.method,
             path=request.path,

@@ -78,6 +78,7 @@ class Route:
     code_uri: Path
     handler: str  # module.function, e.g. app.lambda_handler
     authorized: bool  # False where the route opts out of the JWT authorizer
+    scopes: tuple[str, ...] = ()  # AuthorizationScopes: the token must hold one of them
 
     @property
     def route_key(self) -> str:
@@ -109,6 +110,7 @@ def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
                     code_uri=ROOT / props["CodeUri"],
                     handler=props["Handler"],
                     authorized=auth != "NONE",
+                    scopes=tuple(ev.get("Auth", {}).get("AuthorizationScopes", [])),
                 )
             )
     return routes

@@ -6,7 +6,7 @@ issuer, the audience and the expiry, with PyJWT.
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from devstack.template import ROOT
 
 LOCAL_ISSUER = "http://127.0.0.1:3000/local-issuer"
 LOCAL_AUDIENCE = "coins-local"
+# What the deployed pre-token-generation trigger adds to an admin's access token (docs/security.md).
+ADMIN_SCOPE = "coins/admin"
 DEFAULT_KEY_DIR = ROOT / ".local" / "jwt"
 KEY_ID = "local-1"
 
@@ -54,7 +56,11 @@ def mint_token(
     key_dir: Path = DEFAULT_KEY_DIR,
     issuer: str = LOCAL_ISSUER,
     audience: str = LOCAL_AUDIENCE,
+    token_use: str = "access",
+    scopes: Sequence[str] | None = None,
 ) -> str:
+    """A token as the deployed user pool issues it: an access token whose scopes its pre-token-
+    generation trigger decides (the admin scope for the admins group) unless `scopes` are given."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": sub,
@@ -62,7 +68,7 @@ def mint_token(
         "aud": audience,
         "iat": now,
         "exp": now + expires_in,
-        "token_use": "access",
+        "token_use": token_use,
     }
     if country:
         claims["country"] = country
@@ -70,6 +76,9 @@ def mint_token(
         claims["birthdate"] = birthdate
     if groups:
         claims["cognito:groups"] = list(groups)
+    granted = list(scopes) if scopes is not None else ([ADMIN_SCOPE] if "admins" in groups else [])
+    if granted:
+        claims["scope"] = " ".join(granted)
     return jwt.encode(claims, _private_key(key_dir), algorithm="RS256", headers={"kid": KEY_ID})
 
 
@@ -87,6 +96,12 @@ def verify_token(token: str, *, key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, An
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     return claims
+
+
+def token_scopes(claims: Mapping[str, Any]) -> set[str]:
+    """The scopes an access token grants: `scope` (space-separated, as Cognito writes it) or `scp`."""
+    raw = claims.get("scope", claims.get("scp", ""))
+    return set(raw.split() if isinstance(raw, str) else raw)
 
 
 def jwks(key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, Any]:

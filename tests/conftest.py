@@ -30,6 +30,9 @@ def function_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CREATOR_SHARDS", "4")
     monkeypatch.setenv("SYSTEM_SHARDS", "8")
     monkeypatch.setenv("DIAMONDS_PER_COIN", "1/2")
+    # One admin's grant seeds most tests; the second-admin approval is tested on its own.
+    monkeypatch.setenv("ADJUSTMENT_APPROVAL_COINS", "0")
+    monkeypatch.setenv("ADJUSTMENT_APPROVAL_DIAMONDS", "0")
     # Handlers build their services once per container; each test is a fresh container.
     services.cache_clear()
     yield

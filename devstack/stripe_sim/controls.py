@@ -4,6 +4,7 @@ docs/stripe-simulator.md lists every route. Errors come in Stripe's format, like
 """
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -125,7 +126,10 @@ class Controls:
         # ---------------------------------------------------------- Connect
         @route("POST", "/_sim/accounts/{id}/complete")
         def complete(body: JSON, args: dict[str, str]) -> JSON:
-            return show(sim.complete_account(args["id"]))
+            dob = _str(body, "dob")
+            if dob is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob):
+                raise invalid_param("dob must be YYYY-MM-DD", "dob")
+            return show(sim.complete_account(args["id"], dob))
 
         @route("POST", "/_sim/accounts/{id}/restrict")
         def restrict(body: JSON, args: dict[str, str]) -> JSON:

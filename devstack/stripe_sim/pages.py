@@ -11,7 +11,7 @@ from werkzeug.wrappers import Request, Response
 from devstack.stripe_sim.errors import StripeError
 from devstack.stripe_sim.objects import JSON, LineItem, format_amount
 from devstack.stripe_sim.routing import Router
-from devstack.stripe_sim.simulation import Simulation
+from devstack.stripe_sim.simulation import ADULT_DOB, Simulation
 
 PageHandler = Callable[[Request, dict[str, str]], Response]
 
@@ -21,6 +21,10 @@ _STYLE = (
     "button{font-size:1rem;padding:.6rem 1.2rem;margin:.25rem;border-radius:6px;border:1px solid #635bff;cursor:pointer}"
     "#pay{background:#635bff;color:#fff}#notice{color:#df1b41}.test{color:#a05d00;font-size:.8rem}"
 )
+
+
+def _is_date(text: str) -> bool:
+    return len(text) == 10 and text[4] == text[7] == "-" and text.replace("-", "").isdigit()
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
@@ -67,6 +71,7 @@ def onboarding_page(account: JSON) -> Response:
         f"<span id=state>{state}</span></p>"
         + (f"<p>Stripe needs:</p><ul>{due}</ul>" if due else "")
         + "<form method=post>"
+        f"<label>Date of birth <input id=dob name=dob type=date value={ADULT_DOB}></label> "
         "<button id=complete name=action value=complete type=submit>Complete</button></form>"
     )
     return _page("Connect onboarding", body)
@@ -122,6 +127,7 @@ class Pages:
     def _complete_onboarding(self, request: Request, args: dict[str, str]) -> Response:
         account = self.sim.find(args["id"], "account")
         if not account["payouts_enabled"] or account["requirements"]["currently_due"]:
-            account = self.sim.complete_account(args["id"])
+            dob = request.form.get("dob", "")
+            account = self.sim.complete_account(args["id"], dob if _is_date(dob) else None)
         return_url = self.sim.onboarding_urls(args["id"]).return_url
         return _redirect(return_url) if return_url else onboarding_page(account)

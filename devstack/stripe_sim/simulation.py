@@ -15,6 +15,10 @@ from devstack.stripe_sim.store import OnboardingUrls, Origin, SessionSpec, Store
 DEFAULT_SESSION_LIFETIME = 24 * 3600  # Stripe's default expires_at
 
 
+# The date of birth the simulated onboarding verifies unless told another (an adult's).
+ADULT_DOB = "1990-01-01"
+
+
 @dataclass(frozen=True)
 class NewSession:
     line_items: tuple[LineItem, ...]
@@ -302,13 +306,21 @@ class Simulation:
         with self.store.lock:
             return self.store.onboarding.get(account_id, OnboardingUrls(None, None))
 
-    def complete_account(self, account_id: str) -> JSON:
-        """The creator finished onboarding: Stripe can pay them out."""
+    def complete_account(self, account_id: str, dob: str | None = None) -> JSON:
+        """The creator finished onboarding: Stripe verified who they are (an individual born on
+        `dob`, YYYY-MM-DD; an adult unless told otherwise) and can pay them out."""
+        year, month, day = (int(part) for part in (dob or ADULT_DOB).split("-"))
         with self.store.lock:
             account = self.store.get(account_id, "account")
             before = self.store.snapshot(account)
             capabilities = {name: "active" for name in account["capabilities"]}
+            individual = self.store.factory.fixtures.copy("person")
+            individual.update(id=random_id("person", 24, lead="1"), account=account_id, metadata={})
+            individual["dob"] = {"day": day, "month": month, "year": year}
+            individual["verification"] = {**individual["verification"], "status": "verified"}
             account.update(
+                business_type="individual",
+                individual=individual,
                 charges_enabled=True,
                 payouts_enabled=True,
                 details_submitted=True,

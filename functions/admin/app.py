@@ -3,9 +3,10 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
+from coins.adjustment_models import ADJUSTMENT_ID_PATTERN, AdjustmentId, PendingAdjustmentOut
 from coins.api import (
     IdempotencyKey,
     PageCursor,
@@ -32,21 +33,31 @@ from coins.wiring import services
 
 app = create_app()
 
+AdjustmentIdPath = Annotated[AdjustmentId, Path(pattern=ADJUSTMENT_ID_PATTERN)]
+
 
 @app.post(
     "/v1/admin/adjustments",
     summary="A balanced ledger adjustment (promotional coins, corrections)",
+    description="Committed at once (201), or, above the approval threshold, kept for a second admin "
+    "(202, `status: pending_approval`): nothing moves until another admin approves it.",
     tags=["admin"],
-    responses=api_responses(
-        201,
-        AdjustmentReceipt,
-        takes_body=True,
-        refuses=(Forbidden, InsufficientFunds, IdempotencyKeyReused, Busy),
-    ),
+    responses={
+        **api_responses(
+            201,
+            AdjustmentReceipt,
+            takes_body=True,
+            refuses=(Forbidden, InsufficientFunds, IdempotencyKeyReused, Busy),
+        ),
+        202: {
+            "description": "Accepted: waits for a second admin's approval",
+            "content": {"application/json": {"model": PendingAdjustmentOut}},
+        },
+    },
 )
 def adjust(
     request: Annotated[AdjustmentRequest, Body()], idempotency_key: IdempotencyKey
-) -> Response[AdjustmentReceipt]:
+) -> Response[AdjustmentReceipt | PendingAdjustmentOut]:
     admin = current_caller(app)
     require_admin(admin)
     receipt = services().admin.adjust(
@@ -58,8 +69,39 @@ def adjust(
         source=request.source,
         idempotency_key=idempotency_key,
     )
+    if "adjustment_id" in receipt:
+        # Above the threshold: an alarm watches every one of these (template.yaml).
+        metrics.add_metric(name="AdjustmentsAwaitingApproval", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "adjustment awaits approval",
+            extra={"adjustment_id": receipt["adjustment_id"], "admin_id": admin.user_id},
+        )
+        return Response(202, content_types.APPLICATION_JSON, PendingAdjustmentOut.model_validate(receipt))
     metrics.add_metric(name="LedgerAdjustments", unit=MetricUnit.Count, value=1)
     logger.info("ledger adjusted", extra={"transfer_id": receipt["transfer_id"], "admin_id": admin.user_id})
+    return Response(201, content_types.APPLICATION_JSON, AdjustmentReceipt.model_validate(receipt))
+
+
+@app.post(
+    "/v1/admin/adjustments/<adjustment_id>/approve",
+    summary="A second admin approves a pending adjustment",
+    description="Commits the adjustment's balanced ledger entry, once; the approver must be another "
+    "admin than the one who asked. Approving again answers the same receipt.",
+    tags=["admin"],
+    responses=api_responses(
+        201, AdjustmentReceipt, refuses=(Forbidden, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy)
+    ),
+)
+def approve_adjustment(adjustment_id: AdjustmentIdPath) -> Response[AdjustmentReceipt]:
+    admin = current_caller(app)
+    require_admin(admin)
+    receipt = services().admin.approve(admin_id=admin.user_id, adjustment_id=adjustment_id)
+    metrics.add_metric(name="LedgerAdjustments", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="AdjustmentsApproved", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "adjustment approved",
+        extra={"transfer_id": receipt["transfer_id"], "approved_by": admin.user_id},
+    )
     return Response(201, content_types.APPLICATION_JSON, AdjustmentReceipt.model_validate(receipt))
 
 

@@ -79,6 +79,12 @@ ROUTES = [
         {"creator": True},
         admin_only=True,
     ),
+    RouteCase(
+        "POST",
+        "/v1/admin/adjustments/{adjustment_id}/approve",
+        f"/v1/admin/adjustments/ad_{'0' * 30}/approve",
+        admin_only=True,
+    ),
 ]
 
 
@@ -194,6 +200,42 @@ def test_without_valid_credentials_every_route_is_401_and_nothing_changes(
 ) -> None:
     before = table.snapshot()
     answer = send(local_stack, http, route, BAD_CREDENTIALS[credentials](local_stack))
+    assert (answer.status_code, answer.json()["error"]["code"]) == (401, "unauthenticated")
+    assert table.snapshot() == before
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.admin_only], ids=lambda r: r.key)
+def test_an_admin_token_without_the_admin_scope_is_403_at_the_gateway_and_nothing_changes(
+    local_stack: LocalStack, http: requests.Session, table: Table, route: RouteCase
+) -> None:
+    # An admins-group token the pre-token trigger gave no coins/admin scope (or another scope)
+    before = table.snapshot()
+    for scopes in ([], ["coins/fan"]):
+        token = mint_token(ADMIN, groups=("admins",), scopes=scopes, key_dir=local_stack.jwt_dir)
+        answer = send(local_stack, http, route, {"Authorization": f"Bearer {token}"})
+        assert (answer.status_code, answer.json()["error"]["code"]) == (403, "forbidden")
+    assert table.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ROUTES if "catalog" not in r.route],
+    ids=lambda r: r.key,
+)
+def test_an_id_token_is_401_on_every_route_and_nothing_changes(
+    local_stack: LocalStack, http: requests.Session, table: Table, route: RouteCase
+) -> None:
+    # A Cognito ID token of the same user pool: the gateway's JWT authorizer takes it (same issuer and
+    # audience); the handlers take only access tokens, whose claims the user cannot write.
+    token = mint_token(
+        ADMIN if route.admin_only else ALICE,
+        groups=("admins",) if route.admin_only else (),
+        birthdate="1990-01-01",
+        token_use="id",
+        key_dir=local_stack.jwt_dir,
+    )
+    before = table.snapshot()
+    answer = send(local_stack, http, route, {"Authorization": f"Bearer {token}"})
     assert (answer.status_code, answer.json()["error"]["code"]) == (401, "unauthenticated")
     assert table.snapshot() == before
 

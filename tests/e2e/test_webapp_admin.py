@@ -63,7 +63,13 @@ def test_a_fan_who_owes_coins_after_a_dispute_is_told_so(webapp: AppDriver, scen
     scene.gift("web-disputer", "web-streamer", "hand_hearts", 1, stream)
     disputed = scene.http.post(f"{webapp.stack.stripe}/_sim/checkout/sessions/{session_id}/dispute")
     assert disputed.status_code == 200
-    eventually(lambda: scene.wallet("web-disputer")["status"] == "frozen")
+    # The freeze and the clawback may land in separate deliveries (gifts still settling): wait for both.
+    eventually(
+        lambda: (
+            (scene.wallet("web-disputer")["status"], scene.wallet("web-disputer")["coin_debt"])
+            == ("frozen", 600)
+        )
+    )
 
     # Then the wallet explains the freeze by the debt
     webapp.go("#/wallet")

@@ -46,7 +46,7 @@ def creator_event(method: str, path: str, sub: str, **kwargs: Any) -> dict[str, 
         route_path=path,
         headers={"content-type": "application/json", **kwargs.pop("headers", {})},
         body=json.dumps(kwargs.pop("body", {})).encode(),
-        claims={"sub": sub, "birthdate": ADULT, "country": "US"},
+        claims={"sub": sub, "token_use": "access", "birthdate": ADULT, "country": "US"},
     )
 
 
@@ -105,7 +105,7 @@ def sqs_event(user: str, withdrawal_id: str) -> dict[str, Any]:
 
 def test_a_gift_that_meets_contention_to_the_end_is_a_429_and_moves_nothing(contention: Contention) -> None:
     api = HandlerClient()
-    assert api.wallet("creator-1").status == 200
+    api.go_live("creator-1")  # only creators receive gifts, during their live streams
     assert api.grant("admin-1", "fan-1", 100, key="seed").status == 201
 
     contention.on = True
@@ -188,12 +188,13 @@ def test_maturing_that_meets_contention_leaves_the_creator_for_the_next_schedule
         source=None,
         idempotency_key="seed",
     )
+    live = go_live(week_ago, "creator-m")  # only creators receive gifts, during their live streams
     week_ago.gifts.send_gift(
         fan_id="fan-m",
         creator_id="creator-m",
         gift_id="rose",
         quantity=10,
-        stream_id=go_live(week_ago, "creator-m"),  # only creators receive gifts, during a live stream
+        stream_id=live,
         idempotency_key="g",
         birthdate=ADULT,
     )

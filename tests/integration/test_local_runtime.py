@@ -196,7 +196,12 @@ def reviews_request() -> dict[str, Any]:
         path="/v1/admin/reviews",
         route_path="/v1/admin/reviews",
         headers={},
-        claims={"sub": "admin-1", "cognito:groups": ["admins"]},
+        claims={
+            "sub": "admin-1",
+            "token_use": "access",
+            "scope": "coins/admin",
+            "cognito:groups": ["admins"],
+        },
     )
 
 

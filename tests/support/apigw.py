@@ -43,7 +43,7 @@ def http_event(
     """The event the local gateway (and API Gateway) builds, for a caller whose token had these claims."""
     claims: dict[str, Any] | None = None
     if sub is not None:
-        claims = {"sub": sub, **({"cognito:groups": list(groups)} if groups else {})}
+        claims = {"sub": sub, "token_use": "access", **({"cognito:groups": list(groups)} if groups else {})}
         if birthdate is not None:
             claims["birthdate"] = birthdate
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")

@@ -14,12 +14,24 @@ def test_every_domain_error_has_exactly_one_http_status() -> None:
 
 @pytest.mark.parametrize("groups", [["admins", "ops"], "[admins ops]", "admins,ops"])
 def test_groups_are_read_from_a_list_or_api_gateways_string_form(groups: object) -> None:
-    caller = caller_from_claims({"sub": "u-1", "cognito:groups": groups, "country": "jp"})
+    caller = caller_from_claims(
+        {"sub": "u-1", "token_use": "access", "cognito:groups": groups, "country": "jp"}
+    )
     assert caller.is_admin
     assert caller.country == "JP"
 
 
-@pytest.mark.parametrize("claims", [{}, {"sub": ""}, {"sub": "a#b"}, {"sub": 42}])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"token_use": "access"},
+        {"sub": "", "token_use": "access"},
+        {"sub": "a#b", "token_use": "access"},
+        {"sub": 42, "token_use": "access"},
+        {"sub": "u-1"},  # no token_use: not a Cognito access token
+        {"sub": "u-1", "token_use": "id"},  # an ID token, which the gateway's authorizer lets through
+    ],
+)
 def test_a_token_without_a_usable_subject_is_unauthenticated(claims: dict[str, object]) -> None:
     with pytest.raises(Unauthenticated):
         caller_from_claims(claims)

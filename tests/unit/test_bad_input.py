@@ -66,7 +66,7 @@ def call_raw(
         route_path=route,
         headers=all_headers,
         body=body,
-        claims={"sub": sub, "cognito:groups": ["admins"]},
+        claims={"sub": sub, "token_use": "access", "cognito:groups": ["admins"]},
         path_parameters=path_parameters,
     )
     if base64_encoded and not event["isBase64Encoded"]:
@@ -289,10 +289,10 @@ def test_a_base64_body_that_is_not_utf8_is_400_too(seeded: str) -> None:
 def test_one_id_rule_for_tokens_bodies_and_paths(value: object, usable: bool) -> None:
     assert is_user_id(value) is usable
     if usable:
-        assert caller_from_claims({"sub": value}).user_id == value
+        assert caller_from_claims({"sub": value, "token_use": "access"}).user_id == value
     else:
         with pytest.raises(Unauthenticated):
-            caller_from_claims({"sub": value})
+            caller_from_claims({"sub": value, "token_use": "access"})
 
 
 @pytest.mark.parametrize("sub", ["system", "alice\n", "ålice"])

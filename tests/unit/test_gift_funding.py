@@ -171,6 +171,12 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
                 "object": "account",
                 "payouts_enabled": True,
                 "metadata": {"user_id": second_account},
+                # Stripe verified the holder's date of birth (an adult's): payouts may go out.
+                "business_type": "individual",
+                "individual": {
+                    "dob": {"day": 1, "month": 1, "year": 1990},
+                    "verification": {"status": "verified"},
+                },
             },
             account=account,
         ),

@@ -263,10 +263,14 @@ def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: Handler
     assert stored.attributes["terms"]["diamonds_per_coin"] == "1/2"
 
 
-def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(api: HandlerClient) -> None:
+def test_a_gift_transfer_stays_under_1_kb_with_the_longest_ids_the_api_accepts(
+    api: HandlerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a fan and a creator whose ids are as long as the API allows (128), the creator live on a
     # stream (the ids the API issues for streams are 33 characters), and a fan who first paid for
     # coins today (their gifts carry the new-payer mark)
+    monkeypatch.setenv("GIFT_PAIR_MAX_COINS", "0")  # the largest gift, past the velocity limit
+    monkeypatch.setenv("ADJUSTMENT_APPROVAL_COINS", "0")  # granted by one admin, past the threshold
     fan, creator = "f" * 128, "c" * 128
     stream = api.go_live(creator)
     assert len(stream) == 33

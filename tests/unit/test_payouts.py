@@ -43,7 +43,9 @@ def app(api: HandlerClient, stripe: FakePayoutProvider, clock: Clock) -> Service
     return build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
 
 
-def onboarded(app: Services, user: str = "creator-1", *, enabled: bool = True) -> str:
+def onboarded(
+    app: Services, user: str = "creator-1", *, enabled: bool = True, verified_dob: str | None = ADULT
+) -> str:
     account_id = str(app.creators.onboard(user_id=user, country="US", birthdate=ADULT)["account_id"])
     account = stripe_object(
         "account",
@@ -51,9 +53,21 @@ def onboarded(app: Services, user: str = "creator-1", *, enabled: bool = True) -
         payouts_enabled=enabled,
         metadata={"user_id": user},
         requirements={"currently_due": [] if enabled else ["external_account"]},
+        business_type="individual",
+        individual=verified_individual(verified_dob),
     )
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
+
+
+def verified_individual(dob: str | None) -> dict[str, Any]:
+    """The account's person as Stripe shows it: verified with this date of birth, or unverified."""
+    person = stripe_object("person")
+    if dob is not None:
+        year, month, day = (int(part) for part in dob.split("-"))
+        person["dob"] = {"year": year, "month": month, "day": day}
+        person["verification"] = {**person["verification"], "status": "verified"}
+    return person
 
 
 def grant_diamonds(api: HandlerClient, user: str, diamonds: int) -> None:
@@ -604,3 +618,30 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
     assert fewer.payout_batch.mature_all() == 150_000
     assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
     assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+@pytest.mark.parametrize(
+    ("verified_dob", "refused"),
+    [
+        (None, "has not verified"),  # Stripe has not verified who holds the account
+        ("2009-11-02", "under 18"),  # verified, 18 tomorrow (the clock says 2026-11-01)
+        ("2008-11-01", None),  # verified, 18 today
+    ],
+    ids=["unverified", "under-18", "18-today"],
+)
+def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
+    app: Services, api: HandlerClient, verified_dob: str | None, refused: str | None
+) -> None:
+    # Given a creator whose token says adult, and whose Connect account Stripe verified (or not)
+    onboarded(app, verified_dob=verified_dob)
+    grant_diamonds(api, "creator-1", 5_000)
+
+    # When they withdraw
+    if refused is None:
+        assert withdraw(app, 2_000)["status"] == "reserved"
+        return
+    with pytest.raises(NotEligible, match=refused):
+        withdraw(app, 2_000)
+
+    # Then nothing was reserved
+    assert app.repository.get_wallet("creator-1").diamonds_available == 5_000

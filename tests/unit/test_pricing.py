@@ -199,7 +199,7 @@ def test_the_packages_route_tells_clients_how_to_read_amounts_and_each_methods_l
             path="/v1/catalog/packages",
             route_path="/v1/catalog/packages",
             headers={},
-            claims={"sub": "fan-1", "country": country},
+            claims={"sub": "fan-1", "token_use": "access", "country": country},
         )
         answer = handler(event, FakeLambdaContext())
         assert answer["statusCode"] == 200

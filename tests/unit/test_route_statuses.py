@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from coins.abuse import WriteLimits
+from coins.admin import ApprovalPolicy
 from coins.config import Settings, stripe_api_settings
 from coins.ledger import AccountStatus, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError, StripePayments
@@ -56,6 +58,7 @@ class World:
     target: tuple[str, str] | None = None
     target_sub: str | None = None
     target_fails: bool = False
+    last_code: str | None = None  # the error code of the last refused call
 
     def call(
         self,
@@ -78,7 +81,7 @@ class World:
                 self.fault(route, method)
         claims: dict[str, Any] | None = None
         if sub is not None:
-            claims = {"sub": sub, "country": "US"}
+            claims = {"sub": sub, "token_use": "access", "country": "US"}
             if admin:
                 claims["cognito:groups"] = ["admins"]
             if birthdate:
@@ -101,6 +104,7 @@ class World:
         if status >= 400:
             error = json.loads(answer["body"])["error"]  # always the contract's error body
             assert set(error) == {"code", "message"}
+            self.last_code = error["code"]
         return status
 
     def grant(self, user: str, amount: int, unit: str = "coins") -> None:
@@ -122,7 +126,9 @@ class World:
         profile = self.services.payouts.get_profile(user)
         assert profile is not None
         assert profile.account_id is not None
-        self.services.payouts.update_account_state(user, profile.account_id, True, ())
+        self.services.payouts.update_account_state(
+            user, profile.account_id, True, (), adult_from="2008-01-01"
+        )
 
     def dynamodb_conflicts(self) -> None:
         """Every transaction conflicts, as under heavy contention, until the retries run out."""
@@ -163,6 +169,7 @@ GIFTS, CHECKOUT, WEBHOOK = "/v1/gifts", "/v1/checkout", "/v1/webhooks/stripe"
 WALLET, HISTORY = "/v1/wallet", "/v1/wallet/transactions"
 ONBOARD, EARNINGS, WITHDRAW = "/v1/creator/onboarding", "/v1/creator/earnings", "/v1/creator/withdrawals"
 ADJUST, REVIEWS, STATUS = "/v1/admin/adjustments", "/v1/admin/reviews", "/v1/admin/accounts/{user_id}/status"
+APPROVE = "/v1/admin/adjustments/{adjustment_id}/approve"
 PROFILE, STREAMS = "/v1/creator/profile", "/v1/streams"
 END, STREAM, TOP = "/v1/streams/{stream_id}/end", "/v1/streams/{stream_id}", "/v1/streams/{stream_id}/top"
 CREATOR_TOP, MARK = "/v1/creators/{creator_id}/top", "/v1/admin/creators/{user_id}"
@@ -224,6 +231,18 @@ def _gift_frozen(w: World) -> int:
 def _gift_busy(w: World) -> int:
     w.dynamodb_conflicts()
     return gift()(w)
+
+
+def _gift_rate_limited(w: World) -> int:
+    w.monkeypatch.setattr(w.services.gifts, "_limits", WriteLimits(write_burst=1))
+    assert gift("first")(w) == 201
+    return gift("second")(w)
+
+
+def _gift_velocity_limited(w: World) -> int:
+    w.monkeypatch.setattr(w.services.gifts, "_limits", WriteLimits(gift_pair_max_coins=1))
+    assert gift("first")(w) == 201
+    return gift("second")(w)
 
 
 def checkout(key: str = "order-1", birthdate: str | None = ADULT, **body: Any) -> Scenario:
@@ -331,6 +350,46 @@ def _adjust_reused(w: World) -> int:
 def _adjust_busy(w: World) -> int:
     w.dynamodb_conflicts()
     return adjust()(w)
+
+
+def _pending(w: World, amount: int = 50, key: str = "big-1") -> str:
+    """An adjustment above a threshold of 10 coins, waiting for a second admin; its id."""
+    w.monkeypatch.setattr(w.services.admin, "_approval", ApprovalPolicy(coins_threshold=10))
+    assert adjust(amount, key=key)(w) == 202
+    return transfer_id_for("admin-1", "adjustment", key)
+
+
+def _adjust_pending(w: World) -> int:
+    w.monkeypatch.setattr(w.services.admin, "_approval", ApprovalPolicy(coins_threshold=10))
+    return adjust(50)(w)
+
+
+def approve(adjustment_id: str, sub: str = "admin-2", admin: bool = True) -> Scenario:
+    path = APPROVE.replace("{adjustment_id}", adjustment_id)
+    return lambda w: w.call("POST", APPROVE, path=path, sub=sub, admin=admin)
+
+
+def _approved(w: World) -> int:
+    return approve(_pending(w))(w)
+
+
+def _approve_own(w: World) -> int:
+    return approve(_pending(w), sub="admin-1")(w)
+
+
+def _approve_overdraft(w: World) -> int:
+    return approve(_pending(w, amount=-500))(w)
+
+
+def _approve_reused_key(w: World) -> int:
+    assert adjust(5, key="same")(w) == 201
+    return approve(_pending(w, key="same"))(w)
+
+
+def _approve_busy(w: World) -> int:
+    adjustment_id = _pending(w)
+    w.dynamodb_conflicts()
+    return approve(adjustment_id)(w)
 
 
 def _reviews_busy(w: World) -> int:
@@ -487,6 +546,16 @@ SCENARIOS: dict[tuple[str, str], dict[int, Scenario]] = {
         409: adjust(-1_000_000),
         422: _adjust_reused,
         429: _adjust_busy,
+        202: _adjust_pending,
+    },
+    ("POST", APPROVE): {
+        201: _approved,
+        400: approve("not-an-adjustment-id"),
+        403: _approve_own,
+        404: approve("ad_" + "0" * 30),
+        409: _approve_overdraft,
+        422: _approve_reused_key,
+        429: _approve_busy,
     },
     ("GET", REVIEWS): {
         200: lambda w: w.call("GET", REVIEWS, sub="admin-1", admin=True),
@@ -550,6 +619,25 @@ CASES = [(method, route, status) for (method, route), table in ALL.items() for s
 
 def documented_statuses(method: str, route: str) -> set[int]:
     return {int(s) for s in _DOCUMENT["paths"][route][method.lower()]["responses"]}
+
+
+# Statuses a route answers with more than one code: (method, route, status, code) -> scenario.
+CODES: dict[tuple[str, str, int, str], Scenario] = {
+    ("POST", GIFTS, 429, "rate_limited"): _gift_rate_limited,
+    ("POST", GIFTS, 429, "gift_velocity_limited"): _gift_velocity_limited,
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "code"), list(CODES), ids=[" ".join(map(str, k)) for k in CODES]
+)
+def test_each_documented_code_is_answered(
+    world: World, method: str, route: str, status: int, code: str
+) -> None:
+    assert CODES[(method, route, status, code)](world) == status
+    assert world.last_code == code
+    documented = _DOCUMENT["paths"][route][method.lower()]["responses"][str(status)]["description"]
+    assert f"`{code}`" in documented
 
 
 def test_every_route_has_scenarios() -> None:

@@ -374,6 +374,23 @@ def test_account_updated_names_the_connected_account_and_its_previous_state(http
     assert event["data"]["object"]["requirements"]["currently_due"] == []
 
 
+def test_completed_onboarding_verifies_the_individuals_date_of_birth(http: Client) -> None:
+    # Given an account whose holder onboards as a 17-year-old, and one with the default (an adult)
+    minor = api(http, "POST", "/v1/accounts", {"type": "express", "country": "US"}).json["id"]
+    control(http, f"/_sim/accounts/{minor}/complete", {"dob": "2009-06-30"})
+    adult = payable_account(http)
+
+    # Then the account, and the account.updated event, carry the verified date of birth
+    shown = api(http, "GET", f"/v1/accounts/{minor}").json
+    assert shown["business_type"] == "individual"
+    assert shown["individual"]["dob"] == {"day": 30, "month": 6, "year": 2009}
+    assert shown["individual"]["verification"]["status"] == "verified"
+    events = api(http, "GET", "/v1/events", {"type": "account.updated"}).json["data"]
+    by_account = {e["account"]: e["data"]["object"] for e in events}
+    assert by_account[adult]["individual"]["dob"]["year"] == 1990
+    assert by_account[minor]["individual"]["dob"]["year"] == 2009
+
+
 def test_open_sessions_expire_when_the_clock_passes_their_expires_at(
     sim: StripeSimulator, http: Client
 ) -> None:

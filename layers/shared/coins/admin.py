@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
     Forbidden,
+    IdempotencyKeyReused,
     InsufficientFunds,
     InvalidRequest,
     NotFound,
@@ -28,6 +32,7 @@ from coins.ledger import (
     transfer_id_for,
 )
 from coins.repository import CommitOutcome, LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository.adjustments import AdjustmentRepository, PendingAdjustment
 from coins.repository.ledger import CreatorMark
 
 
@@ -72,12 +77,48 @@ def user_visible_adjustment_details(details: Mapping[str, Any]) -> dict[str, Any
     return visible
 
 
+class ApprovalPolicy(BaseModel):
+    """Adjustments above these amounts (either sign) wait for a second admin's approval; 0 turns the
+    rule off for that unit. The defaults are about the same cash: a million coins, gifted, become
+    500,000 diamonds, which pay out $2,500 at the default diamond value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    coins_threshold: Annotated[int, Field(ge=0)] = 1_000_000
+    diamonds_threshold: Annotated[int, Field(ge=0)] = 500_000
+    pending_days: Annotated[int, Field(ge=1, le=90)] = 7
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApprovalPolicy:
+        env = os.environ if env is None else env
+        fields = {
+            "ADJUSTMENT_APPROVAL_COINS": "coins_threshold",
+            "ADJUSTMENT_APPROVAL_DIAMONDS": "diamonds_threshold",
+            "ADJUSTMENT_PENDING_DAYS": "pending_days",
+        }
+        return cls.model_validate({field: env[name] for name, field in fields.items() if env.get(name)})
+
+    def needs_approval(self, unit: AdjustmentUnit, amount: int) -> bool:
+        threshold = self.coins_threshold if unit == AdjustmentUnit.COINS else self.diamonds_threshold
+        return threshold > 0 and abs(amount) > threshold
+
+
 class AdminService:
     def __init__(
-        self, repository: LedgerRepository, clock: Callable[[], datetime], *, refusal_kept_days: int = 7
+        self,
+        repository: LedgerRepository,
+        clock: Callable[[], datetime],
+        *,
+        approval: ApprovalPolicy | None = None,
+        adjustments: AdjustmentRepository | None = None,
+        refusal_kept_days: int = 7,
     ) -> None:
         self._repository = repository
         self._clock = clock
+        self._approval = approval or ApprovalPolicy.from_env()
+        self._adjustments = adjustments or AdjustmentRepository(
+            repository.table_name, client=repository.client
+        )
         self._refusal_kept_days = refusal_kept_days
 
     def adjust(
@@ -91,6 +132,8 @@ class AdminService:
         source: AdjustmentSource | None,
         idempotency_key: str,
     ) -> Mapping[str, Any]:
+        """Commits the adjustment, or (above the approval threshold) records it for a second admin:
+        the answer then has `status: pending_approval` and nothing moves until `approve`."""
         if user_id == admin_id:
             raise Forbidden("admins cannot adjust their own account")
         if amount == 0:
@@ -103,15 +146,6 @@ class AdminService:
             raise InvalidRequest(f"{unit.value} cannot be adjusted from {source.value}")
         if source == AdjustmentSource.PROMOTIONS and amount < 0:
             raise InvalidRequest("promotions only give; take value back with source 'corrections'")
-        user_account = Account(user_id, _USER_SIDE[unit])
-        system_account = Account.system(system_kind)
-        # Whole diamonds at the API, millidiamonds in the ledger.
-        moved = abs(amount) if unit == AdjustmentUnit.COINS else to_millidiamonds(abs(amount))
-        leg = (
-            Leg(system_account, user_account, moved)
-            if amount > 0
-            else Leg(user_account, system_account, moved)
-        )
         now = self._clock()
         request_hash = request_fingerprint(
             {
@@ -122,8 +156,90 @@ class AdminService:
                 "source": source.value,
             }
         )
+        transfer_id = transfer_id_for(admin_id, "adjustment", idempotency_key)
+        if self._approval.needs_approval(unit, amount):
+            return self._request_approval(
+                PendingAdjustment(
+                    adjustment_id=transfer_id,
+                    user_id=user_id,
+                    unit=unit.value,
+                    amount=amount,
+                    source=source.value,
+                    reason=reason,
+                    requested_by=admin_id,
+                    requested_at=iso_timestamp(now),
+                    request_hash=request_hash,
+                    expires_at=int((now + timedelta(days=self._approval.pending_days)).timestamp()),
+                )
+            )
+        return self._commit_adjustment(
+            transfer_id=transfer_id,
+            admin_id=admin_id,
+            user_id=user_id,
+            unit=unit,
+            amount=amount,
+            reason=reason,
+            source=source,
+            request_hash=request_hash,
+            now=now,
+        )
+
+    def _request_approval(self, pending: PendingAdjustment) -> Mapping[str, Any]:
+        created, stored = self._adjustments.request(pending)
+        if not created and stored.request_hash != pending.request_hash:
+            raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request")
+        return pending_view(stored)
+
+    def approve(self, *, admin_id: str, adjustment_id: str) -> Mapping[str, Any]:
+        """A second admin approves a pending adjustment: its balanced entry is committed now, once,
+        with the pending item's change to approved. Approving again answers the same receipt."""
+        pending = self._adjustments.get(adjustment_id)
+        if pending is None:
+            raise NotFound(f"no pending adjustment {adjustment_id!r}")
+        if pending.requested_by == admin_id:
+            raise Forbidden("a second admin must approve: the requester cannot approve their own")
+        if pending.user_id == admin_id:
+            raise Forbidden("admins cannot approve adjustments to their own account")
+        now = self._clock()
+        return self._commit_adjustment(
+            transfer_id=pending.adjustment_id,
+            admin_id=pending.requested_by,
+            user_id=pending.user_id,
+            unit=AdjustmentUnit(pending.unit),
+            amount=pending.amount,
+            reason=pending.reason,
+            source=AdjustmentSource(pending.source),
+            request_hash=pending.request_hash,
+            now=now,
+            approved_by=admin_id,
+        )
+
+    def _commit_adjustment(
+        self,
+        *,
+        transfer_id: str,
+        admin_id: str,
+        user_id: str,
+        unit: AdjustmentUnit,
+        amount: int,
+        reason: str,
+        source: AdjustmentSource,
+        request_hash: str,
+        now: datetime,
+        approved_by: str | None = None,
+    ) -> Mapping[str, Any]:
+        system_kind = _SYSTEM_SIDE[(unit, source)]
+        user_account = Account(user_id, _USER_SIDE[unit])
+        system_account = Account.system(system_kind)
+        # Whole diamonds at the API, millidiamonds in the ledger.
+        moved = abs(amount) if unit == AdjustmentUnit.COINS else to_millidiamonds(abs(amount))
+        leg = (
+            Leg(system_account, user_account, moved)
+            if amount > 0
+            else Leg(user_account, system_account, moved)
+        )
         transfer = Transfer(
-            id=transfer_id_for(admin_id, "adjustment", idempotency_key),
+            id=transfer_id,
             code=TransferCode.ADJUSTMENT,
             legs=(leg,),
             initiated_by=admin_id,
@@ -143,11 +259,25 @@ class AdminService:
                     "amount": amount,
                     "admin_id": admin_id,
                     "reason": reason,
+                    **({"approved_by": approved_by} if approved_by else {}),
                 },
                 # Copied onto the user's history rows: what the user may read.
                 details={"source": source.value, "description": USER_DESCRIPTION_OF[source]},
+                guards=(
+                    [
+                        self._adjustments.approval_guard(
+                            transfer_id, approved_by, iso_timestamp(now), int(now.timestamp())
+                        )
+                    ]
+                    if approved_by
+                    else []
+                ),
             )
         except (InsufficientFunds, AccountFrozen, AccountUnderReview, NotFound) as refusal:
+            if approved_by:
+                # An approval has no Idempotency-Key of its own: the adjustment stays pending, and
+                # the second admin may approve again once the balance allows it.
+                raise
             # The balance decided this answer: it is the key's answer from now on, for every retry.
             existing = self._repository.record_transfer_refusal(
                 transfer.id,
@@ -196,3 +326,18 @@ class AdminService:
         if user_id == admin_id:
             raise Forbidden("admins cannot change their own account")
         return self._repository.set_creator(user_id, creator, admin_id, iso_timestamp(self._clock()))
+
+
+def pending_view(pending: PendingAdjustment) -> Mapping[str, Any]:
+    """A pending adjustment as the admin routes show it."""
+    return {
+        "adjustment_id": pending.adjustment_id,
+        "status": pending.status,
+        "user_id": pending.user_id,
+        "unit": pending.unit,
+        "amount": pending.amount,
+        "source": pending.source,
+        "reason": pending.reason,
+        "requested_by": pending.requested_by,
+        "requested_at": pending.requested_at,
+    }

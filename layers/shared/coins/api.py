@@ -38,6 +38,7 @@ from coins.errors import (
     CreatorSignupClosed,
     DomainError,
     Forbidden,
+    GiftVelocityLimited,
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidRequest,
@@ -46,6 +47,7 @@ from coins.errors import (
     NotEligible,
     NotFound,
     PaymentProviderUnavailable,
+    RateLimited,
     RecipientNotCreator,
     RecipientUnavailable,
     RetryLater,
@@ -82,6 +84,8 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     StreamAlreadyLive: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
     Busy: HTTPStatus.TOO_MANY_REQUESTS,
+    RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
+    GiftVelocityLimited: HTTPStatus.TOO_MANY_REQUESTS,
     PaymentProviderUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     RetryLater: HTTPStatus.SERVICE_UNAVAILABLE,
 }
@@ -290,7 +294,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> APIGatewayHttpResolve
         logger.info("request refused", extra={"code": error.code, "status": status.value})
         response = error_response(status, error.code, error.message)
         if isinstance(error, Busy):
-            response.headers["Retry-After"] = "1"
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -336,6 +340,11 @@ def _groups(raw: Any) -> frozenset[str]:
 
 
 def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
+    # API Gateway's JWT authorizer takes any token of the issuer whose audience or client_id matches:
+    # a Cognito ID token too. Only access tokens carry what the pre-token-generation trigger puts
+    # there (birthdate, country, the admin scope) and nothing the user can write (docs/security.md).
+    if claims.get("token_use") != "access":
+        raise Unauthenticated("an access token is required (token_use=access)")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not is_user_id(sub):
         raise Unauthenticated("the token's subject is not a usable user id")

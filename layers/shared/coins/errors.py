@@ -55,6 +55,27 @@ class Busy(DomainError):
     """The store kept refusing for contention or throttling after every retry; safe to retry later."""
 
     code = "rate_limited"
+    retry_after = 1  # seconds, the Retry-After header
+
+
+class RateLimited(Busy):
+    """The caller's own write rate limit (coins.abuse): retry after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GiftVelocityLimited(Busy):
+    """Gifts from this fan to this creator (or to this many creators) reached the window's limit."""
+
+    code = "gift_velocity_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PaymentProviderUnavailable(DomainError):

@@ -3,7 +3,8 @@
 1. One strongly consistent read of the fan's coin item (balance, status, version), with the
    creator's coin item (a creator? active?) and the live stream's item (live? whose?) in the same
    BatchGetItem when this container has not seen them lately.
-2. One TransactWriteItems: the fan's debit, compare-and-set on what was read, and the gift's
+2. One TransactWriteItems: the fan's debit (with the fan's abuse limits, coins.abuse),
+   compare-and-set on what was read, and the gift's
    transfer item, put only if its id (the idempotency key) is new. The transfer item carries the
    whole reply, so a retry's failed put returns it (ALL_OLD) and nothing else is written.
 
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from coins.abuse import LimitUpdate, WriteLimits, limits_for_gift
 from coins.catalog import GiftCatalog
 from coins.errors import (
     AccountFrozen,
@@ -128,6 +130,7 @@ class GiftService:
         rules: PlatformRules | None = None,
         streams: LiveStreamCache | None = None,
         new_payer_days: int = 0,
+        limits: WriteLimits | None = None,
     ) -> None:
         self._repository = repository
         self._catalog = catalog
@@ -136,6 +139,7 @@ class GiftService:
         self._rules = rules or PlatformRules()
         self._recipients = recipients or RecipientCache(self._rules.live_cache_seconds)
         self._streams = streams or LiveStreamCache(self._rules.live_cache_seconds)
+        self._limits = limits or WriteLimits.from_env()
         # A fan who first paid for coins within this many days is a new payer (the chargeback defence).
         self._new_payer_window = timedelta(days=new_payer_days)
 
@@ -177,6 +181,15 @@ class GiftService:
             if refusal is not None:
                 return self._refuse(transfer_id, fan_id, request_hash, refusal)
             now = self._clock()
+            # The fan's write rate and velocity to this creator, decided on the same read and
+            # written in the same compare-and-set (coins.abuse). A limited gift is not kept as the
+            # key's answer: its retry after Retry-After may go through.
+            limited = limits_for_gift(self._limits, spender.limits, creator_id, coins, now)
+            if not isinstance(limited, LimitUpdate):
+                committed = self._repository.get_transfer(transfer_id)
+                if committed is None:
+                    raise limited
+                return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
             write = GiftWrite(
                 transfer_id=transfer_id,
                 fan_id=fan_id,
@@ -191,6 +204,7 @@ class GiftService:
                 created_at=iso_timestamp(now),
                 request_hash=request_hash,
                 terms={"gift_coins": gift.coins, **self._rate.as_terms()},
+                limit_attributes=limited.attributes,
                 new_payer=self._is_new_payer(spender, now),
             )
             try:

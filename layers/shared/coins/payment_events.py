@@ -6,6 +6,7 @@ we read. What we read is typed, so a malformed event fails loudly instead of cre
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,18 @@ class AccountObject(_StripeObject):
     details_submitted: bool = False
     requirements: dict[str, Any] | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    individual: dict[str, Any] | None = None  # the person, for business_type individual
+
+    def verified_birthdate(self) -> date | None:
+        """The account holder's date of birth once Stripe has verified their identity, else None."""
+        person = self.individual or {}
+        if (person.get("verification") or {}).get("status") != "verified":
+            return None
+        dob = person.get("dob") or {}
+        try:
+            return date(int(dob["year"]), int(dob["month"]), int(dob["day"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class TransferObject(_StripeObject):

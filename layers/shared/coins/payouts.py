@@ -124,6 +124,14 @@ class PayoutPolicy:
         return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
+def _adult_from(born: date) -> date:
+    """The day someone born on `born` turns 18 (29 February birthdays on 1 March)."""
+    try:
+        return born.replace(year=born.year + ADULT_AGE)
+    except ValueError:
+        return date(born.year + ADULT_AGE, 3, 1)
+
+
 def is_adult(birthdate: str | None, today: date) -> bool:
     if not birthdate:
         return False
@@ -227,6 +235,10 @@ class CreatorService(_PayoutParticipant):
         profile = self._payouts.get_profile(user_id)
         if profile is None or profile.account_id is None or not profile.payouts_enabled:
             raise NotEligible("finish payout onboarding first: the payout account cannot receive payouts yet")
+        if profile.adult_from is None:
+            raise NotEligible("Stripe has not verified the payout account holder's date of birth yet")
+        if profile.adult_from > now.date().isoformat():
+            raise NotEligible("the payout account holder's verified date of birth is under 18")
         amount = policy.value_of(to_millidiamonds(diamonds))
         if amount < policy.min_withdrawal:
             raise BelowMinimum(
@@ -302,7 +314,12 @@ class CreatorService(_PayoutParticipant):
         if user_id is None:
             return "unknown_account"
         due = tuple((account.requirements or {}).get("currently_due") or ())
-        updated = self._payouts.update_account_state(user_id, account.id, account.payouts_enabled, due)
+        # The age the payouts rely on is the one Stripe verified, not the token's birthdate claim.
+        born = account.verified_birthdate()
+        adult_from = _adult_from(born).isoformat() if born is not None else None
+        updated = self._payouts.update_account_state(
+            user_id, account.id, account.payouts_enabled, due, adult_from=adult_from
+        )
         return "account_updated" if updated else "unknown_account"
 
     def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:

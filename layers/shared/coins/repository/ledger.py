@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from coins.abuse import LIMIT_ATTRIBUTES
 from coins.errors import AccountFrozen, AccountUnderReview, Busy, InsufficientFunds, NotFound
 from coins.ledger import (
     SYSTEM_ACCOUNT_KINDS,
@@ -165,6 +166,7 @@ class SpenderSnapshot:
     balance: int
     version: int | None
     status: AccountStatus
+    limits: Mapping[str, Any] = field(default_factory=dict)  # the abuse limits' state (coins.abuse)
     first_paid_at: str | None = None  # when the fan first paid for coins (the new-payer hold)
 
 
@@ -242,6 +244,8 @@ class GiftWrite:
     created_at: str
     request_hash: str
     terms: Mapping[str, Any]
+    # The fan's abuse limits after this gift (coins.abuse), set in the debit's own update.
+    limit_attributes: Mapping[str, Any] = field(default_factory=dict)
     # The fan first paid for coins recently: the settlement holds these diamonds longer (stored
     # only when true, 10 bytes: the item stays under 1 KB).
     new_payer: bool = False
@@ -595,7 +599,12 @@ class LedgerRepository:
             "#state": "state",
             "#kind": "kind",
         }
-        expression = "PK, #balance, #version, #status, #creator, #creator_id, #state, #kind, first_paid_at"
+        # The fan's abuse limits (coins.abuse) ride on the same read.
+        names.update({f"#limit{n}": name for n, name in enumerate(LIMIT_ATTRIBUTES)})
+        expression = (
+            "PK, #balance, #version, #status, #creator, #creator_id, #state, #kind, first_paid_at, "
+            + ", ".join(f"#limit{n}" for n in range(len(LIMIT_ATTRIBUTES)))
+        )
         keys = [_balance_key(Account(fan_id, AccountKind.COINS), 0)]
         if recipient_id is not None:
             keys.append(_balance_key(Account(recipient_id, AccountKind.COINS), 0))
@@ -621,6 +630,7 @@ class LedgerRepository:
             balance=int(fan_row.get("balance", 0)) if fan_row else 0,
             version=int(fan_row["version"]) if fan_row and "version" in fan_row else None,
             status=AccountStatus(fan_row.get("status", "active")) if fan_row else AccountStatus.ACTIVE,
+            limits={k: fan_row[k] for k in LIMIT_ATTRIBUTES if k in fan_row} if fan_row else {},
             first_paid_at=fan_row.get("first_paid_at") if fan_row else None,
         )
         recipient: RecipientSnapshot | None = None
@@ -697,6 +707,11 @@ class LedgerRepository:
         else:
             values[":version"] = ser(spender.version)
             condition += " AND #version = :version"
+        limits_set = ""
+        for n, (name, value) in enumerate(sorted(gift.limit_attributes.items())):
+            names[f"#limit{n}"] = name
+            values[f":limit{n}"] = ser(value)
+            limits_set += f", #limit{n} = :limit{n}"
         transfer_item = to_item(
             {
                 "PK": f"XFER#{gift.transfer_id}",
@@ -733,7 +748,7 @@ class LedgerRepository:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": _balance_key(Account(gift.fan_id, AccountKind.COINS), 0),
-                    "UpdateExpression": "SET #balance = :new, #version = :next",
+                    "UpdateExpression": "SET #balance = :new, #version = :next" + limits_set,
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,

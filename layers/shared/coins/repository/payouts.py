@@ -54,6 +54,8 @@ class CreatorProfile:
     payouts_enabled: bool
     requirements_due: tuple[str, ...]
     created_at: str
+    # The day the Stripe-verified date of birth turns 18 (YYYY-MM-DD); None until Stripe verified it.
+    adult_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def _profile(row: Mapping[str, Any]) -> CreatorProfile:
         payouts_enabled=bool(row.get("payouts_enabled", False)),
         requirements_due=tuple(row.get("requirements_due", [])),
         created_at=row["created_at"],
+        adult_from=row.get("connect_adult_from"),
     )
 
 
@@ -215,19 +218,31 @@ class PayoutRepository:
         return str(unmarshal(found["Item"])["user_id"]) if "Item" in found else None
 
     def update_account_state(
-        self, user_id: str, account_id: str, payouts_enabled: bool, due: Sequence[str]
+        self,
+        user_id: str,
+        account_id: str,
+        payouts_enabled: bool,
+        due: Sequence[str],
+        adult_from: str | None = None,
     ) -> bool:
+        values: dict[str, Any] = {
+            ":enabled": ser(payouts_enabled),
+            ":due": ser(list(due)),
+            ":acct": ser(account_id),
+        }
+        update = "SET payouts_enabled = :enabled, requirements_due = :due"
+        if adult_from is None:
+            update += " REMOVE connect_adult_from"
+        else:
+            update += ", connect_adult_from = :adult_from"
+            values[":adult_from"] = ser(adult_from)
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_profile_key(user_id),
-                UpdateExpression="SET payouts_enabled = :enabled, requirements_due = :due",
+                UpdateExpression=update,
                 ConditionExpression="account_id = :acct",
-                ExpressionAttributeValues={
-                    ":enabled": ser(payouts_enabled),
-                    ":due": ser(list(due)),
-                    ":acct": ser(account_id),
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -1,0 +1,147 @@
+"""Adjustments waiting for a second admin's approval (issue 13, admin power).
+
+One item per pending adjustment, `XFER#<transfer id>` / `ADJ`: the request as its admin made it, who
+made it, and its state. It shares the partition of the transfer its approval commits (`XFER#<id>` /
+`XFER`), so the admin function's role reaches it through the same key condition. It moves no value: the balanced ledger entry is committed only on approval,
+in one transaction with this item's change to `approved` (a Guard on the ledger's commit), so an
+adjustment is applied at most once whoever approves it and however often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from coins.errors import Forbidden, InvalidRequest, NotFound
+from coins.repository._dynamo import default_client, ser, to_item, unmarshal
+from coins.repository.ledger import Guard
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PENDING_SK = "ADJ"
+PENDING = "pending_approval"
+APPROVED = "approved"
+
+
+@dataclass(frozen=True)
+class PendingAdjustment:
+    adjustment_id: str  # the transfer id the approved adjustment commits under
+    user_id: str
+    unit: str
+    amount: int
+    source: str
+    reason: str
+    requested_by: str
+    requested_at: str
+    request_hash: str
+    expires_at: int  # epoch seconds; an approval after this is refused
+    status: str = PENDING
+    approved_by: str | None = None
+    approved_at: str | None = None
+
+
+def _key(adjustment_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"XFER#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
+
+
+def _pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
+    return PendingAdjustment(
+        adjustment_id=row["adjustment_id"],
+        user_id=row["user_id"],
+        unit=row["unit"],
+        amount=int(row["amount"]),
+        source=row["source"],
+        reason=row["reason"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        request_hash=row["request_hash"],
+        expires_at=int(row["expires_at"]),
+        status=row["status"],
+        approved_by=row.get("approved_by"),
+        approved_at=row.get("approved_at"),
+    )
+
+
+class AdjustmentRepository:
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client = client or default_client()
+
+    def request(self, pending: PendingAdjustment) -> tuple[bool, PendingAdjustment]:
+        """Stores the pending adjustment once; returns (created now, the stored one)."""
+        item = to_item(
+            {
+                "PK": f"XFER#{pending.adjustment_id}",
+                "SK": PENDING_SK,
+                "kind": "pending_adjustment",
+                "adjustment_id": pending.adjustment_id,
+                "user_id": pending.user_id,
+                "unit": pending.unit,
+                "amount": pending.amount,
+                "source": pending.source,
+                "reason": pending.reason,
+                "requested_by": pending.requested_by,
+                "requested_at": pending.requested_at,
+                "request_hash": pending.request_hash,
+                "expires_at": pending.expires_at,
+                "status": pending.status,
+            }
+        )
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            stored = _pending_of(unmarshal(old)) if old else self.get(pending.adjustment_id)
+            if stored is None:
+                raise
+            return False, stored
+        return True, pending
+
+    def get(self, adjustment_id: str) -> PendingAdjustment | None:
+        found = self.client.get_item(TableName=self.table_name, Key=_key(adjustment_id), ConsistentRead=True)
+        return _pending_of(unmarshal(found["Item"])) if "Item" in found else None
+
+    def approval_guard(self, adjustment_id: str, approver_id: str, now: str, now_epoch: int) -> Guard:
+        """Holds only while the adjustment is pending, unexpired and the approver is not its requester;
+        marks it approved in the same transaction as its ledger entry."""
+
+        def refusal(old: Mapping[str, Any] | None) -> Exception:
+            if old is None:
+                return NotFound(f"no pending adjustment {adjustment_id!r}")
+            if old.get("requested_by") == approver_id:
+                return Forbidden("a second admin must approve: the requester cannot approve their own")
+            if old.get("status") != PENDING:
+                return InvalidRequest(f"adjustment {adjustment_id!r} is {old.get('status')}")
+            return InvalidRequest(f"adjustment {adjustment_id!r} expired unapproved; request it again")
+
+        return Guard(
+            write={
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _key(adjustment_id),
+                    "UpdateExpression": "SET #status = :approved, approved_by = :by, approved_at = :at",
+                    "ConditionExpression": "#status = :pending AND requested_by <> :by AND expires_at > :epoch",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":approved": ser(APPROVED),
+                        ":pending": ser(PENDING),
+                        ":by": ser(approver_id),
+                        ":at": ser(now),
+                        ":epoch": ser(now_epoch),
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            refusal=refusal,
+        )
