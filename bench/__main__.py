@@ -36,7 +36,7 @@ from bench.gifts import (
 )
 from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND
 from bench.payout_batch import bench_payout_batch
-from bench.stack import Api, local_stack
+from bench.stack import BENCH_ABUSE_LIMITS, Api, local_stack
 from coins.config import Settings
 from devstack.template import functions, load_template
 
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         else "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": report.machine(),
         "load_average_before": report.load_average(),
+        "abuse_limits": BENCH_ABUSE_LIMITS,
     }
     log(f"cold starts: {args.cold_rounds} rounds")
     only = [f.strip() for f in args.cold_functions.split(",") if f.strip()] or None
