@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="throughput blocks of each kind")
     parser.add_argument("--latency-samples", type=int, default=300, help="gifts one at a time, for p50/p99")
     parser.add_argument("--settle-batch", type=int, default=200, help="gifts to one creator settled at once")
+    parser.add_argument(
+        "--settle-fans", type=int, default=40, help="fans sending the live-stream settlement batch's gifts"
+    )
     parser.add_argument("--hot-senders", type=int, default=32)
     parser.add_argument("--hot-gifts", type=int, default=8, help="gifts per hot sender")
     parser.add_argument("--hot-rate", type=float, default=10_000, help="modelled gifts/s to the hot creator")
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         api = Api()
         log("DynamoDB work per operation")
         results["work_per_operation"] = bench_work_per_operation(
-            stack, api, stack.instruments, settle_batch=args.settle_batch
+            stack, api, stack.instruments, settle_batch=args.settle_batch, settle_fans=args.settle_fans
         )
         log("gift latency")
         results["latency"] = bench_latency(stack, api, stack.instruments, samples=args.latency_samples)
@@ -143,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             gift: {
                 "busy_creator": with_settlement(work[gift], work["settlement_busy_creator"]),
                 "lone_gift": with_settlement(work[gift], work["settlement_lone_gift"]),
+                "live_stream": with_settlement(work[gift], work["settlement_live_stream"]),
             }
             for gift in ("gift", "gift_rose")
         }
@@ -154,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
             )
             for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
-            for shape in ("busy_creator", "lone_gift")
+            for shape in ("live_stream", "busy_creator", "lone_gift")
         }
         sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
         if sizes:

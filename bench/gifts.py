@@ -128,7 +128,7 @@ def same_every_time(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_work_per_operation(
-    stack: LocalStack, api: Api, instruments: Instruments, *, settle_batch: int = 200
+    stack: LocalStack, api: Api, instruments: Instruments, *, settle_batch: int = 200, settle_fans: int = 40
 ) -> dict[str, Any]:
     """Calls, sequential calls, write and read units of one gift, purchase credit, withdrawal, payout."""
     creator, fan, buyer = "count-creator", "count-fan", "count-buyer"
@@ -147,12 +147,22 @@ def bench_work_per_operation(
     out["gift_rose"] = gifts(ROSE)
 
     # The creator's side, settled from the stream by GiftSettlementFunction: once for a lone gift
-    # (a quiet creator, one gift per batch) and once for a batch of `settle_batch` gifts to one
-    # creator (a live stream), each divided by the gifts it settled.
+    # (a quiet creator, one gift per batch), once for a batch of `settle_batch` gifts to one
+    # creator from one fan, and once for as many from `settle_fans` fans (a live stream: the
+    # settlement's top-gifter boards and spending counters are written per fan in a batch), each
+    # divided by the gifts it settled.
+    stream_fans = [f"count-stream-fan-{n}" for n in range(max(1, settle_fans))]
+    for stream_fan in stream_fans:
+        ok(api.grant(stream_fan, 100_000))
     stack.settlement.settle()  # what the gifts above left: not measured
-    for name, count in (("settlement_lone_gift", 1), ("settlement_busy_creator", settle_batch)):
+    shapes = (
+        ("settlement_lone_gift", 1, [fan]),
+        ("settlement_busy_creator", settle_batch, [fan]),
+        ("settlement_live_stream", settle_batch, stream_fans),
+    )
+    for name, count, senders in shapes:
         for n in range(count):
-            ok(api.send_gift(fan, creator, f"{name}-{n}", GIFT))
+            ok(api.send_gift(senders[n % len(senders)], creator, f"{name}-{n}", GIFT))
         events = stack.settlement.pending()
         cpu_before = time.process_time()
         with instruments.meter.measuring() as m:
@@ -163,6 +173,7 @@ def bench_work_per_operation(
         out[name] = {
             **work_of(m),
             "gifts": count,
+            "fans": min(count, len(senders)),
             "cpu_ms": round(cpu_ms, 2),
             "per_gift": per_gift(work_of(m), count),
         }

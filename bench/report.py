@@ -59,7 +59,9 @@ def goals_table(results: dict[str, Any]) -> list[str]:
     ]
     cost = results["cost_per_million_gifts"]
     busy, lone = cost["finger_heart, busy creator"], cost["finger_heart, lone gift"]
-    rose = cost["rose, busy creator"]
+    live = cost["finger_heart, live stream"]
+    rose = cost["rose, live stream"]
+    stream = work["settlement_live_stream"]
     hot = results["hot_creator"]
     latency = results["latency"]
     payouts = results.get("payout_batch")
@@ -76,19 +78,21 @@ def goals_table(results: dict[str, Any]) -> list[str]:
         (
             "write units per gift, with its share of the settlement",
             "at most 5",
-            f"{whole['busy_creator']['total_write_units']} ({gift['write_units']} table + "
+            f"{whole['live_stream']['total_write_units']} ({gift['write_units']} table + "
             f"{gift['index_write_units']} index on the request path, "
-            f"+ {whole['busy_creator']['settlement_write_units']} settling "
-            f"{whole['busy_creator']['settled_per_batch']} gifts to one creator at once); a lone gift "
+            f"+ {whole['live_stream']['settlement_write_units']} settling "
+            f"{stream['gifts']} gifts to one creator from {stream['fans']} fans at once); "
+            f"the same batch from one fan: {whole['busy_creator']['total_write_units']}; a lone gift "
             f"settled alone: {whole['lone_gift']['total_write_units']}",
-            _met(whole["busy_creator"]["total_write_units"], 5),
+            _met(whole["live_stream"]["total_write_units"], 5),
         ),
         (
             "cost per million gifts on AWS",
             "under $5",
-            f"${busy['dollars']['total']:.2f} (a Rose: ${rose['dollars']['total']:.2f}; "
+            f"${live['dollars']['total']:.2f} for a live stream's batch (a Rose: "
+            f"${rose['dollars']['total']:.2f}; the batch from one fan: ${busy['dollars']['total']:.2f}; "
             f"each gift settled alone: ${lone['dollars']['total']:.2f})",
-            _met(busy["dollars"]["total"], 4.999),
+            _met(live["dollars"]["total"], 4.999),
         ),
         (
             "cold start of the gift function / `import boto3` + a DynamoDB client",
@@ -254,9 +258,7 @@ def figures_markdown(results: dict[str, Any]) -> str:
         f"{results['load_average_after']} after (the machine is shared: CPU-time ratios are the steadier ones).",
         "",
         "Abuse limits the bench's gift function runs with (on, set high: bench fans send far more than "
-        "a real fan may): "
-        + ", ".join(f"{k}={v}" for k, v in results.get("abuse_limits", {}).items())
-        + ".",
+        "a real fan may): " + ", ".join(f"{k}={v}" for k, v in results.get("abuse_limits", {}).items()) + ".",
         "",
         "### Against the goals of issue 8",
         "",

@@ -26,6 +26,7 @@ SMALL = (
     "--rounds=1",
     "--latency-samples=10",
     "--settle-batch=10",
+    "--settle-fans=3",
     "--hot-senders=4",
     "--hot-gifts=2",
     "--payout-sizes=20,40",
@@ -64,6 +65,14 @@ def test_the_bench_counts_the_gift_and_its_share_of_the_settlement(
     assert whole["total_write_units"] == pytest.approx(
         work["gift"]["total_write_units"] + work["settlement_busy_creator"]["per_gift"]["total_write_units"],
         abs=0.001,
+    )
+    # And a live stream's batch (3 fans) costs each gift at least as much as one fan's: the
+    # settlement writes the top-gifter boards and spending counters once per fan in a batch
+    live = work["settlement_live_stream"]
+    assert (live["gifts"], live["fans"]) == (10, 3)
+    assert (
+        live["per_gift"]["total_write_units"]
+        >= work["settlement_busy_creator"]["per_gift"]["total_write_units"]
     )
     # And a lone gift's settlement costs it at least as much as a shared one
     assert (
