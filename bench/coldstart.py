@@ -72,6 +72,12 @@ def _lambda_environment(logical_id: str, props: dict[str, Any]) -> dict[str, str
         )
     )
     for name, value in props.get("Environment", {}).get("Variables", {}).items():
+        if name.endswith("_SECRET_NAME") and not isinstance(value, str):
+            # A Stripe secret's name (a template parameter): deployed, the function reads it from
+            # Secrets Manager at init, one network call this machine cannot make; without a name
+            # the code reads the same keys from the environment (function_environment's local
+            # ones), so the figure is the import and build cost without that one call.
+            continue
         # A reference to another resource (a queue's URL, say) stands as a placeholder string.
         env[name] = value if isinstance(value, str) else f"bench-{name.lower()}"
     env.pop("POWERTOOLS_TRACE_DISABLED", None)  # deployed, Powertools traces unless told not to
