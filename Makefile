@@ -17,6 +17,8 @@ PY := $(BIN)/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
+# make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
+TEST_WORKERS ?= 2
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 SAM_LOCK := requirements/sam.txt
@@ -28,13 +30,15 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
 .PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
-	lock template-checks build screenshots
+	lock template-checks build screenshots simulate check-ledger
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off]"
 	@echo "make token    mint a local JWT: USER=alice [COUNTRY=US] [BIRTHDATE=1990-01-01] [GROUPS=admins]"
 	@echo "make test     lint, type-check and run unit, integration and e2e tests"
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
+	@echo "make simulate SEEDS=1000 [STEPS=60]   the seeded lifecycle simulation; SEED=s [ONLY=1,4] replays one"
+	@echo "make check-ledger   check the local stack's ledger and reconcile it with its Stripe simulator"
 	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
 	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
@@ -133,7 +137,7 @@ e2e: deps browser
 
 # REQUIRE_BUILD: the tests of the built layer fail (rather than skip) when it is missing.
 test: deps browser lint typecheck template-checks build
-	REQUIRE_BUILD=1 $(BIN)/pytest tests $(PYTEST_ARGS)
+	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m bench
@@ -142,6 +146,26 @@ bench: deps
 screenshots: deps browser
 	WEBAPP_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_webapp_fan.py tests/e2e/test_webapp_access.py \
 		-k "sees_them_arrive or phone_screen" $(PYTEST_ARGS)
+
+# The seeded whole-lifecycle simulation on DynamoDB Local (docs/testing.md). SEEDS=N runs seeds
+# FIRST..FIRST+N-1 (WORKERS at a time, each on its own table); SEED=s replays one, ONLY=1,4,9 just
+# those steps of its plan; ENGINE=moto runs them in-process.
+SEEDS ?= 100
+STEPS ?= 60
+FIRST ?= 0
+ENGINE ?= dynamodb-local
+CHECK_EVERY ?= 1
+WORKERS ?= 2
+simulate: deps
+	$(PY) -m tests.simulation --steps $(STEPS) --engine $(ENGINE) --check-every $(CHECK_EVERY) --workers $(WORKERS) \
+		$(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST)) $(if $(ONLY),--only $(ONLY))
+
+# The ledger checker against `make dev`'s table and Stripe simulator (DYNAMODB_URL, TABLE, STRIPE_URL,
+# SINCE, UNTIL override); prints each discrepancy and fails on any.
+check-ledger: $(VENV)/.installed
+	$(PY) -m devstack.check_ledger $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
+		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL)) \
+		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
 
 payouts: $(VENV)/.installed
 	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))

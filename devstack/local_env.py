@@ -35,6 +35,7 @@ LOCAL_SECRETS: dict[str, dict[str, Any]] = {
     "StripeCheckoutKeySecretName": {"api_key": "rk_test_local_checkout"},
     "StripeConnectKeySecretName": {"api_key": "rk_test_local_connect"},
     "StripePayoutKeySecretName": {"api_key": "rk_test_local_payouts"},
+    "StripeLedgerCheckKeySecretName": {"api_key": "rk_test_local_ledger_check"},
     "StripeWebhookSecretName": {"signing_secrets": [LOCAL_WEBHOOK_SECRET]},
 }
 

@@ -167,10 +167,11 @@ def function_specs(template: dict[str, Any] | None = None) -> dict[str, Function
 _load_lock = threading.Lock()
 
 
-def _load_module(code_uri: Path, module_name: str) -> ModuleType:
+def _load_module(code_uri: Path, module_name: str, container: str = "") -> ModuleType:
     # Lambda imports the handler module as a top-level module from the function's code folder;
-    # every function has its own app.py, so each gets a unique name here to keep them apart.
-    unique = f"_fn_{code_uri.name}_{module_name}"
+    # every function has its own app.py, so each gets a unique name here to keep them apart, and
+    # each named container its own copy of the module.
+    unique = f"_fn_{code_uri.name}_{module_name}{container}"
     with _load_lock:  # concurrent first requests must not see a half-imported module
         if unique in sys.modules:
             return sys.modules[unique]
@@ -187,22 +188,24 @@ def _exec_module(code_uri: Path, module_name: str, unique: str) -> ModuleType:
     return module
 
 
-def load_function_module(logical_id: str) -> ModuleType:
+def load_function_module(logical_id: str, container: str = "") -> ModuleType:
     props = functions()[logical_id]
     module_name, _ = props["Handler"].rsplit(".", 1)
-    return _load_module(ROOT / props["CodeUri"], module_name)
+    return _load_module(ROOT / props["CodeUri"], module_name, container)
 
 
-def load_handler(logical_id: str) -> LambdaHandler:
+def load_handler(logical_id: str, *, container: str = "") -> LambdaHandler:
     """The function's handler, imported from its CodeUri the way the Lambda runtime does.
 
     Called in this process (unit and integration tests), so it shares the process's environment;
     where the tests turned the permission check on (devstack.permissions.check_in_process), the
-    handler's AWS calls are held to its template statements while it runs.
+    handler's AWS calls are held to its template statements while it runs. Lambda gives each
+    concurrent request a container of its own; callers on several threads name one per thread
+    (`container`), since Powertools' resolver keeps the request it is serving on the module's app.
     """
     props = functions()[logical_id]
     _, attr = props["Handler"].rsplit(".", 1)
-    handler: LambdaHandler = getattr(load_function_module(logical_id), attr)
+    handler: LambdaHandler = getattr(load_function_module(logical_id, container), attr)
 
     def as_function(event: dict[str, Any], context: Any) -> Any:
         from devstack import permissions  # imports this module: loaded on first call

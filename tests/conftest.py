@@ -12,6 +12,9 @@ import pytest
 from coins.wiring import services
 from devstack.template import load_template
 
+# Under xdist the controller holds the template against every worker's calls (the serial run's last test).
+pytest_plugins = ["tests.support.whole_run"]
+
 _template_env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
 os.environ.update({k: str(v) for k, v in _template_env.items() if isinstance(v, str | int)})
 os.environ.update(

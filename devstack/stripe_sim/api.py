@@ -360,6 +360,27 @@ class Api:
             ]
             return self._page(found, p, "/v1/checkout/sessions")
 
+        @route("GET", "/v1/charges")
+        def list_charges(p: Params, args: dict[str, str], origin: Origin) -> JSON:
+            reject_unknown(p, _LIST | {"payment_intent", "customer", "transfer_group"})
+            found = [
+                c
+                for c in reversed(store.all("charge"))
+                if not present(p, "payment_intent") or c.get("payment_intent") == p["payment_intent"]
+            ]
+            return self._page(found, p, "/v1/charges")
+
+        @route("GET", "/v1/disputes")
+        def list_disputes(p: Params, args: dict[str, str], origin: Origin) -> JSON:
+            reject_unknown(p, _LIST | {"charge", "payment_intent"})
+            filters = ("charge", "payment_intent")
+            found = [
+                d
+                for d in reversed(store.all("dispute"))
+                if all(not present(p, f) or d.get(f) == p[f] for f in filters)
+            ]
+            return self._page(found, p, "/v1/disputes")
+
         @route("POST", "/v1/refunds")
         def create_refund(p: Params, args: dict[str, str], origin: Origin) -> JSON:
             reject_unknown(

@@ -59,11 +59,14 @@ def test_a_fan_who_owes_coins_after_a_dispute_is_told_so(webapp: AppDriver, scen
     page.locator("#pay").click()
     expect(page.locator("#credited")).to_contain_text("700 coins added.")
     session_id = page.evaluate("new URLSearchParams(location.hash.split('?')[1]).get('session_id')")
+    pending_before = scene.wallet("web-streamer")["diamonds"]["pending"]
     scene.gift("web-disputer", "web-streamer", "money_gun", 1, stream)
     scene.gift("web-disputer", "web-streamer", "hand_hearts", 1, stream)
+    # ...both gifts settled (600 coins at 1/2): a gift still in flight would be refunded, not owed.
+    eventually(lambda: scene.wallet("web-streamer")["diamonds"]["pending"] == pending_before + 300)
     disputed = scene.http.post(f"{webapp.stack.stripe}/_sim/checkout/sessions/{session_id}/dispute")
     assert disputed.status_code == 200
-    # The freeze and the clawback may land in separate deliveries (gifts still settling): wait for both.
+    # The freeze and the clawback may land in separate deliveries: wait for both.
     eventually(
         lambda: (
             (scene.wallet("web-disputer")["status"], scene.wallet("web-disputer")["coin_debt"])

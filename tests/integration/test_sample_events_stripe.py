@@ -53,6 +53,9 @@ def test_checkout_onboarding_withdrawal_and_webhook_samples_succeed(
     withdrawal = replay("creator_withdrawal", "CreatorFunction")
     assert withdrawal["statusCode"] == 201, withdrawal["body"]
 
+    # The scheduled checker's sample (last 48 hours, ending 15 minutes ago) finds these books clean.
+    assert replay("ledger_checker", "LedgerCheckerFunction")["discrepancies"] == 0
+
 
 def test_the_webhook_sample_is_refused_with_its_stale_signature(
     ledger_table: str, stripe_env: StripeSimulator

@@ -1,6 +1,7 @@
 """Builds the API Gateway HTTP API (payload 2.0) events the deployed functions receive."""
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,15 +71,18 @@ class HandlerClient:
     """Calls each route's handler in-process with the event API Gateway would send."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, LambdaHandler] = {}
+        self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self.live: dict[str, str] = {}  # creator -> the stream they went live on (go_live)
 
     def _handler_for(self, method: str, route: str) -> LambdaHandler:
+        # Concurrent calls (tests on threads) each get their own container, as on Lambda.
+        thread = threading.current_thread()
+        container = "" if thread is threading.main_thread() else f"_t{thread.ident}"
         for r in http_routes():
             if r.method == method and r.path == route:
-                if r.function not in self._handlers:
-                    self._handlers[r.function] = load_handler(r.function)
-                return self._handlers[r.function]
+                if (r.function, container) not in self._handlers:
+                    self._handlers[r.function, container] = load_handler(r.function, container=container)
+                return self._handlers[r.function, container]
         raise KeyError(f"no route {method} {route} in template.yaml")
 
     def call(self, method: str, path: str, *, route: str | None = None, **kwargs: Any) -> ApiResponse:

@@ -3,7 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from coins.stripe_adapter import CheckoutSession, PaymentProviderError
+from coins.stripe_adapter import CheckoutSession, ConnectAccount, PaymentProviderError
+from devstack.stripe_sim.objects import default_currency
 
 
 @dataclass
@@ -29,13 +30,15 @@ class FakeCheckoutProvider:
 class FakePayoutProvider:
     """Connect accounts and transfers as Stripe keeps them: one transfer per idempotency key."""
 
-    accounts: dict[str, str] = field(default_factory=dict)  # idempotency key -> account id
+    accounts: dict[str, ConnectAccount] = field(default_factory=dict)  # idempotency key -> account
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> transfer
     failures: list[PaymentProviderError] = field(default_factory=list)
     forgotten_keys: bool = False  # as Stripe after 24 hours
 
-    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str:
-        return self.accounts.setdefault(idempotency_key, f"acct_{len(self.accounts) + 1}")
+    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> ConnectAccount:
+        # As Stripe creates it: the country's default currency (eur for DE, gbp for GB, ...).
+        new = ConnectAccount(f"acct_{len(self.accounts) + 1}", country, default_currency(country))
+        return self.accounts.setdefault(idempotency_key, new)
 
     def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
         return f"https://connect.test/onboard/{account_id}"

@@ -23,10 +23,11 @@ def settle_gifts(app: Services | None = None) -> SettlementReport:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if endpoint:
         return drain(endpoint, app.repository.table_name, app.settlement)
-    return _settle_from_table(app)
+    return settle_from_table(app)
 
 
-def _settle_from_table(app: Services) -> SettlementReport:
+def settle_from_table(app: Services) -> SettlementReport:
+    """Every gift transfer in the table, fed to the settlement as one synthetic stream shard."""
     repository = app.repository
     fed = _fed.setdefault(repository.table_name, {})
     sequence = count(len(fed) + 1)

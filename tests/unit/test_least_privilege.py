@@ -8,16 +8,19 @@ used by some call a function made under the permission check during this test ru
 The second needs the whole suite (make test), so it runs last and skips on a partial run.
 """
 
+import ast
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from coins.ledger_check import StripeReader
 from devstack.least_privilege import read_decisions, refused_calls, unused_grants
 from devstack.local_env import LocalServices, stack_values
 from devstack.permissions import compile_policies
-from devstack.template import ROOT, function_specs, load_template
+from devstack.template import ROOT, function_specs, load_function_module, load_template
 
 TEMPLATE = load_template()
 SPECS = function_specs()
@@ -40,6 +43,27 @@ def own_statements(name: str) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+# What a function may do and still change nothing: read the table and its own secret.
+READ_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "secretsmanager:GetSecretValue",
+}
+
+
+def writes(name: str) -> set[str]:
+    """Every action the function is granted that is not a read."""
+    return {a for s in own_statements(name) for a in as_list(s["Action"]) if a not in READ_ACTIONS}
+
+
+def is_scheduled(name: str) -> bool:
+    """Started by EventBridge Scheduler only: no route, queue or stream calls it."""
+    events = SPECS[name].events.values()
+    return bool(events) and all(e["Type"] == "ScheduleV2" for e in events)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -68,6 +92,12 @@ def test_table_statements_are_limited_to_key_prefixes_and_the_index_to_queries(n
             # A stream has no keys to limit: its event source reads it, and nothing else may.
             assert set(statement.actions) <= STREAM_READS, f"{name}: only reads of the stream"
             assert any(e["Type"] == "DynamoDB" for e in SPECS[name].events.values()), name
+            continue
+        if statement.actions == ("dynamodb:Scan",) and not statement.conditions:
+            # A Scan has no leading key to limit: only an audit may read the whole table, one that
+            # runs on a schedule (never on a request path) and changes nothing.
+            assert is_scheduled(name), f"{name}: a whole-table Scan outside a scheduled function"
+            assert writes(name) == set(), f"{name}: a whole-table Scan in a function that writes"
             continue
         (condition,) = statement.conditions
         assert (condition.qualifier, condition.operator, condition.key) == (
@@ -105,17 +135,74 @@ def test_a_function_may_read_exactly_the_secrets_its_environment_names(name: str
     assert granted == secret_parameters_named(name)
 
 
-def test_stripe_secrets_are_split_as_the_contract_says() -> None:
-    named = {
+# The contract's restricted keys (notes: Stripe secrets): each function that changes something at
+# Stripe has its own key, scoped to what it does there.
+STRIPE_WRITERS = {
+    "CheckoutFunction": "StripeCheckoutKeySecretName",  # Checkout Sessions
+    "CreatorFunction": "StripeConnectKeySecretName",  # Accounts, Account Links
+    "PayoutWorkerFunction": "StripePayoutKeySecretName",  # Transfers
+}
+
+
+def stripe_secrets_named() -> dict[str, dict[str, str]]:
+    return {
         name: {v: spec.environment[v]["Ref"] for v in spec.environment if v.startswith("STRIPE_")}
         for name, spec in SPECS.items()
     }
-    assert {n: s for n, s in named.items() if s} == {
-        "CheckoutFunction": {"STRIPE_API_KEY_SECRET_NAME": "StripeCheckoutKeySecretName"},
-        "CreatorFunction": {"STRIPE_API_KEY_SECRET_NAME": "StripeConnectKeySecretName"},
-        "PayoutWorkerFunction": {"STRIPE_API_KEY_SECRET_NAME": "StripePayoutKeySecretName"},
-        "PaymentWebhookFunction": {"STRIPE_WEBHOOK_SECRET_NAME": "StripeWebhookSecretName"},
+
+
+def makes_a_stripe_client(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "payments"
+    )
+
+
+def stripe_handed_only_to_readers(name: str) -> bool:
+    """Every Stripe client the handler makes (`...payments()`) goes straight into a parameter typed
+    `StripeReader` (coins.ledger_check: list and retrieve calls only), so its code cannot write."""
+    spec = SPECS[name]
+    tree = ast.parse((spec.code_uri / f"{spec.module_name}.py").read_text(encoding="utf-8"))
+    module = load_function_module(name)
+    made = [node for node in ast.walk(tree) if makes_a_stripe_client(node)]
+    handed = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            continue
+        for keyword in call.keywords:
+            if makes_a_stripe_client(keyword.value):
+                parameter = inspect.signature(getattr(module, call.func.id)).parameters[str(keyword.arg)]
+                if "StripeReader" in str(parameter.annotation):
+                    handed.append(keyword.value)
+    return bool(made) and len(made) == len(handed)
+
+
+def test_the_reader_protocol_only_lists_and_retrieves() -> None:
+    methods = {n for n in dir(StripeReader) if not n.startswith("_")}
+    assert methods
+    assert all(n.endswith("_created") or n.startswith("retrieve_") for n in methods), methods
+
+
+def test_stripe_secrets_are_split_as_the_contract_says() -> None:
+    named = stripe_secrets_named()
+    # Only the webhook holds the signing secrets, and it holds no API key.
+    assert {n: s for n, s in named.items() if "STRIPE_WEBHOOK_SECRET_NAME" in s} == {
+        "PaymentWebhookFunction": {"STRIPE_WEBHOOK_SECRET_NAME": "StripeWebhookSecretName"}
     }
+    keys = {n: s["STRIPE_API_KEY_SECRET_NAME"] for n, s in named.items() if "STRIPE_API_KEY_SECRET_NAME" in s}
+    assert all(set(s) <= {"STRIPE_API_KEY_SECRET_NAME", "STRIPE_WEBHOOK_SECRET_NAME"} for s in named.values())
+    # Each function that calls Stripe has a key of its own: no two share a secret.
+    assert len(set(keys.values())) == len(keys), keys
+    # The functions that change something at Stripe hold exactly the contract's keys.
+    assert {n: keys.get(n) for n in STRIPE_WRITERS} == STRIPE_WRITERS
+    # Any other key is a restricted read key of a function that changes nothing: it runs on a
+    # schedule, is granted no write, hands Stripe only to reading code, and its secret says so.
+    for name in set(keys) - set(STRIPE_WRITERS):
+        assert is_scheduled(name), f"{name}: a Stripe key outside the contract's writers, off a schedule"
+        assert writes(name) == set(), f"{name}: a Stripe reader granted {writes(name)}"
+        assert stripe_handed_only_to_readers(name), f"{name}: Stripe used outside StripeReader"
+        description = TEMPLATE["Parameters"][keys[name]]["Description"]
+        assert "restricted" in description, description
+        assert "read" in description, description
     assert "StripeSecretName" not in TEMPLATE["Parameters"]
     assert "STRIPE_SECRET_NAME" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 
@@ -149,7 +236,9 @@ def test_the_template_grants_only_what_the_functions_called_during_this_run(
     request: pytest.FixtureRequest,
 ) -> None:
     if not whole_suite_ran(request.session):
-        pytest.skip("needs every tier's calls in one run: `make test` (not a subset, not xdist)")
+        pytest.skip(
+            "needs every tier's calls in one run: `make test`; under xdist the controller checks them (tests/support/whole_run.py)"
+        )
     from tests.support.permissions import permission_log
 
     decisions = read_decisions(permission_log())

@@ -24,7 +24,7 @@ from coins.ledger import (
     transfer_id_for,
     whole_diamonds,
 )
-from coins.payouts import PayoutPolicy
+from coins.payouts import PayoutCurrency
 
 GIFT_COINS = sorted({gift.coins for gift in gift_catalog().gifts})
 
@@ -105,7 +105,7 @@ def test_over_any_set_of_gifts_a_creator_earns_floor_of_total_coins_times_rate(
 def test_cash_is_rounded_once_down_and_the_remainder_stays_in_the_ledger(
     millidiamonds: int, value: str
 ) -> None:
-    policy = PayoutPolicy(7, Decimal(value), "usd", 1, 10**12, "", "")
+    policy = PayoutCurrency("usd", Decimal(value), 1, 10**12)
     cents = policy.value_of(millidiamonds)
     exact = Fraction(millidiamonds, MILLIDIAMONDS_PER_DIAMOND) * Fraction(value) * 100
     assert cents == math.floor(exact)

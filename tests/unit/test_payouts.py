@@ -348,7 +348,7 @@ def test_the_daily_cap_guard_refuses_an_amount_larger_than_the_cap_on_its_own(ap
         request_hash="h",
     )
     with pytest.raises(LimitExceeded):
-        app.payouts.reservation_guards(withdrawal, daily_cap=100_000)
+        app.payouts.reservation_guards(withdrawal, daily_cap=100_000, legacy_currency="usd")
 
 
 def test_a_refusal_after_a_lost_answer_posts_the_transfer_that_was_made_instead_of_voiding(

@@ -12,7 +12,7 @@ from tests.support.apigw import FakeLambdaContext, HandlerClient
 
 EVENTS = sorted(p for p in (ROOT / "events").glob("*.json") if p.name != "env.json")
 # These reach Stripe: tests/integration/test_sample_events_stripe.py replays them on the simulator.
-STRIPE_EVENTS = {"checkout", "payment_webhook", "creator_onboarding", "creator_withdrawal"}
+STRIPE_EVENTS = {"checkout", "payment_webhook", "creator_onboarding", "creator_withdrawal", "ledger_checker"}
 OFFLINE_EVENTS = [p for p in EVENTS if p.stem not in STRIPE_EVENTS]
 
 

@@ -29,7 +29,8 @@ export function explain(error, context = {}) {
       return { title: "Not enough balance.", detail: server };
     case "limit_exceeded":
       if (context.action === "withdraw") {
-        const cap = money(config.withdrawals.dailyCap, config.withdrawals.currency);
+        const limits = context.limits ?? config.withdrawals;
+        const cap = money(limits.dailyCap, limits.currency, limits.decimals);
         return { title: "That goes over today's withdrawal cap.", detail: `Withdrawals are limited to ${cap} per day (UTC). Try a smaller amount, or again tomorrow.` };
       }
       return {
@@ -43,11 +44,14 @@ export function explain(error, context = {}) {
       };
     case "account_frozen":
       return { title: FROZEN, detail: "Buying coins, sending gifts and withdrawing are paused. See the notice at the top of the page for why." };
-    case "below_minimum":
+    case "below_minimum": {
+      // The creator's own currency and minimum once the earnings said them, else the app's defaults.
+      const limits = context.limits ?? config.withdrawals;
       return {
         title: "That is below the minimum withdrawal.",
-        detail: `Withdraw at least ${money(config.withdrawals.minimum, config.withdrawals.currency)}.`,
+        detail: `Withdraw at least ${money(limits.minimum, limits.currency, limits.decimals)}.`,
       };
+    }
     case "not_eligible":
       return { title: "Not possible yet.", detail: server.charAt(0).toUpperCase() + server.slice(1) + "." };
     case "birthdate_required":

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coins.ledger import DiamondRate
 
 if TYPE_CHECKING:
     from coins.stripe_adapter import StripeSettings
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+# A diamond's cash value in a currency's major unit: exact, positive, finite.
+DiamondValue = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class WithdrawalLimits(BaseModel):
+    """One payout currency's own minimum and daily cap, in its minor units."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: Annotated[int, Field(strict=True, ge=1)]
+    daily_cap: Annotated[int, Field(strict=True, ge=1)]
+
+    @model_validator(mode="after")
+    def minimum_within_cap(self) -> WithdrawalLimits:
+        if self.min > self.daily_cap:
+            raise ValueError("a currency's minimum withdrawal is above its daily cap")
+        return self
+
+
+def _exact_json(value: object) -> object:
+    """JSON text read with every number as a Decimal (never a float): 0.0046 stays 0.0046."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value, parse_float=Decimal, parse_int=int)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON object: {exc}") from exc
 
 
 class Settings(BaseModel):
@@ -42,10 +72,20 @@ class Settings(BaseModel):
     # The new-payer hold (coins.payouts.PayoutPolicy): 0 days turns it off.
     new_payer_days: Annotated[int, Field(ge=0, le=365)] = 60
     new_payer_maturity_days: Annotated[int, Field(ge=0, le=180)] = 60
-    diamond_value: Decimal = Decimal("0.005")  # in the payout currency's major unit
-    payout_currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")] = "usd"
+    # The default payout currency (PAYOUT_CURRENCY) and a diamond's value in its major unit
+    # (DIAMOND_VALUE): creators whose Connect currency the deployment does not pay in are paid in it.
+    diamond_value: DiamondValue = Decimal("0.005")
+    payout_currency: CurrencyCode = "usd"
+    # Every payout currency with a diamond's value in it (DIAMOND_VALUES, a JSON object such as
+    # {"usd": "0.005", "eur": "0.0046"}; strings or numbers, read exactly). The default currency
+    # may be listed, with DIAMOND_VALUE's value or instead of it.
+    diamond_values: dict[CurrencyCode, DiamondValue] = Field(default_factory=dict)
+    # The default currency's limits, in its minor units; other currencies' are converted from them
+    # through the diamond values unless WITHDRAWAL_LIMITS ({"jpy": {"min": 1500, "daily_cap":
+    # 150000}}) sets their own.
     min_withdrawal_minor: Annotated[int, Field(ge=1)] = 1_000  # $10
     daily_withdrawal_cap_minor: Annotated[int, Field(ge=1)] = 100_000  # $1,000 per UTC day
+    withdrawal_limits: dict[CurrencyCode, WithdrawalLimits] = Field(default_factory=dict)
     onboarding_return_url: str = "http://127.0.0.1:3000/creator/onboarding/done"
     onboarding_refresh_url: str = "http://127.0.0.1:3000/creator/onboarding/retry"
     payout_queue_url: str | None = None
@@ -54,6 +94,41 @@ class Settings(BaseModel):
     @classmethod
     def parse_rate(cls, value: object) -> object:
         return DiamondRate.parse(value) if isinstance(value, str) else value
+
+    @field_validator("diamond_values", "withdrawal_limits", mode="before")
+    @classmethod
+    def parse_json(cls, value: object) -> object:
+        parsed = _exact_json(value)
+        # A float (only from Python code: the env's JSON never makes one) has lost its exact value.
+        if isinstance(parsed, Mapping) and any(isinstance(v, float | bool) for v in parsed.values()):
+            raise ValueError("diamond values must be strings or exact decimals, never floats")
+        return parsed
+
+    @model_validator(mode="after")
+    def one_value_per_currency(self) -> Settings:
+        listed = self.diamond_values.get(self.payout_currency)
+        if listed is not None and "diamond_value" in self.model_fields_set and listed != self.diamond_value:
+            raise ValueError(
+                f"DIAMOND_VALUE ({self.diamond_value}) and DIAMOND_VALUES' {self.payout_currency} "
+                f"({listed}) disagree on the default currency's diamond value"
+            )
+        unpaid = set(self.withdrawal_limits) - set(self.payout_values())
+        if unpaid:
+            raise ValueError(
+                f"WITHDRAWAL_LIMITS names currencies no diamond value is set for: {sorted(unpaid)}"
+            )
+        if self.payout_currency in self.withdrawal_limits:
+            raise ValueError(
+                "the default currency's limits are MIN_WITHDRAWAL_MINOR and DAILY_WITHDRAWAL_CAP_MINOR"
+            )
+        return self
+
+    def payout_values(self) -> dict[str, Decimal]:
+        """Every payout currency with a diamond's value in it, the default currency included."""
+        return {
+            **self.diamond_values,
+            self.payout_currency: self.diamond_values.get(self.payout_currency, self.diamond_value),
+        }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +151,8 @@ class Settings(BaseModel):
             "NEW_PAYER_MATURITY_DAYS": "new_payer_maturity_days",
             "DIAMOND_VALUE": "diamond_value",
             "PAYOUT_CURRENCY": "payout_currency",
+            "DIAMOND_VALUES": "diamond_values",
+            "WITHDRAWAL_LIMITS": "withdrawal_limits",
             "MIN_WITHDRAWAL_MINOR": "min_withdrawal_minor",
             "DAILY_WITHDRAWAL_CAP_MINOR": "daily_withdrawal_cap_minor",
             "ONBOARDING_RETURN_URL": "onboarding_return_url",

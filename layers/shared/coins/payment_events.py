@@ -53,6 +53,8 @@ class AccountObject(_StripeObject):
     requirements: dict[str, Any] | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     individual: dict[str, Any] | None = None  # the person, for business_type individual
+    country: str | None = None
+    default_currency: str | None = None  # what the account is paid in, unless told otherwise
 
     def verified_birthdate(self) -> date | None:
         """The account holder's date of birth once Stripe has verified their identity, else None."""

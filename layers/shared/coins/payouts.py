@@ -11,7 +11,7 @@ diamonds back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ from coins.ledger import (
     transfer_id_for,
 )
 from coins.payment_events import AccountObject, TransferObject
-from coins.pricing import ZERO_DECIMAL_CURRENCIES
+from coins.pricing import CurrencyRules, currency_rules
 from coins.repository import LedgerRepository, iso_timestamp
 from coins.repository.ledger import PendingBucket
 from coins.repository.payouts import (
@@ -49,7 +49,7 @@ from coins.repository.payouts import (
     WithdrawalStateConflict,
     WithdrawalStatus,
 )
-from coins.stripe_adapter import PaymentProviderError
+from coins.stripe_adapter import ConnectAccount, PaymentProviderError
 
 logger = Logger(child=True)
 
@@ -71,7 +71,9 @@ TRANSFER_REFUSALS = frozenset(
 
 
 class PayoutProvider(Protocol):
-    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str: ...
+    def create_connect_account(
+        self, *, user_id: str, country: str, idempotency_key: str
+    ) -> ConnectAccount: ...
 
     def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str: ...
 
@@ -97,31 +99,97 @@ class MaturingRun:
 
 
 @dataclass(frozen=True)
-class PayoutPolicy:
-    maturity_days: int
-    diamond_value: Decimal  # payout currency per diamond, in major units
-    currency: str
+class PayoutCurrency:
+    """One currency creators are paid in: a diamond's value in it, and its withdrawal limits."""
+
+    code: str
+    diamond_value: Decimal  # major units per diamond
     min_withdrawal: int  # minor units
     daily_cap: int  # minor units per UTC day
-    onboarding_return_url: str
-    onboarding_refresh_url: str
 
     @property
-    def _minor_per_major(self) -> int:
-        return 1 if self.currency in ZERO_DECIMAL_CURRENCIES else 100
+    def rules(self) -> CurrencyRules:
+        return currency_rules(self.code)
+
+    @property
+    def _minor_per_diamond(self) -> Decimal:
+        return self.diamond_value * Decimal(10) ** self.rules.decimals
 
     def value_of(self, millidiamonds: int) -> int:
-        """A balance's cash value in minor units, rounded down: the one place diamonds are rounded."""
-        exact = (
-            Decimal(millidiamonds) / MILLIDIAMONDS_PER_DIAMOND * self.diamond_value * self._minor_per_major
-        )
-        return int(exact.to_integral_value(rounding=ROUND_DOWN))
+        """A balance's cash value in minor units, rounded down to an amount Stripe pays (whole yen,
+        whole forints, a kwd amount ending in 0): the one place diamonds are rounded."""
+        exact = Decimal(millidiamonds) / MILLIDIAMONDS_PER_DIAMOND * self._minor_per_diamond
+        step = self.rules.step
+        return int((exact / step).to_integral_value(rounding=ROUND_DOWN)) * step
 
     def diamonds_for(self, amount: int) -> int:
-        """The fewest whole diamonds worth `amount` minor units: only whole cents are ever reserved;
-        the rest of the balance (odd diamonds, fractions of one) stays available, in the ledger."""
-        exact = Decimal(amount) / (self.diamond_value * self._minor_per_major)
+        """The fewest whole diamonds worth `amount` minor units: only whole payable amounts are ever
+        reserved; the rest of the balance (odd diamonds, fractions of one) stays available."""
+        exact = Decimal(amount) / self._minor_per_diamond
         return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+    def converted(self, code: str, diamond_value: Decimal) -> PayoutCurrency:
+        """`code` with this currency's limits carried over at the rate the diamond values imply
+        (the same diamonds): the minimum rounded up, the cap down, each to an amount Stripe pays."""
+        other = PayoutCurrency(code, diamond_value, 0, 0)
+        rate = other._minor_per_diamond / self._minor_per_diamond
+        step = other.rules.step
+
+        def in_steps(amount: int, rounding: str) -> int:
+            return int((amount * rate / step).to_integral_value(rounding=rounding)) * step
+
+        minimum = max(in_steps(self.min_withdrawal, ROUND_CEILING), step)
+        return PayoutCurrency(
+            code, diamond_value, minimum, max(in_steps(self.daily_cap, ROUND_DOWN), minimum)
+        )
+
+
+@dataclass(frozen=True)
+class PayoutPolicy:
+    """Which currency each creator is paid in, and what a diamond is worth in it.
+
+    A creator is paid in their Connect account's default currency (Stripe's `default_currency`,
+    the currency of the country the account is in) when the deployment sets a diamond value for it;
+    otherwise, and until Stripe has told us the account's currency, in the default currency.
+    """
+
+    maturity_days: int
+    default: PayoutCurrency
+    onboarding_return_url: str
+    onboarding_refresh_url: str
+    others: Mapping[str, PayoutCurrency] = field(default_factory=dict)
+
+    @classmethod
+    def for_currencies(
+        cls,
+        *,
+        maturity_days: int,
+        default: PayoutCurrency,
+        diamond_values: Mapping[str, Decimal],
+        own_limits: Mapping[str, tuple[int, int]],
+        onboarding_return_url: str = "",
+        onboarding_refresh_url: str = "",
+    ) -> PayoutPolicy:
+        """The default currency, and every other one in `diamond_values` with its own limits
+        (minimum, daily cap) where `own_limits` sets them, else the default's converted."""
+        others: dict[str, PayoutCurrency] = {}
+        for code, value in diamond_values.items():
+            if code == default.code:
+                continue
+            if code in own_limits:
+                minimum, cap = own_limits[code]
+                others[code] = PayoutCurrency(code, value, minimum, cap)
+            else:
+                others[code] = default.converted(code, value)
+        return cls(maturity_days, default, onboarding_return_url, onboarding_refresh_url, others)
+
+    def currency_for(self, connect_currency: str | None) -> PayoutCurrency:
+        """The creator's payout currency: their Connect account's where we pay in it, else the default."""
+        if connect_currency is not None:
+            found = self.others.get(connect_currency.lower())
+            if found is not None:
+                return found
+        return self.default
 
 
 def _adult_from(born: date) -> date:
@@ -189,10 +257,14 @@ class CreatorService(_PayoutParticipant):
         account_id = profile.account_id
         try:
             if account_id is None:
-                account_id = self._provider().create_connect_account(
+                account = self._provider().create_connect_account(
                     user_id=user_id, country=profile.country, idempotency_key=f"connect-{user_id}"
                 )
-                account_id = self._payouts.attach_account(user_id, account_id).account_id or account_id
+                # Where the account is and what it is paid in: the creator's payout currency.
+                attached = self._payouts.attach_account(
+                    user_id, account.id, country=account.country, currency=account.default_currency
+                )
+                account_id = attached.account_id or account.id
             url = self._provider().create_onboarding_link(
                 account_id=account_id,
                 refresh_url=self._policy.onboarding_refresh_url,
@@ -202,11 +274,20 @@ class CreatorService(_PayoutParticipant):
             raise RetryLater("Stripe could not set up the payout account; retry") from exc
         return {"account_id": account_id, "onboarding_url": url}
 
+    def payout_currency(self, user_id: str) -> PayoutCurrency:
+        """What the creator is paid in now: their Connect account's currency where we pay in it."""
+        profile = self._payouts.get_profile(user_id)
+        return self._policy.currency_for(profile.connect_currency if profile is not None else None)
+
     def earnings(self, user_id: str) -> Mapping[str, Any]:
         wallet = self._ledger.get_wallet(user_id)
-        value = self._policy.value_of
+        currency = self.payout_currency(user_id)
+        value = currency.value_of
         return {
-            "currency": self._policy.currency,
+            "currency": currency.code,
+            "currency_decimals": currency.rules.decimals,
+            "minimum_withdrawal": currency.min_withdrawal,
+            "daily_cap": currency.daily_cap,
             "diamonds": {
                 "available": wallet.diamonds_available,
                 "pending": wallet.diamonds_pending,
@@ -224,7 +305,6 @@ class CreatorService(_PayoutParticipant):
         self, *, user_id: str, birthdate: str | None, diamonds: int, idempotency_key: str
     ) -> Mapping[str, Any]:
         now = self._clock()
-        policy = self._policy
         withdrawal_id = transfer_id_for(user_id, "withdrawal", idempotency_key)
         request_hash = request_fingerprint({"diamonds": diamonds})
         existing = self._payouts.get_withdrawal(user_id, withdrawal_id)
@@ -239,22 +319,24 @@ class CreatorService(_PayoutParticipant):
             raise NotEligible("Stripe has not verified the payout account holder's date of birth yet")
         if profile.adult_from > now.date().isoformat():
             raise NotEligible("the payout account holder's verified date of birth is under 18")
-        amount = policy.value_of(to_millidiamonds(diamonds))
-        if amount < policy.min_withdrawal:
+        # Priced once, here, in the creator's currency: the amount Stripe is asked to transfer.
+        currency = self._policy.currency_for(profile.connect_currency)
+        amount = currency.value_of(to_millidiamonds(diamonds))
+        if amount < currency.min_withdrawal:
             raise BelowMinimum(
-                f"the minimum withdrawal is {policy.min_withdrawal} {policy.currency} minor units"
+                f"the minimum withdrawal is {currency.min_withdrawal} {currency.code} minor units"
             )
-        if amount > policy.daily_cap:
+        if amount > currency.daily_cap:
             raise LimitExceeded(
-                f"the daily withdrawal cap is {policy.daily_cap} {policy.currency} minor units"
+                f"the daily withdrawal cap is {currency.daily_cap} {currency.code} minor units"
             )
-        reserved = policy.diamonds_for(amount)  # the odd diamonds that make no whole cent stay available
+        reserved = currency.diamonds_for(amount)  # the odd diamonds that make no whole cent stay available
         withdrawal = Withdrawal(
             withdrawal_id=withdrawal_id,
             user_id=user_id,
             diamonds=reserved,
             amount=amount,
-            currency=policy.currency,
+            currency=currency.code,
             status=WithdrawalStatus.RESERVED,
             created_at=iso_timestamp(now),
             day=now.strftime("%Y-%m-%d"),
@@ -271,16 +353,18 @@ class CreatorService(_PayoutParticipant):
                 Account(user_id, AccountKind.DIAMONDS_RESERVED),
                 to_millidiamonds(reserved),
             ),
-            {"diamond_value": str(policy.diamond_value), "currency": policy.currency, "amount": amount},
+            {"diamond_value": str(currency.diamond_value), "currency": currency.code, "amount": amount},
         )
         try:
             outcome = self._ledger.commit_transfer(
                 transfer,
                 record={"kind": "withdrawal", "user_id": user_id, "withdrawal_id": withdrawal_id},
-                details={"withdrawal_id": withdrawal_id, "amount": amount, "currency": policy.currency},
+                details={"withdrawal_id": withdrawal_id, "amount": amount, "currency": currency.code},
                 guards=[
                     self._ledger.active_account_guard(user_id),
-                    *self._payouts.reservation_guards(withdrawal, daily_cap=policy.daily_cap),
+                    *self._payouts.reservation_guards(
+                        withdrawal, daily_cap=currency.daily_cap, legacy_currency=self._policy.default.code
+                    ),
                 ],
             )
         except WithdrawalStateConflict:
@@ -318,7 +402,13 @@ class CreatorService(_PayoutParticipant):
         born = account.verified_birthdate()
         adult_from = _adult_from(born).isoformat() if born is not None else None
         updated = self._payouts.update_account_state(
-            user_id, account.id, account.payouts_enabled, due, adult_from=adult_from
+            user_id,
+            account.id,
+            account.payouts_enabled,
+            due,
+            adult_from=adult_from,
+            country=account.country,
+            currency=account.default_currency,
         )
         return "account_updated" if updated else "unknown_account"
 

@@ -54,6 +54,15 @@ class CheckoutSession:
 
 
 @dataclass(frozen=True)
+class ConnectAccount:
+    """A creator's Connect account as Stripe created it: where it is and the currency it is paid in."""
+
+    id: str
+    country: str | None
+    default_currency: str | None  # Stripe's default for the country (eur for DE, gbp for GB, ...)
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """What the functions that call Stripe need: one restricted key each, never the webhook's secrets."""
 
@@ -61,10 +70,58 @@ class StripeSettings:
     api_base: str | None = None  # None: Stripe itself
 
 
+@dataclass(frozen=True)
+class PaidSession:
+    """A Checkout Session as Stripe keeps it: what the ledger checker reconciles purchases against."""
+
+    id: str
+    order_id: str | None
+    status: str | None
+    payment_status: str | None
+    amount_total: int | None
+    currency: str | None
+    payment_intent: str | None
+
+
+@dataclass(frozen=True)
+class ChargeRecord:
+    id: str
+    payment_intent: str | None
+    order_id: str | None
+    amount: int
+    amount_refunded: int
+    disputed: bool
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    id: str
+    charge: str | None
+    payment_intent: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    id: str
+    amount: int
+    currency: str
+    transfer_group: str | None
+    withdrawal_id: str | None
+    user_id: str | None
+    amount_reversed: int
+
+
 class StripePayments:
-    def __init__(self, settings: StripeSettings) -> None:
+    def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
+        # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
         base = {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
-        self._client = stripe.StripeClient(settings.api_key, base_addresses=base, max_network_retries=2)  # type: ignore[arg-type]
+        self._client = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=2,
+            http_client=http_client,
+        )
 
     def create_checkout_session(
         self,
@@ -111,7 +168,7 @@ class StripePayments:
             raise PaymentProviderError("Stripe returned a session without a URL", retryable=False)
         return CheckoutSession(id=session.id, url=session.url)
 
-    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> str:
+    def create_connect_account(self, *, user_id: str, country: str, idempotency_key: str) -> ConnectAccount:
         account = self._call(
             lambda: self._client.v1.accounts.create(
                 params={
@@ -123,7 +180,11 @@ class StripePayments:
                 options={"idempotency_key": idempotency_key},
             )
         )
-        return str(account.id)
+        return ConnectAccount(
+            id=str(account.id),
+            country=getattr(account, "country", None),
+            default_currency=getattr(account, "default_currency", None),
+        )
 
     def create_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
         link = self._call(
@@ -169,6 +230,73 @@ class StripePayments:
             lambda: self._client.v1.transfers.list(params={"transfer_group": transfer_group, "limit": 1})
         )
         return str(found.data[0].id) if found.data else None
+
+    # ---------------------------------------------------------------- reading, for reconciliation
+
+    def sessions_created(self, *, since: int, until: int) -> list[PaidSession]:
+        """Every Checkout Session created in [since, until) (Unix seconds), newest first."""
+        listed = self._call(
+            lambda: self._client.v1.checkout.sessions.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [_session(s.to_dict()) for s in listed.auto_paging_iter()]
+
+    def retrieve_session(self, session_id: str) -> PaidSession:
+        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)).to_dict())
+
+    def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]:
+        listed = self._call(
+            lambda: self._client.v1.charges.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            ChargeRecord(
+                id=str(c["id"]),
+                payment_intent=_id_of(c.get("payment_intent")),
+                order_id=(c.get("metadata") or {}).get("order_id"),
+                amount=int(c["amount"]),
+                amount_refunded=int(c.get("amount_refunded") or 0),
+                disputed=bool(c.get("disputed")),
+            )
+            for c in (o.to_dict() for o in listed.auto_paging_iter())
+        ]
+
+    def disputes_created(self, *, since: int, until: int) -> list[DisputeRecord]:
+        listed = self._call(
+            lambda: self._client.v1.disputes.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            DisputeRecord(
+                id=str(d["id"]),
+                charge=_id_of(d.get("charge")),
+                payment_intent=_id_of(d.get("payment_intent")),
+                status=str(d["status"]),
+            )
+            for d in (o.to_dict() for o in listed.auto_paging_iter())
+        ]
+
+    def transfers_created(self, *, since: int, until: int) -> list[TransferRecord]:
+        listed = self._call(
+            lambda: self._client.v1.transfers.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100}
+            )
+        )
+        return [
+            TransferRecord(
+                id=str(t["id"]),
+                amount=int(t["amount"]),
+                currency=str(t["currency"]),
+                transfer_group=t.get("transfer_group"),
+                withdrawal_id=(t.get("metadata") or {}).get("withdrawal_id"),
+                user_id=(t.get("metadata") or {}).get("user_id"),
+                amount_reversed=int(t.get("amount_reversed") or 0),
+            )
+            for t in (o.to_dict() for o in listed.auto_paging_iter())
+        ]
 
     @staticmethod
     def _call(request: Any) -> Any:
@@ -246,3 +374,22 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
     if not signatures:
         raise InvalidSignature("the Stripe-Signature header has no v1 signature")
     return int(timestamps[0]), signatures
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field: an id, or the object itself."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value["id"]) if isinstance(value, dict) else None
+
+
+def _session(s: dict[str, Any]) -> PaidSession:
+    return PaidSession(
+        id=str(s["id"]),
+        order_id=(s.get("metadata") or {}).get("order_id") or s.get("client_reference_id"),
+        status=s.get("status"),
+        payment_status=s.get("payment_status"),
+        amount_total=s.get("amount_total"),
+        currency=s.get("currency"),
+        payment_intent=_id_of(s.get("payment_intent")),
+    )

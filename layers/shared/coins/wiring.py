@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 from coins.config import Settings
 
 if TYPE_CHECKING:
-    from coins.admin import AdminService
+    from coins.abuse import WriteLimits
+    from coins.admin import AdminService, ApprovalPolicy
     from coins.creators import CreatorProfiles
     from coins.gifts import GiftService
     from coins.payout_queue import PayoutQueue
     from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
     from coins.purchases import PurchaseService
     from coins.repository import LedgerRepository
+    from coins.repository.audit import AuditRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.repository.settlement import SettlementRepository
@@ -51,6 +53,8 @@ class Services:
         webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
         clock: Callable[[], datetime] = utc_now,
         rules: PlatformRules | None = None,
+        write_limits: WriteLimits | None = None,
+        approval: ApprovalPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -58,6 +62,10 @@ class Services:
         self._payments = payments
         self._webhook_verifier = webhook_verifier
         self._rules = rules
+        # Abuse limits and the approval policy come from the function's environment unless given
+        # (a simulated deployment sets its own).
+        self._write_limits = write_limits
+        self._approval = approval
 
     @cached_property
     def rules(self) -> PlatformRules:
@@ -136,6 +144,7 @@ class Services:
             self.clock,
             rules=self.rules,
             new_payer_days=self.settings.new_payer_days,
+            limits=self._write_limits,
         )
 
     @cached_property
@@ -148,7 +157,12 @@ class Services:
     def admin(self) -> AdminService:
         from coins.admin import AdminService
 
-        return AdminService(self.repository, self.clock, refusal_kept_days=self.rules.refusal_kept_days)
+        return AdminService(
+            self.repository,
+            self.clock,
+            approval=self._approval,
+            refusal_kept_days=self.rules.refusal_kept_days,
+        )
 
     @cached_property
     def creator_profiles(self) -> CreatorProfiles:
@@ -185,15 +199,22 @@ class Services:
 
     @cached_property
     def payout_policy(self) -> PayoutPolicy:
-        from coins.payouts import PayoutPolicy
+        from coins.payouts import PayoutCurrency, PayoutPolicy
 
         settings = self.settings
-        return PayoutPolicy(
+        values = settings.payout_values()
+        return PayoutPolicy.for_currencies(
             maturity_days=settings.maturity_days,
-            diamond_value=settings.diamond_value,
-            currency=settings.payout_currency,
-            min_withdrawal=settings.min_withdrawal_minor,
-            daily_cap=settings.daily_withdrawal_cap_minor,
+            default=PayoutCurrency(
+                settings.payout_currency,
+                values[settings.payout_currency],
+                settings.min_withdrawal_minor,
+                settings.daily_withdrawal_cap_minor,
+            ),
+            diamond_values=values,
+            own_limits={
+                code: (limits.min, limits.daily_cap) for code, limits in settings.withdrawal_limits.items()
+            },
             onboarding_return_url=settings.onboarding_return_url,
             onboarding_refresh_url=settings.onboarding_refresh_url,
         )
@@ -249,6 +270,13 @@ class Services:
         )
 
     @cached_property
+    def audit(self) -> AuditRepository:
+        """The ledger checker's reads of every ledger-moving item in a window."""
+        from coins.repository.audit import AuditRepository
+
+        return AuditRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
     def webhooks(self) -> PaymentEventDispatcher:
         from coins.webhooks import PaymentEventDispatcher
 
@@ -266,6 +294,8 @@ def build_services(
     webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
     rules: PlatformRules | None = None,
+    write_limits: WriteLimits | None = None,
+    approval: ApprovalPolicy | None = None,
 ) -> Services:
     """The app's services over these settings; tests inject a repository, a Stripe double, a clock or rules."""
     return Services(
@@ -275,6 +305,8 @@ def build_services(
         webhook_verifier=webhook_verifier,
         clock=clock,
         rules=rules,
+        write_limits=write_limits,
+        approval=approval,
     )
 
 

@@ -30,7 +30,18 @@ function bucket(id, title, diamondsCount, value, currency, hint) {
 }
 
 export async function renderCreator(main, { query, session }) {
-  const { currency, minimum, dailyCap, maturityDays } = config.withdrawals;
+  const { maturityDays } = config.withdrawals;
+  // The creator's payout currency and its limits: the app's defaults until the earnings say them
+  // (a creator is paid in their Stripe account's currency where the platform pays in it).
+  let limits = { ...config.withdrawals, decimals: undefined };
+  const cash = (value) => money(value, limits.currency, limits.decimals);
+  const minimumRule = h("li", { id: "withdraw-minimum" });
+  const capRule = h("li", { id: "withdraw-cap" });
+  function drawLimits() {
+    minimumRule.textContent = `The minimum withdrawal is ${cash(limits.minimum)}.`;
+    capRule.textContent = `You can withdraw up to ${cash(limits.dailyCap)} a day (days are UTC).`;
+  }
+  drawLimits();
   const status = h("div", { class: "form-status", id: "creator-status" });
   const buckets = h("div", { class: "buckets", id: "buckets" }, h("p", { class: "loading", text: "Loading your earnings\u2026" }));
   const payouts = h("div", { id: "payouts" });
@@ -56,12 +67,14 @@ export async function renderCreator(main, { query, session }) {
   function showWorth() {
     const n = Number.parseInt(amount.value, 10);
     const r = rate();
-    worth.textContent = Number.isInteger(n) && n > 0 && r !== null ? `\u2248 ${money(Math.floor(n * r), currency)}` : "";
+    worth.textContent = Number.isInteger(n) && n > 0 && r !== null ? `\u2248 ${cash(Math.floor(n * r))}` : "";
   }
   amount.addEventListener("input", showWorth);
 
   function drawEarnings() {
     const e = earnings;
+    limits = { ...limits, currency: e.currency, decimals: e.currency_decimals, minimum: e.minimum_withdrawal, dailyCap: e.daily_cap };
+    drawLimits();
     replace(
       buckets,
       bucket("bucket-pending", "Pending", e.diamonds.pending, e.value.pending, e.currency, `From gifts; available after ${maturityDays} full days.`),
@@ -123,7 +136,7 @@ export async function renderCreator(main, { query, session }) {
       amount.value = "";
       await load();
     } catch (error) {
-      replace(status, errorNotice(error, { action: "withdraw" }));
+      replace(status, errorNotice(error, { action: "withdraw", limits }));
       refreshAccount().catch(() => {});
     } finally {
       withdrawButton.disabled = false;
@@ -154,8 +167,8 @@ export async function renderCreator(main, { query, session }) {
       h(
         "ul",
         { class: "rules" },
-        h("li", {}, `The minimum withdrawal is ${money(minimum, currency)}.`),
-        h("li", {}, `You can withdraw up to ${money(dailyCap, currency)} a day (days are UTC).`),
+        minimumRule,
+        capRule,
         h("li", {}, "Withdrawals are paid by the daily payout batch to your Stripe account. Only creators 18 or over with a finished payout setup can withdraw."),
       ),
       h("p", {}, onboard),

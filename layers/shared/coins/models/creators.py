@@ -43,7 +43,15 @@ class PayoutOut(WithdrawalOut):
 
 
 class EarningsOut(BaseModel):
-    currency: str
+    currency: str = Field(
+        description="The creator's payout currency: their Stripe Connect account's default currency "
+        "where the deployment pays in it, else the deployment's default payout currency"
+    )
+    currency_decimals: int = Field(
+        description="Digits after the decimal point in the currency's amounts: 0 for jpy, 2 for usd, 3 for kwd"
+    )
+    minimum_withdrawal: int = Field(description="The smallest withdrawal, in the currency's minor unit")
+    daily_cap: int = Field(description="The most withdrawn in one UTC day, in the currency's minor unit")
     diamonds: DiamondsOut
     value: DiamondsOut = Field(
         description="Cash value of each bucket in the currency's minor unit, rounded down"

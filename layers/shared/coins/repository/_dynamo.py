@@ -77,6 +77,30 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ser(v) for k, v in values.items() if v is not None}
 
 
+def put_if_absent(
+    client: DynamoDBClient, table_name: str, item: dict[str, Any]
+) -> tuple[bool, dict[str, Any] | None]:
+    """Puts the item unless one is at its key (PK, SK): (True, None) once put, else (False, what was
+    there). (False, None) when what was there expired before the read that engines without
+    ReturnValuesOnConditionCheckFailure need: the caller may try again."""
+    try:
+        client.put_item(
+            TableName=table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return True, None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raw: Any = exc.response.get("Item")
+    if raw is None:
+        key = {"PK": item["PK"], "SK": item["SK"]}
+        raw = client.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
+    return False, (dict(raw) if raw is not None else None)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else str(value)

@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from coins.errors import Forbidden, InvalidRequest, NotFound
-from coins.repository._dynamo import default_client, ser, to_item, unmarshal
+from coins.errors import Busy, Forbidden, InvalidRequest, NotFound
+from coins.repository._dynamo import default_client, put_if_absent, ser, to_item, unmarshal
 from coins.repository.ledger import Guard
 
 if TYPE_CHECKING:
@@ -91,22 +89,13 @@ class AdjustmentRepository:
                 "status": pending.status,
             }
         )
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(PK)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            old: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            stored = _pending_of(unmarshal(old)) if old else self.get(pending.adjustment_id)
-            if stored is None:
-                raise
-            return False, stored
-        return True, pending
+        put, old = put_if_absent(self.client, self.table_name, item)
+        if put:
+            return True, pending
+        stored = _pending_of(unmarshal(old)) if old else None
+        if stored is None:
+            raise Busy(f"pending adjustment {pending.adjustment_id!r} changed while being read; retry")
+        return False, stored
 
     def get(self, adjustment_id: str) -> PendingAdjustment | None:
         found = self.client.get_item(TableName=self.table_name, Key=_key(adjustment_id), ConsistentRead=True)

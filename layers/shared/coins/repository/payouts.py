@@ -56,6 +56,9 @@ class CreatorProfile:
     created_at: str
     # The day the Stripe-verified date of birth turns 18 (YYYY-MM-DD); None until Stripe verified it.
     adult_from: str | None = None
+    # The Connect account's country and default currency, as Stripe last told us; None until then.
+    connect_country: str | None = None
+    connect_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,19 @@ def _daily_key(user_id: str, day: str) -> dict[str, Any]:
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"DAILY#{day}"}}
 
 
+def _connect_details(update: str, country: str | None, currency: str | None) -> tuple[str, dict[str, Any]]:
+    """`update` also setting the account's country and currency where Stripe said them (an event
+    that leaves them out never erases what an earlier one said)."""
+    values: dict[str, Any] = {}
+    if country:
+        update += ", connect_country = :country"
+        values[":country"] = ser(country.upper())
+    if currency:
+        update += ", connect_currency = :currency"
+        values[":currency"] = ser(currency.lower())
+    return update, values
+
+
 def _profile(row: Mapping[str, Any]) -> CreatorProfile:
     return CreatorProfile(
         user_id=row["user_id"],
@@ -113,6 +129,8 @@ def _profile(row: Mapping[str, Any]) -> CreatorProfile:
         requirements_due=tuple(row.get("requirements_due", [])),
         created_at=row["created_at"],
         adult_from=row.get("connect_adult_from"),
+        connect_country=row.get("connect_country"),
+        connect_currency=row.get("connect_currency"),
     )
 
 
@@ -176,8 +194,18 @@ class PayoutRepository:
             raise RuntimeError("creator profile vanished")
         return found
 
-    def attach_account(self, user_id: str, account_id: str) -> CreatorProfile:
-        """Records the Connect account once; a concurrent onboarding keeps the first one recorded."""
+    def attach_account(
+        self,
+        user_id: str,
+        account_id: str,
+        *,
+        country: str | None = None,
+        currency: str | None = None,
+    ) -> CreatorProfile:
+        """Records the Connect account once, with its country and currency as Stripe created it; a
+        concurrent onboarding keeps the first one recorded."""
+        update, values = _connect_details("SET account_id = :acct", country, currency)
+        values[":acct"] = ser(account_id)
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -185,10 +213,10 @@ class PayoutRepository:
                         "Update": {
                             "TableName": self.table_name,
                             "Key": _profile_key(user_id),
-                            "UpdateExpression": "SET account_id = :acct",
+                            "UpdateExpression": update,
                             "ConditionExpression": "attribute_exists(PK) AND "
                             "(attribute_not_exists(account_id) OR account_id = :acct)",
-                            "ExpressionAttributeValues": {":acct": ser(account_id)},
+                            "ExpressionAttributeValues": values,
                         }
                     },
                     {
@@ -224,13 +252,14 @@ class PayoutRepository:
         payouts_enabled: bool,
         due: Sequence[str],
         adult_from: str | None = None,
+        *,
+        country: str | None = None,
+        currency: str | None = None,
     ) -> bool:
-        values: dict[str, Any] = {
-            ":enabled": ser(payouts_enabled),
-            ":due": ser(list(due)),
-            ":acct": ser(account_id),
-        }
-        update = "SET payouts_enabled = :enabled, requirements_due = :due"
+        update, values = _connect_details(
+            "SET payouts_enabled = :enabled, requirements_due = :due", country, currency
+        )
+        values.update({":enabled": ser(payouts_enabled), ":due": ser(list(due)), ":acct": ser(account_id)})
         if adult_from is None:
             update += " REMOVE connect_adult_from"
         else:
@@ -286,11 +315,17 @@ class PayoutRepository:
 
     # ---------------------------------------------------------------- withdrawals
 
-    def reservation_guards(self, withdrawal: Withdrawal, *, daily_cap: int) -> list[Guard]:
+    def reservation_guards(
+        self, withdrawal: Withdrawal, *, daily_cap: int, legacy_currency: str
+    ) -> list[Guard]:
         """The withdrawal item and the day's cap, committed with the available -> reserved transfer.
 
-        The day's item is conditioned on the room left (`withdrawn <= cap - amount`); a day with no
-        item yet has the whole cap as room, so an amount above the cap is refused here, before any
+        The day's item counts one currency, the day's first withdrawal's (`currency`), and is
+        conditioned on the room left (`withdrawn <= cap - amount`) in that currency; a withdrawal in
+        another currency (the creator's Connect currency changed during the day) waits for the next
+        UTC day, so amounts in two currencies are never added up. An item written before the item
+        carried its currency counts `legacy_currency`, the only one paid then. A day with no item
+        yet has the whole cap as room, so an amount above the cap is refused here, before any
         condition could let the day's first request through whatever its size.
         """
         if withdrawal.amount > daily_cap:
@@ -316,9 +351,18 @@ class PayoutRepository:
             }
         )
 
-        def cap_refusal(_: Mapping[str, Any] | None) -> Exception:
+        def cap_refusal(day: Mapping[str, Any] | None) -> Exception:
+            counted = (day or {}).get("currency", legacy_currency)
+            if counted != withdrawal.currency:
+                return LimitExceeded(
+                    f"today's withdrawals were paid in {counted}: withdrawals in {withdrawal.currency} "
+                    "start on the next UTC day"
+                )
             return LimitExceeded("this withdrawal would go over today's withdrawal cap")
 
+        same_currency = "#cur = :cur"
+        if withdrawal.currency == legacy_currency:
+            same_currency = "(attribute_not_exists(#cur) OR #cur = :cur)"
         return [
             Guard(
                 write={
@@ -335,13 +379,18 @@ class PayoutRepository:
                     "Update": {
                         "TableName": self.table_name,
                         "Key": _daily_key(withdrawal.user_id, withdrawal.day),
-                        "UpdateExpression": "SET withdrawn = if_not_exists(withdrawn, :zero) + :amount",
-                        "ConditionExpression": "attribute_not_exists(withdrawn) OR withdrawn <= :room",
+                        "UpdateExpression": "SET withdrawn = if_not_exists(withdrawn, :zero) + :amount, "
+                        "#cur = if_not_exists(#cur, :cur)",
+                        "ConditionExpression": "attribute_not_exists(withdrawn) OR "
+                        f"(withdrawn <= :room AND {same_currency})",
+                        "ExpressionAttributeNames": {"#cur": "currency"},
                         "ExpressionAttributeValues": {
                             ":zero": ser(0),
                             ":amount": ser(withdrawal.amount),
                             ":room": ser(daily_cap - withdrawal.amount),
+                            ":cur": ser(withdrawal.currency),
                         },
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 },
                 refusal=cap_refusal,

@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from coins.repository._dynamo import to_item, unmarshal
+from coins.repository._dynamo import put_if_absent, to_item, unmarshal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -74,32 +72,20 @@ def record_refusal(
             "expires_at": expires_at,
         }
     )
-    serialized_key = {name: {"S": value} for name, value in key.items()}
-    try:
-        client.put_item(
-            TableName=table_name,
-            Item=item,
-            ConditionExpression="attribute_not_exists(PK)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    put, raw = put_if_absent(client, table_name, item)
+    if put:
+        return None
+    if raw is None:  # expired between the two calls: nothing is there any more
+        return record_refusal(
+            client,
+            table_name,
+            key,
+            record_id=record_id,
+            user_id=user_id,
+            request_hash=request_hash,
+            error_code=error_code,
+            message=message,
+            created_at=created_at,
+            expires_at=expires_at,
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        raw: Any = exc.response.get("Item")
-        if raw is None:  # engines without ReturnValuesOnConditionCheckFailure: read it
-            raw = client.get_item(TableName=table_name, Key=serialized_key, ConsistentRead=True).get("Item")
-        if raw is None:  # expired between the two calls: nothing is there any more
-            return record_refusal(
-                client,
-                table_name,
-                key,
-                record_id=record_id,
-                user_id=user_id,
-                request_hash=request_hash,
-                error_code=error_code,
-                message=message,
-                created_at=created_at,
-                expires_at=expires_at,
-            )
-        return unmarshal(raw)
-    return None
+    return unmarshal(raw)

@@ -1,0 +1,110 @@
+"""`make simulate SEEDS=N` runs seeds 0..N-1; `make simulate SEED=s` replays one (`ONLY=1,4,9` its steps).
+
+A failing seed prints what broke, a shortened list of steps that still fails, and the command to
+replay it. Exits non-zero when any seed failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "simulation",
+    "AWS_SECRET_ACCESS_KEY": "simulation",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    # Faults make the functions log errors by design; the run reports what matters itself.
+    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "coins",
+    "POWERTOOLS_METRICS_NAMESPACE": "Coins",
+    "TABLE_NAME": "simulation",
+}
+# Before the functions' modules are imported: Powertools reads its settings then.
+for _key, _value in _ENVIRONMENT.items():
+    os.environ.setdefault(_key, _value)
+
+from tests.simulation.lifecycle import Backend, run_seeds, shorten  # noqa: E402
+
+
+@contextmanager
+def _backend(engine: str) -> Iterator[Backend]:
+    if engine == "moto":
+        from moto import mock_aws
+
+        with mock_aws():
+            yield Backend()
+        return
+    from devstack.dynamodb_local import DynamoDBLocal
+
+    with DynamoDBLocal() as local:
+        yield Backend(local.endpoint_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make simulate", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=100, help="run seeds FIRST..FIRST+SEEDS-1")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="replay this one seed")
+    parser.add_argument("--only", help="comma-separated step numbers of the seed's plan to run")
+    parser.add_argument("--steps", type=int, default=60, help="steps per seed")
+    parser.add_argument("--engine", choices=("dynamodb-local", "moto"), default="dynamodb-local")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="seeds run at a time (DynamoDB Local), each on its own table"
+    )
+    parser.add_argument(
+        "--check-every", type=int, default=1, help="check the invariants after every N steps (and at the end)"
+    )
+    args = parser.parse_args(argv)
+    seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    only = [int(n) for n in args.only.split(",")] if args.only else None
+    failed = 0
+    ran = 0
+    started = time.monotonic()
+    with _backend(args.engine) as backend:
+        results = run_seeds(
+            seeds,
+            steps=args.steps,
+            backend=backend,
+            check_every=args.check_every,
+            only=only,
+            workers=args.workers,
+        )
+        try:
+            for result in results:
+                ran += 1
+                if result.error is not None:
+                    failed += 1
+                    report_failure(result.seed, result.error, args, backend, only)
+        except KeyboardInterrupt:  # Ctrl-C (or `timeout -s INT`): report the seeds that finished
+            results.close()
+            print(f"interrupted after {ran} of {len(seeds)} seeds", file=sys.stderr)
+    elapsed = time.monotonic() - started
+    print(
+        f"{ran - failed} of {ran} seeds clean ({args.steps} steps each, {args.engine}, "
+        f"{args.workers} at a time) in {elapsed:.1f} s, {elapsed / max(1, ran):.2f} s a seed"
+    )
+    return 1 if failed or ran < len(seeds) else 0
+
+
+def report_failure(
+    seed: int, error: str, args: argparse.Namespace, backend: Backend, only: list[int] | None
+) -> None:
+    """What broke, the shortest list of its steps found that still fails, and the command to replay it."""
+    print(f"seed {seed} FAILED: {error}", file=sys.stderr)
+    kept = only or shorten(seed, args.steps, backend, check_every=args.check_every)
+    print(f"  still fails with steps {kept}", file=sys.stderr)
+    print(
+        f"  replay: make simulate SEED={seed} STEPS={args.steps} ENGINE={args.engine} "
+        f"CHECK_EVERY={args.check_every} ONLY={','.join(map(str, kept))}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
