@@ -1,193 +1,176 @@
-"""`make bench`: the gift path and the payout batch on the local stack, against same-run baselines.
+"""`make bench`: issue 8's figures, each a ratio against a baseline measured in the same run or a
+count that does not depend on speed; written to bench/results/ and docs/performance.md.
 
-These machines are noisy, so every figure is also given as a ratio to a baseline measured in the
-same process a moment before: a bare one-item DynamoDB transaction for the gift path, a bare Stripe
-transfer call for the payout batch. Results go to bench/results/latest.json and latest.md.
+1. Cold start of every function and of each way to trace (fresh processes, before anything else
+   runs, against `import boto3` + a DynamoDB client).
+2. On DynamoDB Local and the Stripe simulator, through the deployed handlers: DynamoDB work per
+   gift (and its share of the settlement from the table's stream), purchase credit, withdrawal
+   and payout (metered on the client); p50/p99 gift latency against a bare GetItem; gift
+   throughput against raw boto3 replays of the handler's own calls and against the old design;
+   one hot creator under injected transaction conflicts; the payout batch at two sizes.
+3. Cost per million gifts on AWS from those counts.
 """
 
+from __future__ import annotations
+
 import argparse
-import json
+import contextlib
 import os
-import time
-import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-import stripe
-
-from coins.admin import AdjustmentUnit
+from bench import report
+from bench.coldstart import bench_cold_starts
+from bench.cost import cost_per_million_gifts
+from bench.gifts import (
+    bench_hot_creator,
+    bench_latency,
+    bench_throughput,
+    bench_work_per_operation,
+    log,
+    with_settlement,
+)
+from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND
+from bench.payout_batch import bench_payout_batch
+from bench.stack import BENCH_ABUSE_LIMITS, Api, local_stack
 from coins.config import Settings
-from coins.payment_events import PaymentEvent
-from coins.wiring import Services, build_services
-from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
-from devstack.local_env import LOCAL_STRIPE_KEY, function_environment
-from devstack.stripe_sim.server import StripeSimulator
-
-RESULTS = Path(__file__).parent / "results"
+from devstack.template import functions, load_template
 
 
-def timed(work: Callable[[], Any], count: int, threads: int = 1) -> float:
-    """Seconds for `count` calls of work spread over `threads`."""
-    started = time.perf_counter()
-    if threads == 1:
-        for _ in range(count):
-            work()
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(lambda _: work(), range(count)))
-    return time.perf_counter() - started
+def memory_mb(function: str) -> int:
+    globals_ = load_template()["Globals"]["Function"]
+    return int(functions()[function].get("MemorySize", globals_.get("MemorySize", 128)))
 
 
-def bench_gifts(app: Services, gifts: int, threads: int) -> dict[str, Any]:
-    client = app.repository.client
-    table = app.settings.table_name
+def settlement_ceiling(settlement: dict[str, Any]) -> dict[str, Any]:
+    """Gifts a second one creator can receive, bounded by the settlement's writes to their items.
 
-    def bare_transaction() -> None:
-        client.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"PK": {"S": f"BENCH#{uuid.uuid4().hex[:6]}"}, "SK": {"S": "X"}},
-                        "UpdateExpression": "ADD n :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                }
-            ]
-        )
+    Off the request path, the creator's pending shards take one transactional write per settlement
+    chunk; a shard takes ITEM_WRITE_UNITS_PER_SECOND / 2 such writes a second (an item up to 1 KB
+    costs 2 units in a transaction). Gifts per chunk are measured: the busy-creator batch's gifts
+    over its TransactWriteItems.
+    """
+    shards = Settings.from_env().creator_shards
+    chunks = settlement["operations"].get("TransactWriteItems", 0)
+    gifts_per_chunk = settlement["gifts"] / chunks if chunks else 0.0
+    per_shard = ITEM_WRITE_UNITS_PER_SECOND / 2
+    return {
+        "creator_shards": shards,
+        "gifts_per_chunk_measured": round(gifts_per_chunk, 1),
+        "chunk_writes_per_second_per_shard": per_shard,
+        "modelled_ceiling_per_creator": round(shards * per_shard * gifts_per_chunk),
+    }
 
-    app.wallets.wallet("bench-creator")
-    app.creator_profiles.become_creator(user_id="bench-creator", birthdate="1990-01-01")
-    stream_id = str(
-        app.streams.start(creator_id="bench-creator", title=None, idempotency_key="bench")["stream_id"]
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    fans = [f"bench-fan-{n}" for n in range(threads)]
-    for fan in fans:
-        app.admin.adjust(
-            admin_id="bench-admin",
-            user_id=fan,
-            unit=AdjustmentUnit.COINS,
-            amount=gifts * 5,
-            reason="bench",
-            source=None,
-            idempotency_key=f"bench-{fan}",
-        )
-    keys = iter(range(10**9))
+    parser.add_argument("--cold-rounds", type=int, default=11, help="fresh processes per function (median)")
+    parser.add_argument(
+        "--cold-functions",
+        default="",
+        help="only these functions' cold starts, comma-separated (default: all)",
+    )
+    parser.add_argument("--threads", type=int, default=8, help="concurrent gift senders for throughput")
+    parser.add_argument("--gifts-per-block", type=int, default=160)
+    parser.add_argument("--rounds", type=int, default=3, help="throughput blocks of each kind")
+    parser.add_argument("--latency-samples", type=int, default=300, help="gifts one at a time, for p50/p99")
+    parser.add_argument("--settle-batch", type=int, default=200, help="gifts to one creator settled at once")
+    parser.add_argument(
+        "--settle-fans", type=int, default=40, help="fans sending the live-stream settlement batch's gifts"
+    )
+    parser.add_argument("--hot-senders", type=int, default=32)
+    parser.add_argument("--hot-gifts", type=int, default=8, help="gifts per hot sender")
+    parser.add_argument("--hot-rate", type=float, default=10_000, help="modelled gifts/s to the hot creator")
+    parser.add_argument(
+        "--payout-sizes", default="1000,10000", help="due withdrawals, comma-separated; '' skips"
+    )
+    parser.add_argument("--payout-workers", type=int, default=4)
+    parser.add_argument(
+        "--output", type=Path, default=None, help="where to write the figures (default: bench/results/)"
+    )
+    parser.add_argument(
+        "--no-doc", action="store_true", help="leave docs/performance.md as it is (a trial run)"
+    )
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-    def send() -> None:
-        n = next(keys)
-        app.gifts.send_gift(
-            fan_id=fans[n % threads],
-            creator_id="bench-creator",
-            gift_id="finger_heart",
-            quantity=1,
-            stream_id=stream_id,
-            idempotency_key=f"g{n}",
-            birthdate="1990-01-01",
-        )
-
-    baseline = timed(bare_transaction, gifts, threads)
-    measured = timed(send, gifts, threads)
-    return {
-        "gifts": gifts,
-        "threads": threads,
-        "gifts_per_second": round(gifts / measured, 1),
-        "bare_transactions_per_second": round(gifts / baseline, 1),
-        "gift_time_over_bare_transaction": round(measured / baseline, 2),
+    results: dict[str, Any] = {
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench"
+        if argv is None and len(sys.argv) == 1
+        else "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": report.machine(),
+        "load_average_before": report.load_average(),
+        "abuse_limits": BENCH_ABUSE_LIMITS,
     }
+    log(f"cold starts: {args.cold_rounds} rounds")
+    only = [f.strip() for f in args.cold_functions.split(",") if f.strip()] or None
+    results["cold_start"] = bench_cold_starts(args.cold_rounds, only)
 
-
-def bench_payouts(app: Services, sim: StripeSimulator, creators: int) -> dict[str, Any]:
-    base = {"api": sim.base_url, "connect": sim.base_url}
-    raw = stripe.StripeClient(LOCAL_STRIPE_KEY, base_addresses=base)  # type: ignore[arg-type]
-    users = [f"bench-creator-{n:04d}" for n in range(creators)]
-    started = time.perf_counter()
-    with requests.Session() as http:
-        for user in users:
-            account = app.creators.onboard(user_id=user, country="US", birthdate="1990-01-01")["account_id"]
-            http.post(f"{sim.base_url}/_sim/accounts/{account}/complete", timeout=10)
-    for stored in sim.events():  # account.updated, as the webhook would deliver them
-        app.webhooks.handle(PaymentEvent.model_validate(stored.event))
-    for user in users:
-        app.admin.adjust(
-            admin_id="bench-admin",
-            user_id=user,
-            unit=AdjustmentUnit.DIAMONDS,
-            amount=2400,
-            reason="bench",
-            source=None,
-            idempotency_key=f"seed-{user}",
+    # The handlers print their metrics (EMF) to stdout, as Lambda would log them: not ours to show.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_stack() as stack:
+        api = Api()
+        log("DynamoDB work per operation")
+        results["work_per_operation"] = bench_work_per_operation(
+            stack, api, stack.instruments, settle_batch=args.settle_batch, settle_fans=args.settle_fans
         )
-        app.creators.withdraw(user_id=user, birthdate="1990-01-01", diamonds=2400, idempotency_key="bench")
-    setup = time.perf_counter() - started
-    profile = app.payouts.get_profile(users[0])
-    assert profile is not None
-    destination = str(profile.account_id)
-
-    def bare_transfer() -> None:
-        raw.v1.transfers.create(params={"amount": 100, "currency": "usd", "destination": destination})
-
-    baseline = timed(bare_transfer, min(creators, 200))
-    baseline_per_call = baseline / min(creators, 200)
-    started = time.perf_counter()
-    due = list(app.payout_batch.due())
-    outcomes = [app.payout_batch.pay(d) for d in due]
-    batch = time.perf_counter() - started
-    per_payout = batch / len(due)
-    return {
-        "creators": creators,
-        "paid": outcomes.count("paid"),
-        "setup_seconds": round(setup, 1),
-        "batch_seconds": round(batch, 2),
-        "milliseconds_per_payout": round(per_payout * 1000, 2),
-        "milliseconds_per_bare_stripe_transfer": round(baseline_per_call * 1000, 2),
-        "payout_time_over_bare_stripe_transfer": round(per_payout / baseline_per_call, 2),
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gifts", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--creators", type=int, default=1000)
-    args = parser.parse_args()
-    with DynamoDBLocal() as dynamodb, StripeSimulator(port=0) as sim:
-        table = f"bench-{uuid.uuid4().hex[:8]}"
-        create_table(local_client(dynamodb.endpoint_url), table)
-        os.environ.update(
-            function_environment(
-                table=table,
-                dynamodb_url=dynamodb.endpoint_url,
-                api_url="http://127.0.0.1:3000",
-                stripe_url=sim.base_url,
-            )
+        log("gift latency")
+        results["latency"] = bench_latency(stack, api, stack.instruments, samples=args.latency_samples)
+        log("gift throughput")
+        results["throughput"] = bench_throughput(
+            stack,
+            api,
+            stack.instruments,
+            threads=args.threads,
+            per_block=args.gifts_per_block,
+            rounds=args.rounds,
         )
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-        app = build_services(Settings.from_env())
-        results: dict[str, Any] = {
-            "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine_cores": os.cpu_count(),
-            "gift_path": bench_gifts(app, args.gifts, args.threads),
-            "payout_batch": bench_payouts(app, sim, args.creators),
+        log("one hot creator")
+        results["hot_creator"] = bench_hot_creator(
+            api,
+            stack.instruments,
+            stack.settlement.settle,
+            senders=args.hot_senders,
+            gifts_per_sender=args.hot_gifts,
+            observed_gifts=4 * args.hot_senders,
+            modelled_rate=args.hot_rate,
+        )
+        work = results["work_per_operation"]
+        results["whole_gift"] = {
+            gift: {
+                "busy_creator": with_settlement(work[gift], work["settlement_busy_creator"]),
+                "lone_gift": with_settlement(work[gift], work["settlement_lone_gift"]),
+                "live_stream": with_settlement(work[gift], work["settlement_live_stream"]),
+            }
+            for gift in ("gift", "gift_rose")
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = [
-        "# Benchmark figures (make bench)",
-        "",
-        f"Run at {results['run_at']} on {results['machine_cores']} cores.",
-        "",
-    ]
-    for section in ("gift_path", "payout_batch"):
-        lines += [f"## {section}", "", "| figure | value |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in results[section].items()]
-        lines.append("")
-    (RESULTS / "latest.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+        results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
+        handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
+        gift_memory, settlement_memory = memory_mb("GiftSendFunction"), memory_mb("GiftSettlementFunction")
+        results["cost_per_million_gifts"] = {
+            f"{label}, {shape.replace('_', ' ')}": cost_per_million_gifts(
+                work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
+            )
+            for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
+            for shape in ("live_stream", "busy_creator", "lone_gift")
+        }
+        sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
+        if sizes:
+            # The figures so far are written first: the payout batch is the longest part.
+            results["load_average_after"] = report.load_average()
+            report.write(results, output=args.output, update_doc=not args.no_doc)
+            log(f"payout batch at {sizes}")
+            results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
+
+    results["load_average_after"] = report.load_average()
+    print(report.write(results, output=args.output, update_doc=not args.no_doc))
+    return results
 
 
 if __name__ == "__main__":

@@ -18,17 +18,17 @@ from coins.api import (
     require_admin,
 )
 from coins.errors import Busy, Forbidden, IdempotencyKeyReused, InsufficientFunds, NotFound
-from coins.models import (
+from coins.models.admin import (
     AdjustmentReceipt,
     AdjustmentRequest,
     CreatorMarkRequest,
-    CreatorProfileOut,
     ReviewOut,
     ReviewPageOut,
     StatusChangeOut,
     StatusChangeRequest,
 )
-from coins.observability import logger, metrics, tracer
+from coins.models.creators import CreatorProfileOut
+from coins.observability import logger, metrics
 from coins.wiring import services
 
 app = create_app()
@@ -55,7 +55,6 @@ AdjustmentIdPath = Annotated[AdjustmentId, Path(pattern=ADJUSTMENT_ID_PATTERN)]
         },
     },
 )
-@tracer.capture_method
 def adjust(
     request: Annotated[AdjustmentRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[AdjustmentReceipt | PendingAdjustmentOut]:
@@ -93,7 +92,6 @@ def adjust(
         201, AdjustmentReceipt, refuses=(Forbidden, NotFound, InsufficientFunds, IdempotencyKeyReused, Busy)
     ),
 )
-@tracer.capture_method
 def approve_adjustment(adjustment_id: AdjustmentIdPath) -> Response[AdjustmentReceipt]:
     admin = current_caller(app)
     require_admin(admin)
@@ -113,7 +111,6 @@ def approve_adjustment(adjustment_id: AdjustmentIdPath) -> Response[AdjustmentRe
     tags=["admin"],
     responses=api_responses(200, ReviewPageOut, refuses=(Forbidden, Busy)),
 )
-@tracer.capture_method
 def list_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: PageCursor = None,
@@ -135,7 +132,6 @@ def list_reviews(
     tags=["admin"],
     responses=api_responses(200, StatusChangeOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
-@tracer.capture_method
 def set_status(
     user_id: UserIdPath,
     request: Annotated[StatusChangeRequest, Body()],
@@ -157,7 +153,6 @@ def set_status(
     tags=["admin"],
     responses=api_responses(200, CreatorProfileOut, takes_body=True, refuses=(Forbidden, NotFound)),
 )
-@tracer.capture_method
 def set_creator(
     user_id: UserIdPath,
     request: Annotated[CreatorMarkRequest, Body()],

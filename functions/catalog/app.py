@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 
 from coins.api import api_responses, create_app, current_caller, lambda_entry
 from coins.catalog import gift_catalog
-from coins.models import GiftCatalogOut, GiftOut, PackageOut, PackagesOut
+from coins.models.catalog import GiftCatalogOut, GiftOut, PackageOut, PackagesOut
 from coins.pricing import price_book
 
 app = create_app()

@@ -18,8 +18,8 @@ from coins.errors import (
     NotFound,
     PaymentProviderUnavailable,
 )
-from coins.models import CheckoutOut, CheckoutRequest
-from coins.observability import metrics, tracer
+from coins.models.checkout import CheckoutOut, CheckoutRequest
+from coins.observability import metrics
 from coins.wiring import services
 
 app = create_app()
@@ -48,7 +48,6 @@ app = create_app()
         ),
     ),
 )
-@tracer.capture_method
 def open_checkout(
     request: Annotated[CheckoutRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[CheckoutOut]:

@@ -20,8 +20,14 @@ from coins.errors import (
     NotFound,
     RetryLater,
 )
-from coins.models import CreatorProfileOut, EarningsOut, OnboardingOut, WithdrawalOut, WithdrawalRequest
-from coins.observability import logger, metrics, tracer
+from coins.models.creators import (
+    CreatorProfileOut,
+    EarningsOut,
+    OnboardingOut,
+    WithdrawalOut,
+    WithdrawalRequest,
+)
+from coins.observability import logger, metrics
 from coins.repository.ledger import CreatorMark
 from coins.wiring import services
 
@@ -46,7 +52,6 @@ def _profile_out(mark: CreatorMark) -> CreatorProfileOut:
         200, CreatorProfileOut, refuses=(NotEligible, BirthdateRequired, CreatorSignupClosed)
     ),
 )
-@tracer.capture_method
 def become_creator() -> CreatorProfileOut:
     user = current_caller(app)
     mark = services().creator_profiles.become_creator(user_id=user.user_id, birthdate=user.birthdate)
@@ -60,7 +65,6 @@ def become_creator() -> CreatorProfileOut:
     tags=["creators"],
     responses=api_responses(200, CreatorProfileOut, refuses=(NotFound,)),
 )
-@tracer.capture_method
 def creator_profile() -> CreatorProfileOut:
     user = current_caller(app)
     return _profile_out(services().creator_profiles.profile(user.user_id))
@@ -77,7 +81,6 @@ def creator_profile() -> CreatorProfileOut:
         200, OnboardingOut, refuses=(NotEligible, BirthdateRequired, NotACreator, RetryLater)
     ),
 )
-@tracer.capture_method
 def onboard() -> OnboardingOut:
     creator = current_caller(app)
     # Onboarding for payouts makes the caller a creator too (where sign-up is open).
@@ -96,7 +99,6 @@ def onboard() -> OnboardingOut:
     tags=["creators"],
     responses=api_responses(200, EarningsOut),
 )
-@tracer.capture_method
 def earnings() -> EarningsOut:
     creator = current_caller(app)
     return EarningsOut.model_validate(services().creators.earnings(creator.user_id))
@@ -114,7 +116,6 @@ def earnings() -> EarningsOut:
         refuses=(NotEligible, BelowMinimum, InsufficientFunds, LimitExceeded, IdempotencyKeyReused, Busy),
     ),
 )
-@tracer.capture_method
 def withdraw(
     request: Annotated[WithdrawalRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[WithdrawalOut]:

@@ -24,8 +24,8 @@ from coins.errors import (
     StreamEnded,
     StreamNotFound,
 )
-from coins.models import GiftReceipt, SendGiftRequest
-from coins.observability import metrics, tracer
+from coins.models.gifts import GiftReceipt, SendGiftRequest
+from coins.observability import metrics
 from coins.wiring import services
 
 app = create_app()
@@ -63,7 +63,6 @@ app = create_app()
         ),
     ),
 )
-@tracer.capture_method
 def send_gift(
     request: Annotated[SendGiftRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[GiftReceipt]:

@@ -10,24 +10,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from coins.ledger_check import check
-from coins.models import LedgerCheckRequest
-from coins.observability import logger, metrics, tracer
+from coins.models.ledger_check import LedgerCheckRequest
+from coins.observability import logger, metrics
 from coins.wiring import services, utc_now
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = LedgerCheckRequest.model_validate(event.get("detail") or event)
     now = int(utc_now().timestamp())
     until = request.until if request.until is not None else now - 60 * request.lag_minutes
     since = request.since if request.since is not None else until - 3600 * request.window_hours
-    app = services()
     report = check(
-        app.audit.read_ledger(),
-        diamonds_per_coin=app.settings.diamond_rate.diamonds_per_coin,
-        stripe=app.payments(),
+        services().audit.read_ledger(),
+        diamonds_per_coin=services().settings.diamond_rate.diamonds_per_coin,
+        stripe=services().payments(),
         since=since,
         until=until,
         gifts_sent_before=now - 60 * request.settle_within_minutes,

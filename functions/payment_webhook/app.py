@@ -10,8 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import WEBHOOK_MAX_BODY_BYTES, api_responses, checked_body, create_app, lambda_entry
 from coins.errors import Busy, InvalidRequest, RetryLater
-from coins.models import WebhookAck
-from coins.observability import logger, metrics, tracer
+from coins.models.webhooks import WebhookAck
+from coins.observability import logger, metrics
 from coins.stripe_adapter import InvalidSignature
 from coins.wiring import services
 
@@ -24,7 +24,6 @@ app = create_app(max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
     tags=["webhooks"],
     responses=api_responses(200, WebhookAck, takes_body=True, authorized=False, refuses=(Busy, RetryLater)),
 )
-@tracer.capture_method
 def receive_stripe_event() -> WebhookAck:
     # The signature covers the exact bytes Stripe sent: read the raw (possibly base64) body, once
     # its size, media type and encoding pass (413, 415, 400 otherwise).

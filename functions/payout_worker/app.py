@@ -12,15 +12,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from coins.models import DueWithdrawalMessage
-from coins.observability import logger, metrics, tracer
+from coins.models.payouts import DueWithdrawalMessage
+from coins.observability import logger, metrics
 from coins.repository.payouts import DueWithdrawal
 from coins.wiring import services
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@tracer.capture_method
 def pay_withdrawal(record: SQSRecord) -> str:
     message = DueWithdrawalMessage.model_validate_json(record.body)
     outcome = services().payout_batch.pay(DueWithdrawal(message.user_id, message.withdrawal_id))
@@ -30,7 +29,6 @@ def pay_withdrawal(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(

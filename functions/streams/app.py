@@ -17,14 +17,14 @@ from coins.errors import (
     StreamAlreadyLive,
     StreamNotFound,
 )
-from coins.models import (
+from coins.models.streams import (
     CreatorTopOut,
     StreamOut,
     StreamStartRequest,
     StreamTopOut,
     TopGifterOut,
 )
-from coins.observability import logger, metrics, tracer
+from coins.observability import logger, metrics
 from coins.streams import RankedGifter, TopPeriod, stream_view
 from coins.wiring import services
 
@@ -50,7 +50,6 @@ def _items(gifters: list[RankedGifter]) -> list[TopGifterOut]:
         refuses=(NotACreator, StreamAlreadyLive, IdempotencyKeyReused, Busy),
     ),
 )
-@tracer.capture_method
 def start_stream(
     request: Annotated[StreamStartRequest, Body()], idempotency_key: IdempotencyKey
 ) -> Response[StreamOut]:
@@ -70,7 +69,6 @@ def start_stream(
     tags=["streams"],
     responses=api_responses(200, StreamOut, refuses=(Forbidden, StreamNotFound, Busy)),
 )
-@tracer.capture_method
 def end_stream(stream_id: StreamId) -> StreamOut:
     creator = current_caller(app)
     ended = services().streams.end(creator_id=creator.user_id, stream_id=stream_id)
@@ -84,7 +82,6 @@ def end_stream(stream_id: StreamId) -> StreamOut:
     tags=["streams"],
     responses=api_responses(200, StreamOut, refuses=(StreamNotFound,)),
 )
-@tracer.capture_method
 def get_stream(stream_id: StreamId) -> StreamOut:
     current_caller(app)
     return StreamOut.model_validate(stream_view(services().streams.get(stream_id)))
@@ -96,7 +93,6 @@ def get_stream(stream_id: StreamId) -> StreamOut:
     tags=["streams"],
     responses=api_responses(200, StreamTopOut, refuses=(StreamNotFound,)),
 )
-@tracer.capture_method
 def stream_top(stream_id: StreamId, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> StreamTopOut:
     current_caller(app)
     gifters = services().streams.top_of_stream(stream_id, limit)
@@ -109,7 +105,6 @@ def stream_top(stream_id: StreamId, limit: Annotated[int, Query(ge=1, le=100)] =
     tags=["streams"],
     responses=api_responses(200, CreatorTopOut, refuses=(NotFound,)),
 )
-@tracer.capture_method
 def creator_top(
     creator_id: UserIdPath,
     period: Annotated[TopPeriod, Query()] = TopPeriod.TODAY,

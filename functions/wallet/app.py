@@ -7,8 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from coins.admin import user_visible_adjustment_details
 from coins.api import PageCursor, api_responses, create_app, current_caller, lambda_entry
 from coins.ledger import TransferCode
-from coins.models import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
-from coins.observability import tracer
+from coins.models.wallet import DiamondsOut, HistoryItemOut, HistoryPageOut, WalletOut
 from coins.wiring import services
 
 app = create_app()
@@ -20,7 +19,6 @@ app = create_app()
     tags=["wallet"],
     responses=api_responses(200, WalletOut),
 )
-@tracer.capture_method
 def get_wallet() -> WalletOut:
     user = current_caller(app)
     wallet = services().wallets.wallet(user.user_id)
@@ -43,7 +41,6 @@ def get_wallet() -> WalletOut:
     tags=["wallet"],
     responses=api_responses(200, HistoryPageOut),
 )
-@tracer.capture_method
 def list_transactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: PageCursor = None,

@@ -16,7 +16,7 @@ TABLE = "coins-unit"
 
 @pytest.fixture(scope="session", autouse=True)
 def handlers_imported() -> None:
-    # The X-Ray recorder opens (never uses, with tracing disabled) a UDP socket at import time.
+    # Every handler is imported once, before sockets are blocked, as each container would at init.
     for logical_id in functions():
         load_function_module(logical_id)
 

@@ -14,7 +14,7 @@ import pytest
 
 from coins.api import MAX_BODY_BYTES, MAX_JSON_DEPTH, WEBHOOK_MAX_BODY_BYTES, caller_from_claims
 from coins.errors import Unauthenticated
-from coins.models import is_user_id
+from coins.models.common import is_user_id
 from devstack.gateway import api_gateway_event
 from devstack.template import http_routes, load_function_module
 from tests.support.apigw import FakeLambdaContext, HandlerClient

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from coins.models import CheckoutRequest
+from coins.models.checkout import CheckoutRequest
 from coins.pricing import (
     MINIMUM_CHARGE,
     PAYMENT_METHOD_CURRENCIES,

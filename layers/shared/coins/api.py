@@ -58,8 +58,8 @@ from coins.errors import (
     StripeModeMismatch,
     Unauthenticated,
 )
-from coins.models import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
-from coins.observability import logger, metrics, tracer
+from coins.models.common import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
+from coins.observability import logger, metrics
 
 HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     InvalidRequest: HTTPStatus.BAD_REQUEST,
@@ -257,16 +257,16 @@ LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
-    """The function's entry point: correlation id from the request, tracing, metrics flushed."""
+    """The function's entry point: correlation id from the request, metrics flushed."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @tracer.capture_lambda_handler
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response: dict[str, Any] = app.resolve(event, context)
         return response
 
-    return lambda_handler
+    entry: LambdaHandler = lambda_handler  # Powertools' decorators are untyped
+    return entry
 
 
 def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> APIGatewayHttpResolver:

@@ -6,13 +6,14 @@ import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coins.ledger import DiamondRate
-from coins.stripe_adapter import StripeSettings
+
+if TYPE_CHECKING:
+    from coins.stripe_adapter import StripeSettings
 
 CurrencyCode = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
 # A diamond's cash value in a currency's major unit: exact, positive, finite.
@@ -167,6 +168,9 @@ class Settings(BaseModel):
 def stripe_api_settings(settings: Settings, env: Mapping[str, str] | None = None) -> StripeSettings:
     """The function's own Stripe key: from its Secrets Manager secret when deployed (cached by
     Powertools), else STRIPE_API_KEY. A key of the other mode than the deployment's is refused."""
+    # Imported here, not at the top: only the functions that call Stripe load its SDK (cold start).
+    from coins.stripe_adapter import StripeSettings
+
     env = os.environ if env is None else env
     if settings.stripe_api_key_secret_name:
         secret = _secret_object(settings.stripe_api_key_secret_name)
@@ -202,6 +206,9 @@ def stripe_webhook_secrets(settings: Settings, env: Mapping[str, str] | None = N
 
 
 def _secret_object(name: str) -> dict[str, object]:
+    # Imported here: Powertools Parameters (and its Secrets Manager client) only where a secret is read.
+    from aws_lambda_powertools.utilities import parameters
+
     secret = parameters.get_secret(name, transform="json", max_age=300)
     if not isinstance(secret, dict):
         raise ValueError(f"the secret {name} must be a JSON object")

@@ -1,60 +1,289 @@
-"""The composition root: builds the services once per cold start from the environment."""
+"""The composition root: each function builds only the services it uses, on first use, once per container.
+
+A service is built the first time a handler asks for it (`services().gifts`), with only what it
+needs, and kept for the container's life so warm invocations reuse its clients. Each service's
+module is imported inside the property that builds it: the gift function never imports Stripe,
+payouts, purchases or their models, and a Stripe function never builds the gift service.
+docs/performance.md measures what each function loads at cold start.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
-from coins.abuse import WriteLimits
-from coins.admin import AdminService, ApprovalPolicy
-from coins.catalog import gift_catalog
-from coins.config import Settings, stripe_api_settings, stripe_webhook_secrets
-from coins.creators import CreatorProfiles
-from coins.gift_reviews import GiftReviews
-from coins.gifts import GiftService
-from coins.payouts import CreatorService, PayoutBatch, PayoutCurrency, PayoutPolicy
-from coins.pricing import price_book
-from coins.purchases import CheckoutUrls, PurchaseService
-from coins.repository import LedgerRepository
-from coins.repository.audit import AuditRepository
-from coins.repository.orders import OrderRepository
-from coins.repository.payouts import PayoutRepository
-from coins.repository.settlement import SettlementRepository
-from coins.repository.streams import StreamRepository
-from coins.rules import PlatformRules
-from coins.settlement import GiftSettlement
-from coins.streams import StreamService
-from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
-from coins.wallets import WalletService
-from coins.webhooks import PaymentEventDispatcher
+from coins.config import Settings
+
+if TYPE_CHECKING:
+    from coins.abuse import WriteLimits
+    from coins.admin import AdminService, ApprovalPolicy
+    from coins.creators import CreatorProfiles
+    from coins.gifts import GiftService
+    from coins.payout_queue import PayoutQueue
+    from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
+    from coins.purchases import PurchaseService
+    from coins.repository import LedgerRepository
+    from coins.repository.audit import AuditRepository
+    from coins.repository.orders import OrderRepository
+    from coins.repository.payouts import PayoutRepository
+    from coins.repository.settlement import SettlementRepository
+    from coins.rules import PlatformRules
+    from coins.settlement import GiftSettlement
+    from coins.streams import StreamService
+    from coins.stripe_adapter import StripePayments, StripeWebhookVerifier
+    from coins.wallets import WalletService
+    from coins.webhooks import PaymentEventDispatcher
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class Services:
-    settings: Settings
-    repository: LedgerRepository
-    orders: OrderRepository
-    payouts: PayoutRepository
-    gifts: GiftService
-    wallets: WalletService
-    admin: AdminService
-    purchases: PurchaseService
-    creators: CreatorService
-    payout_batch: PayoutBatch
-    webhooks: PaymentEventDispatcher
-    payments: Callable[[], StripePayments]
-    settlement: GiftSettlement
-    rules: PlatformRules
-    creator_profiles: CreatorProfiles
-    streams: StreamService
-    webhook_verifier: Callable[[], StripeWebhookVerifier]
-    audit: AuditRepository
+    """Every service of the app, each built on first access from the settings (and what a test injects)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        repository: LedgerRepository | None = None,
+        *,
+        payments: Callable[[], StripePayments] | None = None,
+        webhook_verifier: Callable[[], StripeWebhookVerifier] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rules: PlatformRules | None = None,
+        write_limits: WriteLimits | None = None,
+        approval: ApprovalPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._repository = repository
+        self._payments = payments
+        self._webhook_verifier = webhook_verifier
+        self._rules = rules
+        # Abuse limits and the approval policy come from the function's environment unless given
+        # (a simulated deployment sets its own).
+        self._write_limits = write_limits
+        self._approval = approval
+
+    @cached_property
+    def rules(self) -> PlatformRules:
+        """The platform's age and review rules, read from the environment unless a test injects them."""
+        if self._rules is not None:
+            return self._rules
+        from coins.rules import PlatformRules
+
+        return PlatformRules.from_env()
+
+    @cached_property
+    def repository(self) -> LedgerRepository:
+        if self._repository is not None:
+            return self._repository
+        from coins.repository import LedgerRepository
+
+        return LedgerRepository(
+            self.settings.table_name,
+            creator_shards=self.settings.creator_shards,
+            system_shards=self.settings.system_shards,
+        )
+
+    @cached_property
+    def orders(self) -> OrderRepository:
+        from coins.repository.orders import OrderRepository
+
+        return OrderRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def payouts(self) -> PayoutRepository:
+        from coins.repository.payouts import PayoutRepository
+
+        return PayoutRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def payments(self) -> Callable[[], StripePayments]:
+        """Stripe is set up on first call: each function reads only the secret it needs (its own
+        API key here, the signing secrets in `webhook_verifier`)."""
+        if self._payments is not None:
+            return self._payments
+        settings = self.settings
+
+        @cache
+        def stripe_payments() -> StripePayments:
+            from coins.config import stripe_api_settings
+            from coins.stripe_adapter import StripePayments
+
+            return StripePayments(stripe_api_settings(settings))
+
+        return stripe_payments
+
+    @cached_property
+    def webhook_verifier(self) -> Callable[[], StripeWebhookVerifier]:
+        if self._webhook_verifier is not None:
+            return self._webhook_verifier
+        settings = self.settings
+
+        @cache
+        def verifier() -> StripeWebhookVerifier:
+            from coins.config import stripe_webhook_secrets
+            from coins.stripe_adapter import StripeWebhookVerifier
+
+            return StripeWebhookVerifier(stripe_webhook_secrets(settings))
+
+        return verifier
+
+    @cached_property
+    def gifts(self) -> GiftService:
+        from coins.catalog import gift_catalog
+        from coins.gifts import GiftService
+
+        return GiftService(
+            self.repository,
+            gift_catalog(),
+            self.settings.diamond_rate,
+            self.clock,
+            rules=self.rules,
+            new_payer_days=self.settings.new_payer_days,
+            limits=self._write_limits,
+        )
+
+    @cached_property
+    def wallets(self) -> WalletService:
+        from coins.wallets import WalletService
+
+        return WalletService(self.repository, self.clock)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from coins.admin import AdminService
+
+        return AdminService(
+            self.repository,
+            self.clock,
+            approval=self._approval,
+            refusal_kept_days=self.rules.refusal_kept_days,
+        )
+
+    @cached_property
+    def creator_profiles(self) -> CreatorProfiles:
+        from coins.creators import CreatorProfiles
+
+        return CreatorProfiles(self.repository, self.rules, self.clock)
+
+    @cached_property
+    def streams(self) -> StreamService:
+        from coins.repository.streams import StreamRepository
+        from coins.streams import StreamService
+
+        return StreamService(
+            StreamRepository(self.settings.table_name, client=self.repository.client),
+            self.creator_profiles,
+            self.rules,
+            self.clock,
+        )
+
+    @cached_property
+    def purchases(self) -> PurchaseService:
+        from coins.pricing import price_book
+        from coins.purchases import CheckoutUrls, PurchaseService
+
+        return PurchaseService(
+            orders=self.orders,
+            ledger=self.repository,
+            provider=self.payments,
+            prices=price_book(),
+            urls=CheckoutUrls(self.settings.checkout_success_url, self.settings.checkout_cancel_url),
+            clock=self.clock,
+            min_age_to_buy=self.rules.min_age_to_buy,
+        )
+
+    @cached_property
+    def payout_policy(self) -> PayoutPolicy:
+        from coins.payouts import PayoutCurrency, PayoutPolicy
+
+        settings = self.settings
+        values = settings.payout_values()
+        return PayoutPolicy.for_currencies(
+            maturity_days=settings.maturity_days,
+            default=PayoutCurrency(
+                settings.payout_currency,
+                values[settings.payout_currency],
+                settings.min_withdrawal_minor,
+                settings.daily_withdrawal_cap_minor,
+            ),
+            diamond_values=values,
+            own_limits={
+                code: (limits.min, limits.daily_cap) for code, limits in settings.withdrawal_limits.items()
+            },
+            onboarding_return_url=settings.onboarding_return_url,
+            onboarding_refresh_url=settings.onboarding_refresh_url,
+        )
+
+    @cached_property
+    def creators(self) -> CreatorService:
+        from coins.payouts import CreatorService
+
+        return CreatorService(
+            ledger=self.repository,
+            payouts=self.payouts,
+            provider=self.payments,
+            policy=self.payout_policy,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def payout_batch(self) -> PayoutBatch:
+        from coins.payouts import PayoutBatch
+
+        return PayoutBatch(
+            ledger=self.repository,
+            payouts=self.payouts,
+            provider=self.payments,
+            policy=self.payout_policy,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def payout_queue(self) -> PayoutQueue:
+        from coins.payout_queue import PayoutQueue
+
+        if not self.settings.payout_queue_url:
+            raise RuntimeError("PAYOUT_QUEUE_URL is not set")
+        return PayoutQueue(self.settings.payout_queue_url)
+
+    @cached_property
+    def settlement_repository(self) -> SettlementRepository:
+        from coins.repository.settlement import SettlementRepository
+
+        return SettlementRepository(self.repository)
+
+    @cached_property
+    def settlement(self) -> GiftSettlement:
+        from coins.gift_reviews import GiftReviews
+        from coins.settlement import GiftSettlement
+
+        return GiftSettlement(
+            self.settlement_repository,
+            self.clock,
+            GiftReviews(self.settlement_repository, self.rules, self.clock),
+            new_payer_hold_days=self.settings.new_payer_maturity_days - self.settings.maturity_days,
+        )
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        """The ledger checker's reads of every ledger-moving item in a window."""
+        from coins.repository.audit import AuditRepository
+
+        return AuditRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def webhooks(self) -> PaymentEventDispatcher:
+        from coins.webhooks import PaymentEventDispatcher
+
+        handlers = {**self.purchases.event_handlers(), **self.creators.event_handlers()}
+        return PaymentEventDispatcher(
+            self.orders, handlers, self.clock, livemode=self.settings.stripe_livemode
+        )
 
 
 def build_services(
@@ -68,95 +297,20 @@ def build_services(
     write_limits: WriteLimits | None = None,
     approval: ApprovalPolicy | None = None,
 ) -> Services:
-    """The services over one repository. Rules, abuse limits and the approval policy come from the
-    function's environment unless given (a simulated deployment sets its own)."""
-    rules = rules or PlatformRules.from_env()
-    repo = repository or LedgerRepository(
-        settings.table_name,
-        creator_shards=settings.creator_shards,
-        system_shards=settings.system_shards,
-    )
-    orders = OrderRepository(settings.table_name, client=repo.client)
-    payouts = PayoutRepository(settings.table_name, client=repo.client)
-    # Stripe is set up on first use: each function reads only the secret it needs (its own API
-    # key, or the webhook's signing secrets).
-    stripe_payments = payments or cache(lambda: StripePayments(stripe_api_settings(settings)))
-    verifier = webhook_verifier or cache(lambda: StripeWebhookVerifier(stripe_webhook_secrets(settings)))
-    purchases = PurchaseService(
-        orders=orders,
-        ledger=repo,
-        provider=stripe_payments,
-        prices=price_book(),
-        urls=CheckoutUrls(settings.checkout_success_url, settings.checkout_cancel_url),
-        clock=clock,
-        min_age_to_buy=rules.min_age_to_buy,
-    )
-    values = settings.payout_values()
-    policy = PayoutPolicy.for_currencies(
-        maturity_days=settings.maturity_days,
-        default=PayoutCurrency(
-            settings.payout_currency,
-            values[settings.payout_currency],
-            settings.min_withdrawal_minor,
-            settings.daily_withdrawal_cap_minor,
-        ),
-        diamond_values=values,
-        own_limits={
-            code: (limits.min, limits.daily_cap) for code, limits in settings.withdrawal_limits.items()
-        },
-        onboarding_return_url=settings.onboarding_return_url,
-        onboarding_refresh_url=settings.onboarding_refresh_url,
-    )
-    creators = CreatorService(
-        ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
-    )
-    profiles = CreatorProfiles(repo, rules, clock)
-    settlement_repository = SettlementRepository(repo)
+    """The app's services over these settings; tests inject a repository, a Stripe double, a clock or rules."""
     return Services(
-        settings=settings,
-        repository=repo,
-        orders=orders,
-        payouts=payouts,
-        gifts=GiftService(
-            repo,
-            gift_catalog(),
-            settings.diamond_rate,
-            clock,
-            rules=rules,
-            new_payer_days=settings.new_payer_days,
-            limits=write_limits,
-        ),
-        wallets=WalletService(repo, clock),
-        admin=AdminService(repo, clock, approval=approval, refusal_kept_days=rules.refusal_kept_days),
-        purchases=purchases,
-        creators=creators,
-        payout_batch=PayoutBatch(
-            ledger=repo, payouts=payouts, provider=stripe_payments, policy=policy, clock=clock
-        ),
-        webhooks=PaymentEventDispatcher(
-            orders,
-            {**purchases.event_handlers(), **creators.event_handlers()},
-            clock,
-            livemode=settings.stripe_livemode,
-        ),
-        payments=stripe_payments,
-        settlement=GiftSettlement(
-            settlement_repository,
-            clock,
-            GiftReviews(settlement_repository, rules, clock),
-            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
-        ),
-        webhook_verifier=verifier,
+        settings,
+        repository,
+        payments=payments,
+        webhook_verifier=webhook_verifier,
+        clock=clock,
         rules=rules,
-        creator_profiles=profiles,
-        streams=StreamService(
-            StreamRepository(settings.table_name, client=repo.client), profiles, rules, clock
-        ),
-        audit=AuditRepository(settings.table_name, client=repo.client),
+        write_limits=write_limits,
+        approval=approval,
     )
 
 
 @cache
 def services() -> Services:
-    """Built on first use and kept for the container's life (warm invocations reuse clients)."""
+    """The container's services: each built on first use and kept for the container's life."""
     return build_services(Settings.from_env())

@@ -1,0 +1,312 @@
+"""Writes a run's figures: bench/results/latest.json, latest.md, and the figures in docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:figures:begin -->", "<!-- bench:figures:end -->"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = found.group(1).strip() if found else ""
+    return {
+        "cpu": model or platform.processor(),
+        "architecture": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _met(value: float | None, goal: float, *, at_most: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return "met" if (value <= goal if at_most else value >= goal) else "**not met**"
+
+
+def _holds(ceiling: int | str | None, rate: int) -> bool:
+    """A modelled ceiling at or above `rate` ("unbounded": no shared item of the creator's at all)."""
+    return ceiling == "unbounded" or (isinstance(ceiling, int) and ceiling >= rate)
+
+
+def goals_table(results: dict[str, Any]) -> list[str]:
+    work = results["work_per_operation"]
+    gift = work["gift"]
+    whole = results["whole_gift"]["gift"]
+    cold = results["cold_start"]["functions"]
+    gift_cold = cold["GiftSendFunction"]["cpu_over_baseline"]
+    others = {k: v["cpu_over_baseline"] for k, v in cold.items() if k != "GiftSendFunction"}
+    worst = max(others, key=lambda k: others[k]) if others else None
+    loads = cold["GiftSendFunction"]["loads"]
+    heavy = [
+        m for m in loads if m in ("stripe", "aws_xray_sdk", "coins.payouts", "coins.purchases", "requests")
+    ]
+    cost = results["cost_per_million_gifts"]
+    busy, lone = cost["finger_heart, busy creator"], cost["finger_heart, lone gift"]
+    live = cost["finger_heart, live stream"]
+    rose = cost["rose, live stream"]
+    stream = work["settlement_live_stream"]
+    hot = results["hot_creator"]
+    latency = results["latency"]
+    payouts = results.get("payout_batch")
+    throughput = results["throughput"]
+    rows = [
+        ("figure", "goal", "this run", ""),
+        ("---", "---", "---", "---"),
+        (
+            "DynamoDB calls per gift, one after another",
+            "at most 2",
+            f"{gift['sequential_calls']} ({', '.join(gift['operations'])})",
+            _met(gift["sequential_calls"], 2),
+        ),
+        (
+            "write units per gift, with its share of the settlement",
+            "at most 5",
+            f"{whole['live_stream']['total_write_units']} ({gift['write_units']} table + "
+            f"{gift['index_write_units']} index on the request path, "
+            f"+ {whole['live_stream']['settlement_write_units']} settling "
+            f"{stream['gifts']} gifts to one creator from {stream['fans']} fans at once); "
+            f"the same batch from one fan: {whole['busy_creator']['total_write_units']}; a lone gift "
+            f"settled alone: {whole['lone_gift']['total_write_units']}",
+            _met(whole["live_stream"]["total_write_units"], 5),
+        ),
+        (
+            "cost per million gifts on AWS",
+            "under $5",
+            f"${live['dollars']['total']:.2f} for a live stream's batch (a Rose: "
+            f"${rose['dollars']['total']:.2f}; the batch from one fan: ${busy['dollars']['total']:.2f}; "
+            f"each gift settled alone: ${lone['dollars']['total']:.2f})",
+            _met(live["dollars"]["total"], 4.999),
+        ),
+        (
+            "cold start of the gift function / `import boto3` + a DynamoDB client",
+            "at most 1.5x",
+            f"{gift_cold}x",
+            _met(gift_cold, 1.5),
+        ),
+        (
+            "cold start of every other function",
+            "at most 2x",
+            f"worst {others[worst]}x ({worst})" if worst else "not measured in this run",
+            _met(others[worst], 2.0) if worst else "n/a",
+        ),
+        (
+            "what the gift function loads at cold start",
+            "only what a gift needs",
+            ", ".join(heavy) if heavy else "no Stripe, X-Ray SDK, payouts, purchases or other routes' models",
+            "met" if not heavy else "**not met**",
+        ),
+        (
+            "wallet read (keys read)",
+            "proportional to what the user holds (a fan holds coins, perhaps a debt: at most 2)",
+            f"fan {work['wallet_read_fan']['items_read']}, creator {work['wallet_read_creator']['items_read']}",
+            _met(work["wallet_read_fan"]["items_read"], 2),
+        ),
+        (
+            "history page (queries, one after another)",
+            "one Query for a fan; creators bounded",
+            f"fan {work['history_page_fan']['calls']} ({work['history_page_fan']['sequential_calls']}), "
+            f"creator {work['history_page_creator']['calls']} ({work['history_page_creator']['sequential_calls']})",
+            _met(work["history_page_fan"]["calls"], 1),
+        ),
+        (
+            "gift latency on DynamoDB Local / a bare GetItem (one sender)",
+            "(no goal set; reported)",
+            f"p50 {latency['gift_over_bare_get_item_p50']}x, p99 {latency['gift_over_bare_get_item_p99']}x; "
+            f"against raw boto3 making the gift's own calls: p50 {latency['gift_over_raw_gift_calls_p50']}x, "
+            f"p99 {latency['gift_over_raw_gift_calls_p99']}x",
+            "",
+        ),
+        (
+            "one hot creator: modelled ceiling, gifts lost under injected conflicts",
+            "at least 10,000/s; 0 lost",
+            f"request path: {hot['modelled_ceiling_per_creator']} (no item of the creator's shared); "
+            f"settlement: {hot['settlement_model']['modelled_ceiling_per_creator']:,}/s "
+            f"({hot['settlement_model']['creator_shards']} shards x "
+            f"{hot['settlement_model']['chunk_writes_per_second_per_shard']:g} chunks/s x "
+            f"{hot['settlement_model']['gifts_per_chunk_measured']} gifts per chunk); "
+            f"{hot['gifts_lost']} lost of {hot['gifts_sent']}, {hot['conflicts_injected']} conflicts injected, "
+            f"{hot['retries_per_gift']} retries per gift; {hot['senders']} senders' throughput under "
+            f"the conflicts {hot['throughput_under_conflicts_over_without']}x of without",
+            "met"
+            if not (hot["gifts_lost"] or hot["coins_mismatch"] or hot["diamonds_mismatch"])
+            and _holds(hot["modelled_ceiling_per_creator"], 10_000)
+            and hot["settlement_model"]["modelled_ceiling_per_creator"] >= 10_000
+            else "**not met**",
+        ),
+        (
+            "gift throughput through the handler / raw TransactWriteItems of its items",
+            "at least 0.7x",
+            f"{throughput['handler_over_raw_transaction']}x (CPU per gift: "
+            f"{throughput['cpu_raw_transaction_over_handler']}x); / raw boto3 making all its calls "
+            f"{throughput['handler_over_raw_all_calls']}x; / the old 7-item design "
+            f"{throughput['handler_over_old_design']}x",
+            _met(throughput["handler_over_raw_transaction"], 0.7, at_most=False),
+        ),
+    ]
+    if payouts is not None:
+        growth = payouts["large_over_small"]
+        small, large = min(payouts["sizes"]), max(payouts["sizes"])
+        rows.append(
+            (
+                f"payout batch: time per payout at {large:,} / at {small:,}",
+                "at most 1.1x",
+                f"{growth['milliseconds']['total']}x wall-clock; CPU per payout: functions "
+                f"{growth['cpu_functions']['total']}x, DynamoDB Local {growth['cpu_dynamodb']['total']}x, "
+                f"Stripe simulator {growth['cpu_stripe_simulator']['total']}x; DynamoDB calls per payout "
+                f"{growth['dynamodb_calls_per_payout']}x",
+                _met(growth["milliseconds"]["total"], 1.1),
+            )
+        )
+    return ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def work_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| operation | calls | one after another | write units (table + index) | read units | items read |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, w in results["work_per_operation"].items():
+        label = name.replace("_", " ") + (f" (a batch of {w['gifts']})" if "gifts" in w else "")
+        lines.append(
+            f"| {label} | {w['calls']} ({', '.join(f'{k} {v}' for k, v in w['operations'].items())})"
+            f" | {w['sequential_calls']} | {w['total_write_units']} ({w['write_units']} + {w['index_write_units']})"
+            f" | {w['read_units']:g} | {w['items_read']} |"
+        )
+    return lines
+
+
+def cold_table(results: dict[str, Any]) -> list[str]:
+    cold = results["cold_start"]
+    lines = [
+        f"Baseline (`import boto3` + `boto3.client('dynamodb')`): median {cold['baseline_cpu_median_ms']} ms CPU, "
+        f"{cold['baseline_wall_median_ms']} ms wall-clock, over {cold['rounds']} fresh processes each.",
+        "",
+        "| function | CPU / baseline | wall-clock / baseline | heavy modules it loads |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, f in cold["functions"].items():
+        lines.append(
+            f"| {name} | {f['cpu_over_baseline']}x | {f['wall_over_baseline']}x | {', '.join(f['loads']) or '-'} |"
+        )
+    lines += [
+        "",
+        "| tracing, on top of the baseline + Powertools Logger and Metrics | CPU / baseline | added |",
+        "| --- | --- | --- |",
+    ]
+    for name, t in cold["tracing"].items():
+        lines.append(f"| {name} | {t['cpu_over_baseline']}x | +{t['added_over_runtime_only']}x |")
+    return lines
+
+
+def cost_table(results: dict[str, Any]) -> list[str]:
+    cost = results["cost_per_million_gifts"]
+    first = next(iter(cost.values()))
+    parts = list(first["dollars"])
+    lines = [
+        "| gift, settlement | write units | read units | "
+        + " | ".join(p.replace("_", " ") for p in parts)
+        + " | billed ms per gift (gift function, settlement) |",
+        "|---" * (len(parts) + 4) + "|",
+    ]
+    for gift, c in cost.items():
+        billed = c["billed_milliseconds_per_gift"]
+        lines.append(
+            f"| {gift.replace('_', ' ')} ({c['gifts_per_settlement_batch']} per batch) | "
+            f"{c['write_units_per_gift']} | {c['read_units_per_gift']} | "
+            + " | ".join(f"${c['dollars'][p]:.2f}" for p in parts)
+            + f" | {billed['gift']}, {billed['settlement']} |"
+        )
+    prices = first["prices_usd"]
+    assumed = first["assumed_aws_milliseconds_per_call"]
+    lines += [
+        "",
+        f"Prices (USD, {first['region']}, list prices as of {first['prices_as_of']}, no free tier): "
+        + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in prices.items())
+        + ". Assumptions: one HttpApi request and one gift-function invocation per gift, one "
+        "settlement invocation per batch; Lambda arm64 at the template's memory "
+        f"({first['memory_mb']['gift']} MB gift, {first['memory_mb']['settlement']} MB settlement), "
+        "billed for the CPU measured here scaled to the vCPU share that memory gets (1,769 MB is "
+        "one vCPU) plus an assumed AWS latency per DynamoDB call one after another ("
+        + ", ".join(f"{k} {v} ms" for k, v in assumed.items())
+        + "); DynamoDB on-demand, standard table class; stream reads by Lambda are free.",
+    ]
+    return lines
+
+
+def figures_markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Produced by `{results['command']}` on {results['run_at']}: {m['cpu']} ({m['architecture']}, {m['cores']} cores), "
+        f"Python {m['python']}, {m['system']}. Load average {results['load_average_before']} before, "
+        f"{results['load_average_after']} after (the machine is shared: CPU-time ratios are the steadier ones).",
+        "",
+        "Abuse limits the bench's gift function runs with (on, set high: bench fans send far more than "
+        "a real fan may): " + ", ".join(f"{k}={v}" for k, v in results.get("abuse_limits", {}).items()) + ".",
+        "",
+        "### Against the goals of issue 8",
+        "",
+        *goals_table(results),
+        "",
+        "### DynamoDB work per operation (counts, independent of speed)",
+        "",
+        *work_table(results),
+        "",
+        "### Cold start",
+        "",
+        *cold_table(results),
+        "",
+        "### Gift latency (one sender, one gift at a time)",
+        "",
+        "```json",
+        json.dumps(results["latency"], indent=2),
+        "```",
+        "",
+        "### Gift throughput",
+        "",
+        "```json",
+        json.dumps(results["throughput"], indent=2),
+        "```",
+        "",
+        "### One hot creator",
+        "",
+        "```json",
+        json.dumps(results["hot_creator"], indent=2),
+        "```",
+        "",
+    ]
+    if results.get("payout_batch"):
+        lines += ["### Payout batch", "", "```json", json.dumps(results["payout_batch"], indent=2), "```", ""]
+    lines += ["### Cost per million gifts", "", *cost_table(results), ""]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], *, output: Path | None = None, update_doc: bool = True) -> str:
+    folder = output or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    figures = figures_markdown(results)
+    (folder / "latest.md").write_text("# Benchmark figures (`make bench`)\n\n" + figures)
+    if update_doc and PERFORMANCE_DOC.exists():
+        text = PERFORMANCE_DOC.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            PERFORMANCE_DOC.write_text(f"{head}{BEGIN}\n{figures}\n{END}{tail}")
+    return figures

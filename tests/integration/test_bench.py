@@ -1,0 +1,137 @@
+"""`make bench` at a small size, so the benchmarks cannot rot: every part runs end to end on its own
+DynamoDB Local and Stripe simulator and reports the figures docs/performance.md is made from.
+
+Not a timed test: it asserts counts and outcomes that do not depend on the machine's speed (calls
+per gift, gifts lost, payouts paid), and that every ratio the page shows was computed. It runs the
+bench in a process of its own, as `make bench` does (the bench sets the functions' environment
+and hooks every boto3 client of its process), and writes to a temporary folder, never to docs/.
+"""
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from devstack.template import ROOT
+
+pytestmark = pytest.mark.integration
+
+SMALL = (
+    "--cold-rounds=1",
+    "--cold-functions=GiftSendFunction,WalletFunction",
+    "--threads=2",
+    "--gifts-per-block=8",
+    "--rounds=1",
+    "--latency-samples=10",
+    "--settle-batch=10",
+    "--settle-fans=3",
+    "--hot-senders=4",
+    "--hot-gifts=2",
+    "--payout-sizes=20,40",
+    "--payout-workers=2",
+)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    output = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *SMALL, "--output", str(output), "--no-doc"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results: dict[str, Any] = json.loads((output / "latest.json").read_text())
+    return results, (output / "latest.md").read_text()
+
+
+def test_the_bench_counts_the_gift_and_its_share_of_the_settlement(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    # Given a small bench run
+    results, _ = small_run
+    work = results["work_per_operation"]
+    # Then the gift's work is counted on the request path and in the settlement from the stream
+    assert work["gift"]["sequential_calls"] >= 1
+    assert work["gift"]["total_write_units"] > 0
+    assert work["settlement_busy_creator"]["gifts"] == 10
+    assert work["settlement_lone_gift"]["gifts"] == 1
+    whole = results["whole_gift"]["gift"]["busy_creator"]
+    assert whole["total_write_units"] == pytest.approx(
+        work["gift"]["total_write_units"] + work["settlement_busy_creator"]["per_gift"]["total_write_units"],
+        abs=0.001,
+    )
+    # And a live stream's batch (3 fans) costs each gift at least as much as one fan's: the
+    # settlement writes the top-gifter boards and spending counters once per fan in a batch
+    live = work["settlement_live_stream"]
+    assert (live["gifts"], live["fans"]) == (10, 3)
+    assert (
+        live["per_gift"]["total_write_units"]
+        >= work["settlement_busy_creator"]["per_gift"]["total_write_units"]
+    )
+    # And a lone gift's settlement costs it at least as much as a shared one
+    assert (
+        work["settlement_lone_gift"]["per_gift"]["total_write_units"]
+        >= work["settlement_busy_creator"]["per_gift"]["total_write_units"]
+    )
+
+
+def test_the_bench_reports_every_ratio_against_a_baseline_of_the_same_run(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    # Given a small bench run
+    results, markdown = small_run
+    # Then each timed figure is a ratio to a baseline measured in it
+    cold = results["cold_start"]
+    assert cold["baseline_cpu_median_ms"] > 0
+    assert set(cold["functions"]) == {"GiftSendFunction", "WalletFunction"}
+    assert cold["functions"]["GiftSendFunction"]["cpu_over_baseline"] > 0
+    latency = results["latency"]
+    for label in ("p50", "p99"):
+        assert latency[f"gift_over_bare_get_item_{label}"] > 0
+        assert latency[f"gift_over_raw_gift_calls_{label}"] > 0
+    throughput = results["throughput"]
+    assert throughput["handler_over_raw_transaction"] > 0
+    assert throughput["handler_over_old_design"] > 0
+    # And the cost is priced from the measured counts, with the prices beside it
+    for cost in results["cost_per_million_gifts"].values():
+        assert cost["dollars"]["total"] > cost["dollars"]["http_api"] > 0
+        assert cost["prices_usd"]
+    # And the page shows the goals table with the command that produced it
+    assert "### Against the goals of issue 8" in markdown
+    assert "python -m bench --cold-rounds=1" in markdown
+
+
+def test_the_hot_creator_loses_no_gift_and_the_payout_batch_pays_every_withdrawal(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    # Given a small bench run
+    results, _ = small_run
+    # Then the hot creator's senders lost nothing and every balance matches the receipts
+    hot = results["hot_creator"]
+    assert hot["gifts_lost"] == 0
+    assert hot["coins_mismatch"] == 0
+    assert hot["diamonds_mismatch"] == 0
+    assert hot["duplicate_receipts"] == 0
+    assert hot["throughput_under_conflicts_over_without"] > 0
+    # And the payout batch paid every due withdrawal at both sizes
+    batch = results["payout_batch"]
+    for size in ("20", "40"):
+        assert batch["by_size"][size]["due"] == int(size)
+        assert batch["by_size"][size]["failed"] == 0
+    assert batch["large_over_small"]["milliseconds"]["total"] > 0
+
+
+def test_make_bench_writes_docs_performance_between_its_markers() -> None:
+    # Given the committed performance page
+    page = (ROOT / "docs" / "performance.md").read_text()
+    # Then it has the markers the bench writes between, with figures from a run in them
+    begin, end = "<!-- bench:figures:begin -->", "<!-- bench:figures:end -->"
+    figures = page.split(begin, 1)[1].split(end, 1)[0]
+    assert "### Against the goals of issue 8" in figures
+    assert "Produced by `" in figures
