@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 _ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -31,7 +29,8 @@ _ENVIRONMENT = {
 for _key, _value in _ENVIRONMENT.items():
     os.environ.setdefault(_key, _value)
 
-from tests.simulation.lifecycle import Backend, SeedResult, make_plan, run_seed, run_seeds, shorten  # noqa: E402
+from tests.simulation.lifecycle import Backend, run_seeds  # noqa: E402
+from tests.simulation.report import report_failure  # noqa: E402
 
 
 @contextmanager
@@ -92,36 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} at a time) in {elapsed:.1f} s, {elapsed / max(1, ran):.2f} s a seed"
     )
     return 1 if failed or ran < len(seeds) else 0
-
-
-def report_failure(
-    result: SeedResult, args: argparse.Namespace, backend: Backend, only: list[int] | None
-) -> None:
-    """What broke, where the failing run's log is, the shortest list of its steps found that still
-    fails, and the command to replay it."""
-    seed = result.seed
-    print(f"seed {seed} FAILED: {result.error}", file=sys.stderr)
-    log = Path(tempfile.gettempdir()) / f"coins-simulation-seed-{seed}.log"
-    log.write_text("\n".join(result.log) + "\n", encoding="utf-8")
-    print(f"  the failing run's steps, faults and answers: {log}", file=sys.stderr)
-    kept = only
-    if kept is None:
-        again = run_seed(seed, steps=args.steps, backend=backend, check_every=args.check_every)
-        if again.error is None:
-            # Shortening needs a failure that replays; this one came from timing (threads within the
-            # seed, or the seed run beside it), so the log above is what there is to read.
-            print(
-                "  replayed alone it passed: the failure depends on timing, not on the seed", file=sys.stderr
-            )
-            kept = [step.index for step in make_plan(seed, args.steps)]
-        else:
-            kept = shorten(seed, args.steps, backend, check_every=args.check_every)
-            print(f"  still fails with steps {kept}", file=sys.stderr)
-    print(
-        f"  replay: make simulate SEED={seed} STEPS={args.steps} ENGINE={args.engine} "
-        f"CHECK_EVERY={args.check_every} ONLY={','.join(map(str, kept))}",
-        file=sys.stderr,
-    )
 
 
 if __name__ == "__main__":

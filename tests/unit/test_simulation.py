@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import tests.simulation.__main__ as simulate
+import tests.simulation.report as simulate
 from tests.simulation.lifecycle import Backend, SeedResult, run_seed
 
 
