@@ -26,6 +26,7 @@ from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext, HandlerClient, http_event
 from tests.support.contention import Contention
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.ledger import give_earned_diamonds
 from tests.support.settlement import settle_gifts
 from tests.support.streams import go_live
 from tests.support.stripe_events import event, session_event, sign, stripe_object
@@ -69,15 +70,7 @@ def onboarded_creator(app: Services, sim: StripeSimulator, user: str, diamonds: 
     requests.post(f"{sim.base_url}/_sim/accounts/{account}/complete", timeout=5)
     for stored in sim.events():
         app.webhooks.handle(PaymentEvent.model_validate(stored.event))
-    app.admin.adjust(
-        admin_id="admin",
-        user_id=user,
-        unit=AdjustmentUnit.DIAMONDS,
-        amount=diamonds,
-        reason="earned",
-        source=None,
-        idempotency_key=f"seed-{user}",
-    )
+    give_earned_diamonds(app, user, diamonds)
     return account
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Unit
 from coins.payment_events import PaymentEvent
@@ -21,6 +20,7 @@ from coins.wiring import Services, build_services
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
+from tests.support.ledger import give_earned_diamonds
 
 CREATORS = ["creator-a", "creator-b", "creator-c"]
 
@@ -68,15 +68,7 @@ def reserved(ledger_table: str, stripe_env: StripeSimulator) -> list[str]:
     for user in CREATORS:
         account = app.creators.onboard(user_id=user, country="US", birthdate="1990-01-01")["account_id"]
         requests.post(f"{stripe_env.base_url}/_sim/accounts/{account}/complete", timeout=5)
-        app.admin.adjust(
-            admin_id="admin",
-            user_id=user,
-            unit=AdjustmentUnit.DIAMONDS,
-            amount=4000,
-            reason="earned",
-            source=None,
-            idempotency_key=f"seed-{user}",
-        )
+        give_earned_diamonds(app, user, 4000)
     deliver_stripe_events(app, stripe_env)  # account.updated: payouts enabled
     for user in CREATORS:
         withdrawal = app.creators.withdraw(

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Unit
 from coins.wiring import build_services
@@ -21,6 +20,7 @@ from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.integration.test_function_paths import ADULT, sqs_event, webhook
 from tests.support.apigw import FakeLambdaContext
+from tests.support.ledger import give_earned_diamonds
 
 # The deployment pays in usd (its default), eur and gbp; chf is not configured.
 DIAMOND_VALUES = '{"eur": "0.0046", "gbp": "0.0039"}'
@@ -61,15 +61,7 @@ def onboard_and_verify(sim: StripeSimulator, user: str, country: str, diamonds: 
     for stored in sim.events():
         if stored.event["type"] == "account.updated":
             assert webhook(stored.event)["statusCode"] == 200
-    build_services(Settings.from_env()).admin.adjust(
-        admin_id="admin",
-        user_id=user,
-        unit=AdjustmentUnit.DIAMONDS,
-        amount=diamonds,
-        reason="earned",
-        source=None,
-        idempotency_key=f"seed-{user}",
-    )
+    give_earned_diamonds(build_services(Settings.from_env()), user, diamonds)
     return account
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from coins.admin import AdjustmentUnit
 from coins.repository import LedgerRepository
+from coins.wiring import Services
 
 _deserializer = TypeDeserializer()
 
@@ -39,3 +41,16 @@ def snapshot(repository: LedgerRepository) -> LedgerSnapshot:
             if pk.startswith("XFER#"):
                 snap.transfers.append(item)
     return snap
+
+
+def give_earned_diamonds(app: Services, user_id: str, diamonds: int) -> None:
+    """Diamonds a creator earned before the test (an admin's grant, once per user), available now."""
+    app.admin.adjust(
+        admin_id="admin",
+        user_id=user_id,
+        unit=AdjustmentUnit.DIAMONDS,
+        amount=diamonds,
+        reason="earned",
+        source=None,
+        idempotency_key=f"seed-{user_id}",
+    )
