@@ -28,7 +28,7 @@ from coins.models.creators import (
     WithdrawalRequest,
 )
 from coins.observability import logger, metrics
-from coins.repository.ledger import CreatorMark
+from coins.repository.ledger.records import CreatorMark
 from coins.wiring import services
 
 app = create_app()

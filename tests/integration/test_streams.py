@@ -201,7 +201,7 @@ def test_a_refused_gift_costs_one_write_unit_and_its_retry_gets_the_same_answer(
     with pytest.raises(InsufficientFunds):
         send("too-dear")
     assert dict(counting.calls) == {"get_item": 1, "transact_write_items": 1}
-    assert app.repository.coin_balance("fan-1") == 110
+    assert app.repository.balances.coin_balance("fan-1") == 110
 
     # An age refusal needs no read at all: one put
     counting.reset()

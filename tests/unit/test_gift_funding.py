@@ -112,7 +112,7 @@ def established_payer(app: Services, clock: Clock, fan: str) -> None:
     from coins.repository._dynamo import ser
 
     then = (clock.now - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    app.repository.open_accounts(fan, then)
+    app.repository.accounts.open_accounts(fan, then)
     app.orders.client.update_item(
         TableName=app.settings.table_name,
         Key={"PK": {"S": f"ACCT#{fan}#coins#0"}, "SK": {"S": "BAL"}},
@@ -279,7 +279,7 @@ def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
     deliver(api, disputed(order))
-    app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
+    app.repository.accounts.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
 
     deliver(api, disputed(order, "won", "charge.dispute.closed"))
 
@@ -348,7 +348,7 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     api.go_live("creator-2")
     order = bought(app, api)
     assert api.send_gift("fan-1", second_account, "hand_hearts", 6, key="g1").status == 201
-    app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
+    app.repository.accounts.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
     assert settle_gifts().refunded == 1
     gift(api, "creator-2", "hand_hearts", 6, "g2")  # 600 coins -> 300 diamonds
 
@@ -386,7 +386,7 @@ def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_tak
     # Given gifts settled to pending shard 12 of 16, and a payout batch that recorded 16 shards
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
-    assert [b.shard for b in app.repository.pending_buckets(second_account)] == [12]
+    assert [b.shard for b in app.repository.balances.pending_buckets(second_account)] == [12]
     app.payout_batch.mature_all()
 
     # When CREATOR_SHARDS is lowered to 8 and then the payment is disputed
@@ -474,7 +474,7 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     assert marked is not None
     gift(api, second_account, "corgi", 2, "g1")
     deliver(api, charge_refunded(order_id=order, amount=999, refunded=999, currency="usd"))
-    app.repository.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
+    app.repository.accounts.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
 
     # When a later purchase goes wholly to the debt (no coin posting for the mark to ride on)
     clock.now += timedelta(days=1)

@@ -141,7 +141,7 @@ def test_withdrawals_that_may_not_happen_are_refused_and_reserve_nothing(
     api.wallet("creator-1")
     grant_diamonds(api, "creator-1", 8000)
     if setup == "frozen":
-        app.repository.set_status(
+        app.repository.accounts.set_status(
             "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T00:00:00Z"
         )
     birthdate = (clock.now - timedelta(days=365 * 17)).date().isoformat() if setup == "minor" else ADULT
@@ -499,7 +499,7 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
     onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
-    app.repository.set_status(
+    app.repository.accounts.set_status(
         "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T13:00:00Z"
     )
 
@@ -510,7 +510,9 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
     assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 4000
 
     # Then once cleared, the next batch pays it once
-    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z")
+    app.repository.accounts.set_status(
+        "creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z"
+    )
     assert [app.payout_batch.pay(d) for d in list(app.payout_batch.due())] == ["paid"]
     assert len(stripe.transfers) == 1
 
@@ -522,11 +524,13 @@ def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard:
     from coins.repository.settlement import CreatorCredit, SettlementChunk, SettlementRepository
 
     ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
-    ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
-    ledger.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
-    ledger.set_creator(creator, True, "test", "2026-10-01T00:00:00.000000Z")  # only creators are credited
+    ledger.accounts.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.accounts.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.accounts.set_creator(
+        creator, True, "test", "2026-10-01T00:00:00.000000Z"
+    )  # only creators are credited
     earned = datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago)
-    outcome = SettlementRepository(ledger).commit(
+    outcome = SettlementRepository(ledger.table, ledger.accounts).commit(
         SettlementChunk(
             stream_shard=f"test-{creator}-{shard}-{days_ago}",
             previous_watermark=None,
@@ -553,7 +557,7 @@ def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard:
 def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Services) -> None:
     onboarded(app)
     gift_diamonds_on_shard(app, "creator-1", 150, shard=0, days_ago=10)
-    app.repository.set_status(
+    app.repository.accounts.set_status(
         "creator-1", AccountStatus.UNDER_REVIEW, "gifts from a disputed payment", "stripe", "t"
     )
 
@@ -561,7 +565,7 @@ def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Servi
 
     assert (run.matured, run.held_creators) == (0, 1)
     assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
-    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
+    app.repository.accounts.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
     assert app.payout_batch.mature_all() == 150_000  # millidiamonds
 
 
@@ -570,7 +574,7 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
 ) -> None:
     import boto3
 
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
     from devstack.template import load_handler
     from tests.support.apigw import FakeLambdaContext
 
@@ -580,14 +584,14 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
     for creator in ("creator-a", "creator-b"):
         onboarded(app, creator)
         gift_diamonds_on_shard(app, creator, 150, shard=0, days_ago=10)
-    original = LedgerRepository.pending_buckets
+    original = BalanceRepository.pending_buckets
 
-    def broken_for_a(self: LedgerRepository, user_id: str, **kwargs: Any) -> Any:
+    def broken_for_a(self: BalanceRepository, user_id: str, **kwargs: Any) -> Any:
         if user_id == "creator-a":
             raise RuntimeError("throttled beyond retries")
         return original(self, user_id, **kwargs)
 
-    monkeypatch.setattr(LedgerRepository, "pending_buckets", broken_for_a)
+    monkeypatch.setattr(BalanceRepository, "pending_buckets", broken_for_a)
     # ... and a withdrawal due from earlier
     grant_diamonds(api, "creator-b", 4000)
     withdraw(app, 4000, user="creator-b")
@@ -644,4 +648,4 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
         withdraw(app, 2_000)
 
     # Then nothing was reserved
-    assert app.repository.get_wallet("creator-1").diamonds_available == 5_000
+    assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000

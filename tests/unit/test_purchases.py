@@ -242,7 +242,7 @@ def test_an_expired_session_gives_its_coins_back_to_the_cap(shop: Services, api:
 
 def test_frozen_accounts_cannot_open_a_checkout(shop: Services, api: HandlerClient) -> None:
     api.wallet("fan-1")
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "chargebacks", "admin-1", "2026-11-24T00:00:00Z"
     )
     with pytest.raises(AccountFrozen):
@@ -485,7 +485,7 @@ def test_the_next_purchase_repays_debt_before_the_coins_show(
 
 def checkout_for_frozen_fan(shop: Services, api: HandlerClient) -> str:
     """A frozen fan cannot open a checkout; support unfreezes them first, as it would in real life."""
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin-1", "2026-11-24T00:00:00Z"
     )
     return str(checkout(shop, package="coins_7000", key="second")["order_id"])
@@ -552,24 +552,24 @@ def test_a_lost_dispute_keeps_the_coins_clawed_back(shop: Services, api: Handler
 def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_there(
     shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
 
     # The fan spends between the webhook reading the balance and writing the clawback.
-    original = LedgerRepository.coin_balance
+    original = BalanceRepository.coin_balance
     calls = []
 
-    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+    def stale_then_fresh(self: BalanceRepository, user_id: str) -> int:
         calls.append(user_id)
         return 700 if len(calls) == 1 else original(self, user_id)
 
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
     settle_gifts()  # the creator's side, settled from the stream before the refund arrives
-    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", stale_then_fresh)
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
 
     assert refunded.body["outcome"] == "clawed_back_with_debt"
-    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", original)
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
     assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
@@ -752,7 +752,7 @@ def test_a_won_dispute_leaves_a_freeze_someone_else_set(
     shop: Services, api: HandlerClient, paid: str
 ) -> None:
     deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
     )
 
@@ -776,27 +776,27 @@ def test_a_late_dispute_created_after_its_won_close_claws_back_nothing(
 def test_a_clawback_that_read_a_stale_balance_of_a_frozen_fan_is_not_a_server_error(
     shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
 
     # Given a fan who spent coins, was frozen by support, and whose balance the webhook reads stale
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
     settle_gifts()  # the creator's side, settled from the stream before the refund arrives
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
     )
-    original = LedgerRepository.coin_balance
+    original = BalanceRepository.coin_balance
     calls = []
 
-    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+    def stale_then_fresh(self: BalanceRepository, user_id: str) -> int:
         calls.append(user_id)
         return 700 if len(calls) == 1 else original(self, user_id)
 
-    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", stale_then_fresh)
 
     # When the refund arrives: the first attempt fails on the balance, the retry takes what is there
     refunded = deliver(api, refund(paid, 999))
 
     assert (refunded.status, refunded.body["outcome"]) == (200, "clawed_back_with_debt")
-    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", original)
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)

@@ -42,8 +42,11 @@ from coins.ledger import (
 )
 from coins.payment_events import ChargeObject, CheckoutSessionObject, DisputeObject
 from coins.pricing import Package, PriceBook
-from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import DebtChanged, FirstPayment, StatusChange
+from coins.repository import iso_timestamp
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.records import DebtChanged, FirstPayment, StatusChange
+from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.orders import (
     SETTLED_STATUSES,
     LimitWindow,
@@ -95,7 +98,10 @@ class PurchaseService:
         self,
         *,
         orders: OrderRepository,
-        ledger: LedgerRepository,
+        accounts: AccountRepository,
+        transfers: TransferRepository,
+        balances: BalanceRepository,
+        gift_funding: GiftFundingReversals,
         provider: Callable[[], CheckoutProvider],
         prices: PriceBook,
         urls: CheckoutUrls,
@@ -103,8 +109,10 @@ class PurchaseService:
         min_age_to_buy: int = 18,
     ) -> None:
         self._orders = orders
-        self._ledger = ledger
-        self._gift_funding = GiftFundingReversals(ledger=ledger, orders=orders, clock=clock)
+        self._accounts = accounts
+        self._transfers = transfers
+        self._balances = balances
+        self._gift_funding = gift_funding
         self._provider = provider  # built on first use: reading the Stripe secret costs a call
         self._prices = prices
         self._urls = urls
@@ -197,13 +205,13 @@ class PurchaseService:
     ) -> Order:
         # Checked for a new order only: a retry of a checkout that opened gets its first answer.
         require_age(birthdate, self._min_age_to_buy, now.date(), "buy coins")
-        wallet = self._ledger.get_wallet(user_id)
+        wallet = self._balances.get_wallet(user_id)
         if wallet.status == AccountStatus.FROZEN:
             raise AccountFrozen("this account is frozen: purchases are paused")
         if wallet.status == AccountStatus.UNDER_REVIEW:
             raise AccountUnderReview("this account is under review: purchases are paused")
         if not wallet.opened:
-            self._ledger.open_accounts(user_id, iso_timestamp(now))
+            self._accounts.open_accounts(user_id, iso_timestamp(now))
         self._orders.release_due_windows(user_id, now)
         caps = self._prices.rolling_caps
         try:
@@ -229,7 +237,7 @@ class PurchaseService:
         except LimitExceeded:
             # Heavy buying is the signal a payments team wants a human to look at; only an active
             # account is flagged, so a freeze that landed since the wallet was read stays a freeze.
-            self._ledger.change_status_if(
+            self._accounts.change_status_if(
                 StatusChange(
                     user_id, AccountStatus.UNDER_REVIEW, "rolling purchase cap exceeded", SYSTEM_ACTOR
                 ),
@@ -331,7 +339,7 @@ class PurchaseService:
             if session.payment_intent:
                 guards.append(self._orders.payment_intent_guard(session.payment_intent, order.order_id))
             try:
-                self._ledger.commit_transfer(
+                self._transfers.commit_transfer(
                     self._transfer(
                         order, "purchase", TransferCode.PURCHASE, tuple(legs), {"session_id": session.id}
                     ),
@@ -468,7 +476,7 @@ class PurchaseService:
             return "nothing_to_claw_back" if delta == 0 else "already_settled"
         step = f"money-{order.money_step + 1}"
         if delta > 0:
-            balance = self._ledger.coin_balance(order.user_id)
+            balance = self._balances.coin_balance(order.user_id)
             taken = min(balance, delta)
             debt = delta - taken
             sets["debt_coins"] = order.debt_coins + debt
@@ -480,7 +488,7 @@ class PurchaseService:
             reason = "dispute" if wanted.disputed_amount > order.disputed_amount else "refund"
             # Funds withdrawn by a dispute freeze the fan; so does a debt, whatever its cause.
             freeze = reason == "dispute" or debt > 0
-            self._ledger.commit_transfer(
+            self._transfers.commit_transfer(
                 self._transfer(order, step, TransferCode.CLAWBACK, tuple(legs), {"reason": reason}),
                 record={"kind": "clawback", "user_id": order.user_id, "order_id": order.order_id},
                 details={"order_id": order.order_id, "reason": reason, "debt": debt},
@@ -495,7 +503,7 @@ class PurchaseService:
         if delta < 0:
             legs, repaid = self._coins_to_user(order.user_id, -delta)
             sets["debt_coins"] = max(0, order.debt_coins - repaid)
-            self._ledger.commit_transfer(
+            self._transfers.commit_transfer(
                 self._transfer(order, step, TransferCode.RESTORATION, tuple(legs), {}),
                 record={"kind": "restoration", "user_id": order.user_id, "order_id": order.order_id},
                 details={"order_id": order.order_id, "reason": "dispute won", "debt_repaid": repaid},
@@ -514,7 +522,7 @@ class PurchaseService:
         now = iso_timestamp(self._clock())
         if order.dispute_status in INQUIRY_OPEN:
             # An inquiry moves no money yet, but the fan's spending waits until it is answered.
-            self._ledger.change_status_if(
+            self._accounts.change_status_if(
                 StatusChange(order.user_id, AccountStatus.UNDER_REVIEW, _inquiry_reason(order), SYSTEM_ACTOR),
                 now,
                 from_statuses=(AccountStatus.ACTIVE,),
@@ -530,7 +538,7 @@ class PurchaseService:
                 (AccountStatus.FROZEN, _freeze_reason("dispute", order)),
                 (AccountStatus.UNDER_REVIEW, _inquiry_reason(order)),
             ):
-                self._ledger.change_status_if(
+                self._accounts.change_status_if(
                     StatusChange(order.user_id, AccountStatus.ACTIVE, f"{reason}: closed", SYSTEM_ACTOR),
                     now,
                     from_statuses=(status,),
@@ -554,7 +562,7 @@ class PurchaseService:
         return legs, repaid
 
     def _debt_of(self, user_id: str) -> int:
-        return -self._ledger.balance_of(Account(user_id, AccountKind.COIN_DEBT))
+        return -self._balances.balance_of(Account(user_id, AccountKind.COIN_DEBT))
 
     def _transfer(
         self, order: Order, step: str, code: TransferCode, legs: tuple[Leg, ...], terms: Mapping[str, Any]

@@ -1,14 +1,8 @@
 """The repositories: the only code that speaks DynamoDB."""
 
 from coins.repository._dynamo import default_client, iso_timestamp
-from coins.repository.ledger import (
-    CommitOutcome,
-    HistoryEntry,
-    LedgerRepository,
-    Review,
-    StoredTransfer,
-    Wallet,
-)
+from coins.repository.ledger import LedgerRepository
+from coins.repository.ledger.records import CommitOutcome, HistoryEntry, Review, StoredTransfer, Wallet
 
 __all__ = [
     "CommitOutcome",

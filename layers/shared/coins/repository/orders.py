@@ -34,7 +34,7 @@ from coins.repository._dynamo import (
     transact,
     unmarshal,
 )
-from coins.repository.ledger import Guard
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -146,7 +146,7 @@ def _limits_key(user_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"LIMIT#{user_id}"}, "SK": {"S": LIMITS_SK}}
 
 
-def _order(row: Mapping[str, Any]) -> Order:
+def order_of(row: Mapping[str, Any]) -> Order:
     status = OrderStatus(row["status"])
     amount, coins, clawed = int(row["amount"]), int(row["coins"]), int(row.get("clawed_coins", 0))
     # Orders written before refunds and disputes were counted apart: what their status implied.
@@ -263,7 +263,7 @@ class OrderRepository:
             reasons = cancelled.reasons
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 existing = reasons[0].get("Item")
-                found = _order(unmarshal(existing)) if existing else self.get_order(order.order_id)
+                found = order_of(unmarshal(existing)) if existing else self.get_order(order.order_id)
                 if found is None:
                     raise RuntimeError("order condition failed but the order is not there") from None
                 return found
@@ -343,7 +343,7 @@ class OrderRepository:
 
     def get_order(self, order_id: str) -> Order | None:
         found = self.client.get_item(TableName=self.table_name, Key=_order_key(order_id), ConsistentRead=True)
-        return _order(unmarshal(found["Item"])) if "Item" in found else None
+        return order_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def order_for_payment_intent(self, payment_intent: str) -> Order | None:
         found = self.client.get_item(

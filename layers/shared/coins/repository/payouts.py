@@ -29,7 +29,8 @@ from coins.repository._dynamo import (
     to_item,
     unmarshal,
 )
-from coins.repository.ledger import CREATOR_SHARDS_KEY, Guard
+from coins.repository.ledger.keys import CREATOR_SHARDS_KEY
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -134,7 +135,7 @@ def _profile(row: Mapping[str, Any]) -> CreatorProfile:
     )
 
 
-def _withdrawal(row: Mapping[str, Any]) -> Withdrawal:
+def withdrawal_of(row: Mapping[str, Any]) -> Withdrawal:
     return Withdrawal(
         withdrawal_id=row["withdrawal_id"],
         user_id=row["user_id"],
@@ -401,7 +402,7 @@ class PayoutRepository:
         found = self.client.get_item(
             TableName=self.table_name, Key=_withdrawal_key(user_id, withdrawal_id), ConsistentRead=True
         )
-        return _withdrawal(unmarshal(found["Item"])) if "Item" in found else None
+        return withdrawal_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def withdrawals_of(self, user_id: str, limit: int = 20) -> list[Withdrawal]:
         answer = self.client.query(
@@ -410,7 +411,7 @@ class PayoutRepository:
             ExpressionAttributeValues={":pk": {"S": f"CREATOR#{user_id}"}, ":wdr": {"S": "WDR#"}},
             ConsistentRead=True,
         )
-        found = [_withdrawal(unmarshal(item)) for item in answer.get("Items", [])]
+        found = [withdrawal_of(unmarshal(item)) for item in answer.get("Items", [])]
         return sorted(found, key=lambda w: w.created_at, reverse=True)[:limit]
 
     def withdrawn_on(self, user_id: str, day: str) -> int:
