@@ -20,7 +20,7 @@ from datetime import datetime
 from coins.errors import CreatorSignupClosed, NotACreator, NotFound
 from coins.repository import iso_timestamp
 from coins.repository.ledger.accounts import AccountRepository
-from coins.repository.ledger.records import CreatorMark
+from coins.repository.ledger.records import CreatorMark as CreatorMark  # handlers name it from here
 from coins.rules import CreatorSignup, PlatformRules, require_age
 
 

@@ -45,8 +45,8 @@ from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.records import PendingBucket
 from coins.repository.ledger.transfers import TransferRepository
+from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.repository.payouts import (
-    DueWithdrawal,
     PayoutRepository,
     Withdrawal,
     WithdrawalStateConflict,
