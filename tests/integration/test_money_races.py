@@ -21,6 +21,7 @@ from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.ledger import balance_totals, gifts_in_flight
 from tests.support.settlement import settle_gifts
 from tests.support.streams import ADULT, go_live, live_stream_of
 from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
@@ -132,7 +133,7 @@ def test_concurrent_partial_reversals_return_every_reversed_diamond(
     withdrawal = app.payouts.get_withdrawal("creator-1", wid)
     assert withdrawal is not None
     assert withdrawal.reversed_amount == 2000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 # ---------------------------------------------------------------- purchases repaying debt
@@ -224,7 +225,7 @@ def test_two_purchases_settling_at_once_repay_the_same_debt_once(
     wallet = shop.wallets.wallet("fan-1")
     assert (wallet.coin_debt, wallet.coins) == (0, 70 + 70 - 50)
     assert original(shop.repository.balances, Account("fan-1", AccountKind.COIN_DEBT)) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
@@ -284,7 +285,7 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
     wallet = shop.wallets.wallet("fan-1")
     assert (wallet.coin_debt, wallet.coins) == (0, 90)
     assert original(shop.repository.balances, Account("fan-1", AccountKind.COIN_DEBT)) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_going_over_the_cap_never_turns_a_freeze_that_landed_meanwhile_into_a_review(
@@ -360,7 +361,7 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
     record = shop.orders.funded_recipients(order)["creator-1"]
     assert (record.due, record.reversed) == (35_000, 35_000)  # millidiamonds
     assert shop.wallets.wallet("fan-1").coin_debt == 70
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def _gift_70_coins(shop: Services) -> str:
@@ -411,7 +412,7 @@ def test_a_gift_settled_just_before_the_creator_is_held_is_found_and_taken_back(
     assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.UNDER_REVIEW)
     record = shop.orders.funded_recipients(order)["creator-1"]
     assert (record.due, record.reversed) == (35_000, 35_000)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event_retried(
@@ -443,8 +444,8 @@ def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event
     assert shop.webhooks.handle(_disputed(order)) == "nothing_to_claw_back"
     creator = shop.wallets.wallet("creator-1")
     assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.ACTIVE)
-    assert shop.repository.gifts_in_flight() == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert gifts_in_flight(shop.repository) == 0
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_new_payers_gift_settled_from_the_stream_matures_after_the_new_payer_hold(shop: Services) -> None:

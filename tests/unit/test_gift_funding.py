@@ -13,6 +13,7 @@ from coins.repository.payouts import DueWithdrawal
 from coins.wiring import Services, build_services, services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
@@ -150,7 +151,7 @@ def test_a_charged_back_purchase_gifted_to_a_second_account_takes_its_unmatured_
     history = api.call("GET", "/v1/wallet/transactions", sub=second_account).body["items"]
     newest = history[0]
     assert (newest["code"], newest["amount"], newest["counterparty_id"]) == ("clawback", -299, "fan-1")
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
@@ -203,7 +204,7 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     assert stripe.transfers == {}
     record = app.orders.funded_recipients(order)[second_account]
     assert (record.due, record.reversed) == (3_000_000, 1_000_000)  # millidiamonds
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_coins_are_traced_oldest_gift_first_up_to_what_the_fan_had_spent(
@@ -256,7 +257,7 @@ def test_a_won_dispute_gives_the_diamonds_back_and_lifts_the_review(
     assert (api.wallet("fan-1").body["coins"], api.wallet("fan-1").body["coin_debt"]) == (102, 0)
     assert diamonds(app, second_account)["available"] == 299
     assert status_of(api, second_account) == "active"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_same_dispute_told_again_takes_nothing_twice(
@@ -270,7 +271,7 @@ def test_the_same_dispute_told_again_takes_nothing_twice(
         assert deliver(api, disputed(order, "needs_response", event_type)).status == 200
 
     assert diamonds(app, second_account) == {"available": 500, "pending": 0, "reserved": 0}
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
@@ -314,7 +315,7 @@ def test_a_gift_still_in_flight_is_refunded_to_the_fan_and_the_event_waits_for_t
     assert deliver(api, disputed(order)).status == 200
     assert status_of(api, second_account) == "active"
     assert app.orders.funded_recipients(order)[second_account].reversed == 0
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_settled_gifts_are_taken_back_at_once_and_one_in_flight_after_its_settlement(
@@ -338,7 +339,7 @@ def test_settled_gifts_are_taken_back_at_once_and_one_in_flight_after_its_settle
     assert status_of(api, second_account) == "under_review"
     fan = api.wallet("fan-1").body
     assert (fan["coins"], fan["coin_debt"]) == (300, 600)
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_returned_are_followed(
@@ -361,7 +362,7 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     assert diamonds(app, "creator-2")["pending"] == 0
     assert status_of(api, "creator-2") == "under_review"
     assert status_of(api, second_account) == "frozen"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.fixture
@@ -398,7 +399,7 @@ def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_tak
     record = fewer.orders.funded_recipients(order)[second_account]
     assert (record.due, record.reversed) == (299_000, 299_000)
     assert diamonds(app, second_account)["pending"] == 0
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 # ---------------------------------------------------------------- the new-payer hold
@@ -423,7 +424,7 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
     clock.now += timedelta(days=3)
     assert app.payout_batch.mature_all() == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 0, "reserved": 0}
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(

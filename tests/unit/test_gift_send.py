@@ -10,6 +10,7 @@ from coins.repository import iso_timestamp
 from coins.wiring import services
 from tests.support.apigw import HandlerClient
 from tests.support.capacity import item_size
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 
 
@@ -22,7 +23,7 @@ def funded(api: HandlerClient) -> HandlerClient:
 
 
 def totals() -> dict[Unit, int]:
-    return services().repository.balance_totals()
+    return balance_totals(services().repository)
 
 
 def test_a_gift_debits_the_fan_and_credits_the_creator_at_the_rate(funded: HandlerClient) -> None:

@@ -14,6 +14,7 @@ from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
+from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import event, stripe_object
 
@@ -178,7 +179,7 @@ def test_the_batch_pays_once_and_a_second_run_pays_nothing(
     assert [t["destination"] for t in stripe.transfers.values()] == [account]
     payout = app.creators.earnings("creator-1")["payouts"][0]
     assert (payout["withdrawal_id"], payout["status"], payout["transfer_id"]) == (wid, "paid", "tr_1")
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_an_old_withdrawal_finds_its_transfer_when_stripe_forgot_the_key(
@@ -260,7 +261,7 @@ def test_a_reversed_transfer_returns_the_diamonds_once(
     assert app.webhooks.handle(reversal) == "duplicate"
 
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_gift_diamonds_mature_after_the_window_in_bulk(
@@ -282,7 +283,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
 
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
     assert app.creators.earnings("creator-1")["value"]["available"] == 75  # 150.5 x $0.005, rounded down
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
@@ -311,7 +312,7 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 1000
     assert app.webhooks.handle(reversal(2000)) == "diamonds_returned"
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api: HandlerClient) -> None:
@@ -323,7 +324,7 @@ def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api
     with pytest.raises(LimitExceeded):
         withdraw(app, 1_000_000, key="all")
     assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 0
-    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 0
+    assert withdrawn_on(app.payouts, "creator-1", "2026-11-01") == 0
 
     # Then the cap itself is still allowed, and nothing more that day
     assert withdraw(app, 200_000, key="cap")["amount"] == 100_000
@@ -379,7 +380,7 @@ def test_a_refusal_after_a_lost_answer_posts_the_transfer_that_was_made_instead_
     earnings = app.creators.earnings("creator-1")
     assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 0}
     assert earnings["payouts"][0]["transfer_id"] == "tr_1"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize(
@@ -404,7 +405,7 @@ def test_errors_that_are_not_stripes_refusal_never_void_a_withdrawal(
     earnings = app.creators.earnings("creator-1")
     assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 4000}
     assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
-    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 2000
+    assert withdrawn_on(app.payouts, "creator-1", "2026-11-01") == 2000
     assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
     assert len(stripe.transfers) == 1
 
@@ -621,7 +622,7 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
     # Then the diamonds on the removed shard mature all the same
     assert fewer.payout_batch.mature_all() == 150_000
     assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
-    assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(fewer.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize(

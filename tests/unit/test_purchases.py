@@ -25,6 +25,7 @@ from coins.wiring import Services, build_services
 from devstack.template import load_function_module
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
@@ -355,7 +356,7 @@ def test_every_event_delivered_one_to_five_times_in_shuffled_order_credits_once(
     assert statuses == {200}
     assert coins_of(api) == 3 * 350
     assert shop.orders.spent("fan-1") == (3 * 350, 3 * 350)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_completed_unpaid_then_async_success_credits_once_at_the_second(
@@ -430,7 +431,7 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     assert wallet["coins"] == 0
     assert wallet["coin_debt"] == 598
     assert wallet["status"] == "frozen"
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
     # The creator who received the refunded coins is put under review (the chargeback defence), so
     # the frozen fan's refusal is shown on a gift to another, active creator.
     assert api.wallet("creator-1").body["status"] == "under_review"
@@ -455,7 +456,7 @@ def test_a_dispute_claws_back_and_freezes_and_a_won_dispute_restores(
     deliver(api, closed)
 
     assert coins_of(api) == 700
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_charge_event_before_its_payment_is_retried_by_stripe(
@@ -480,7 +481,7 @@ def test_the_next_purchase_repays_debt_before_the_coins_show(
 
     wallet = api.wallet("fan-1").body
     assert (wallet["coin_debt"], wallet["coins"]) == (0, 7000 - 598)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def checkout_for_frozen_fan(shop: Services, api: HandlerClient) -> str:
@@ -546,7 +547,7 @@ def test_a_lost_dispute_keeps_the_coins_clawed_back(shop: Services, api: Handler
     assert deliver(api, lost).body["outcome"] == "duplicate"
     assert coins_of(api) == 0
     assert api.wallet("fan-1").body["status"] == "frozen"
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_there(
@@ -572,7 +573,7 @@ def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_the
     monkeypatch.setattr(BalanceRepository, "coin_balance", original)
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_an_order_past_both_windows_is_released_from_both_in_one_call(shop: Services) -> None:
@@ -670,7 +671,7 @@ def test_a_refund_handled_while_disputed_is_kept_when_the_dispute_is_won(
     order = shop.orders.get_order(paid)
     assert order is not None
     assert (order.status, order.clawed_coins) == ("refunded", 700)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_partial_refund_during_a_dispute_keeps_its_share_when_the_dispute_is_won(
@@ -681,7 +682,7 @@ def test_a_partial_refund_during_a_dispute_keeps_its_share_when_the_dispute_is_w
     deliver(api, dispute(paid, "charge.dispute.closed", "won"))
 
     assert coins_of(api) == 700 - 700 * 500 // 999
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_refund_after_a_won_dispute_claws_back_its_share(
@@ -695,7 +696,7 @@ def test_a_refund_after_a_won_dispute_claws_back_its_share(
 
     assert refunded.body["outcome"] == "clawed_back"
     assert coins_of(api) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_dispute_of_part_of_the_payment_claws_back_only_that_share(
@@ -770,7 +771,7 @@ def test_a_late_dispute_created_after_its_won_close_claws_back_nothing(
 
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["status"]) == (700, "active")
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_clawback_that_read_a_stale_balance_of_a_frozen_fan_is_not_a_server_error(

@@ -104,7 +104,8 @@ def _withdrawal_key(user_id: str, withdrawal_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"WDR#{withdrawal_id}"}}
 
 
-def _daily_key(user_id: str, day: str) -> dict[str, Any]:
+def daily_key(user_id: str, day: str) -> dict[str, Any]:
+    """The item counting what a creator withdrew on one UTC day, against the daily cap."""
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"DAILY#{day}"}}
 
 
@@ -379,7 +380,7 @@ class PayoutRepository:
                 write={
                     "Update": {
                         "TableName": self.table_name,
-                        "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                        "Key": daily_key(withdrawal.user_id, withdrawal.day),
                         "UpdateExpression": "SET withdrawn = if_not_exists(withdrawn, :zero) + :amount, "
                         "#cur = if_not_exists(#cur, :cur)",
                         "ConditionExpression": "attribute_not_exists(withdrawn) OR "
@@ -413,12 +414,6 @@ class PayoutRepository:
         )
         found = [withdrawal_of(unmarshal(item)) for item in answer.get("Items", [])]
         return sorted(found, key=lambda w: w.created_at, reverse=True)[:limit]
-
-    def withdrawn_on(self, user_id: str, day: str) -> int:
-        found = self.client.get_item(
-            TableName=self.table_name, Key=_daily_key(user_id, day), ConsistentRead=True
-        )
-        return int(unmarshal(found.get("Item", {})).get("withdrawn", 0))
 
     def store_response(
         self, user_id: str, withdrawal_id: str, response: Mapping[str, Any]
@@ -500,7 +495,7 @@ class PayoutRepository:
             write={
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                    "Key": daily_key(withdrawal.user_id, withdrawal.day),
                     "UpdateExpression": "SET withdrawn = withdrawn - :amount",
                     "ExpressionAttributeValues": {":amount": ser(withdrawal.amount)},
                 }

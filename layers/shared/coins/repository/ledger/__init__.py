@@ -13,16 +13,13 @@ every item and key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from coins.ledger import Account, AccountKind, Unit
-from coins.repository._dynamo import unmarshal
 from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.gifts import GiftRepository
 from coins.repository.ledger.history import HistoryRepository
-from coins.repository.ledger.keys import BALANCE_SK
 from coins.repository.ledger.table import LedgerTable
 from coins.repository.ledger.transfers import TransferRepository
 
@@ -66,36 +63,3 @@ class LedgerRepository:
     @property
     def client(self) -> DynamoDBClient:
         return self.table.client
-
-    # ---------------------------------------------------------------- audit
-
-    def balance_totals(self) -> dict[Unit, int]:
-        """Sum of every balance per unit, by a full scan: for audits and tests, never a request path.
-
-        Stored balances, plus the derived gifts-in-flight account: the coins of every gift transfer
-        less the coins its settlement (or refund) rows say they settled.
-        """
-        totals = {unit: 0 for unit in Unit}
-        for row in self._scan_all():
-            pk = row["PK"]
-            if row.get("SK") == BALANCE_SK and pk.startswith("ACCT#"):
-                _, owner, kind, _shard = pk.split("#")
-                totals[Account(owner, AccountKind(kind)).unit] += int(row.get("balance", 0))
-        totals[Unit.COIN] += self.gifts_in_flight()
-        return totals
-
-    def gifts_in_flight(self) -> int:
-        """The derived in-flight account's balance (coins of gifts not yet settled), by a full scan."""
-        sent = settled = 0
-        for row in self._scan_all():
-            if row.get("kind") == "gift" and row["PK"].startswith("XFER#"):
-                sent += int(row["coins"])
-            elif "settled_coins" in row:
-                settled += int(row["settled_coins"])
-        return sent - settled
-
-    def _scan_all(self) -> Iterator[dict[str, Any]]:
-        paginator = self.table.client.get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table.name, ConsistentRead=True):
-            for raw in page.get("Items", []):
-                yield unmarshal(raw)
