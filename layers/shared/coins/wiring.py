@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from coins.payout_queue import PayoutQueue
     from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
     from coins.purchases import PurchaseService
+    from coins.refunds import RefundService
     from coins.repository import LedgerRepository
     from coins.repository.audit import AuditRepository
     from coins.repository.orders import OrderRepository
@@ -205,12 +206,25 @@ class Services:
             accounts=ledger.accounts,
             transfers=ledger.transfers,
             balances=ledger.balances,
-            gift_funding=self.gift_funding,
             provider=self.payments,
             prices=price_book(),
             urls=CheckoutUrls(self.settings.checkout_success_url, self.settings.checkout_cancel_url),
             clock=self.clock,
             min_age_to_buy=self.rules.min_age_to_buy,
+        )
+
+    @cached_property
+    def refunds(self) -> RefundService:
+        from coins.refunds import RefundService
+
+        ledger = self.repository
+        return RefundService(
+            orders=self.orders,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
+            gift_funding=self.gift_funding,
+            clock=self.clock,
         )
 
     @cached_property
@@ -317,7 +331,11 @@ class Services:
     def webhooks(self) -> PaymentEventDispatcher:
         from coins.webhooks import PaymentEventDispatcher
 
-        handlers = {**self.purchases.event_handlers(), **self.creators.event_handlers()}
+        handlers = {
+            **self.purchases.event_handlers(),
+            **self.refunds.event_handlers(),
+            **self.creators.event_handlers(),
+        }
         return PaymentEventDispatcher(
             self.orders, handlers, self.clock, livemode=self.settings.stripe_livemode
         )
