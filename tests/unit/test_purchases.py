@@ -514,15 +514,15 @@ def test_a_checkout_that_died_after_stripe_answered_resumes_with_the_same_sessio
 def test_a_webhook_that_failed_after_crediting_is_redelivered_without_crediting_twice(
     api: HandlerClient, open_order: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository.orders import OrderRepository
+    from coins.repository.stripe_events import StripeEventLog
 
-    original = OrderRepository.record_event
+    original = StripeEventLog.record_event
 
-    def crash(self: OrderRepository, *args: Any) -> bool:
-        monkeypatch.setattr(OrderRepository, "record_event", original)
+    def crash(self: StripeEventLog, *args: Any) -> bool:
+        monkeypatch.setattr(StripeEventLog, "record_event", original)
         raise ConnectionError("the function died after the credit committed")
 
-    monkeypatch.setattr(OrderRepository, "record_event", crash)
+    monkeypatch.setattr(StripeEventLog, "record_event", crash)
     event = session_event(
         "checkout.session.completed", order_id=open_order["order_id"], amount=999, currency="usd"
     )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.repository.settlement import SettlementRepository
+    from coins.repository.stripe_events import StripeEventLog
     from coins.rules import PlatformRules
     from coins.settlement import GiftSettlement
     from coins.streams import StreamService
@@ -97,6 +98,12 @@ class Services:
         from coins.repository.orders import OrderRepository
 
         return OrderRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def stripe_events(self) -> StripeEventLog:
+        from coins.repository.stripe_events import StripeEventLog
+
+        return StripeEventLog(self.settings.table_name, client=self.repository.client)
 
     @cached_property
     def payouts(self) -> PayoutRepository:
@@ -337,7 +344,7 @@ class Services:
             **self.creators.event_handlers(),
         }
         return PaymentEventDispatcher(
-            self.orders, handlers, self.clock, livemode=self.settings.stripe_livemode
+            self.stripe_events, handlers, self.clock, livemode=self.settings.stripe_livemode
         )
 
 

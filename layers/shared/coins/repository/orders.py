@@ -1,4 +1,5 @@
-"""Coin purchase orders, the rolling purchase caps and processed Stripe events, in DynamoDB.
+"""Coin purchase orders and the rolling purchase caps, in DynamoDB (the Stripe events handled are
+logged apart: coins.repository.stripe_events).
 
 An order's state only moves by conditional writes; where money moves too, the state change is a
 Guard inside the ledger's transaction, so an order is credited, refunded or restored exactly once
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from coins.errors import LimitExceeded
 from coins.repository._dynamo import (
@@ -132,10 +131,6 @@ class OrderStateConflict(Exception):
     def __init__(self, current: Mapping[str, Any] | None) -> None:
         super().__init__("order state changed")
         self.current = current
-
-
-class DuplicateEvent(Exception):
-    pass
 
 
 def _order_key(order_id: str) -> dict[str, Any]:
@@ -562,29 +557,3 @@ class OrderRepository:
             self._transact([guard.write])
         except TransactionCancelled:
             raise FundingRecordMoved() from None
-
-    # ---------------------------------------------------------------- events
-
-    def event_handled(self, event_id: str) -> bool:
-        found = self.client.get_item(
-            TableName=self.table_name,
-            Key={"PK": {"S": f"STRIPEEVT#{event_id}"}, "SK": {"S": "EVENT"}},
-            ConsistentRead=True,
-        )
-        return "Item" in found
-
-    def record_event(self, event_id: str, event_type: str, now: str) -> bool:
-        """Notes a Stripe event as handled; False if it was handled before."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item(
-                    {"PK": f"STRIPEEVT#{event_id}", "SK": "EVENT", "type": event_type, "handled_at": now}
-                ),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
