@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Unit
-from coins.repository import LedgerRepository, default_client, iso_timestamp
+from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
@@ -77,12 +77,14 @@ class InjectingClient:
 def services_on(client: Any) -> Services:
     settings = Settings.from_env()
     repository = LedgerRepository(
-        settings.table_name,
-        client=client,
-        creator_shards=settings.creator_shards,
-        system_shards=settings.system_shards,
-        max_attempts=10,
-        backoff_cap_ms=50,
+        LedgerTable(
+            settings.table_name,
+            client=client,
+            creator_shards=settings.creator_shards,
+            system_shards=settings.system_shards,
+            max_attempts=10,
+            backoff_cap_ms=50,
+        )
     )
     return build_services(settings, repository)
 

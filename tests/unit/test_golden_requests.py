@@ -34,7 +34,14 @@ from coins.payment_events import PaymentEvent
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
 from tests.support.settlement import UNIT_SHARD, unit_stream_records
-from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
+from tests.support.stripe_events import (
+    charge_refunded,
+    dispute_event,
+    event,
+    session_event,
+    stripe_object,
+    verified_individual,
+)
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 ADULT = "1990-01-01"
@@ -178,9 +185,6 @@ def spent_and_settled(world: World) -> str:
 
 def onboarded(world: World, creator: str = "creator-1") -> None:
     account_id = str(world.app.creators.onboard(user_id=creator, country="US", birthdate=ADULT)["account_id"])
-    person = stripe_object("person")
-    person["dob"] = {"year": 1990, "month": 1, "day": 1}
-    person["verification"] = {**person["verification"], "status": "verified"}
     account = stripe_object(
         "account",
         id=account_id,
@@ -188,7 +192,7 @@ def onboarded(world: World, creator: str = "creator-1") -> None:
         metadata={"user_id": creator},
         requirements={"currently_due": []},
         business_type="individual",
-        individual=person,
+        individual=verified_individual(ADULT),
     )
     handle(world, event("account.updated", account, account=account_id), f"evt_account_{creator}")
 

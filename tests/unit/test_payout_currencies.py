@@ -21,8 +21,8 @@ from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
-from tests.support.stripe_events import event, stripe_object
-from tests.unit.test_payouts import ADULT, Clock, grant_diamonds, verified_individual, withdraw
+from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.unit.test_payouts import ADULT, Clock, grant_diamonds, withdraw
 
 USD = PayoutCurrency("usd", Decimal("0.005"), 1_000, 100_000)  # $10 minimum, $1,000 a day
 VALUES = {"usd": Decimal("0.005"), "eur": Decimal("0.0046"), "jpy": Decimal("0.75"), "kwd": Decimal("0.0015")}

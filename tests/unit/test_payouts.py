@@ -16,7 +16,7 @@ from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
-from tests.support.stripe_events import event, stripe_object
+from tests.support.stripe_events import event, stripe_object, verified_individual
 
 ADULT = "1990-01-01"
 
@@ -59,16 +59,6 @@ def onboarded(
     )
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
-
-
-def verified_individual(dob: str | None) -> dict[str, Any]:
-    """The account's person as Stripe shows it: verified with this date of birth, or unverified."""
-    person = stripe_object("person")
-    if dob is not None:
-        year, month, day = (int(part) for part in dob.split("-"))
-        person["dob"] = {"year": year, "month": month, "day": day}
-        person["verification"] = {**person["verification"], "status": "verified"}
-    return person
 
 
 def grant_diamonds(api: HandlerClient, user: str, diamonds: int) -> None:
@@ -521,10 +511,10 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
 def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard: int, days_ago: int) -> None:
     """Pending diamonds as the gift settlement leaves them on one shard, earned `days_ago` days
     before the batch's clock (a settlement chunk crediting that shard; no coins in flight)."""
-    from coins.repository import LedgerRepository
+    from coins.repository import LedgerRepository, LedgerTable
     from coins.repository.settlement import CreatorCredit, SettlementChunk, SettlementRepository
 
-    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
+    ledger = LedgerRepository(LedgerTable(app.settings.table_name, creator_shards=shard + 1))
     ledger.accounts.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
     ledger.accounts.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
     ledger.accounts.set_creator(

@@ -85,12 +85,14 @@ class Services:
         it uses."""
         if self._repository is not None:
             return self._repository
-        from coins.repository import LedgerRepository
+        from coins.repository import LedgerRepository, LedgerTable
 
         return LedgerRepository(
-            self.settings.table_name,
-            creator_shards=self.settings.creator_shards,
-            system_shards=self.settings.system_shards,
+            LedgerTable(
+                self.settings.table_name,
+                creator_shards=self.settings.creator_shards,
+                system_shards=self.settings.system_shards,
+            )
         )
 
     @cached_property

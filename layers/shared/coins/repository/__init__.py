@@ -3,11 +3,13 @@
 from coins.repository._dynamo import default_client, iso_timestamp
 from coins.repository.ledger import LedgerRepository
 from coins.repository.ledger.records import CommitOutcome, HistoryEntry, Review, StoredTransfer, Wallet
+from coins.repository.ledger.table import LedgerTable
 
 __all__ = [
     "CommitOutcome",
     "HistoryEntry",
     "LedgerRepository",
+    "LedgerTable",
     "Review",
     "StoredTransfer",
     "Wallet",

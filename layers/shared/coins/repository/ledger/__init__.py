@@ -13,7 +13,6 @@ every item and key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from coins.repository.ledger.accounts import AccountRepository
@@ -30,31 +29,13 @@ if TYPE_CHECKING:
 class LedgerRepository:
     """The ledger's parts over one table (and one client)."""
 
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        client: DynamoDBClient | None = None,
-        creator_shards: int = 16,
-        system_shards: int = 64,
-        max_attempts: int = 10,
-        backoff_cap_ms: int = 1000,
-        pick_shard: Callable[[int], int] | None = None,
-    ) -> None:
-        self.table = LedgerTable(
-            table_name,
-            client=client,
-            creator_shards=creator_shards,
-            system_shards=system_shards,
-            max_attempts=max_attempts,
-            backoff_cap_ms=backoff_cap_ms,
-            pick_shard=pick_shard,
-        )
-        self.accounts = AccountRepository(self.table)
-        self.transfers = TransferRepository(self.table, self.accounts)
-        self.gifts = GiftRepository(self.table, self.transfers)
-        self.balances = BalanceRepository(self.table)
-        self.history = HistoryRepository(self.table)
+    def __init__(self, table: LedgerTable) -> None:
+        self.table = table
+        self.accounts = AccountRepository(table)
+        self.transfers = TransferRepository(table, self.accounts)
+        self.gifts = GiftRepository(table, self.transfers)
+        self.balances = BalanceRepository(table)
+        self.history = HistoryRepository(table)
 
     @property
     def table_name(self) -> str:
