@@ -107,9 +107,11 @@ def test_a_crash_anywhere_then_a_rerun_pays_each_withdrawal_exactly_once(
     reserved: list[str], stripe_env: StripeSimulator, target: str, method: str, when: str
 ) -> None:
     crashing = fresh_services()
-    victim = {"provider": crashing.payments(), "ledger": crashing.repository, "payouts": crashing.payouts}[
-        target
-    ]
+    victim = {
+        "provider": crashing.payments(),
+        "ledger": crashing.repository.transfers,
+        "payouts": crashing.payouts,
+    }[target]
     crash_once(victim, method, when=when)
 
     with pytest.raises(SimulatedCrash):
