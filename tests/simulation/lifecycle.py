@@ -51,7 +51,7 @@ from coins.errors import (
 )
 from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check
-from coins.repository import LedgerRepository
+from coins.repository import LedgerRepository, LedgerTable
 from coins.repository.audit import AuditRepository
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
@@ -306,12 +306,14 @@ class World:
         """A fresh process: new services and caches; only DynamoDB and Stripe remember anything."""
         client = FaultyDynamoDB(self.real_client, self.current_faults)
         repository = LedgerRepository(
-            self.table,
-            client=client,  # type: ignore[arg-type]
-            creator_shards=self.settings.creator_shards,
-            system_shards=self.settings.system_shards,
-            max_attempts=6,
-            backoff_cap_ms=5,
+            LedgerTable(
+                self.table,
+                client=client,  # type: ignore[arg-type]
+                creator_shards=self.settings.creator_shards,
+                system_shards=self.settings.system_shards,
+                max_attempts=6,
+                backoff_cap_ms=5,
+            )
         )
         payments = StripePayments(
             StripeSettings(API_KEY, self.settings.stripe_api_base),
