@@ -18,6 +18,7 @@ from typing import Any
 import stripe
 
 from devstack.stripe_sim.params import words
+from devstack.stripe_sim.sdk_types import defines
 
 JSON = dict[str, Any]
 
@@ -92,15 +93,18 @@ class LineItem:
 
 
 class ObjectFactory:
-    """Builds each resource from its fixture; `now` is the simulator's clock."""
+    """Builds each resource from its fixture; `now` is the simulator's clock, `livemode` its mode."""
 
-    def __init__(self, fixtures: Fixtures, now: Callable[[], int]) -> None:
+    def __init__(self, fixtures: Fixtures, now: Callable[[], int], *, livemode: bool = False) -> None:
         self.fixtures = fixtures
         self.now = now
+        self.livemode = livemode
 
     def _base(self, resource: str, object_id: str) -> JSON:
         obj = self.fixtures.copy(resource)
-        obj.update(id=object_id, created=self.now(), livemode=False)
+        obj.update(id=object_id, created=self.now())
+        if defines(resource, "livemode"):  # accounts, refunds and reversals have none in this version
+            obj["livemode"] = self.livemode
         if "metadata" in obj:
             obj["metadata"] = {}
         return obj
@@ -115,7 +119,7 @@ class ObjectFactory:
         customer_email: str | None,
         success_url: str | None,
         cancel_url: str | None,
-        payment_method_types: tuple[str, ...],
+        allowed_payment_method_types: tuple[str, ...] | None,
         expires_at: int,
         locale: str | None,
         url_base: str,
@@ -138,7 +142,9 @@ class ObjectFactory:
             collected_information=None,
             success_url=success_url,
             cancel_url=cancel_url,
-            payment_method_types=list(payment_method_types),
+            # What Stripe offers: the methods it computes for the session, filtered by the allowed ones.
+            payment_method_types=list(allowed_payment_method_types or ["card"]),
+            allowed_payment_method_types=list(allowed_payment_method_types or []) or None,
             payment_intent=None,  # created when the customer pays (API 2022-08-01 and later)
             expires_at=expires_at,
             locale=locale,
@@ -277,6 +283,7 @@ class ObjectFactory:
                 "has_evidence": False,
                 "past_due": False,
                 "submission_count": 0,
+                "submission_method": "not_submitted",  # required by the pinned version, not in the fixture
             },
             enhanced_eligibility_types=[],
         )

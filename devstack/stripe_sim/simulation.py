@@ -29,7 +29,7 @@ class NewSession:
     customer_email: str | None
     success_url: str | None
     cancel_url: str | None
-    payment_method_types: tuple[str, ...]
+    allowed_payment_method_types: tuple[str, ...] | None
     expires_at: int | None
     locale: str | None
 
@@ -76,7 +76,7 @@ class Simulation:
                 customer_email=new.customer_email,
                 success_url=new.success_url,
                 cancel_url=new.cancel_url,
-                payment_method_types=new.payment_method_types,
+                allowed_payment_method_types=new.allowed_payment_method_types,
                 expires_at=new.expires_at or now + DEFAULT_SESSION_LIFETIME,
                 locale=new.locale,
                 url_base=self.base_url(),

@@ -101,15 +101,15 @@ def control(sim: StripeSimulator, path: str, body: dict[str, Any] | None = None)
 
 
 def session_params(**extra: Any) -> SessionCreateParams:
-    """What production sends; payment_method_types is not in the SDK's typed params but is sent."""
-    params: dict[str, Any] = {
+    """What production sends, typed by the SDK's parameters for the pinned version."""
+    params: SessionCreateParams = {
         "mode": "payment",
         "success_url": "http://app.test/checkout/success?session_id={CHECKOUT_SESSION_ID}",
         "cancel_url": "http://app.test/checkout/cancelled",
         "client_reference_id": "or_1",
         "metadata": {"order_id": "or_1", "coins": "700"},
         "payment_intent_data": {"metadata": {"order_id": "or_1", "coins": "700"}},
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "line_items": [
             {
                 "quantity": 1,
@@ -225,7 +225,9 @@ def test_a_delayed_payment_completes_unpaid_then_settles(
     event_type: str,
     payment_status: str,
 ) -> None:
-    session = client.v1.checkout.sessions.create(params=session_params(payment_method_types=["konbini"]))
+    session = client.v1.checkout.sessions.create(
+        params=session_params(allowed_payment_method_types=["konbini"])
+    )
 
     control(sim, f"/_sim/checkout/sessions/{session.id}/pay", {"async": True})
     control(sim, f"/_sim/checkout/sessions/{session.id}/{outcome}")
