@@ -31,6 +31,7 @@ from devstack.local_env import (
     LOCAL_SECRETS,
     LOCAL_WEBHOOK_SECRET,
     LocalServices,
+    live_stripe_secrets,
     real_stripe_secrets,
     stack_values,
 )
@@ -57,9 +58,15 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def local_secrets(values: LocalStackValues, env: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
-    """Secret name -> value for every secret parameter of the template (real Stripe keys from env)."""
-    contents = real_stripe_secrets(env) if env is not None else LOCAL_SECRETS
+def local_secrets(
+    values: LocalStackValues, env: Mapping[str, str] | None, *, livemode: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Secret name -> value for every secret parameter of the template (real Stripe keys from env;
+    live-mode keys for the simulator in live mode)."""
+    if env is not None:
+        contents = real_stripe_secrets(env)
+    else:
+        contents = live_stripe_secrets() if livemode else LOCAL_SECRETS
     params = values.template.get("Parameters", {})
     return {values.parameter(name): dict(value) for name, value in contents.items() if name in params}
 
@@ -93,6 +100,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 port=args.stripe_port,
                 webhook_url=f"{api_url}/v1/webhooks/stripe",
                 webhook_secret=LOCAL_WEBHOOK_SECRET,
+                livemode=args.stripe_livemode,
             )
             stack.enter_context(simulator)
             stripe_url = simulator.base_url
@@ -102,9 +110,10 @@ def run_dev(args: argparse.Namespace) -> int:
             api_url=api_url,
             stripe_url=stripe_url,
             aws_url=aws.endpoint_url,
+            stripe_livemode=args.stripe_livemode,
         )
         values = stack_values(services)
-        secrets = local_secrets(values, os.environ if real_stripe else None)
+        secrets = local_secrets(values, os.environ if real_stripe else None, livemode=args.stripe_livemode)
         services = replace(services, secret_arns=aws.create_secrets(secrets))
         queues = aws.create_queues(values)
         functions = local_functions(
@@ -184,7 +193,8 @@ def where_everything_is(
         f"  DynamoDB Local {services.dynamodb_url}  table {services.table}"
         + ("  (in memory)" if data_dir is None else f"  (data in {data_dir})"),
         f"  Stripe         {services.stripe_url or 'api.stripe.com (your test-mode keys)'}"
-        + ("  simulator: /_sim/... routes, hosted checkout pages" if services.stripe_url else ""),
+        + ("  simulator: /_sim/... routes, hosted checkout pages" if services.stripe_url else "")
+        + ("  LIVE MODE (StripeLivemode=true, live keys)" if services.stripe_livemode else ""),
         f"  AWS            {services.aws_url}  (Secrets Manager: {', '.join(sorted(secrets))}; "
         f"SQS: {', '.join(sorted(queues))})",
         f"  Tokens         make token USER=alice  (issuer {LOCAL_ISSUER}, audience {LOCAL_AUDIENCE})",
@@ -259,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--dynamodb-port", type=int, default=8000, help="0 picks a free port")
     dev.add_argument("--stripe-port", type=int, default=12111, help="0 picks a free port")
     dev.add_argument("--stripe", choices=["simulator", "real"], default="simulator")
+    dev.add_argument(
+        "--stripe-livemode",
+        action="store_true",
+        help="run as a live deployment: StripeLivemode=true, the simulator in live mode, rk_live_ keys",
+    )
     dev.add_argument("--in-memory", action="store_true", help="keep no data between runs")
     dev.add_argument("--data-dir", default=str(ROOT / ".local" / "dynamodb"))
     dev.add_argument("--table", default="coins-local")

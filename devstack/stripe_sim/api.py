@@ -122,7 +122,9 @@ class Api:
                 key = ""
         elif scheme.lower() != "bearer":
             key = ""
-        if not key.startswith(("sk_test_", "rk_test_")):
+        # One simulator is one mode, as one set of keys sees one: secret or restricted keys of it.
+        mode = self.store.factory.mode
+        if not key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
             raise StripeError(401, f"Invalid API Key provided: {_redact(key)}")
 
     @staticmethod

@@ -100,6 +100,11 @@ class ObjectFactory:
         self.now = now
         self.livemode = livemode
 
+    @property
+    def mode(self) -> str:
+        """ "live" or "test": in the keys Stripe takes and in the ids of Checkout Sessions."""
+        return "live" if self.livemode else "test"
+
     def _base(self, resource: str, object_id: str) -> JSON:
         obj = self.fixtures.copy(resource)
         obj.update(id=object_id, created=self.now())
@@ -124,7 +129,7 @@ class ObjectFactory:
         locale: str | None,
         url_base: str,
     ) -> JSON:
-        session_id = f"cs_test_a1{random_token(56)}"
+        session_id = f"cs_{self.mode}_a1{random_token(56)}"
         total = sum(item.amount for item in line_items)
         session = self._base("checkout.session", session_id)
         session.update(

@@ -32,7 +32,8 @@ class StripeSimulator:
     """Stripe's API subset, hosted pages, signed webhooks and `/_sim` controls on one port.
 
     `port=0` picks a free port when started. `public_url` overrides the address put in hosted
-    page URLs (defaults to `http://<host>:<port>`).
+    page URLs (defaults to `http://<host>:<port>`). `livemode`: Stripe's live mode (live keys,
+    `livemode: true` objects and events, `cs_live_` sessions); test mode otherwise.
     """
 
     def __init__(
@@ -47,11 +48,12 @@ class StripeSimulator:
         max_attempts: int = 8,
         delivery_timeout: float = 10.0,
         public_url: str | None = None,
+        livemode: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.store = Store(fixtures_path)
+        self.store = Store(fixtures_path, livemode=livemode)
         self.dispatcher = WebhookDispatcher(
             self.store,
             url=webhook_url,
@@ -109,6 +111,10 @@ class StripeSimulator:
         self.stop()
 
     # ------------------------------------------------------------------ webhooks
+
+    @property
+    def livemode(self) -> bool:
+        return self.store.factory.livemode
 
     @property
     def webhook_url(self) -> str | None:

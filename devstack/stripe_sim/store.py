@@ -149,10 +149,10 @@ def _contains(params: Any, wanted: Any) -> bool:
 
 
 class Store:
-    def __init__(self, fixtures_path: Path | None = None) -> None:
+    def __init__(self, fixtures_path: Path | None = None, *, livemode: bool = False) -> None:
         self.lock = threading.RLock()
         self.clock = Clock()
-        self.factory = ObjectFactory(Fixtures(fixtures_path), self.now)
+        self.factory = ObjectFactory(Fixtures(fixtures_path), self.now, livemode=livemode)
         # Told of each new event while the lock is held (the webhook dispatcher queues it).
         self.listeners: list[Callable[[StoredEvent], None]] = []
         self.generation = 0
