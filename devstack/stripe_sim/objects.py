@@ -255,7 +255,9 @@ class ObjectFactory:
         )
         return charge
 
-    def refund(self, *, amount: int, charge: JSON, reason: str | None, metadata: dict[str, str]) -> JSON:
+    def refund(
+        self, *, amount: int, charge: JSON, reason: str | None, metadata: dict[str, str], status: str
+    ) -> JSON:
         refund = self._base("refund", random_id("re", 23, lead="3"))
         refund.update(
             amount=amount,
@@ -266,21 +268,52 @@ class ObjectFactory:
             balance_transaction=random_id("txn", 23, lead="3"),
             reason=reason,
             metadata=dict(metadata),
-            status="succeeded",
+            status=status,
         )
         return refund
 
-    def dispute(self, *, amount: int, charge: JSON, reason: str) -> JSON:
+    def balance_transaction(
+        self, *, amount: int, currency: str, fee: int, description: str, source: str, category: str
+    ) -> JSON:
+        """Money in or out of the platform's balance; a dispute's fee shows in `fee_details`."""
+        txn = self._base("balance_transaction", random_id("txn", 23, lead="1"))
+        fee_details = [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            }
+        ]
+        txn.update(
+            amount=amount,
+            currency=currency,
+            fee=fee,
+            fee_details=fee_details if fee else [],
+            net=amount - fee,
+            description=description,
+            source=source,
+            reporting_category=category,
+            type="adjustment",
+            status="pending",
+            available_on=self.now() + 7 * 24 * 3600,
+        )
+        return txn
+
+    def dispute(self, *, amount: int, charge: JSON, reason: str, inquiry: bool, status: str) -> JSON:
+        """A chargeback (the bank takes the money back) or an inquiry (the bank only asks)."""
         dispute = self._base("dispute", random_id("dp", 23, lead="1"))
-        dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
+        dispute["payment_method_details"]["card"]["case_type"] = "inquiry" if inquiry else "chargeback"
         dispute.update(
             amount=amount,
             charge=charge["id"],
             currency=charge["currency"],
             payment_intent=charge["payment_intent"],
             reason=reason,
-            status="needs_response",
-            is_charge_refundable=False,
+            status=status,
+            # An inquiry can still be settled by a refund; a chargeback has taken the money already.
+            is_charge_refundable=inquiry,
             balance_transactions=[],
             evidence_details={
                 **dispute["evidence_details"],

@@ -259,7 +259,7 @@ def test_expiring_a_session_emits_expired_and_the_api_refuses_a_second_expiry(
 # ---------------------------------------------------------------------- refunds and disputes
 
 
-def test_refunds_update_the_charge_and_emit_charge_refunded_until_fully_refunded(
+def test_refunds_update_the_charge_and_emit_refund_created_and_charge_refunded_until_fully_refunded(
     sim: StripeSimulator, client: stripe.StripeClient, receiver: Receiver
 ) -> None:
     charge_id = paid_charge(sim, client)
@@ -271,15 +271,30 @@ def test_refunds_update_the_charge_and_emit_charge_refunded_until_fully_refunded
     assert client.v1.refunds.retrieve(rest["id"]).charge == charge_id
     charge = client.v1.charges.retrieve(charge_id)
     assert (charge.amount_refunded, charge.refunded) == (999, True)
-    receiver.wait_for(3)
+    receiver.wait_for(5)
     refunded = [e.data.object for e in receiver.events() if e.type == "charge.refunded"]
     assert [(c["amount_refunded"], c["refunded"]) for c in refunded] == [(400, False), (999, True)]
     assert refunded[0]["metadata"]["order_id"] == "or_1"
+    created = [e.data.object for e in receiver.events() if e.type == "refund.created"]
+    assert [(r["id"], r["status"]) for r in created] == [
+        (partial["id"], "succeeded"),
+        (rest["id"], "succeeded"),
+    ]
 
 
-@pytest.mark.parametrize("closed_as", ["won", "lost"])
-def test_a_dispute_is_created_for_the_charge_amount_then_closed(
-    sim: StripeSimulator, client: stripe.StripeClient, receiver: Receiver, closed_as: str
+@pytest.mark.parametrize(
+    ("closed_as", "funds_events"),
+    [
+        ("won", ["charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"]),
+        ("lost", ["charge.dispute.funds_withdrawn"]),
+    ],
+)
+def test_a_chargeback_withdraws_the_charge_amount_then_closes(
+    sim: StripeSimulator,
+    client: stripe.StripeClient,
+    receiver: Receiver,
+    closed_as: str,
+    funds_events: list[str],
 ) -> None:
     session = client.v1.checkout.sessions.create(params=session_params())
     control(sim, f"/_sim/checkout/sessions/{session.id}/pay")
@@ -287,12 +302,16 @@ def test_a_dispute_is_created_for_the_charge_amount_then_closed(
     dispute = control(sim, f"/_sim/checkout/sessions/{session.id}/dispute")
     control(sim, f"/_sim/disputes/{dispute['id']}/close", {"status": closed_as})
 
-    receiver.wait_for(3)
-    created, closed = (e for e in receiver.events() if e.type.startswith("charge.dispute."))
+    receiver.wait_for(3 + len(funds_events))
+    disputes = [e for e in receiver.events() if e.type.startswith("charge.dispute.")]
+    created, closed = disputes[0], next(e for e in disputes if e.type == "charge.dispute.closed")
     assert created.type == "charge.dispute.created"
     assert (created.data.object["status"], created.data.object["amount"]) == ("needs_response", 999)
     assert (closed.type, closed.data.object["status"]) == ("charge.dispute.closed", closed_as)
-    assert client.v1.disputes.retrieve(dispute["id"]).status == closed_as
+    assert [e.type for e in disputes if "funds" in e.type] == funds_events
+    found = client.v1.disputes.retrieve(dispute["id"])
+    assert found.status == closed_as
+    assert [t.amount for t in found.balance_transactions] == [-999, 999][: len(funds_events)]
 
 
 # ---------------------------------------------------------------------- idempotency
@@ -704,3 +723,4 @@ def test_the_command_line_entry_point_serves_until_terminated() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
