@@ -8,6 +8,7 @@ route of the template on 127.0.0.1:3000, each function in its own processes (dev
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -87,8 +88,12 @@ def run_dev(args: argparse.Namespace) -> int:
         )
         return 2
     record = Path(args.permission_log).resolve() if args.permission_log else None
+    if args.reset:
+        forget_local_data(Path(args.data_dir), Path(args.stripe_data_dir))
     with ExitStack() as stack, stop_on_signals() as stopping:
         data_dir = None if args.in_memory else Path(args.data_dir)
+        # The simulator keeps its objects beside the table's, as a Stripe account keeps its own.
+        stripe_dir = None if args.in_memory else Path(args.stripe_data_dir)
         dynamodb = stack.enter_context(DynamoDBLocal(args.dynamodb_port, data_dir=data_dir))
         create_table(local_client(dynamodb.endpoint_url), args.table)
         outbox = GiftOutbox(dynamodb.endpoint_url, args.table).start()
@@ -101,6 +106,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 webhook_url=f"{api_url}/v1/webhooks/stripe",
                 webhook_secret=LOCAL_WEBHOOK_SECRET,
                 livemode=args.stripe_livemode,
+                data_dir=stripe_dir,
             )
             stack.enter_context(simulator)
             stripe_url = simulator.base_url
@@ -160,6 +166,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 secrets=secrets,
                 queues=queues,
                 data_dir=data_dir,
+                stripe_dir=stripe_dir if not real_stripe else None,
                 permissions=args.permissions,
                 record=record,
             ),
@@ -172,6 +179,15 @@ def run_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def forget_local_data(*directories: Path) -> None:
+    """`make dev RESET=1`: the table's data and the Stripe simulator's go together, so neither
+    names what the other has forgotten."""
+    for directory in directories:
+        if directory.exists():
+            shutil.rmtree(directory)
+            print(f"reset: removed {directory}", flush=True)
+
+
 def where_everything_is(
     *,
     api_url: str,
@@ -181,6 +197,7 @@ def where_everything_is(
     queues: Mapping[str, str],
     data_dir: Path | None,
     permissions: str,
+    stripe_dir: Path | None = None,
     record: Path | None,
 ) -> str:
     """The banner `make dev` prints: every address, every function and what runs it."""
@@ -194,7 +211,8 @@ def where_everything_is(
         + ("  (in memory)" if data_dir is None else f"  (data in {data_dir})"),
         f"  Stripe         {services.stripe_url or 'api.stripe.com (your test-mode keys)'}"
         + ("  simulator: /_sim/... routes, hosted checkout pages" if services.stripe_url else "")
-        + ("  LIVE MODE (StripeLivemode=true, live keys)" if services.stripe_livemode else ""),
+        + ("  LIVE MODE (StripeLivemode=true, live keys)" if services.stripe_livemode else "")
+        + (f"  (state in {stripe_dir})" if stripe_dir is not None else ""),
         f"  AWS            {services.aws_url}  (Secrets Manager: {', '.join(sorted(secrets))}; "
         f"SQS: {', '.join(sorted(queues))})",
         f"  Tokens         make token USER=alice  (issuer {LOCAL_ISSUER}, audience {LOCAL_AUDIENCE})",
@@ -276,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     dev.add_argument("--in-memory", action="store_true", help="keep no data between runs")
     dev.add_argument("--data-dir", default=str(ROOT / ".local" / "dynamodb"))
+    dev.add_argument(
+        "--stripe-data-dir", default=str(ROOT / ".local" / "stripe"), help="the simulator's state"
+    )
+    dev.add_argument("--reset", action="store_true", help="forget the kept table and Stripe state first")
     dev.add_argument("--table", default="coins-local")
     dev.add_argument("--jwt-dir", default=str(DEFAULT_KEY_DIR))
     dev.add_argument(

@@ -236,7 +236,7 @@ class Controls:
         @route("POST", "/_sim/clock/advance")
         def advance(body: JSON, args: dict[str, str]) -> JSON:
             seconds = _int(body, "seconds", minimum=0) or 0
-            store.clock.advance(seconds)
+            store.advance_clock(seconds)
             sim.expire_overdue_sessions()  # sessions whose time has come expire now, as on Stripe
             return {"now": store.now(), "offset": store.clock.offset}
 

@@ -89,7 +89,9 @@ class Simulation:
                 locale=new.locale,
                 url_base=self.base_url(),
             )
-            self.store.sessions[session["id"]] = SessionSpec(new.line_items, new.payment_intent_metadata)
+            self.store.remember_session(
+                session["id"], SessionSpec(new.line_items, new.payment_intent_metadata)
+            )
             return self.store.add(session)
 
     def session(self, session_id: str) -> JSON:
@@ -237,7 +239,7 @@ class Simulation:
     ) -> JSON:
         with self.store.lock:
             self.store.get(account_id, "account", param="account", status=400)
-            self.store.onboarding[account_id] = OnboardingUrls(refresh_url, return_url)
+            self.store.remember_onboarding(account_id, OnboardingUrls(refresh_url, return_url))
             return self.store.factory.account_link(url=f"{self.base_url()}/connect/onboard/{account_id}")
 
     def onboarding_urls(self, account_id: str) -> OnboardingUrls:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -22,6 +23,7 @@ import stripe
 from stripe.params import TransferCreateParams
 from stripe.params.checkout import SessionCreateParams
 
+from devstack.dynamodb_local import free_port
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 
@@ -724,3 +726,37 @@ def test_the_command_line_entry_point_serves_until_terminated() -> None:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
 
+
+# ---------------------------------------------------------------------- kept state (make dev)
+
+
+def test_events_still_owed_a_delivery_are_delivered_after_a_restart(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    # Given a simulator keeping its state, whose webhook endpoint is down when a payment completes
+    down = f"http://127.0.0.1:{free_port()}/v1/webhooks/stripe"
+    first = StripeSimulator(
+        port=0, webhook_url=down, webhook_secret=SECRET, retry_delay=60, max_attempts=4, data_dir=tmp_path
+    )
+    with first:
+        client = stripe.StripeClient(KEY, base_addresses={"api": first.base_url}, max_network_retries=0)
+        session = client.v1.checkout.sessions.create(params=session_params())
+        first.sim.pay_session(session.id)
+        deadline = time.monotonic() + 5
+        while not first.events()[0].deliveries and time.monotonic() < deadline:
+            time.sleep(0.01)
+    (owed,) = first.events()
+    assert [d.status for d in owed.deliveries] == [None]
+
+    # When it restarts (`make dev` again) with the endpoint up
+    with StripeSimulator(
+        port=0, webhook_url=receiver.url, webhook_secret=SECRET, retry_delay=0.01, data_dir=tmp_path
+    ) as again:
+        # Then the event is delivered as its second attempt, and the session is still there
+        (received,) = receiver.wait_for(1)
+        assert json.loads(received.body)["id"] == owed.id
+        assert again.wait_for_deliveries()
+        (kept,) = again.events()
+        assert [(d.attempt, d.status) for d in kept.deliveries] == [(1, None), (2, 200)]
+        assert kept.event["pending_webhooks"] == 0
+        assert again.object(session.id)["status"] == "complete"  # type: ignore[index]
