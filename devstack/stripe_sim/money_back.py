@@ -32,6 +32,16 @@ def _refused(message: str, *, code: str | None = None, param: str | None = None)
     return StripeError(400, message, code=code, param=param)
 
 
+def portion(amount: int | None, remaining: int, *, too_large: str) -> int:
+    """The part of what is left that a refund or reversal takes: all of it unless told."""
+    amount = remaining if amount is None else amount
+    if amount <= 0 or amount > remaining:
+        raise _refused(
+            too_large.format(amount=amount, remaining=remaining), code="amount_too_large", param="amount"
+        )
+    return amount
+
+
 class MoneyBack:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -63,13 +73,11 @@ class MoneyBack:
                 raise _refused(
                     f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
                 )
-            amount = remaining if amount is None else amount
-            if amount <= 0 or amount > remaining:
-                raise _refused(
-                    f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
-                    code="amount_too_large",
-                    param="amount",
-                )
+            amount = portion(
+                amount,
+                remaining,
+                too_large="Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            )
             refund = self.store.add(
                 self.store.factory.refund(
                     amount=amount,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devstack.stripe_sim.errors import StripeError, no_such
-from devstack.stripe_sim.money_back import MoneyBack
+from devstack.stripe_sim.money_back import MoneyBack, portion
 from devstack.stripe_sim.objects import JSON, LineItem, changed_attributes, random_id
 from devstack.stripe_sim.store import OnboardingUrls, Origin, SessionSpec, Store
 
@@ -346,13 +346,12 @@ class Simulation:
             remaining = transfer["amount"] - transfer["amount_reversed"]
             if remaining <= 0:
                 raise _refused(f"Transfer {transfer_id} is already fully reversed.")
-            amount = remaining if amount is None else amount
-            if amount <= 0 or amount > remaining:
-                raise _refused(
-                    f"Reversal amount ({amount}) is greater than the transfer's unreversed amount ({remaining})",
-                    code="amount_too_large",
-                    param="amount",
-                )
+            amount = portion(
+                amount,
+                remaining,
+                too_large="Reversal amount ({amount}) is greater than the transfer's unreversed amount "
+                "({remaining})",
+            )
             reversal = self.store.add(
                 self.store.factory.transfer_reversal(
                     amount=amount, transfer=transfer, metadata=metadata or {}

@@ -232,16 +232,18 @@ def test_intrinsics_resolve_to_the_local_stand_ins() -> None:
 # ---------------------------------------------------------------- each function's environment
 
 
+LOCAL_SERVICES = LocalServices(
+    table="coins-t",
+    dynamodb_url="http://ddb",
+    api_url="http://api",
+    stripe_url="http://sim",
+    aws_url="http://aws",
+)
+
+
 @pytest.mark.parametrize("livemode", [False, True])
 def test_the_stripe_mode_reaches_every_function_from_the_template_parameter(livemode: bool) -> None:
-    services = LocalServices(
-        table="coins-t",
-        dynamodb_url="http://ddb",
-        api_url="http://api",
-        stripe_url="http://sim",
-        aws_url="http://aws",
-        stripe_livemode=livemode,
-    )
+    services = replace(LOCAL_SERVICES, stripe_livemode=livemode)
     template = load_template()
 
     envs = function_environments(services)
@@ -256,14 +258,7 @@ def test_the_stripe_mode_reaches_every_function_from_the_template_parameter(live
 
 
 def test_each_function_gets_its_own_variables_resolved_and_only_its_own_secret_name() -> None:
-    services = LocalServices(
-        table="coins-t",
-        dynamodb_url="http://ddb",
-        api_url="http://api",
-        stripe_url="http://sim",
-        aws_url="http://aws",
-    )
-    envs = function_environments(services, secrets={"coins/stripe-checkout": {"api_key": "rk_test_c"}})
+    envs = function_environments(LOCAL_SERVICES, secrets={"coins/stripe-checkout": {"api_key": "rk_test_c"}})
 
     assert not [v for v in envs["WalletFunction"] if v.startswith("CHECKOUT_")]
     assert [v for v in envs["WalletFunction"] if v.startswith("STRIPE_")] == ["STRIPE_LIVEMODE"]
