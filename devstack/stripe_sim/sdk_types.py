@@ -29,10 +29,8 @@ from typing import Any, ForwardRef, Literal, NotRequired, Required, Union, get_a
 
 import stripe
 import typing_extensions
-from stripe._list_object import ListObject
-from stripe._object_classes import OBJECT_CLASSES
-from stripe._request_options import RequestOptions
-from stripe._stripe_object import StripeObject
+from stripe import ListObject, RequestOptions, StripeObject
+from stripe._object_classes import OBJECT_CLASSES  # the SDK's one map of object names to classes
 
 from devstack.stripe_sim.errors import StripeError, invalid_param, missing_param, unknown_param
 

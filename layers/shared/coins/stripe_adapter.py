@@ -18,7 +18,6 @@ import stripe
 from coins.payment_events import PaymentEvent
 
 if TYPE_CHECKING:  # the SDK's generated parameter types, for mypy: the SDK loads them lazily
-    from stripe._base_address import BaseAddresses
     from stripe.params.checkout import SessionCreateParams
 
 # Stripe signs a timestamp: refused when older than Stripe's own tolerance, or in the future.
@@ -119,12 +118,11 @@ class TransferRecord:
 class StripePayments:
     def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
         # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
-        base: BaseAddresses | None = (
-            {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
-        )
         self._client = stripe.StripeClient(
             settings.api_key,
-            base_addresses=base,
+            base_addresses=(
+                {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else {}
+            ),
             max_network_retries=2,
             http_client=http_client,
         )
