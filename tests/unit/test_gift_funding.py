@@ -484,3 +484,60 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     # Then it is credited, and the mark still says when the fan first paid
     assert (api.wallet("fan-1").body["coins"], api.wallet("fan-1").body["coin_debt"]) == (0, 528)
     assert first_paid_at() == marked
+
+
+# ---------------------------------------------------------------- several orders, first in first out
+
+
+def two_orders_then_two_gifts(app: Services, api: HandlerClient, clock: Clock) -> tuple[str, str]:
+    """fan-1 buys 700 + 700 coins, gifts 700 to an innocent creator, then 700 to a colluder: first
+    in, first out, the first order's coins paid the innocent's gift and the second's the colluder's."""
+    for creator in ("innocent", "colluder"):
+        api.go_live(creator)
+    first = bought(app, api, key="o1")
+    clock.now += timedelta(seconds=1)
+    second = bought(app, api, key="o2")
+    clock.now += timedelta(seconds=1)
+    gift(api, "innocent", "hand_hearts", 7, "g1")  # 700 coins -> 350 diamonds
+    clock.now += timedelta(seconds=1)
+    gift(api, "colluder", "hand_hearts", 7, "g2")
+    clock.now += timedelta(seconds=1)
+    return first, second
+
+
+def test_two_charged_back_orders_take_each_gift_once_first_in_first_out(
+    app: Services, api: HandlerClient, clock: Clock
+) -> None:
+    first, second = two_orders_then_two_gifts(app, api, clock)
+
+    # When both payments are charged back
+    deliver(api, disputed(first))
+    deliver(api, disputed(second))
+
+    # Then each gift is attributed to one order: the colluder keeps nothing, and the innocent
+    # creator is not asked twice for the same earnings
+    assert {c: (r.due, r.reversed) for c, r in app.orders.funded_recipients(first).items()} == {
+        "innocent": (350_000, 350_000)
+    }
+    assert {c: (r.due, r.reversed) for c, r in app.orders.funded_recipients(second).items()} == {
+        "colluder": (350_000, 350_000)
+    }
+    assert diamonds(app, "colluder")["pending"] == 0
+    assert diamonds(app, "innocent")["pending"] == 0
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
+
+
+def test_a_later_order_charged_back_alone_reaches_the_gift_its_own_coins_paid_for(
+    app: Services, api: HandlerClient, clock: Clock
+) -> None:
+    first, second = two_orders_then_two_gifts(app, api, clock)
+
+    # When only the second payment is charged back
+    deliver(api, disputed(second))
+
+    # Then its 700 coins are the colluder's gift (the first order's paid the innocent's, older)
+    assert set(app.orders.funded_recipients(second)) == {"colluder"}
+    assert diamonds(app, "colluder")["pending"] == 0
+    assert diamonds(app, "innocent")["pending"] == 350
+    assert (status_of(api, "innocent"), status_of(api, "colluder")) == ("active", "under_review")
+    assert app.orders.funded_recipients(first) == {}

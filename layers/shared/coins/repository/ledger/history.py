@@ -14,7 +14,7 @@ from typing import Any
 from coins.ledger import AccountKind, TransferCode
 from coins.repository._dynamo import decode_cursor, encode_cursor, iso_timestamp, unmarshal
 from coins.repository.ledger.keys import HISTORY_INDEX, history_pk, transfer_key
-from coins.repository.ledger.records import GiftSent, HistoryEntry, SettledGifts, history_entry
+from coins.repository.ledger.records import CoinPosting, GiftSent, HistoryEntry, SettledGifts, history_entry
 from coins.repository.ledger.table import LedgerTable
 
 _GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
@@ -75,57 +75,70 @@ class HistoryRepository:
         next_cursor = encode_cursor(page[-1]["HSK"]) if len(rows) > limit else None
         return [history_entry(row) for row in page], next_cursor
 
-    def gift_recipients_since(self, fan_id: str, since: str, *, coins: int) -> list[GiftSent]:
-        """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
+    def coin_postings_since(self, fan_id: str, since: str) -> list[CoinPosting]:
+        """Every posting on the fan's coins from `since` on, oldest first; gifts refunded at
+        settlement and their refunds are marked `returned` (those coins came back).
 
-        For the chargeback defence: which creators received coins a refunded or disputed payment
-        had funded. A gift's transfer item is the fan's history entry, so this is one Query of the
-        fan's `History` index partition (gift entries only), and a BatchGetItem of the transfers
-        for the creator's exact share. Gifts refunded at settlement (their creator could not
-        receive) are left out and do not count towards `coins`: those coins came back to the fan.
-        The index is eventually consistent: a gift sent a moment ago may be missing; the next event
-        about the order reconciles again.
+        For the chargeback defence, which follows the fan's coins first in, first out: one Query
+        of the fan's `History` index partition (coin postings only; a gift's transfer item is the
+        fan's entry for it), bounded by what the fan did since the payment. The index is
+        eventually consistent: a posting made a moment ago may be missing; the next event about
+        the order reconciles again.
         """
         refunded = self._refunded_gifts(fan_id, since)
-        gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
-        covered = 0
+        postings: list[CoinPosting] = []
         query: dict[str, Any] = {
             "TableName": self._table.name,
             "IndexName": HISTORY_INDEX,
             "KeyConditionExpression": "HPK = :fan AND HSK >= :since",
-            "FilterExpression": "#code = :gift AND #account = :coins",
-            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "FilterExpression": "#account = :coins",
+            "ExpressionAttributeNames": {"#account": "account"},
             "ExpressionAttributeValues": {
                 ":fan": {"S": fan_id},
                 ":since": {"S": since},
-                ":gift": {"S": TransferCode.GIFT.value},
                 ":coins": {"S": AccountKind.COINS.value},
             },
             "ScanIndexForward": True,
         }
-        while covered < coins:
+        while True:
             answer = self._table.client.query(**query)
             for raw in answer.get("Items", []):
                 row = unmarshal(raw)
-                if not row.get("counterparty_id") or row["transfer_id"] in refunded:
-                    continue
-                gift_coins = -int(row["amount"])
-                gifts.append((row["transfer_id"], row["created_at"], row["counterparty_id"], gift_coins))
-                covered += gift_coins
-                if covered >= coins:
-                    break
+                gift = row.get("code") == TransferCode.GIFT.value and row.get("kind") != REFUND_ROW
+                postings.append(
+                    CoinPosting(
+                        transfer_id=row["transfer_id"],
+                        created_at=row["created_at"],
+                        amount=int(row["amount"]),
+                        gift_to=row.get("counterparty_id") if gift else None,
+                        returned=row.get("kind") == REFUND_ROW or row["transfer_id"] in refunded,
+                    )
+                )
             if "LastEvaluatedKey" not in answer:
-                break
+                return postings
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        keys = [transfer_key(transfer_id) for transfer_id, *_ in gifts]
+
+    def gifts_sent(self, gifts: Sequence[tuple[CoinPosting, int]]) -> list[tuple[GiftSent, int]]:
+        """The gifts as the chargeback defence needs them (the creator's exact share, from one
+        BatchGetItem of their transfers), each with the coins of it attributed."""
+        keys = [transfer_key(posting.transfer_id) for posting, _ in gifts]
         projection = {"ProjectionExpression": "transfer_id, millidiamonds"}
         shares = {
             row["transfer_id"]: int(row.get("millidiamonds", 0))
             for row in self._table.batch_get(keys, projection=projection)
         }
         return [
-            GiftSent(transfer_id, created_at, creator, gift_coins, shares.get(transfer_id, 0))
-            for transfer_id, created_at, creator, gift_coins in gifts
+            (
+                GiftSent(
+                    posting.transfer_id,
+                    posting.created_at,
+                    posting.gift_to or "",
+                    -posting.amount,
+                    shares.get(posting.transfer_id, 0),
+                ),
+                coins,
+            )
+            for posting, coins in gifts
         ]
 
     def _refunded_gifts(self, fan_id: str, since: str) -> set[str]:
