@@ -46,7 +46,7 @@ from coins.ledger import (
 from coins.repository import iso_timestamp
 from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
-from coins.repository.ledger.history import HistoryRepository
+from coins.repository.ledger.history import SETTLED_WITHIN, HistoryRepository
 from coins.repository.ledger.records import CoinPosting, GiftSent, PendingBucket, StatusChange
 from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.orders import FundedRecipient, FundingRecordMoved, Order, OrderRepository
@@ -175,13 +175,19 @@ class GiftFundingReversals:
         for creator_id, gifts in by_creator.items():
             settled = self._history.settled_gifts(creator_id, [gift for gift, _ in gifts], shards=shards)
             for gift, coins in gifts:
-                if gift.transfer_id not in settled.transfer_ids:
+                if gift.transfer_id not in settled.transfer_ids and not self._surely_settled(gift):
                     unsettled.add(creator_id)
                 elif gift.millidiamonds and gift.coins:
                     # The gift's share in proportion to the coins attributed to it: exact, since a
                     # gift's millidiamonds are a whole number per coin.
                     due[creator_id] = due.get(creator_id, 0) + gift.millidiamonds * coins // gift.coins
         return {creator: amount for creator, amount in due.items() if amount > 0}, unsettled
+
+    def _surely_settled(self, gift: GiftSent) -> bool:
+        """A gift older than SETTLED_WITHIN that the settlement did not refund (refunded gifts are
+        never attributed) was credited: its stream record is gone, and the settlement credits or
+        refunds every one. Its row was past the look-up's bounded window (a late settlement)."""
+        return gift.created_at <= iso_timestamp(self._clock() - SETTLED_WITHIN)
 
     def _reconcile_creator(
         self, order: Order, creator_id: str, due: int, record: FundedRecipient | None, reached: bool

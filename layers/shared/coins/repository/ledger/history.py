@@ -25,7 +25,12 @@ CLOCK_MARGIN = timedelta(hours=1)
 # A gift is settled while its stream record lives (24 hours) or, after a failure, replayed from
 # the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
 SETTLED_WITHIN = timedelta(hours=25)
-SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
+# A gift is settled seconds after it is sent while the settlement is well: its row is looked for
+# only this long after the gift (and LAG_MARGIN before, for the clocks of two functions), at most
+# LAG_PAGES pages per partition, so the look-up costs the same for the busiest creator.
+SETTLEMENT_LAG = timedelta(minutes=15)
+LAG_MARGIN = timedelta(minutes=1)
+LAG_PAGES = 4
 
 
 def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
@@ -170,46 +175,67 @@ class HistoryRepository:
         self, creator_id: str, gifts: Sequence[GiftSent], *, shards: int | None = None
     ) -> SettledGifts:
         """Which of these gifts to one creator a settlement row has credited; the others are still
-        in flight (or were refunded).
+        in flight, were refunded, or were settled late (see below).
 
-        A gift's settlement row is in one of the creator's history partitions (the one its stream
-        shard maps to), dated when it was settled: within SETTLED_WITHIN of the gift. So each
-        partition is read, strongly consistent, over that window only, and the look-up stops as
-        soon as every gift is found: typically one short page per partition.
+        Bounded by design, however busy the creator: a gift's settlement row is in one of the
+        creator's history partitions, dated when it was settled, which is seconds after the gift
+        unless the settlement was failing. So each partition is read, strongly consistent, only
+        over the settlement lag around each gift (SETTLEMENT_LAG: a few pages even for a creator
+        paid thousands of gifts an hour), at most LAG_PAGES pages each, and the look-up stops as
+        soon as every gift is found. A gift not found there is `complete=False`: the caller waits
+        (the gift may be in flight) until SETTLED_WITHIN has passed, when a gift the settlement did
+        not refund was surely credited (coins.gift_funding).
         """
         wanted = {gift.transfer_id for gift in gifts}
         if not wanted:
             return SettledGifts(frozenset())
-        start = _shifted(min(gift.created_at for gift in gifts), -CLOCK_MARGIN)
-        end = _shifted(max(gift.created_at for gift in gifts), SETTLED_WITHIN)
         found: set[str] = set()
-        pages = 0
-        for shard in range(max(shards or 0, self._table.creator_shards)):
-            query: dict[str, Any] = {
-                "TableName": self._table.name,
-                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
-                "FilterExpression": "#kind = :settlement",
-                "ProjectionExpression": "settles",
-                "ExpressionAttributeNames": {"#kind": "kind"},
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": history_pk(creator_id, shard)},
-                    ":start": {"S": start},
-                    ":end": {"S": end},
-                    ":settlement": {"S": SETTLEMENT_ROW},
-                },
-                "ConsistentRead": True,
-                "Limit": 200,
-            }
-            while True:
-                if pages >= SETTLED_LOOKUP_PAGES:
-                    return SettledGifts(frozenset(found), complete=False)
-                pages += 1
-                answer = self._table.client.query(**query)
-                for raw in answer.get("Items", []):
-                    found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+        complete = True
+        for start, end in _lag_windows([gift.created_at for gift in gifts]):
+            for shard in range(max(shards or 0, self._table.creator_shards)):
+                read_all = self._settled_in(creator_id, shard, start, end, wanted, found)
+                complete = complete and read_all
                 if found == wanted:
                     return SettledGifts(frozenset(found))
-                if "LastEvaluatedKey" not in answer:
-                    break
-                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return SettledGifts(frozenset(found))
+        return SettledGifts(frozenset(found), complete=complete)
+
+    def _settled_in(
+        self, creator_id: str, shard: int, start: str, end: str, wanted: set[str], found: set[str]
+    ) -> bool:
+        """Adds to `found` the wanted gifts settled on one partition between start and end; False
+        if the window held more than LAG_PAGES pages of rows (a look-up bounded, not exhaustive)."""
+        query: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
+            "FilterExpression": "#kind = :settlement",
+            "ProjectionExpression": "settles",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": history_pk(creator_id, shard)},
+                ":start": {"S": start},
+                ":end": {"S": end},
+                ":settlement": {"S": SETTLEMENT_ROW},
+            },
+            "ConsistentRead": True,
+            "Limit": 200,
+        }
+        for _ in range(LAG_PAGES):
+            answer = self._table.client.query(**query)
+            for raw in answer.get("Items", []):
+                found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+            if found == wanted or "LastEvaluatedKey" not in answer:
+                return True
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return False
+
+
+def _lag_windows(sent: Sequence[str]) -> list[tuple[str, str]]:
+    """The windows a settlement row of gifts sent at these times is in, overlapping ones merged."""
+    windows: list[tuple[str, str]] = []
+    for at in sorted(sent):
+        start, end = _shifted(at, -LAG_MARGIN), _shifted(at, SETTLEMENT_LAG)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
