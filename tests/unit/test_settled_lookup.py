@@ -2,6 +2,7 @@
 creator's many settlement rows never hide the one that settled the gift asked about."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 
@@ -14,7 +15,7 @@ from coins.repository.ledger.table import LedgerTable
 CREATOR = "busy-creator"
 
 
-def settlement_row(shard: int, settled_at: datetime, n: int, gifts: list[str]) -> dict[str, object]:
+def settlement_row(shard: int, settled_at: datetime, n: int, gifts: list[str]) -> dict[str, Any]:
     return to_item(
         {
             "PK": history_pk(CREATOR, shard),
