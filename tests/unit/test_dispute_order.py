@@ -8,14 +8,11 @@ from typing import Any
 
 import pytest
 
-from coins.config import Settings
 from coins.ledger import Unit
-from coins.wiring import Services, build_services
+from coins.wiring import Services
 from tests.support.apigw import ApiResponse, HandlerClient
-from tests.support.fakes import FakeCheckoutProvider
 from tests.support.ledger import balance_totals
 from tests.support.stripe_events import (
-    WEBHOOK_SECRET,
     charge_refunded,
     dispute_event,
     refund_event,
@@ -25,16 +22,9 @@ from tests.support.stripe_events import (
 )
 
 
-@pytest.fixture(autouse=True)
-def stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
-
-
 @pytest.fixture
-def shop(api: HandlerClient) -> Services:
-    provider = FakeCheckoutProvider()
-    return build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
+def shop(stripe_shop: Services) -> Services:
+    return stripe_shop
 
 
 def deliver(api: HandlerClient, event: dict[str, Any]) -> ApiResponse:

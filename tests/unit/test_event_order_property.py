@@ -23,30 +23,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coins.config import Settings
 from coins.errors import RetryLater
 from coins.ledger_check import DiscrepancyKind, LedgerChecker, StripeRecords
 from coins.payment_events import PaymentEvent
 from coins.stripe_adapter import ChargeRecord, DisputeRecord
-from coins.wiring import Services, build_services
-from tests.support.apigw import HandlerClient
-from tests.support.fakes import FakeCheckoutProvider
-from tests.support.stripe_events import WEBHOOK_SECRET, event, refund_object, stripe_object
+from coins.wiring import Services
+from tests.support.stripe_events import event, refund_object, stripe_object
 
 AMOUNT, COINS = 999, 700
 _fans = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
-
-
 @pytest.fixture
-def shop(api: HandlerClient) -> Services:
-    provider = FakeCheckoutProvider()
-    return build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]
+def shop(stripe_shop: Services) -> Services:
+    return stripe_shop
 
 
 # ---------------------------------------------------------------- Stripe's side of one payment
