@@ -133,8 +133,11 @@ def drain(runtime: LocalRuntime, source: SqsSource, sqs: Any, *, region: str) ->
                     if source.report_failures
                     else set()
                 )
-            except FunctionError:
-                failed = {r["messageId"] for r in records}  # the whole batch goes back
+            except Exception as error:
+                # A function error, a crashed environment, the runtime unable to start one: the
+                # whole batch goes back to the queue, visible again after its visibility timeout.
+                log.warning("%s failed on an SQS batch: %s", source.function, error)
+                failed = {r["messageId"] for r in records}
             done = [r for r in records if r["messageId"] not in failed]
             if done:
                 sqs.delete_message_batch(
@@ -518,11 +521,13 @@ class StreamPoller:
             self.report.invocations += 1
             self.report.delivered += len(batch)
             self.report.batch_sizes.append(len(batch))
-            error: FunctionError | None = None
+            error: Exception | None = None
             try:
                 answer = self._invoke(self._event(shard, batch))
                 failed_from = self._first_failure(answer, batch)
-            except FunctionError as failed:
+            except Exception as failed:
+                # A function error, a timeout, a process that died (BrokenPipeError, Runtime.ExitError):
+                # to the mapping each is an invocation that failed, retried by its rules, never dropped.
                 error, failed_from = failed, 0
                 log.warning("%s failed on a stream batch: %s", self.source.function, failed)
             if failed_from is None:
@@ -545,7 +550,7 @@ class StreamPoller:
                 return
 
     def _give_up(
-        self, shard: _Shard, batch: Sequence[Mapping[str, Any]], attempts: int, error: FunctionError | None
+        self, shard: _Shard, batch: Sequence[Mapping[str, Any]], attempts: int, error: Exception | None
     ) -> None:
         """The batch's position to the on-failure destination (the records stay on the stream)."""
         self.report.sent_to_on_failure += 1
@@ -593,9 +598,11 @@ class StreamPoller:
                     break
             while self._ready(shard, now=now):
                 batch = shard.pending[: self.source.batch_size]
+                # The batch leaves the shard's pending records only once delivered (or given up on):
+                # whatever interrupts its delivery, the next pass starts from it again.
+                self._deliver(shard, batch)
                 shard.pending = shard.pending[len(batch) :]
                 shard.first_pending_at = time.monotonic()
-                self._deliver(shard, batch)
                 busy = True
                 if self._stopping.is_set():
                     return busy

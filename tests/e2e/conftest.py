@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -40,6 +41,7 @@ class LocalStack:
     jwt_dir: Path
     output: list[str]
     permission_log: Path
+    pid: int  # the `make dev` process: every function's processes are its children
 
     def token(
         self,
@@ -89,10 +91,9 @@ class LocalStack:
         return done.stdout
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    jwt_dir = tmp_path_factory.mktemp("jwt")
-    decisions = permission_log()
+@contextmanager
+def running_local_stack(jwt_dir: Path, table: str, decisions: Path) -> Iterator[LocalStack]:
+    """`make dev` started as a process on free ports, with its table in memory; stopped with Ctrl-C."""
     api_port = free_port()
     process = subprocess.Popen(
         [
@@ -116,7 +117,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             "--jwt-dir",
             str(jwt_dir),
             "--table",
-            "coins-e2e",
+            table,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -151,13 +152,20 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         stripe=stripe.group(1),
         dynamodb=dynamodb.group(1),
         aws=aws.group(1),
-        table="coins-e2e",
+        table=table,
         jwt_dir=jwt_dir,
         output=output,
         permission_log=decisions,
+        pid=process.pid,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with running_local_stack(tmp_path_factory.mktemp("jwt"), "coins-e2e", permission_log()) as stack:
+        yield stack
 
 
 def eventually(read: Callable[[], T], expected: T, *, within: float = 10.0) -> T:
