@@ -260,44 +260,59 @@ def stream_sources(spec: FunctionSpec, values: LocalStackValues) -> list[StreamS
         if event.get("Type") != "DynamoDB":
             continue
         props = event["Properties"]
+        where = f"{spec.logical_id}.{name}"
         arn = str(values.resolve(props["Stream"]))
-        table = next((r.ref for r in values.resources.values() if r.attributes.get("StreamArn") == arn), None)
-        if table is None:
-            raise ValueError(f"{spec.logical_id}.{name}: {arn} is no local table's stream")
-        filters = tuple(json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", []))
-        for pattern in filters:
-            _check_pattern(pattern)
         if int(props.get("ParallelizationFactor", 1)) != 1:
-            raise ValueError(f"{spec.logical_id}.{name}: locally one batch per shard at a time only")
-        queue_url = None
+            raise ValueError(f"{where}: locally one batch per shard at a time only")
         on_failure = props.get("DestinationConfig", {}).get("OnFailure")
-        if on_failure:
-            destination = str(values.resolve(on_failure["Destination"]))
-            queue = next(
-                (r for r in values.resources.values() if r.attributes.get("Arn") == destination), None
-            )
-            if queue is None or "QueueUrl" not in queue.attributes:
-                raise ValueError(f"{spec.logical_id}.{name}: only SQS on-failure destinations run locally")
-            queue_url = queue.attributes["QueueUrl"]
         sources.append(
             StreamSource(
                 function=spec.logical_id,
                 function_arn=str(values.get_att(spec.logical_id, "Arn")),
                 stream_arn=arn,
-                table=table,
+                table=stream_table(values, arn, where),
                 starting_position=str(props.get("StartingPosition", "LATEST")),
                 # Lambda's defaults for a DynamoDB event source.
                 batch_size=int(props.get("BatchSize", 100)),
                 batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                filters=filters,
+                filters=filter_patterns(props.get("FilterCriteria", {})),
                 tumbling_window_seconds=int(props.get("TumblingWindowInSeconds", 0)),
                 report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
                 maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
-                on_failure_queue_url=queue_url,
+                on_failure_queue_url=queue_url_of(values, on_failure["Destination"], where)
+                if on_failure
+                else None,
             )
         )
     return sources
+
+
+def stream_table(values: LocalStackValues, stream_arn: str, where: str) -> str:
+    """The local table whose stream `stream_arn` is (DynamoDB Local finds streams by table)."""
+    table = next(
+        (r.ref for r in values.resources.values() if r.attributes.get("StreamArn") == stream_arn), None
+    )
+    if table is None:
+        raise ValueError(f"{where}: {stream_arn} is no local table's stream")
+    return table
+
+
+def filter_patterns(criteria: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """FilterCriteria's patterns, each one the local event source can evaluate faithfully."""
+    patterns = tuple(json.loads(f["Pattern"]) for f in criteria.get("Filters", []))
+    for pattern in patterns:
+        _check_pattern(pattern)
+    return patterns
+
+
+def queue_url_of(values: LocalStackValues, destination: Any, where: str) -> str:
+    """The local queue an on-failure destination or dead-letter config names (only SQS runs locally)."""
+    arn = str(values.resolve(destination))
+    queue = next((r for r in values.resources.values() if r.attributes.get("Arn") == arn), None)
+    if queue is None or "QueueUrl" not in queue.attributes:
+        raise ValueError(f"{where}: only SQS on-failure destinations run locally")
+    return queue.attributes["QueueUrl"]
 
 
 def _json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
