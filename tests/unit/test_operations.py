@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devstack.local_env import LocalServices, stack_values
 from devstack.template import ROOT, functions, http_routes, load_template, resources
 
 TEMPLATE = load_template()
@@ -24,6 +25,10 @@ NOT_FROM_FUNCTIONS = {"WebhookSignatureRefused", "LedgerDiscrepancies"}
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
+
+
+def stream_events(props: dict[str, Any]) -> list[str]:
+    return [n for n, e in props.get("Events", {}).items() if e.get("Type") in ("DynamoDB", "Kinesis")]
 
 
 def source_files() -> list[Path]:
@@ -85,7 +90,74 @@ def test_every_function_has_error_and_throttle_alarms(function: str) -> None:
         for namespace, metric, dimensions in alarm_metrics(alarm)
         if namespace == "AWS/Lambda" and {"Name": "FunctionName", "Value": {"Ref": function}} in dimensions
     }
-    assert watched == {"Errors", "Throttles"}
+    assert watched - {"IteratorAge"} == {"Errors", "Throttles"}
+
+
+@pytest.mark.parametrize("function", sorted(f for f, props in functions().items() if stream_events(props)))
+def test_every_stream_consumer_has_an_iterator_age_alarm(function: str) -> None:
+    # AWS's advice for a stream event source (Lambda developer guide, "Using Lambda with DynamoDB"):
+    # watch IteratorAge, the age of the last record read; it grows while a consumer falls behind.
+    ages = [
+        alarm["Properties"]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        for namespace, metric, dimensions in alarm_metrics(alarm)
+        if (namespace, metric) == ("AWS/Lambda", "IteratorAge")
+        and {"Name": "FunctionName", "Value": {"Ref": function}} in dimensions
+    ]
+    assert len(ages) == 1
+    assert ages[0]["Statistic"] == "Maximum"
+    # ... alarming well before the stream's 24 hours run out, and past a busy minute's backlog
+    assert 60_000 <= ages[0]["Threshold"] <= 3_600_000  # milliseconds
+
+
+def resolved_dashboard(parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], set[str]]:
+    """The dashboard's body as CloudFormation would make it, and the functions deployed with it."""
+    values = stack_values(
+        LocalServices(table="t", dynamodb_url="", api_url="", stripe_url=None, aws_url=None)
+    )
+    values.parameters.update({"JwtIssuer": "https://issuer", "JwtAudience": "app", **(parameters or {})})
+    body = values.resolve(RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"])
+    deployed = {
+        name
+        for name in functions()
+        if "Condition" not in RESOURCES[name] or values.condition(RESOURCES[name]["Condition"])
+    }
+    return json.loads(body), deployed
+
+
+@pytest.mark.parametrize(
+    ("metric", "title"), [("Errors", "Errors per minute"), ("Throttles", "Throttles per minute")]
+)
+def test_the_error_and_throttle_widgets_show_every_function_of_the_template(metric: str, title: str) -> None:
+    board, deployed = resolved_dashboard()
+    (widget,) = [w for w in board["widgets"] if w["properties"]["title"] == title]
+    shown = {m[3] for m in widget["properties"]["metrics"] if m[:3] == ["AWS/Lambda", metric, "FunctionName"]}
+    # Locally a function's !Ref is its logical id
+    assert shown == deployed
+
+
+def test_each_dead_letter_alarms_runbook_line_names_every_function_that_dead_letters_there() -> None:
+    guide = (ROOT / "docs/deploy.md").read_text()
+    senders: dict[str, set[str]] = {}
+    for name, props in functions().items():
+        for event in props.get("Events", {}).values():
+            config = event.get("Properties", {})
+            target = config.get("DeadLetterConfig", {}).get("Arn") or config.get("DestinationConfig", {}).get(
+                "OnFailure", {}
+            ).get("Destination")
+            if target:
+                senders.setdefault(target["Fn::GetAtt"].split(".")[0], set()).add(name)
+    assert senders["PayoutScheduleDeadLetterQueue"] == {"PayoutSchedulerFunction", "LedgerCheckerFunction"}
+    for queue, names in senders.items():
+        (alarm,) = [
+            a
+            for a, res in of_type("AWS::CloudWatch::Alarm").items()
+            if any(
+                d and d[0]["Value"] == {"Fn::GetAtt": f"{queue}.QueueName"} for _, _, d in alarm_metrics(res)
+            )
+        ]
+        line = next(row for row in guide.splitlines() if row.startswith(f"| `{alarm}` |"))
+        assert [n for n in names if n not in line] == [], alarm
 
 
 def test_every_alarm_notifies_the_alarm_topic() -> None:
