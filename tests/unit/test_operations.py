@@ -62,10 +62,7 @@ def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, 
 
 
 def dashboard() -> dict[str, Any]:
-    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    # ${...} are CloudFormation substitutions; any value keeps the JSON valid.
-    parsed: dict[str, Any] = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
-    return parsed
+    return resolved_dashboard()[0]
 
 
 def dashboard_metrics() -> list[list[Any]]:
@@ -125,11 +122,16 @@ def resolved_dashboard(parameters: dict[str, str] | None = None) -> tuple[dict[s
     return json.loads(body), deployed
 
 
+@pytest.mark.parametrize("user_pool", ["", "us-east-1_EXAMPLE"], ids=["another issuer", "cognito"])
 @pytest.mark.parametrize(
     ("metric", "title"), [("Errors", "Errors per minute"), ("Throttles", "Throttles per minute")]
 )
-def test_the_error_and_throttle_widgets_show_every_function_of_the_template(metric: str, title: str) -> None:
-    board, deployed = resolved_dashboard()
+def test_the_error_and_throttle_widgets_show_every_function_of_the_template(
+    metric: str, title: str, user_pool: str
+) -> None:
+    # Given the stack with and without its optional functions (TokenClaimsFunction: a Cognito pool)
+    board, deployed = resolved_dashboard({"CognitoUserPoolId": user_pool})
+    assert ("TokenClaimsFunction" in deployed) == bool(user_pool)
     (widget,) = [w for w in board["widgets"] if w["properties"]["title"] == title]
     shown = {m[3] for m in widget["properties"]["metrics"] if m[:3] == ["AWS/Lambda", metric, "FunctionName"]}
     # Locally a function's !Ref is its logical id
