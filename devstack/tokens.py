@@ -82,6 +82,19 @@ def mint_token(
     return jwt.encode(claims, _private_key(key_dir), algorithm="RS256", headers={"kid": KEY_ID})
 
 
+def openid_configuration(base_url: str) -> dict[str, Any]:
+    """The local issuer's OIDC discovery document, as served at <issuer>/.well-known/openid-configuration."""
+    issuer = base_url.rstrip("/") + "/local-issuer"
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", ADMIN_SCOPE],
+    }
+
+
 def verify_token(token: str, *, key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, Any]:
     public_key = _private_key(key_dir).public_key()
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.stripe_sim import webhook_endpoints
 from devstack.stripe_sim.errors import (
     StripeError,
     idempotency_error,
@@ -320,6 +321,7 @@ class Api:
     def _define_routes(self) -> None:
         route = self.router.route
         sim, store = self.sim, self.store
+        webhook_endpoints.define_routes(self.router, store, self._page)
 
         def retrieve(kind: str) -> ApiHandler:
             def handler(p: Params, args: dict[str, str], origin: Origin) -> JSON:
