@@ -274,37 +274,39 @@ def killed(pid: int) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture
+def probed_catalog(deployed: dict[str, LocalFunction], tmp_path: Path) -> Iterator[LocalRuntime]:
+    with LocalRuntime(
+        {"CatalogFunction": probing(deployed["CatalogFunction"], tmp_path)}, output=lambda *_: None
+    ) as runtime:
+        yield runtime
+
+
 def test_a_request_for_an_environment_that_died_idle_is_served_by_a_fresh_one(
-    deployed: dict[str, LocalFunction], tmp_path: Path
+    probed_catalog: LocalRuntime,
 ) -> None:
     # AWS's rule (Lambda developer guide, "Understanding the Lambda execution environment lifecycle",
     # failures): Lambda resets an environment whose runtime crashed, and the next request is served
     # by a new one. A request is never sent to a dead environment, so it does not fail for it.
-    with LocalRuntime(
-        {"CatalogFunction": probing(deployed["CatalogFunction"], tmp_path)}, output=lambda *_: None
-    ) as runtime:
-        first = runtime.invoke("CatalogFunction", {})
-        killed(first["pid"])  # dies between requests (the kernel's OOM killer, an operator, a bug)
+    first = probed_catalog.invoke("CatalogFunction", {})
+    killed(first["pid"])  # dies between requests (the kernel's OOM killer, an operator, a bug)
 
-        after = runtime.invoke("CatalogFunction", {})
+    after = probed_catalog.invoke("CatalogFunction", {})
 
     assert after["pid"] != first["pid"]
     assert after["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "CatalogFunction"
 
 
 def test_a_process_that_dies_during_an_invocation_fails_it_and_the_next_runs_in_a_fresh_environment(
-    deployed: dict[str, LocalFunction], tmp_path: Path
+    probed_catalog: LocalRuntime,
 ) -> None:
     # AWS's rule (the same page): a crash during the Invoke phase fails that invocation with
     # Runtime.ExitError; Lambda resets the environment, and later invocations are served again.
-    with LocalRuntime(
-        {"CatalogFunction": probing(deployed["CatalogFunction"], tmp_path)}, output=lambda *_: None
-    ) as runtime:
-        first = runtime.invoke("CatalogFunction", {})
-        threading.Timer(1.0, killed, args=(first["pid"],)).start()
-        with pytest.raises(FunctionError, match=r"Runtime\.ExitError"):
-            runtime.invoke("CatalogFunction", {"sleep": 5})
+    first = probed_catalog.invoke("CatalogFunction", {})
+    threading.Timer(1.0, killed, args=(first["pid"],)).start()
+    with pytest.raises(FunctionError, match=r"Runtime\.ExitError"):
+        probed_catalog.invoke("CatalogFunction", {"sleep": 5})
 
-        after = runtime.invoke("CatalogFunction", {})
+    after = probed_catalog.invoke("CatalogFunction", {})
 
     assert after["pid"] != first["pid"]

@@ -11,9 +11,18 @@ from dataclasses import replace
 from devstack.dynamodb_local import DynamoDBLocal
 from devstack.local_env import LocalServices, stack_values
 from devstack.outbox import GiftOutbox
-from devstack.pipes import stream_pipes
+from devstack.pipes import StreamPipe, stream_pipes
 from tests.support.apigw import HandlerClient
 from tests.support.gift_sent import breaches
+
+
+def the_pipe(table: str, dynamodb: DynamoDBLocal) -> StreamPipe:
+    """The template's gift outbox pipe, on this test's table."""
+    services = LocalServices(
+        table=table, dynamodb_url=dynamodb.endpoint_url, api_url="", stripe_url=None, aws_url=None
+    )
+    (pipe,) = stream_pipes(stack_values(services))
+    return pipe
 
 
 def test_every_gift_insert_is_published_once_as_the_gift_sent_contract_promises(
@@ -28,15 +37,8 @@ def test_every_gift_insert_is_published_once_as_the_gift_sent_contract_promises(
         api.send_gift("fan.1@x", "creator-1", gift, quantity, key=f"g{n}").body
         for n, (gift, quantity) in enumerate([("rose", 1), ("finger_heart", 3), ("universe", 2)])
     ]
-    services = LocalServices(
-        table=ledger_table,
-        dynamodb_url=dynamodb_local.endpoint_url,
-        api_url="",
-        stripe_url=None,
-        aws_url=None,
-    )
-    (pipe,) = stream_pipes(stack_values(services))
-    outbox = GiftOutbox(pipe, dynamodb_url=dynamodb_local.endpoint_url, aws_url=None, region=services.region)
+    pipe = the_pipe(ledger_table, dynamodb_local)
+    outbox = GiftOutbox(pipe, dynamodb_url=dynamodb_local.endpoint_url, aws_url=None, region="us-east-1")
 
     # When the pipe reads the stream
     report = outbox.poller.drain()
@@ -69,22 +71,13 @@ def test_a_template_that_renders_no_json_is_retried_and_published_nothing(
     api.go_live("creator-1")
     assert api.grant("admin-1", "fan-1", 100, key="seed").status == 201
     assert api.send_gift("fan-1", "creator-1", "rose", 1, key="g").status == 201
-    services = LocalServices(
-        table=ledger_table,
-        dynamodb_url=dynamodb_local.endpoint_url,
-        api_url="",
-        stripe_url=None,
-        aws_url=None,
-    )
-    (pipe,) = stream_pipes(stack_values(services))
+    pipe = the_pipe(ledger_table, dynamodb_local)
     unquoted = replace(
         pipe,
         input_template='{"transfer_id": <$.dynamodb.NewImage.transfer_id.S>}',
         source=replace(pipe.source, maximum_retry_attempts=1),
     )
-    outbox = GiftOutbox(
-        unquoted, dynamodb_url=dynamodb_local.endpoint_url, aws_url=None, region=services.region
-    )
+    outbox = GiftOutbox(unquoted, dynamodb_url=dynamodb_local.endpoint_url, aws_url=None, region="us-east-1")
 
     # When the pipe reads the stream
     report = outbox.poller.drain()
