@@ -4,11 +4,11 @@ functions emit, every route has its latency on the dashboard and its throttle ke
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.fixed_costs import emitted_metrics
 from devstack.local_env import LocalServices, stack_values
 from devstack.template import ROOT, functions, http_routes, load_template, resources
 
@@ -29,24 +29,6 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 def stream_events(props: dict[str, Any]) -> list[str]:
     return [n for n, e in props.get("Events", {}).items() if e.get("Type") in ("DynamoDB", "Kinesis")]
-
-
-def source_files() -> list[Path]:
-    return [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/coins/**/*.py")]
-
-
-def emitted_metrics() -> set[str]:
-    """Metric names the code adds: literal names, and Name_{outcome} for every outcome string."""
-    names: set[str] = set()
-    outcomes = set()
-    prefixes = set()
-    for path in source_files():
-        text = path.read_text()
-        names |= set(re.findall(r'add_metric\(\s*name="(\w+)"', text))
-        prefixes |= set(re.findall(r'add_metric\(\s*name=f"(\w+)_\{outcome\}"', text))
-        outcomes |= set(re.findall(r'return "(\w+)"', text))
-        outcomes |= {a + b for a, b in re.findall(r'return "(\w+)" \+ \("(\w+)"', text)}
-    return names | {f"{prefix}_{outcome}" for prefix in prefixes for outcome in outcomes}
 
 
 def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
