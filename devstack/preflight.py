@@ -221,6 +221,8 @@ class Preflight:
             if code == "ResourceNotFoundException":
                 return Finding("MISSING", subject, f"does not exist: create it ({GUIDE}, section 3)")
             return Finding("MISSING", subject, f"cannot be read: {code}")
+        except BotoCoreError as error:  # no credentials, no connection: nothing checked
+            return Finding("MISSING", subject, f"cannot be read: {error}")
         try:
             value = json.loads(text)
         except (TypeError, json.JSONDecodeError):
@@ -386,6 +388,8 @@ class Preflight:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             found.append(Finding("MISSING", f"JWT audience {audience}", f"no app client of {pool} ({code})"))
+        except BotoCoreError as error:
+            found.append(Finding("MISSING", f"JWT audience {audience}", f"{pool} cannot be read: {error}"))
         configured = self.target.parameters.get("CognitoUserPoolId", "")
         subject = f"pre token generation trigger of {pool}"
         if configured != pool:
@@ -402,11 +406,12 @@ class Preflight:
         if arn is None:
             found.append(Finding("skipped", subject, "attach TokenClaimsFunction after the first deploy"))
             return found
-        config = (
-            self._cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
-            .get("LambdaConfig", {})
-            .get("PreTokenGenerationConfig", {})
-        )
+        try:
+            described = self._cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
+        except (ClientError, BotoCoreError) as error:
+            found.append(Finding("MISSING", subject, f"{pool} cannot be read: {error}"))
+            return found
+        config = described.get("LambdaConfig", {}).get("PreTokenGenerationConfig", {})
         if config.get("LambdaArn") != arn or config.get("LambdaVersion") != "V2_0":
             found.append(
                 Finding(

@@ -5,7 +5,7 @@ import copy
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from devstack.cfn import LocalStackValues
 from devstack.preflight import Deployment, Preflight, deployment, key_problem, secrets_read, stripe_live
@@ -148,3 +148,17 @@ def test_a_cognito_issuer_without_the_trigger_or_with_another_audience_is_named(
     assert found["JWT audience app-client"][0] == "MISSING"
     assert "with V1_0: attach" in found[f"pre token generation trigger of {POOL}"][1]
     assert "CognitoUserPoolId is empty" in without_pool[f"pre token generation trigger of {POOL}"][1]
+
+
+class Unreachable:
+    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+        raise EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
+
+
+def test_an_account_it_cannot_reach_is_reported_per_secret_not_as_a_crash() -> None:
+    check = Preflight(prod(), secrets=Unreachable(), cognito=None, cloudformation=None, stripe_key=None)
+
+    found = check.secrets()
+
+    assert len(found) == 5
+    assert {(f.status, f.detail.split(":")[0]) for f in found} == {("MISSING", "cannot be read")}
