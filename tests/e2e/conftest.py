@@ -92,8 +92,10 @@ class LocalStack:
 
 
 @contextmanager
-def running_local_stack(jwt_dir: Path, table: str, decisions: Path) -> Iterator[LocalStack]:
-    """`make dev` started as a process on free ports, with its table in memory; stopped with Ctrl-C."""
+def running_stack(jwt_dir: Path, table: str, *extra: str) -> Iterator[LocalStack]:
+    """`python -m devstack dev` on free ports, in memory, until the block ends (Ctrl-C, as a
+    developer stops it); `extra` are more of its flags (`--stripe-livemode`)."""
+    decisions = permission_log()
     api_port = free_port()
     process = subprocess.Popen(
         [
@@ -118,6 +120,7 @@ def running_local_stack(jwt_dir: Path, table: str, decisions: Path) -> Iterator[
             str(jwt_dir),
             "--table",
             table,
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -164,7 +167,7 @@ def running_local_stack(jwt_dir: Path, table: str, decisions: Path) -> Iterator[
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_local_stack(tmp_path_factory.mktemp("jwt"), "coins-e2e", permission_log()) as stack:
+    with running_stack(tmp_path_factory.mktemp("jwt"), "coins-e2e") as stack:
         yield stack
 
 

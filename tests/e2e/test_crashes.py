@@ -33,8 +33,7 @@ import pytest
 import requests
 
 from devstack.template import ROOT
-from tests.e2e.conftest import LocalStack, eventually, running_local_stack
-from tests.support.permissions import permission_log
+from tests.e2e.conftest import LocalStack, eventually, running_stack
 
 FANS = 20
 GIFTS_PER_FAN = 20
@@ -45,7 +44,7 @@ TARGETS = ("GiftSendFunction", "GiftSettlementFunction")  # each killed at least
 @pytest.fixture(scope="module")
 def crash_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # Its own stack: the kills and the ledger check concern this test's table alone.
-    with running_local_stack(tmp_path_factory.mktemp("jwt"), "coins-crashes", permission_log()) as stack:
+    with running_stack(tmp_path_factory.mktemp("jwt"), "coins-crashes") as stack:
         yield stack
 
 
