@@ -14,8 +14,9 @@ its own:
 - the JWT issuer: it serves OIDC discovery naming itself as `issuer`, with signing keys; with a
   Cognito issuer, the audience is one of its app clients, and the pool invokes the stack's pre
   token generation trigger with V2_0 events.
-The deployment's Stripe mode is the template's STRIPE_LIVEMODE for the functions where it sets
-one (resolved with this environment's parameters), else the environment's name: prod is live.
+The deployment's Stripe mode is what its functions read: the template's STRIPE_LIVEMODE (the
+StripeLivemode parameter, live in samconfig's prod) resolved with this environment's parameters and
+read by coins.config, whose key-mode rule the functions apply to their own keys.
 Stripe is read through its SDK (this tool is outside the layer); AWS through boto3, so the SDK's
 own settings apply (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for a local stand-in).
 """
@@ -38,6 +39,7 @@ import requests
 import stripe
 from botocore.exceptions import BotoCoreError, ClientError
 
+from coins.config import Settings, stripe_key_mode
 from devstack.cfn import LocalStackValues
 from devstack.template import ROOT, TEMPLATE_PATH, function_specs, load_template
 
@@ -74,12 +76,21 @@ def _overrides(section: Mapping[str, Any]) -> dict[str, str]:
     return {k: v.strip('"') for k, v in (str(pair).split("=", 1) for pair in pairs)}
 
 
-def stripe_live(env: str, template: Mapping[str, Any], values: LocalStackValues) -> bool:
-    """The deployment's Stripe mode: the STRIPE_LIVEMODE the template gives every function, else prod is live."""
-    variable = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    if "STRIPE_LIVEMODE" in variable:
-        return str(values.resolve(variable["STRIPE_LIVEMODE"])).strip().lower() in ("true", "1", "live")
-    return env == "prod"
+def stripe_live(template: dict[str, Any], values: LocalStackValues) -> bool:
+    """The deployment's Stripe mode, read as its functions read it: each Stripe caller's resolved
+    STRIPE_LIVEMODE through coins.config.Settings (the template gives every function the same one)."""
+    callers = {name for use in secrets_read(template).values() for name in use.readers}
+    modes = {
+        Settings.from_env(
+            {"TABLE_NAME": "preflight"}
+            | {k: str(values.resolve(v)) for k, v in spec.environment.items() if k == "STRIPE_LIVEMODE"}
+        ).stripe_livemode
+        for name, spec in function_specs(template).items()
+        if name in callers
+    }
+    if len(modes) != 1:
+        raise SystemExit("the functions that call Stripe do not share one STRIPE_LIVEMODE")
+    return modes.pop()
 
 
 def deployment(
@@ -104,7 +115,7 @@ def deployment(
         stack_name=stack_name,
         parameters={**defaults, **overrides},
         overridden=frozenset(overrides),
-        live=stripe_live(env, template, values),
+        live=stripe_live(template, values),
         template=template,
     )
 
@@ -134,7 +145,6 @@ def secrets_read(template: dict[str, Any]) -> dict[str, SecretUse]:
 
 def handled_events() -> tuple[frozenset[str], frozenset[str]]:
     """(the platform endpoint's events, the Connect endpoint's), from the webhook's own dispatcher."""
-    from coins.config import Settings
     from coins.webhooks import CONNECTED_ACCOUNT_EVENTS
     from coins.wiring import build_services
 
@@ -143,12 +153,14 @@ def handled_events() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def key_problem(key: str, *, live: bool, restricted: bool) -> str | None:
-    """Why a Stripe API key will not do for this deployment, or None."""
-    mode, other = ("live", "test") if live else ("test", "live")
-    if not key.startswith(("rk_live_", "rk_test_", "sk_live_", "sk_test_")):
+    """Why a Stripe API key will not do for this deployment, or None (its mode read by coins.config,
+    as the functions read their own keys)."""
+    mode = "live" if live else "test"
+    found = stripe_key_mode(key)
+    if found is None:
         return "not a Stripe API key"
-    if key.startswith(f"rk_{other}_") or key.startswith(f"sk_{other}_"):
-        return f"a {other}-mode key: this deployment is in Stripe {mode} mode"
+    if found != mode:
+        return f"a {found}-mode key: this deployment is in Stripe {mode} mode"
     if restricted and key.startswith("sk_"):
         return f"a secret key, with every permission of the account: use a restricted key (rk_{mode}_...)"
     return None

@@ -290,7 +290,7 @@ class Api:
 
     def _define_routes(self) -> None:
         sim, store = self.sim, self.store
-        webhook_endpoints.define_routes(self.router, store, self._page)
+        webhook_endpoints.define_routes(self._add, store, self._page)
 
         def route(method: str, pattern: str) -> Callable[[ApiHandler], ApiHandler]:
             def register(handler: ApiHandler) -> ApiHandler:

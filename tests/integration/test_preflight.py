@@ -13,7 +13,7 @@ import requests
 import stripe
 
 from devstack.local_aws import LocalAws, aws_client
-from devstack.local_env import LOCAL_STRIPE_KEY
+from devstack.local_env import LOCAL_LIVE_STRIPE_KEY, LOCAL_STRIPE_KEY
 from devstack.preflight import handled_events, main
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.tokens import LOCAL_AUDIENCE
@@ -54,22 +54,27 @@ class Account:
         self.secret(f"coins-{env}/stripe/webhook", {"signing_secrets": ["whsec_platform", "whsec_connect"]})
 
     def endpoint(
-        self, events: set[str] | frozenset[str], *, api_version: str = "", connect: bool = False
+        self,
+        events: set[str] | frozenset[str],
+        *,
+        api_version: str = "",
+        connect: bool = False,
+        key: str = LOCAL_STRIPE_KEY,
     ) -> None:
         """Registered as docs/deploy.md's curl commands do it."""
         form = [("url", WEBHOOK_URL), ("api_version", api_version or stripe.api_version)]
         form += [("enabled_events[]", event) for event in sorted(events)]
         form += [("connect", "true")] if connect else []
         answer = requests.post(
-            f"{self.stripe_url}/v1/webhook_endpoints", auth=(LOCAL_STRIPE_KEY, ""), data=form, timeout=30
+            f"{self.stripe_url}/v1/webhook_endpoints", auth=(key, ""), data=form, timeout=30
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["secret"].startswith("whsec_")
 
-    def endpoints(self, api_version: str = "") -> None:
+    def endpoints(self, api_version: str = "", key: str = LOCAL_STRIPE_KEY) -> None:
         platform, connect = handled_events()
-        self.endpoint(platform, api_version=api_version)
-        self.endpoint(connect, connect=True)
+        self.endpoint(platform, api_version=api_version, key=key)
+        self.endpoint(connect, connect=True, key=key)
 
 
 @pytest.fixture
@@ -123,6 +128,25 @@ def test_a_dev_account_with_every_secret_endpoint_and_the_issuer_passes(
     assert line(output, "platform webhook endpoint").split()[0] == "ok"
     assert line(output, "Connect webhook endpoint").split()[0] == "ok"
     assert line(output, "JWT issuer").split()[0] == "ok"
+
+
+def test_a_prod_account_in_stripe_live_mode_passes(
+    account: Account, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Stripe in live mode (live keys only, livemode: true), prod's rk_live_ keys and its endpoints
+    with StripeSimulator(port=0, livemode=True) as live:
+        account.stripe_url = live.base_url
+        monkeypatch.setenv("STRIPE_API_BASE", live.base_url)
+        monkeypatch.setenv("STRIPE_API_KEY", LOCAL_LIVE_STRIPE_KEY)
+        account.all_secrets("prod", "live")
+        account.endpoints(key=LOCAL_LIVE_STRIPE_KEY)
+
+        code, output = preflight(account, "prod", capsys)
+
+    assert code == 0, output
+    assert "Stripe live mode" in output
+    assert line(output, "platform webhook endpoint").split()[0] == "ok"
+    assert line(output, "secret coins-prod/stripe/ledger-check ").split()[0] == "ok"
 
 
 def test_each_missing_or_wrong_thing_is_named(account: Account, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,17 +16,20 @@ ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
 TRIGGER = "arn:aws:lambda:us-east-1:123456789012:function:coins-prod-TokenClaimsFunction-abc"
 
 
-def test_the_mode_is_the_templates_stripe_livemode_where_it_sets_one_else_prod_is_live() -> None:
+def test_the_mode_is_the_stripe_livemode_its_functions_read_as_each_environment_sets_it() -> None:
+    samconfig = ROOT / "samconfig.toml"
+    assert (deployment("dev", samconfig=samconfig).live, deployment("prod", samconfig=samconfig).live) == (
+        False,
+        True,
+    )
+    assert deployment("prod", samconfig=samconfig, extra={"StripeLivemode": "false"}).live is False
+    # Read by coins.config as the functions read it: without the variable a function is in test mode
     template = copy.deepcopy(load_template())
-    values = LocalStackValues(template=template, region="us-east-1", stack_name="s")
-    assert (stripe_live("dev", template, values), stripe_live("prod", template, values)) == (False, True)
-    # A live-mode parameter reaching every function decides instead, whatever the environment's name
-    template["Parameters"]["StripeLivemode"] = {"Type": "String", "Default": "false"}
-    template["Globals"]["Function"]["Environment"]["Variables"]["STRIPE_LIVEMODE"] = {"Ref": "StripeLivemode"}
-    values = LocalStackValues(template=template, region="us-east-1", stack_name="s")
-    assert stripe_live("prod", template, values) is False
-    values.parameters["StripeLivemode"] = "true"
-    assert stripe_live("dev", template, values) is True
+    del template["Globals"]["Function"]["Environment"]["Variables"]["STRIPE_LIVEMODE"]
+    assert (
+        stripe_live(template, LocalStackValues(template=template, region="us-east-1", stack_name="s"))
+        is False
+    )
 
 
 def test_the_secrets_checked_are_those_the_functions_read_with_what_each_holds() -> None:
