@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack.cfn import LOCAL_ACCOUNT, LocalStackValues
-from devstack.event_sources import StreamSource, filter_patterns, queue_url_of, stream_table
+from devstack.event_filters import filter_patterns
+from devstack.event_sources import StreamSource, queue_url_of, stream_table
 from devstack.template import resources
 
 # A variable: a JSON path (`$`, then `.name` or `[index]` steps) or a reserved `aws.pipes.` name.
