@@ -1,13 +1,20 @@
-"""Writes a run's figures: bench/results/latest.json, latest.md, and the figures in docs/performance.md."""
+"""Writes a run's figures: bench/results/latest.json, latest.md, the figures in docs/performance.md, and
+the cost and write-unit figures in docs/deploy.md and docs/data-model.md (bench/cost_docs.py).
+
+`python -m bench.report --reprice` prices a results file's measurements again and rewrites them all.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import re
 from pathlib import Path
 from typing import Any
+
+from bench import cost, cost_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -303,10 +310,28 @@ def write(results: dict[str, Any], *, output: Path | None = None, update_doc: bo
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     figures = figures_markdown(results)
     (folder / "latest.md").write_text("# Benchmark figures (`make bench`)\n\n" + figures)
-    if update_doc and PERFORMANCE_DOC.exists():
-        text = PERFORMANCE_DOC.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            PERFORMANCE_DOC.write_text(f"{head}{BEGIN}\n{figures}\n{END}{tail}")
+    if update_doc:
+        for page, markers, text in [(PERFORMANCE_DOC, (BEGIN, END), figures), *cost_docs.sections(results)]:
+            if page.exists() and all(m in page.read_text() for m in markers):
+                page.write_text(cost_docs.replace_between(page.read_text(), markers, text))
     return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("--results", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--reprice",
+        action="store_true",
+        help="price the run's measurements again (bench/cost.py) with today's prices, template and model",
+    )
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    if args.reprice:
+        cost.price(results)
+    write(results, output=args.results.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -125,6 +125,45 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
     }
 
 
+# DynamoDB Streams: "No more than two processes at most should be reading from the same streams
+# shard at the same time. Having more than two readers per shard can result in throttling"
+# (Amazon DynamoDB developer guide, "Reading and processing a stream").
+MAX_STREAM_READERS = 2
+
+
+def _stream_of(value: Any) -> str | None:
+    """The table whose stream an ARN value names (`!GetAtt Table.StreamArn`), else None."""
+    get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    if get_att is None:
+        return None
+    logical_id, attribute = get_att.split(".", 1) if isinstance(get_att, str) else get_att
+    return str(logical_id) if attribute == "StreamArn" else None
+
+
+def stream_readers(template: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Table logical id -> everything that reads its stream: functions' DynamoDB events, event
+    source mappings and pipes (each a reader of every shard)."""
+    readers: dict[str, list[str]] = {}
+    for logical_id, resource in resources(template).items():
+        kind, props = resource.get("Type"), resource.get("Properties", {})
+        found: list[tuple[str, Any]] = []
+        if kind == "AWS::Serverless::Function":
+            found = [
+                (f"{logical_id}.{name}", event.get("Properties", {}).get("Stream"))
+                for name, event in props.get("Events", {}).items()
+                if event.get("Type") == "DynamoDB"
+            ]
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            found = [(logical_id, props.get("EventSourceArn"))]
+        elif kind == "AWS::Pipes::Pipe":
+            found = [(logical_id, props.get("Source"))]
+        for reader, arn in found:
+            table = _stream_of(arn)
+            if table is not None:
+                readers.setdefault(table, []).append(reader)
+    return readers
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """One function as SAM deploys it: its own properties merged over Globals.Function."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.stripe_sim import webhook_endpoints
 from devstack.stripe_sim.errors import (
     StripeError,
     idempotency_error,
@@ -289,6 +290,7 @@ class Api:
 
     def _define_routes(self) -> None:
         sim, store = self.sim, self.store
+        webhook_endpoints.define_routes(self._add, store, self._page)
 
         def route(method: str, pattern: str) -> Callable[[ApiHandler], ApiHandler]:
             def register(handler: ApiHandler) -> ApiHandler:

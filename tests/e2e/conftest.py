@@ -41,6 +41,7 @@ class LocalStack:
     jwt_dir: Path
     output: list[str]
     permission_log: Path
+    pid: int  # the `make dev` process: every function's processes are its children
 
     def token(
         self,
@@ -158,6 +159,7 @@ def running_stack(jwt_dir: Path, table: str, *extra: str) -> Iterator[LocalStack
         jwt_dir=jwt_dir,
         output=output,
         permission_log=decisions,
+        pid=process.pid,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])

@@ -81,6 +81,27 @@ def test_the_bench_counts_the_gift_and_its_share_of_the_settlement(
     )
 
 
+def test_the_bench_measures_what_a_gift_stores_and_logs_and_prices_a_month_of_every_line_item(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    results, _ = small_run
+    # A gift adds its transfer, its share of the settlement's rows, and log lines, all measured
+    footprint = results["footprint"]
+    assert (footprint["gifts"], footprint["fans"]) == (10, 3)
+    assert footprint["stored_bytes_per_gift"] > footprint["table_bytes_per_gift"] > 300
+    assert footprint["function_log_bytes_per_gift"] > 0
+    # ... and a month is priced line by line at every size, the total their sum
+    for row in results["monthly_cost"]["rows"]:
+        items = [
+            v
+            for k, v in row.items()
+            if k not in ("gifts", "monthly_active_users", "total", "storage_added_per_month")
+        ]
+        assert all(v >= 0 for v in items)
+        assert row["total"] == pytest.approx(sum(items), abs=0.05)
+    assert results["monthly_cost"]["counts"]["secrets"] == 5
+
+
 def test_the_bench_reports_every_ratio_against_a_baseline_of_the_same_run(
     small_run: tuple[dict[str, Any], str],
 ) -> None:

@@ -89,3 +89,11 @@ def test_the_services_a_handler_uses_are_read_from_its_source() -> None:
     used = services_used(ROOT / "functions" / "payment_webhook" / "app.py")
 
     assert sorted(used) == ["webhook_verifier()", "webhooks"]
+
+
+def test_the_cognito_trigger_loads_no_service_stripe_or_tracing_sdk() -> None:
+    # Cognito waits 5 seconds for it at every sign-in, cold starts included.
+    loaded = cold_start("TokenClaimsFunction")
+
+    assert [m for m, present in loaded.items() if present] == []
+    assert services_used(ROOT / "functions" / "token_claims" / "app.py") == []

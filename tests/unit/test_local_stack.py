@@ -18,14 +18,8 @@ from moto import mock_aws
 from werkzeug.test import Client
 
 from devstack.cfn import LocalStackValues
-from devstack.event_sources import (
-    FilterNotUnderstood,
-    drain,
-    filter_matches,
-    sqs_sources,
-    stream_record,
-    stream_sources,
-)
+from devstack.event_filters import FilterNotUnderstood, filter_matches
+from devstack.event_sources import drain, sqs_sources, stream_record, stream_sources
 from devstack.gateway import Gateway
 from devstack.local_env import LocalServices, function_environments, stack_values
 from devstack.permissions import (
