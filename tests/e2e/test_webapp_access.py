@@ -6,11 +6,11 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from devstack.tokens import mint_token
 from devstack.webapp import security_headers
@@ -170,7 +170,8 @@ def test_choosing_a_page_from_the_navigation_moves_focus_to_its_heading(webapp: 
     expect(page.get_by_role("link", name="Store")).to_have_attribute("aria-current", "page")
     # ... and Tab goes on from there, into the page
     page.keyboard.press("Tab")
-    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
+    focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)"), focused
 
 
 def test_the_app_is_served_with_the_security_headers_the_distribution_sets(webapp: AppDriver) -> None:
@@ -263,18 +264,31 @@ def cognito_page(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriv
     assert not driver.problems, driver.problems
 
 
+def play_the_hosted_ui(
+    page: Page, *, code: str, seen: dict[str, str], token: Callable[[Route], None]
+) -> None:
+    """Cognito's hosted UI, played by the test: /oauth2/authorize sends the browser straight back with
+    `code` (noting its query in `seen`), `token` answers /oauth2/token, and /logout signs out."""
+
+    def authorize(route: Route) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlparse(route.request.url).query).items()}
+        seen.update(query)
+        back = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
+        route.fulfill(status=302, headers={"Location": back})
+
+    page.route(f"{HOSTED_UI}/oauth2/authorize*", authorize)
+    page.route(f"{HOSTED_UI}/oauth2/token", token)
+    page.route(
+        f"{HOSTED_UI}/logout*", lambda route: route.fulfill(body="signed out", content_type="text/plain")
+    )
+
+
 def test_deployed_sign_in_goes_through_the_hosted_ui_with_pkce(
     cognito_page: AppDriver, local_stack: LocalStack
 ) -> None:
     page = cognito_page.page
     seen: dict[str, str] = {}
     expect.set_options(timeout=ARRIVES_WITHIN_MS)
-
-    def authorize(route: Route) -> None:
-        query = {k: v[0] for k, v in parse_qs(urlparse(route.request.url).query).items()}
-        seen.update(query)
-        back = f"{query['redirect_uri']}?{urlencode({'code': 'code-123', 'state': query['state']})}"
-        route.fulfill(status=302, headers={"Location": back})
 
     def token(route: Route) -> None:
         form = {k: v[0] for k, v in parse_qs(route.request.post_data or "").items()}
@@ -289,11 +303,7 @@ def test_deployed_sign_in_goes_through_the_hosted_ui_with_pkce(
             json={"access_token": access, "id_token": access, "token_type": "Bearer", "expires_in": 3600}
         )
 
-    page.route(f"{HOSTED_UI}/oauth2/authorize*", authorize)
-    page.route(f"{HOSTED_UI}/oauth2/token", token)
-    page.route(
-        f"{HOSTED_UI}/logout*", lambda route: route.fulfill(body="signed out", content_type="text/plain")
-    )
+    play_the_hosted_ui(page, code="code-123", seen=seen, token=token)
 
     page.goto(f"{cognito_page.url}#/store")
     page.get_by_role("button", name="Sign in").click()
@@ -332,11 +342,6 @@ def test_a_hosted_session_is_renewed_with_cognitos_refresh_token_and_revoked_on_
     grants: list[dict[str, str]] = []
     revoked: list[dict[str, str]] = []
 
-    def authorize(route: Route) -> None:
-        query = {k: v[0] for k, v in parse_qs(urlparse(route.request.url).query).items()}
-        back = f"{query['redirect_uri']}?{urlencode({'code': 'code-9', 'state': query['state']})}"
-        route.fulfill(status=302, headers={"Location": back})
-
     def token(route: Route) -> None:
         form = {k: v[0] for k, v in parse_qs(route.request.post_data or "").items()}
         grants.append(form)
@@ -354,12 +359,8 @@ def test_a_hosted_session_is_renewed_with_cognitos_refresh_token_and_revoked_on_
         revoked.append({k: v[0] for k, v in parse_qs(route.request.post_data or "").items()})
         route.fulfill(status=200, body="")
 
-    page.route(f"{HOSTED_UI}/oauth2/authorize*", authorize)
-    page.route(f"{HOSTED_UI}/oauth2/token", token)
+    play_the_hosted_ui(page, code="code-9", seen={}, token=token)
     page.route(f"{HOSTED_UI}/oauth2/revoke", revoke)
-    page.route(
-        f"{HOSTED_UI}/logout*", lambda route: route.fulfill(body="signed out", content_type="text/plain")
-    )
 
     # Given a fan signed in through the hosted UI, whose access token is within a minute of expiring
     page.goto(f"{cognito_page.url}#/wallet")

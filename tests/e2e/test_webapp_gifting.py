@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.webapp_driver import AppDriver, SceneSetter
+from tests.e2e.webapp_driver import AppDriver, SceneSetter, fan_on_a_stream
 
 TIMES = "\u00d7"
 
@@ -32,19 +32,6 @@ def gift_posts(webapp: AppDriver) -> Iterator[list[str]]:
     webapp.page.remove_listener("request", seen)
 
 
-def on_stream(
-    webapp: AppDriver, scene: SceneSetter, fan: str, coins: int, *, title: str | None = None
-) -> str:
-    creator = f"{fan}-creator"
-    stream = scene.go_live(creator, title=title)
-    scene.open_wallet(fan)
-    scene.grant(fan, coins)
-    webapp.sign_in(fan)
-    webapp.go(f"#/live/{stream}?creator={creator}")
-    expect(webapp.page.locator("#live-balance")).to_have_text(f"{coins:,} coins")
-    return stream
-
-
 def tab_into_the_tray(page: Page) -> None:
     for _ in range(40):
         page.keyboard.press("Tab")
@@ -58,7 +45,7 @@ def test_enter_on_universe_asks_before_spending_34999_coins(
 ) -> None:
     page = webapp.page
     # Given a fan with 40,000 coins, Rose focused in the tray, and ArrowLeft to Universe
-    on_stream(webapp, scene, "web-big-thumb", 40_000)
+    fan_on_a_stream(webapp, scene, "web-big-thumb", 40_000)
     tab_into_the_tray(page)
     page.keyboard.press("ArrowLeft")
     assert page.evaluate("document.activeElement.value") == "universe"
@@ -96,7 +83,7 @@ def test_enter_on_universe_asks_before_spending_34999_coins(
 
 def test_small_gifts_go_at_once(webapp: AppDriver, scene: SceneSetter) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-small-thumb", 2_000)
+    fan_on_a_stream(webapp, scene, "web-small-thumb", 2_000)
     page.locator("label[for=gift-galaxy]").click()  # 1,000 coins: at the threshold, not above
     page.get_by_role("button", name="Send for 1,000 coins").click()
     expect(page.locator("#gift-status")).to_contain_text(f"Sent Galaxy {TIMES} 1.")
@@ -107,7 +94,7 @@ def test_arrow_keys_keep_the_chosen_gift_in_view_inside_the_tray(
     webapp: AppDriver, scene: SceneSetter
 ) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-arrow-keys", 10)
+    fan_on_a_stream(webapp, scene, "web-arrow-keys", 10)
     tab_into_the_tray(page)
     page.evaluate("document.querySelector('#tray-card').scrollIntoView({ block: 'start' })")
     window_scroll = page.evaluate("window.scrollY")
@@ -133,11 +120,7 @@ def test_on_a_phone_the_send_control_stays_in_reach_and_a_big_gift_is_confirmed_
     phone: AppDriver, scene: SceneSetter
 ) -> None:
     page = phone.page
-    stream = scene.go_live("web-phone-gift-creator")
-    scene.open_wallet("web-phone-thumb")
-    scene.grant("web-phone-thumb", 40_000)
-    phone.sign_in("web-phone-thumb")
-    phone.go(f"#/live/{stream}?creator=web-phone-gift-creator")
+    fan_on_a_stream(phone, scene, "web-phone-thumb", 40_000)
     expect(page.locator("#tray label")).to_have_count(33)
 
     def send_in_view() -> bool:
@@ -167,7 +150,7 @@ def test_focus_stays_on_send_so_the_next_press_sends_again_into_the_same_status_
     webapp: AppDriver, scene: SceneSetter, gift_posts: list[str]
 ) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-repeat-fan", 10)
+    fan_on_a_stream(webapp, scene, "web-repeat-fan", 10)
     status = page.locator("#gift-status")
     expect(status).to_have_attribute("role", "status")  # there, empty, before anything happens
     page.evaluate("window.statusAtStart = document.getElementById('gift-status')")
@@ -215,7 +198,7 @@ def test_the_live_page_shows_the_streams_title_and_keeps_the_balance_current(
     webapp: AppDriver, scene: SceneSetter
 ) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-watching-fan", 5, title="Friday <i>karaoke</i>")
+    fan_on_a_stream(webapp, scene, "web-watching-fan", 5, title="Friday <i>karaoke</i>")
     expect(page.get_by_role("heading", level=1)).to_have_text("Friday <i>karaoke</i>")  # as text
 
     # When an admin grants the fan coins elsewhere

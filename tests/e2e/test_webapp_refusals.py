@@ -12,7 +12,7 @@ from playwright.sync_api import Request, Route, expect
 
 from coins import api as api_glue
 from coins.errors import DomainError
-from tests.e2e.webapp_driver import AppDriver, SceneSetter
+from tests.e2e.webapp_driver import AppDriver, SceneSetter, fan_on_a_stream
 
 # What the app makes of a failure of its own (no answer at all), beside the API's codes.
 CLIENT_CODES = {"network"}
@@ -86,20 +86,11 @@ def answer_gifts_with(webapp: AppDriver, seen: list[Request], **answer: Any) -> 
     webapp.page.route("**/v1/gifts", fulfil)
 
 
-def on_stream(webapp: AppDriver, scene: SceneSetter, fan: str) -> None:
-    stream = scene.go_live(f"{fan}-creator")
-    scene.open_wallet(fan)
-    scene.grant(fan, 10)
-    webapp.sign_in(fan)
-    webapp.go(f"#/live/{stream}?creator={fan}-creator")
-    expect(webapp.page.locator("#live-balance")).to_have_text("10 coins")
-
-
 def test_a_429_is_counted_down_and_waited_for_never_sent_again_by_itself(
     webapp: AppDriver, scene: SceneSetter, refused_gifts: list[Request]
 ) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-hasty-fan")
+    fan_on_a_stream(webapp, scene, "web-hasty-fan", 10)
     answer_gifts_with(
         webapp,
         refused_gifts,
@@ -138,7 +129,7 @@ def test_the_gift_velocity_limit_and_a_bare_domain_error_are_worded(
     webapp: AppDriver, scene: SceneSetter, refused_gifts: list[Request]
 ) -> None:
     page = webapp.page
-    on_stream(webapp, scene, "web-eager-fan")
+    fan_on_a_stream(webapp, scene, "web-eager-fan", 10)
     answer_gifts_with(
         webapp,
         refused_gifts,

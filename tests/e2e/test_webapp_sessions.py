@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from playwright.sync_api import Request, Route, expect
 
 from devstack.tokens import mint_token, verify_token
-from tests.e2e.webapp_driver import AppDriver, SceneSetter
+from tests.e2e.webapp_driver import AppDriver, SceneSetter, fan_on_a_stream
 
 TOKEN_ENDPOINT = "**/_local/token"
 
@@ -96,12 +96,7 @@ def test_a_session_that_cannot_be_renewed_signs_in_again_and_returns_to_the_stre
     webapp: AppDriver, scene: SceneSetter
 ) -> None:
     page = webapp.page
-    stream = scene.go_live("web-return-creator")
-    scene.open_wallet("web-returning-fan")
-    scene.grant("web-returning-fan", 10)
-    webapp.sign_in("web-returning-fan")
-    webapp.go(f"#/live/{stream}?creator=web-return-creator")
-    expect(page.locator("#live-balance")).to_have_text("10 coins")
+    stream = fan_on_a_stream(webapp, scene, "web-returning-fan", 10)
 
     # Given the session ended and its refresh token is no longer honoured (revoked, expired)
     expire_access_token(webapp, "web-returning-fan", refresh_token="revoked")
@@ -114,7 +109,7 @@ def test_a_session_that_cannot_be_renewed_signs_in_again_and_returns_to_the_stre
     expect(page.get_by_role("alert")).to_contain_text("Your session has ended.")
     page.get_by_label("User id").fill("web-returning-fan")
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(rf"#/live/{stream}\?creator=web-return-creator$"))
+    expect(page).to_have_url(re.compile(rf"#/live/{stream}\?creator=web-returning-fan-creator$"))
     expect(page.locator("#live-balance")).to_have_text("10 coins")
 
 

@@ -174,3 +174,18 @@ class SceneSetter:
             f"{self.stack.api}/v1/wallet", headers=self.stack.headers(user)
         ).json()
         return wallet
+
+
+def fan_on_a_stream(
+    app: AppDriver, scene: SceneSetter, fan: str, coins: int, *, title: str | None = None
+) -> str:
+    """A creator (`<fan>-creator`) live on a stream, and `fan` with `coins` signed in on it, its
+    balance shown; returns the stream's id."""
+    creator = f"{fan}-creator"
+    stream = scene.go_live(creator, title=title)
+    scene.open_wallet(fan)
+    scene.grant(fan, coins)
+    app.sign_in(fan)
+    app.go(f"#/live/{stream}?creator={creator}")
+    expect(app.page.locator("#live-balance")).to_have_text(f"{coins:,} {'coin' if coins == 1 else 'coins'}")
+    return stream

@@ -53,7 +53,12 @@ function updateShell(session, active) {
   }
 }
 
+// Counts navigations: a page that finishes rendering after the person has moved on is stopped at
+// once and takes neither focus nor the place of the page they are on.
+let navigation = 0;
+
 async function route() {
+  const mine = ++navigation;
   stopCurrent();
   stopCurrent = () => {};
   const sessionBanner = document.getElementById("session-banner");
@@ -84,6 +89,10 @@ async function route() {
   document.title = `${found.title} · Coins`;
   main.replaceChildren();
   const stop = await found.render(main, { params, query, session });
+  if (mine !== navigation) {
+    if (typeof stop === "function") stop();
+    return;
+  }
   if (typeof stop === "function") stopCurrent = stop;
   // A new page: focus its heading (a screen reader reads where they are, Tab goes on from there),
   // unless the page put focus somewhere itself. The link that was chosen stays marked current.

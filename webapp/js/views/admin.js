@@ -13,6 +13,30 @@ function reasonInput(name) {
   return h("input", { name, required: true, minlength: 3, maxlength: 500, autocomplete: "off" });
 }
 
+// A table's rows read a page at a time (`read(cursor)` answers {items, next_cursor}); "Show more"
+// reads the next. `load(true)` reads from the start again, and replaces what a read still in flight
+// would have shown.
+function pagedRows({ rows, more, status, read, row, empty }) {
+  let cursor = null;
+  let latest = 0;
+  async function load(fromStart = false) {
+    const mine = fromStart ? ++latest : latest;
+    try {
+      const page = await read(fromStart ? null : cursor);
+      if (mine !== latest) return;
+      if (fromStart) rows.replaceChildren();
+      if (fromStart && page.items.length === 0) rows.append(h("tr", {}, h("td", { colspan: 5, class: "empty", text: empty })));
+      for (const item of page.items) rows.append(row(item));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    } catch (error) {
+      replace(status, errorNotice(error));
+    }
+  }
+  more.addEventListener("click", () => load());
+  return load;
+}
+
 function balanceText(amount, unit) {
   return unit === "coins" ? coins(amount) : diamonds(amount);
 }
@@ -21,7 +45,6 @@ export async function renderAdmin(main, { session }) {
   const queueStatus = h("div", { class: "form-status" });
   const queue = h("tbody", { id: "review-queue" });
   const more = h("button", { type: "button", class: "button button-quiet", text: "Show more", hidden: true });
-  let cursor = null;
 
   async function setStatus(userId, status, reason, where) {
     try {
@@ -64,30 +87,13 @@ export async function renderAdmin(main, { session }) {
     );
   }
 
-  // A list read from the start again replaces what an earlier read still in flight would show.
-  let queueRead = 0;
-  async function loadQueue(fromStart = false) {
-    const read = fromStart ? ++queueRead : queueRead;
-    try {
-      const page = await api.reviews(fromStart ? null : cursor);
-      if (read !== queueRead) return;
-      if (fromStart) queue.replaceChildren();
-      if (fromStart && page.items.length === 0) queue.append(h("tr", {}, h("td", { colspan: 5, class: "empty", text: "No accounts are waiting for review." })));
-      for (const review of page.items) queue.append(reviewRow(review));
-      cursor = page.next_cursor;
-      more.hidden = !cursor;
-    } catch (error) {
-      replace(queueStatus, errorNotice(error));
-    }
-  }
-  more.addEventListener("click", () => loadQueue());
+  const loadQueue = pagedRows({ rows: queue, more, status: queueStatus, read: api.reviews, row: reviewRow, empty: "No accounts are waiting for review." });
 
   // Adjustments above the approval threshold: who asked, for whom, how much and why; another admin
   // approves them (the API refuses the requester's own approval, so it is not offered).
   const pendingStatus = h("div", { class: "form-status", id: "pending-status", role: "status" });
   const pendingRows = h("tbody", { id: "pending-adjustments" });
   const morePending = h("button", { type: "button", class: "button button-quiet", text: "Show more", hidden: true });
-  let pendingCursor = null;
 
   function pendingRow(pending) {
     const change = signed(pending.amount, pending.unit);
@@ -116,22 +122,7 @@ export async function renderAdmin(main, { session }) {
     );
   }
 
-  let pendingRead = 0;
-  async function loadPending(fromStart = false) {
-    const read = fromStart ? ++pendingRead : pendingRead;
-    try {
-      const page = await api.pendingAdjustments(fromStart ? null : pendingCursor);
-      if (read !== pendingRead) return;
-      if (fromStart) pendingRows.replaceChildren();
-      if (fromStart && page.items.length === 0) pendingRows.append(h("tr", {}, h("td", { colspan: 5, class: "empty", text: "No adjustments are waiting for approval." })));
-      for (const pending of page.items) pendingRows.append(pendingRow(pending));
-      pendingCursor = page.next_cursor;
-      morePending.hidden = !pendingCursor;
-    } catch (error) {
-      replace(pendingStatus, errorNotice(error));
-    }
-  }
-  morePending.addEventListener("click", () => loadPending());
+  const loadPending = pagedRows({ rows: pendingRows, more: morePending, status: pendingStatus, read: api.pendingAdjustments, row: pendingRow, empty: "No adjustments are waiting for approval." });
 
   // Freeze or unfreeze anyone.
   const statusUser = h("input", { name: "user", required: true, autocomplete: "off" });
