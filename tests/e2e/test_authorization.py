@@ -58,6 +58,7 @@ ROUTES = [
         admin_only=True,
     ),
     RouteCase("GET", "/v1/admin/reviews", "/v1/admin/reviews", admin_only=True),
+    RouteCase("GET", "/v1/admin/adjustments/pending", "/v1/admin/adjustments/pending", admin_only=True),
     RouteCase(
         "POST",
         "/v1/admin/accounts/{user_id}/status",
