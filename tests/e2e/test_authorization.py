@@ -58,7 +58,6 @@ ROUTES = [
         admin_only=True,
     ),
     RouteCase("GET", "/v1/admin/reviews", "/v1/admin/reviews", admin_only=True),
-    RouteCase("GET", "/v1/admin/adjustments/pending", "/v1/admin/adjustments/pending", admin_only=True),
     RouteCase(
         "POST",
         "/v1/admin/accounts/{user_id}/status",
@@ -86,6 +85,8 @@ ROUTES = [
         f"/v1/admin/adjustments/ad_{'0' * 30}/approve",
         admin_only=True,
     ),
+    # (SERVER_DECIDED below points into this list by index: new routes go at its end.)
+    RouteCase("GET", "/v1/admin/adjustments/pending", "/v1/admin/adjustments/pending", admin_only=True),
 ]
 
 
