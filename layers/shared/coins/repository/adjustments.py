@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from coins.errors import Busy, Forbidden, InvalidRequest, NotFound
 from coins.repository._dynamo import (
+    batch_get,
     decode_cursor,
     default_client,
     encode_cursor,
@@ -28,7 +29,7 @@ from coins.repository._dynamo import (
     to_item,
     unmarshal,
 )
-from coins.repository.ledger import Guard
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -64,7 +65,7 @@ def _key(adjustment_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"XFER#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
 
 
-def _pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
+def pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
     return PendingAdjustment(
         adjustment_id=row["adjustment_id"],
         user_id=row["user_id"],
@@ -112,14 +113,14 @@ class AdjustmentRepository:
         put, old = put_if_absent(self.client, self.table_name, item)
         if put:
             return True, pending
-        stored = _pending_of(unmarshal(old)) if old else None
+        stored = pending_of(unmarshal(old)) if old else None
         if stored is None:
             raise Busy(f"pending adjustment {pending.adjustment_id!r} changed while being read; retry")
         return False, stored
 
     def get(self, adjustment_id: str) -> PendingAdjustment | None:
         found = self.client.get_item(TableName=self.table_name, Key=_key(adjustment_id), ConsistentRead=True)
-        return _pending_of(unmarshal(found["Item"])) if "Item" in found else None
+        return pending_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def list_pending(
         self, *, limit: int, cursor: str | None, now_epoch: int
@@ -141,9 +142,9 @@ class AdjustmentRepository:
             params["ExpressionAttributeValues"][":after"] = ser(decode_cursor(cursor))
         answer = self.client.query(**params)
         keys = [{"PK": item["PK"], "SK": item["SK"]} for item in answer.get("Items", [])]
-        found = {row["PK"]: row for row in self._read_items(keys)}
+        found = {row["PK"]: row for row in batch_get(self.client, self.table_name, keys)}
         waiting = [
-            _pending_of(found[key["PK"]["S"]])
+            pending_of(found[key["PK"]["S"]])
             for key in keys
             if key["PK"]["S"] in found
             and found[key["PK"]["S"]].get("status") == PENDING
@@ -151,18 +152,6 @@ class AdjustmentRepository:
         ]
         last = answer.get("LastEvaluatedKey", {}).get("GSI1SK", {}).get("S")
         return waiting, (encode_cursor(last) if last else None)
-
-    def _read_items(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items at `keys` (at most 100, one page), retrying what DynamoDB left unprocessed."""
-        rows: list[dict[str, Any]] = []
-        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}} if keys else {}
-        for _ in range(10):
-            if not request:
-                return rows
-            answer = self.client.batch_get_item(RequestItems=request)
-            rows.extend(unmarshal(item) for item in answer.get("Responses", {}).get(self.table_name, []))
-            request = dict(answer.get("UnprocessedKeys") or {})
-        raise Busy("the table is busy; retry shortly")
 
     def approval_guard(self, adjustment_id: str, approver_id: str, now: str, now_epoch: int) -> Guard:
         """Holds only while the adjustment is pending, unexpired and the approver is not its requester;
