@@ -1,9 +1,19 @@
 """Staff in the web app: the review queue, freezing and unfreezing accounts, adjustments with a
 reason, large adjustments approved by a second admin; and what the fan sees of each."""
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.webapp_driver import AppDriver, SceneSetter, eventually
+
+
+def adjust(page: Page, user: str, amount: int, reason: str) -> None:
+    """Fills the admin page's adjustment form (coins) and presses Adjust."""
+    form = page.locator("#adjust-form")
+    form.get_by_label("User id").fill(user)
+    form.get_by_label("Unit").select_option("coins")
+    form.get_by_label("Amount").fill(str(amount))
+    form.get_by_label("Reason").fill(reason)
+    form.get_by_role("button", name="Adjust").click()
 
 
 def test_an_admin_freezes_an_account_and_the_fan_sees_why(webapp: AppDriver, scene: SceneSetter) -> None:
@@ -123,18 +133,12 @@ def test_an_adjustment_carries_its_reason_into_the_fans_history(
     webapp.sign_in("web-granter", admin=True)
     webapp.go("#/admin")
 
-    form = page.locator("#adjust-form")
-    form.get_by_label("User id").fill("web-lucky-fan")
-    form.get_by_label("Unit").select_option("coins")
-    form.get_by_label("Amount").fill("250")
-    form.get_by_label("Reason").fill("welcome bonus")
-    form.get_by_role("button", name="Adjust").click()
+    adjust(page, "web-lucky-fan", 250, "welcome bonus")
     expect(page.locator("#adjust-result")).to_contain_text("Adjusted web-lucky-fan: +250 coins.")
     expect(page.locator("#adjust-result")).to_contain_text("From promotions. Reason: welcome bonus.")
 
     # An admin cannot adjust their own account: the app says so
-    form.get_by_label("User id").fill("web-granter")
-    form.get_by_role("button", name="Adjust").click()
+    adjust(page, "web-granter", 250, "welcome bonus")
     expect(webapp.alert("forbidden")).to_contain_text("Admins cannot adjust their own account.")
 
     webapp.sign_in("web-lucky-fan")
@@ -160,11 +164,7 @@ def test_a_large_grant_waits_for_a_second_admin_who_approves_it_from_the_admin_p
     # Given an admin who grants more than the approval threshold (1,000,000 coins)
     webapp.sign_in("web-first-admin", admin=True)
     webapp.go("#/admin")
-    form = page.locator("#adjust-form")
-    form.get_by_label("User id").fill("web-whale")
-    form.get_by_label("Amount").fill("1500000")
-    form.get_by_label("Reason").fill("migrated from the old wallet")
-    form.get_by_role("button", name="Adjust").click()
+    adjust(page, "web-whale", 1_500_000, "migrated from the old wallet")
 
     # Then the page says it waits for a second admin (nothing moved), not "Adjusted ... undefined"
     result = page.locator("#adjust-result")
