@@ -118,10 +118,18 @@ lint: $(VENV)/.installed
 
 # The template, three ways: cfn-lint, SAM's own validation (the transform, then cfn-lint on its
 # output), and checkov's security checks (every skipped check is justified in the template).
+# checkov drops the resources whose Condition is false with the parameters' defaults, so it also
+# reads a copy with the optional web app turned on (WebApp=cloudfront).
+WEBAPP_TEMPLATE := .aws-sam/checks/template-webapp.yaml
 template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(TOOL_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(TOOL_ENV) $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+	mkdir -p $(dir $(WEBAPP_TEMPLATE))
+	$(PY) -c 'import pathlib, sys; off = "  WebApp:\n    Type: String\n    Default: none\n"; \
+		text = pathlib.Path("template.yaml").read_text(); assert off in text, "WebApp parameter not found"; \
+		pathlib.Path(sys.argv[1]).write_text(text.replace(off, off.replace("none", "cloudfront")))' $(WEBAPP_TEMPLATE)
+	$(TOOL_ENV) $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file $(WEBAPP_TEMPLATE)
 
 # The deployable artefacts, as `sam deploy` uploads them: the layer's packages for arm64 from its lock.
 build: $(SAM_VENV)/.installed

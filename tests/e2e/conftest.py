@@ -220,6 +220,23 @@ def webapp(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
     assert not driver.problems, f"the app raised in the browser: {driver.problems}"
 
 
+@pytest.fixture(scope="module")
+def phone(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
+    """A phone's screen (390x844) with touch, one page per test module: taps, not clicks."""
+    expect.set_options(timeout=ARRIVES_WITHIN_MS)
+    context = chromium.new_context(
+        locale="en-US",
+        timezone_id="UTC",
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    driver = AppDriver(context.new_page(), local_stack)
+    yield driver
+    context.close()
+    assert not driver.problems, f"the app raised in the browser: {driver.problems}"
+
+
 @pytest.fixture
 def scene(local_stack: LocalStack, http: requests.Session) -> SceneSetter:
     return SceneSetter(local_stack, http)

@@ -640,3 +640,21 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
 
     # Then nothing was reserved
     assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000
+
+
+def test_the_earnings_say_when_the_payout_account_can_be_paid(app: Services, api: HandlerClient) -> None:
+    # Given a creator who has not onboarded: no payout account
+    api.wallet("creator-1")
+    assert app.creators.earnings("creator-1")["payout_account"] == "none"
+
+    # When onboarding created the account but Stripe has not enabled payouts (or verified the holder)
+    onboarded(app, enabled=False)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+    onboarded(app, verified_dob=None)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+
+    # Then only Stripe's word that it can be paid, for an adult, opens it: what a withdrawal checks
+    onboarded(app)
+    assert app.creators.earnings("creator-1")["payout_account"] == "ready"
+    grant_diamonds(api, "creator-1", 5_000)
+    assert withdraw(app, 2_000)["status"] == "reserved"
