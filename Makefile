@@ -47,11 +47,14 @@ help:
 
 # Exactly the locked versions, each checked against its hash; the project itself is installed
 # editable on top, without its dependencies (they all came from the lock) and with the lock's
-# setuptools (no download at build time).
+# setuptools (no download at build time). pip installs the lock's uv (its lines, hashes checked),
+# and uv the rest: many times faster than pip, and from uv's cache on a machine that has one.
 $(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	awk '/^uv==/ { keep = 1; print; next } keep && /^ +--hash=/ { print; next } { keep = 0 }' $(DEV_LOCK) > $(VENV)/uv.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.txt
+	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(PY) -r $(DEV_LOCK)
+	$(BIN)/uv pip install --quiet --no-deps --no-build-isolation --python $(PY) -e .
 	touch $@
 
 # uv (from the dev lock) installs the tools' locks, hashes required: it is many times faster than pip.
