@@ -19,6 +19,9 @@ CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 # make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
 TEST_WORKERS ?= 2
+# Each worker is handed tests as it frees up, in collection order (tests/conftest.py puts the longest
+# first), and the tests that share a module-scoped fixture together (xdist_group), set up once.
+XDIST_ARGS ?= --dist loadgroup --no-loadscope-reorder
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 SAM_LOCK := requirements/sam.txt
@@ -45,11 +48,14 @@ help:
 
 # Exactly the locked versions, each checked against its hash; the project itself is installed
 # editable on top, without its dependencies (they all came from the lock) and with the lock's
-# setuptools (no download at build time).
+# setuptools (no download at build time). pip installs the lock's uv (its lines, hashes checked),
+# and uv the rest: many times faster than pip, and from uv's cache on a machine that has one.
 $(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	awk '/^uv==/ { keep = 1; print; next } keep && /^ +--hash=/ { print; next } { keep = 0 }' $(DEV_LOCK) > $(VENV)/uv.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.txt
+	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(PY) -r $(DEV_LOCK)
+	$(BIN)/uv pip install --quiet --no-deps --no-build-isolation --python $(PY) -e .
 	touch $@
 
 # uv (from the dev lock) installs the tools' locks, hashes required: it is many times faster than pip.
@@ -133,7 +139,7 @@ template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.inst
 
 # The deployable artefacts, as `sam deploy` uploads them: the layer's packages for arm64 from its lock.
 build: $(SAM_VENV)/.installed
-	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(TOOL_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(TOOL_ENV) $(SAM_VENV)/bin/sam build --parallel --template template.yaml
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy layers/shared/coins devstack functions tests bench
@@ -147,9 +153,15 @@ integration: deps
 e2e: deps browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-# REQUIRE_BUILD: the tests of the built layer fail (rather than skip) when it is missing.
-test: deps browser lint typecheck template-checks build
-	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
+# The checks and the build run two at a time (each mostly one core), then the tests on both cores;
+# the recipe prints how long it took (`make test: N s`). REQUIRE_BUILD: the tests of the built layer
+# fail (rather than skip) when it is missing.
+test: deps browser
+	@started=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck template-checks build && \
+	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(XDIST_ARGS) $(PYTEST_ARGS); status=$$?; \
+	echo "make test: $$(( $$(date +%s) - started )) s after the installs, exit $$status (load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	exit $$status
 
 bench: deps
 	$(PY) -m bench

@@ -114,16 +114,21 @@ def drain(runtime: LocalRuntime, source: SqsSource, sqs: Any, *, region: str) ->
     """Runs the event source mapping until the queue has nothing visible; returns what happened."""
     report = DrainReport(bodies=[])
     lock = threading.Lock()
+    # The pollers take turns at the queue, not at the function: moto's SQS, the local queue, is not
+    # safe for calls at once (a delete rebuilds the queue's message list, so two deletes at once
+    # could keep one's messages in flight, and a send beside them could be lost), where SQS is.
+    queue = threading.Lock()
 
     def poll() -> None:
         while True:
-            received = sqs.receive_message(
-                QueueUrl=source.queue_url,
-                MaxNumberOfMessages=source.batch_size,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
+            with queue:
+                received = sqs.receive_message(
+                    QueueUrl=source.queue_url,
+                    MaxNumberOfMessages=source.batch_size,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                ).get("Messages", [])
             if not received:
                 return
             records = [sqs_record(m, source, region) for m in received]
@@ -141,10 +146,13 @@ def drain(runtime: LocalRuntime, source: SqsSource, sqs: Any, *, region: str) ->
                 failed = {r["messageId"] for r in records}
             done = [r for r in records if r["messageId"] not in failed]
             if done:
-                sqs.delete_message_batch(
-                    QueueUrl=source.queue_url,
-                    Entries=[{"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done)],
-                )
+                with queue:
+                    sqs.delete_message_batch(
+                        QueueUrl=source.queue_url,
+                        Entries=[
+                            {"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done)
+                        ],
+                    )
             with lock:
                 report.batches += 1
                 report.delivered += len(records)
