@@ -30,7 +30,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
 .PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
-	lock template-checks build screenshots simulate check-ledger
+	lock template-checks build screenshots simulate check-ledger audit
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off]"
@@ -39,6 +39,7 @@ help:
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
 	@echo "make simulate SEEDS=1000 [STEPS=60]   the seeded lifecycle simulation; SEED=s [ONLY=1,4] replays one"
 	@echo "make check-ledger   check the local stack's ledger and reconcile it with its Stripe simulator"
+	@echo "make audit    export the local table in DynamoDB's export format and run the full audit on DuckDB [FULL=1]"
 	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
 	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
@@ -166,6 +167,12 @@ check-ledger: $(VENV)/.installed
 	$(PY) -m devstack.check_ledger $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
 		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL)) \
 		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+# The full audit of `make dev`'s table: exported in DynamoDB's export format under .local/books/
+# (incrementally, or FULL=1 for a new full export), then the audit's SQL on DuckDB, as Athena runs it.
+audit: $(VENV)/.installed
+	$(PY) -m devstack.audit $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) $(if $(TABLE),--table $(TABLE)) \
+		$(if $(FULL),--full)
 
 payouts: $(VENV)/.installed
 	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))
