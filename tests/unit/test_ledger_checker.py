@@ -13,6 +13,7 @@ import pytest
 
 from coins.admin import AdjustmentSource, AdjustmentUnit
 from coins.ledger_check import CheckReport, DiscrepancyKind, check
+from coins.ledger_check.shared import epoch
 from coins.repository.payouts import WithdrawalStatus
 from coins.wiring import Services
 from tests.simulation.lifecycle import (
@@ -183,6 +184,29 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
     )
     (unapproved,) = found(simulated, DiscrepancyKind.ADJUSTMENT_APPROVAL)
     assert unapproved.startswith(str(asked["adjustment_id"]))
+
+
+def test_a_credit_whose_session_stripe_does_not_know_is_named_not_fatal(simulated: Simulated) -> None:
+    """Issue 23, 5: a Stripe that lost its objects (a second `make dev` before the simulator kept
+    them) made the check die with PaymentProviderError. It reports each unknown id instead."""
+    world, app = simulated.world, simulated.app
+    purchase = next(t for t in app.audit.read_ledger(segments=1).transfers if t.code == "purchase")
+    session_id = str(purchase.attributes["terms"]["session_id"])
+    # Given a Stripe that no longer knows the session a credit names, looked up by id (a window that
+    # starts after the session was created, so it is not among the listed ones)
+    store = world.simulator.store
+    forgotten = store.objects.pop(session_id)
+    store.by_kind[forgotten["object"]].remove(forgotten)
+    report = check(
+        app.audit.read_ledger(segments=1),
+        diamonds_per_coin=world.settings.diamond_rate.diamonds_per_coin,
+        stripe=app.payments(),
+        since=epoch(str(purchase.attributes["created_at"])),
+    )
+    # Then the check finishes and names the session, with the credit that names it
+    unknown = [d for d in report.discrepancies if d.kind == DiscrepancyKind.UNKNOWN_TO_STRIPE]
+    assert [d.subject for d in unknown] == [session_id]
+    assert purchase.transfer_id in unknown[0].detail
 
 
 def test_a_gift_left_in_flight_past_the_deadline_is_named_until_it_is_settled(simulated: Simulated) -> None:

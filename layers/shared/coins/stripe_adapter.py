@@ -242,8 +242,17 @@ class StripePayments:
         )
         return [_session(s.to_dict()) for s in listed.auto_paging_iter()]
 
-    def retrieve_session(self, session_id: str) -> PaidSession:
-        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)).to_dict())
+    def retrieve_session(self, session_id: str) -> PaidSession | None:
+        """The session, or None when Stripe answers that it has no such session (404)."""
+        try:
+            found = self._client.v1.checkout.sessions.retrieve(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise provider_error(exc) from exc
+        except stripe.StripeError as exc:
+            raise _provider_error_of(exc) from exc
+        return _session(found.to_dict())
 
     def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]:
         listed = self._call(
@@ -302,13 +311,17 @@ class StripePayments:
     def _call(request: Any) -> Any:
         try:
             return request()
-        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            raise PaymentProviderError(str(exc), retryable=True, code=exc.code) from exc
         except stripe.StripeError as exc:
-            raise provider_error(exc) from exc
+            raise _provider_error_of(exc) from exc
 
 
 _OUTAGE_STATUSES = frozenset({401, 403, 409, 429})
+
+
+def _provider_error_of(exc: stripe.StripeError) -> PaymentProviderError:
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return PaymentProviderError(str(exc), retryable=True, code=exc.code)
+    return provider_error(exc)
 
 
 def provider_error(exc: stripe.StripeError) -> PaymentProviderError:
