@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -75,3 +76,13 @@ def connect(shot: Snapshot, settings: AuditSettings) -> duckdb.DuckDBPyConnectio
 def audit(con: duckdb.DuckDBPyConnection) -> list[Discrepancy]:
     rows = con.execute(sql(AUDIT)).fetchall()
     return findings([(str(k), str(s), str(d)) for k, s, d in rows])
+
+
+def query_rows(con: duckdb.DuckDBPyConnection, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each named query's rows, as column -> value."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, text in queries.items():
+        cursor = con.execute(text)
+        columns = [d[0] for d in cursor.description or []]
+        results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return results

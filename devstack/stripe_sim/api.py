@@ -13,6 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.stripe_sim.balance import balance_transactions
 from devstack.stripe_sim.errors import (
     StripeError,
     idempotency_error,
@@ -484,6 +485,18 @@ class Api:
                 args["id"], amount=optional_int(p, "amount", minimum=1), metadata=metadata(p), origin=origin
             )
             return store.snapshot(reversal)
+
+        @route("GET", "/v1/balance_transactions")
+        def list_balance_transactions(p: Params, args: dict[str, str], origin: Origin) -> JSON:
+            reject_unknown(p, _LIST | {"type", "source", "currency", "payout"})
+            with store.lock:
+                every = balance_transactions(list(store.objects.values()), list(store.events))
+            found = [
+                t
+                for t in reversed(every)
+                if all(not present(p, f) or t[f] == p[f] for f in ("type", "source", "currency"))
+            ]
+            return self._page(found, p, "/v1/balance_transactions")
 
         @route("GET", "/v1/events")
         def list_events(p: Params, args: dict[str, str], origin: Origin) -> JSON:

@@ -20,6 +20,7 @@ import json
 import random
 import re
 import sys
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +62,7 @@ from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
 from devstack.template import load_function_module, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
+from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.support.settlement import forget_unit_stream, settle_from_table
 
 WEBHOOK_SECRET = "whsec_simulation"
@@ -390,7 +393,9 @@ class Runner:
             if self.check_every and n % self.check_every == 0 and n < len(plan):
                 self._check(f"after step {step.index} ({step.kind})", stripe_too=False)
         self._quiesce()
-        return self._check("at the end", stripe_too=True)
+        report = self._check("at the end", stripe_too=True)
+        self._audit()
+        return report
 
     # -------------------------------------------------------------------- framework
 
@@ -430,6 +435,21 @@ class Runner:
             lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in report.discrepancies[:20])
             raise SimulationFailed(f"invariants broken {when}:\n{lines}")
         return report
+
+    def _audit(self) -> None:
+        """The full audit as deployed: the table exported in DynamoDB's export format, then the
+        audit's SQL on DuckDB; at the end every gift must be settled."""
+        with tempfile.TemporaryDirectory(prefix="books-") as bucket:
+            found = audit_table(
+                self.world.backend.client(),
+                self.world.table,
+                Path(bucket),
+                diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
+                settled_by=EVERY_GIFT_SETTLED,
+            )
+        if found:
+            lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in found[:20])
+            raise SimulationFailed(f"the audit found at the end:\n{lines}")
 
     def _setup(self) -> None:
         app = self.world.quiet_services()

@@ -6,15 +6,27 @@ sqlglot's Athena dialect parses DDL as Hive (Athena's `CREATE EXTERNAL TABLE`) a
 every function the SQL calls is one Trino documents (and DuckDB runs).
 """
 
+from datetime import date
+
 import pytest
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from coins.books.queries import AUDIT, VIEWS, AuditSettings, settings_view, sql, statements
+from coins.books.queries import (
+    AUDIT,
+    STATEMENT,
+    VIEWS,
+    AuditSettings,
+    named,
+    settings_view,
+    sql,
+    statement_day_view,
+    statements,
+)
 from coins.books.schema import athena_full_table, athena_incremental_table
 
-QUERIES = [*statements(sql(VIEWS)), sql(AUDIT)]
+QUERIES = [*statements(sql(VIEWS)), sql(AUDIT), *named(sql(STATEMENT)).values()]
 
 
 @pytest.mark.parametrize("text", QUERIES, ids=lambda t: t.split("\n")[0][:60])
@@ -45,6 +57,9 @@ def test_the_settings_are_a_view_of_literals_and_refuse_anything_else() -> None:
 
     view = settings_view(AuditSettings(Fraction(7, 20), "2026-03-02T09:00:00.000000Z"))
     assert "'7/20' AS diamonds_per_coin" in view
-    sqlglot.parse_one(view, read="athena", error_level=ErrorLevel.RAISE)
+    day = statement_day_view(date(2026, 3, 2))
+    assert "'2026-03-02T00:00:00.000000Z' AS day_start, '2026-03-03T00:00:00.000000Z' AS day_end" in day
+    for text in (view, day):
+        sqlglot.parse_one(text, read="athena", error_level=ErrorLevel.RAISE)
     with pytest.raises(ValueError, match="not a timestamp"):
         settings_view(AuditSettings(Fraction(1, 2), "x' OR 1=1 --"))

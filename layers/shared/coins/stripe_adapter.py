@@ -112,6 +112,44 @@ class TransferRecord:
     amount_reversed: int
 
 
+@dataclass(frozen=True)
+class BalanceMovement:
+    """One of Stripe's balance transactions: money in or out of the platform's Stripe balance."""
+
+    id: str
+    type: str  # charge, refund, adjustment, transfer, transfer_refund, ...
+    reporting_category: str  # charge, refund, dispute, dispute_reversal, transfer, transfer_reversal, fee
+    amount: int  # signed, the currency's minor unit
+    fee: int
+    currency: str
+    created: int
+    source: str | None
+    # What the source moved money for: the charge paid, refunded or disputed (and its payment
+    # intent), or the transfer made or reversed.
+    charge: str | None = None
+    payment_intent: str | None = None
+    transfer: str | None = None
+
+
+def _movement(t: Mapping[str, Any]) -> BalanceMovement:
+    source = t.get("source")
+    found = source if isinstance(source, Mapping) else {}
+    kind = found.get("object")
+    return BalanceMovement(
+        id=str(t["id"]),
+        type=str(t["type"]),
+        reporting_category=str(t.get("reporting_category") or t["type"]),
+        amount=int(t["amount"]),
+        fee=int(t.get("fee") or 0),
+        currency=str(t["currency"]),
+        created=int(t["created"]),
+        source=_id_of(source),
+        charge=str(found["id"]) if kind == "charge" else _id_of(found.get("charge")),
+        payment_intent=_id_of(found.get("payment_intent")),
+        transfer=str(found["id"]) if kind == "transfer" else _id_of(found.get("transfer")),
+    )
+
+
 class StripePayments:
     def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
         # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
@@ -306,6 +344,15 @@ class StripePayments:
             )
             for t in (o.to_dict() for o in listed.auto_paging_iter())
         ]
+
+    def balance_transactions(self, *, since: int, until: int) -> list[BalanceMovement]:
+        """Every balance transaction created in [since, until): the day's money, as Stripe booked it."""
+        listed = self._call(
+            lambda: self._client.v1.balance_transactions.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100, "expand": ["data.source"]}
+            )
+        )
+        return [_movement(t.to_dict()) for t in listed.auto_paging_iter()]
 
     @staticmethod
     def _call(request: Any) -> Any:

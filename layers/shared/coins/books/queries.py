@@ -8,6 +8,7 @@ every gift must be settled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from fractions import Fraction
 from importlib import resources
 
@@ -15,6 +16,7 @@ from coins.ledger_check import Discrepancy, DiscrepancyKind
 
 VIEWS = "views.sql"
 AUDIT = "audit.sql"
+STATEMENT = "statement.sql"
 
 
 def sql(name: str) -> str:
@@ -35,6 +37,27 @@ def statements(text: str) -> list[str]:
     if "".join(current).strip():
         parts.append("\n".join(current))
     return [p.strip() for p in parts if p.strip()]
+
+
+def named(text: str) -> dict[str, str]:
+    """A file's queries by the name its `-- name: <name>` line gives each."""
+    found: dict[str, str] = {}
+    for statement in statements(text):
+        lines = statement.splitlines()
+        marker = next((line for line in lines if line.startswith("-- name: ")), None)
+        if marker is None:
+            raise ValueError(f"a statement without its name: {statement[:60]!r}")
+        found[marker.removeprefix("-- name: ").strip()] = statement
+    return found
+
+
+def statement_day_view(day: date) -> str:
+    """The statement's day, as bounds on the table's timestamps (UTC)."""
+    start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    return (
+        "CREATE OR REPLACE VIEW statement_day AS SELECT "
+        f"'{start}T00:00:00.000000Z' AS day_start, '{end}T00:00:00.000000Z' AS day_end"
+    )
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ ITEM: Mapping[str, Attribute] = {
             "reason": S,
             "source": S,
             "stripe_transfer": S,
+            "diamond_value": S,
         }
     ),
     "details": Map({"withdrawal_id": S, "stripe_transfer": S, "order_id": S, "source": S}),

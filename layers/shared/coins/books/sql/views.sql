@@ -46,6 +46,8 @@ SELECT
   CAST(item.terms.M.amount.N AS BIGINT) AS terms_amount,
   item.terms.M.currency.S AS terms_currency,
   item.terms.M.reason.S AS terms_reason,
+  item.terms.M.stripe_transfer.S AS terms_stripe_transfer,
+  item.terms.M.diamond_value.S AS terms_diamond_value,
   COALESCE(item.terms.M.source.S, item.details.M.source.S) AS terms_source,
   item.details.M.withdrawal_id.S AS details_withdrawal_id,
   item.details.M.stripe_transfer.S AS details_stripe_transfer,
@@ -151,4 +153,36 @@ CREATE OR REPLACE VIEW ledger_orders AS
 SELECT * FROM ledger_rows WHERE pk LIKE 'ORDER#%' AND sk = 'ORDER';
 
 CREATE OR REPLACE VIEW ledger_withdrawals AS
-SELECT * FROM ledger_rows WHERE pk LIKE 'CREATOR#%' AND sk LIKE 'WDR#%'
+SELECT * FROM ledger_rows WHERE pk LIKE 'CREATOR#%' AND sk LIKE 'WDR#%';
+
+-- Every movement of every account, with when it happened and why (its code): the legs of
+-- transfers; a gift's two sides (the fan's coins into flight); a settlement row's four (the
+-- creator's pending diamonds and the diamonds issued for them, the coins out of flight into gift
+-- revenue); a gift refund row's two (the coins out of flight back to the fan). User accounts are
+-- summed over their owners (owner_kind 'user'); system accounts keep their own name.
+CREATE OR REPLACE VIEW books_movements AS
+SELECT created_at AS moved_at, CASE WHEN owner = 'system' THEN 'system' ELSE 'user' END AS owner_kind,
+       account, code, amount
+FROM ledger_leg_postings
+UNION ALL
+SELECT created_at, 'user', 'coins', 'gift', -coins FROM ledger_gifts
+UNION ALL
+SELECT created_at, 'system', 'gifts_in_flight', 'gift', coins FROM ledger_gifts
+UNION ALL
+SELECT created_at, 'user', 'diamonds_pending', 'gift_settlement', amount
+FROM ledger_postings WHERE source = 'gift_settlement'
+UNION ALL
+SELECT created_at, 'system', 'diamonds_issued', 'gift_settlement', -amount
+FROM ledger_postings WHERE source = 'gift_settlement'
+UNION ALL
+SELECT created_at, 'system', 'gift_revenue', 'gift_settlement', settled_coins
+FROM ledger_postings WHERE source = 'gift_settlement'
+UNION ALL
+SELECT created_at, 'system', 'gifts_in_flight', 'gift_settlement', -settled_coins
+FROM ledger_postings WHERE source = 'gift_settlement'
+UNION ALL
+SELECT created_at, 'user', 'coins', 'gift_refunded', amount
+FROM ledger_postings WHERE source = 'gift_refund'
+UNION ALL
+SELECT created_at, 'system', 'gifts_in_flight', 'gift_refunded', -settled_coins
+FROM ledger_postings WHERE source = 'gift_refund'
