@@ -154,10 +154,16 @@ def _diamonds(millidiamonds: int) -> Decimal:
 
 
 def _major(minor: int | Fraction, currency: str) -> Decimal:
-    scale = Decimal(10) ** currency_rules(currency).decimals
+    """Minor units in the currency's major unit, exactly (12.50 for 1250 cents); a fraction of a
+    minor unit (the value rounding left) keeps its digits."""
+    decimals = currency_rules(currency).decimals
+    scale = Decimal(10) ** decimals
     if isinstance(minor, Fraction):
-        return Decimal(minor.numerator) / Decimal(minor.denominator) / scale
-    return Decimal(minor) / scale
+        exact = Decimal(minor.numerator) / Decimal(minor.denominator) / scale
+    else:
+        exact = Decimal(minor) / scale
+    shown = exact.quantize(Decimal(1).scaleb(-decimals))
+    return shown if shown == exact else exact
 
 
 def _in_unit(section: str, amount: int) -> Decimal:
@@ -189,7 +195,8 @@ def account_lines(
         per_unit[section] += total.closing + total.later if derived else holdings.get(key, 0)
         statement.lines.append(_line(section, name, "", total))
         for code, volume in sorted(codes.items()):
-            statement.lines.append(_line(section, name, code, volume))
+            if volume.opening or volume.increase or volume.decrease:  # else nothing to show for the day
+                statement.lines.append(_line(section, name, code, volume))
         now = total.closing + total.later
         if derived:
             continue  # no balance item holds it
@@ -345,7 +352,7 @@ def money_lines(
                     line=name,
                     detail="",
                     unit=currency,
-                    opening=Decimal(0),
+                    opening=_major(0, currency),
                     increase=_major(max(amount, 0), currency),
                     decrease=_major(max(-amount, 0), currency),
                     closing=_major(amount, currency),
@@ -429,9 +436,9 @@ def _rounding(ledger: LedgerMoney, statement: Statement) -> None:
                 line="value left from rounding (kept in creators' diamonds)",
                 detail="",
                 unit=currency,
-                opening=Decimal(0),
+                opening=_major(0, currency),
                 increase=_major(left, currency),
-                decrease=Decimal(0),
+                decrease=_major(0, currency),
                 closing=_major(left, currency),
             )
         )
