@@ -41,7 +41,7 @@ def snapshot(generation: Path, bucket: Path) -> Snapshot:
     return Snapshot(full, later)
 
 
-def _read_json(files: list[Path], columns: dict[str, str]) -> str:
+def read_json_relation(files: list[Path], columns: dict[str, str]) -> str:
     listed = ", ".join(f"'{p.as_posix()}'" for p in files)
     shape = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
     return f"read_json([{listed}], format = 'newline_delimited', columns = {{{shape}}})"
@@ -59,11 +59,11 @@ def connect(shot: Snapshot, settings: AuditSettings) -> duckdb.DuckDBPyConnectio
     """An in-memory DuckDB with the export's relations and the books' views."""
     con = duckdb.connect()
     # Read once into tables: every view reads them many times.
-    full = _read_json(list(shot.full.data_files), duckdb_columns_full())
+    full = read_json_relation(list(shot.full.data_files), duckdb_columns_full())
     con.execute(f"CREATE TABLE ddb_full AS SELECT * FROM {full}")  # noqa: S608 (our own paths and types)
     changes = [path for export in shot.incrementals for path in export.data_files]
     incremental = duckdb_columns_incremental()
-    source = f"SELECT * FROM {_read_json(changes, incremental)}" if changes else _empty(incremental)  # noqa: S608
+    source = f"SELECT * FROM {read_json_relation(changes, incremental)}" if changes else _empty(incremental)  # noqa: S608
     con.execute(f"CREATE TABLE ddb_incremental AS {source}")
     con.execute(settings_view(settings))
     for statement in statements(sql(VIEWS)):
