@@ -101,6 +101,10 @@ def local_resource(kind: str, ref: str, region: str) -> LocalResource:
         return LocalResource(ref, {"Arn": f"arn:aws:events:{region}:{account}:event-bus/{ref}", "Name": ref})
     if kind == "AWS::Serverless::Function":
         return LocalResource(ref, {"Arn": f"arn:aws:lambda:{region}:{account}:function:{ref}"})
+    if kind == "AWS::S3::Bucket":  # S3's ARNs name no region or account
+        return LocalResource(ref, {"Arn": f"arn:aws:s3:::{ref}", "DomainName": f"{ref}.s3.amazonaws.com"})
+    if kind in ("AWS::Athena::WorkGroup", "AWS::Glue::Database"):
+        return LocalResource(ref, {})
     raise ValueError(f"no local stand-in for {kind}")
 
 
@@ -121,6 +125,10 @@ def stack_values(services: LocalServices, template: dict[str, Any] | None = None
             ref = str(values.resolve(props.get("Name", f"{services.stack_name}-{logical_id}")))
         elif kind == "AWS::Serverless::Function":
             ref = logical_id
+        elif kind == "AWS::S3::Bucket":  # bucket names are lower case
+            ref = f"{services.stack_name}-{logical_id}".lower()
+        elif kind in ("AWS::Athena::WorkGroup", "AWS::Glue::Database"):
+            ref = str(values.resolve(props.get("Name") or props.get("DatabaseInput", {}).get("Name")))
         else:
             continue
         values.resources[logical_id] = local_resource(kind, ref, services.region)

@@ -91,11 +91,11 @@ def statement_for(
     start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
     end = start + 86400
     around = [
-        *stripe.balance_transactions(since=start - 86400, until=start),
-        *stripe.balance_transactions(since=end, until=end + 86400),
+        *stripe.balance_transactions_created(since=start - 86400, until=start),
+        *stripe.balance_transactions_created(since=end, until=end + 86400),
     ]
     return build_statement(
-        day.isoformat(), shot.as_of, results, stripe.balance_transactions(since=start, until=end), around
+        day.isoformat(), shot.as_of, results, stripe.balance_transactions_created(since=start, until=end), around
     )
 
 

@@ -20,8 +20,8 @@ The snapshot is a strongly consistent Scan of a quiet table (AWS's export reads 
 capacity and is consistent at its export time; locally nothing else writes while it runs). An
 incremental export is the difference between the table now and as the generation's earlier exports
 left it, which is what AWS's holds: each changed item's image at the window's end and at its start.
-Its WriteTimestampMicros is the window's end (the stand-in does not know when within the window an
-item was written; the order between exports is what readers need).
+Its WriteTimestampMicros is the last microsecond of the window (the stand-in does not know when in
+the window an item was written; the order between exports is what readers need).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def scan_table(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
             yield marshal_item(raw)
 
 
-def _export_id(at: datetime) -> str:
+def new_export_id(at: datetime) -> str:
     # AWS's ids: milliseconds since the epoch (14 digits) and 8 hex digits.
     return f"{int(at.timestamp() * 1000):014d}-{secrets.token_hex(4)}"
 
@@ -116,8 +116,10 @@ class ExportWriter:
         self.table_arn = table_arn
         self.root = bucket / self.prefix / EXPORTS
 
-    def full(self, items: Iterable[Mapping[str, Any]], *, at: datetime) -> Export:
-        export_id = _export_id(at)
+    def full(
+        self, items: Iterable[Mapping[str, Any]], *, at: datetime, export_id: str | None = None
+    ) -> Export:
+        export_id = export_id or new_export_id(at)
         lines = (json.dumps({"Item": item}, separators=(",", ":")) for item in items)
         files = self._write_data(self.root / export_id / "data", lines)
         return self._finish(export_id, "FULL_EXPORT", at, files, window=None)
@@ -129,10 +131,12 @@ class ExportWriter:
         *,
         since: datetime,
         at: datetime,
+        export_id: str | None = None,
     ) -> Export:
         """The changes from `before` (the table at `since`) to `after` (at `at`)."""
-        export_id = _export_id(at)
-        micros = {"N": str(int(at.timestamp() * 1_000_000))}
+        export_id = export_id or new_export_id(at)
+        # Written inside the window, whose end is exclusive (and recorded to the millisecond).
+        micros = {"N": str(int(at.timestamp() * 1000) * 1000 - 1)}
 
         def changes() -> Iterator[str]:
             for key in sorted(set(before) | set(after)):

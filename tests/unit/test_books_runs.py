@@ -111,7 +111,7 @@ def test_the_statement_waits_for_an_export_of_the_whole_day_then_writes_csv_and_
     day = datetime.now(UTC).date()
     stripe = today.quiet_services().payments()
     start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-    movements = stripe.balance_transactions(since=start, until=start + 86400)
+    movements = stripe.balance_transactions_created(since=start, until=start + 86400)
     export(today, tmp_path, listed, full=True)
     # Given an export taken during the day: the day is not over in it
     with pytest.raises(NotReady):

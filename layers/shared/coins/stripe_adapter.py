@@ -345,7 +345,7 @@ class StripePayments:
             for t in (o.to_dict() for o in listed.auto_paging_iter())
         ]
 
-    def balance_transactions(self, *, since: int, until: int) -> list[BalanceMovement]:
+    def balance_transactions_created(self, *, since: int, until: int) -> list[BalanceMovement]:
         """Every balance transaction created in [since, until): the day's money, as Stripe booked it."""
         listed = self._call(
             lambda: self._client.v1.balance_transactions.list(

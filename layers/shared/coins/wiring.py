@@ -19,6 +19,11 @@ from coins.config import Settings
 if TYPE_CHECKING:
     from coins.abuse import WriteLimits
     from coins.admin import AdminService, ApprovalPolicy
+    from coins.books.athena import AthenaQueries
+    from coins.books.exports import BooksExporter, ExportCatalog
+    from coins.books.runs import BooksAudit, BooksStatement
+    from coins.books.settings import BooksSettings
+    from coins.books.store import BooksStore
     from coins.creators import CreatorProfiles
     from coins.gifts import GiftService
     from coins.payout_queue import PayoutQueue
@@ -275,6 +280,61 @@ class Services:
         from coins.repository.audit import AuditRepository
 
         return AuditRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def books_settings(self) -> BooksSettings:
+        from coins.books.settings import BooksSettings
+
+        return BooksSettings.from_env()
+
+    @cached_property
+    def books_catalog(self) -> ExportCatalog:
+        import boto3
+
+        from coins.books.exports import ExportCatalog
+        from coins.books.store import BooksStore
+        from coins.repository.exports import ExportRepository
+
+        books = self.books_settings
+        return ExportCatalog(
+            ExportRepository(books.table_arn, client=self.repository.client),
+            BooksStore(boto3.client("s3"), books.bucket),
+        )
+
+    @cached_property
+    def books_exporter(self) -> BooksExporter:
+        from coins.books.exports import BooksExporter
+
+        books = self.books_settings
+        return BooksExporter(self.books_catalog, bucket=books.bucket, full_every=books.full_every)
+
+    def _books_parts(self) -> tuple[ExportCatalog, AthenaQueries, BooksStore]:
+        import boto3
+
+        from coins.books.athena import AthenaQueries
+
+        books = self.books_settings
+        return (
+            self.books_catalog,
+            AthenaQueries(boto3.client("athena"), workgroup=books.workgroup, database=books.database),
+            self.books_catalog.store,
+        )
+
+    @cached_property
+    def books_audit(self) -> BooksAudit:
+        from coins.books.runs import BooksAudit
+
+        return BooksAudit(
+            *self._books_parts(), diamonds_per_coin=self.settings.diamond_rate.diamonds_per_coin
+        )
+
+    @cached_property
+    def books_statement(self) -> BooksStatement:
+        from coins.books.runs import BooksStatement
+
+        return BooksStatement(
+            *self._books_parts(), diamonds_per_coin=self.settings.diamond_rate.diamonds_per_coin
+        )
 
     @cached_property
     def webhooks(self) -> PaymentEventDispatcher:

@@ -82,8 +82,9 @@ def generation_tables(generation: str) -> tuple[str, str]:
 
 
 def relations_for(bucket: str, prefix: str, full_export_id: str, as_of_micros: int) -> list[str]:
-    """The statements that point ddb_full and ddb_incremental at a generation, as of a moment: the
-    incremental exports' shared folder holds later (and running) exports' changes too."""
+    """The statements that point ddb_full and ddb_incremental at a generation, as of a moment (the
+    last window's end, exclusive as AWS's ExportToTime is): the incremental exports' shared folder
+    holds later (and running) exports' changes too."""
     full, changes = generation_tables(prefix)
     root = f"s3://{bucket}/{prefix}/AWSDynamoDB"
     return [
@@ -91,5 +92,5 @@ def relations_for(bucket: str, prefix: str, full_export_id: str, as_of_micros: i
         athena_incremental_table(changes, f"{root}/data/"),
         f'CREATE OR REPLACE VIEW ddb_full AS SELECT * FROM "{full}"',  # noqa: S608 (our own names)
         f'CREATE OR REPLACE VIEW ddb_incremental AS SELECT * FROM "{changes}" '  # noqa: S608
-        f"WHERE CAST(Metadata.WriteTimestampMicros.N AS BIGINT) <= {int(as_of_micros)}",
+        f"WHERE CAST(Metadata.WriteTimestampMicros.N AS BIGINT) < {int(as_of_micros)}",
     ]

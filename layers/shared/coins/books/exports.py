@@ -10,10 +10,13 @@ run starts from where it ends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from coins.books.store import BooksStore
 from coins.repository.exports import FULL, ExportRepository, TableExport, generation_of
 
 MIN_WINDOW = timedelta(minutes=15)
@@ -47,16 +50,60 @@ def next_export(
     return ExportPlan("incremental", prefix=generation[0].prefix, since=since, until=until)
 
 
+class ExportCatalog:
+    """The table's exports, from what they wrote to the books bucket (AWS's documented layout): an
+    export that finished wrote its `manifest-summary.json`; one still running (or that failed) has
+    only its `_started` file, and DynamoDB says which (DescribeExport)."""
+
+    def __init__(self, repository: ExportRepository, store: BooksStore) -> None:
+        self.repository = repository
+        self.store = store
+
+    def exports(self) -> list[TableExport]:
+        folders: dict[str, set[str]] = {}
+        for key in self.store.keys("exports/"):
+            parts = key.split("/")
+            if len(parts) >= 5 and parts[2] == "AWSDynamoDB" and parts[3] != "data":
+                folders.setdefault("/".join(parts[:4]), set()).add(parts[4])
+        found = []
+        for folder, names in folders.items():
+            if "manifest-summary.json" in names:
+                found.append(_from_summary(json.loads(self.store.read(f"{folder}/manifest-summary.json"))))
+            elif "_started" in names:
+                found.append(self.repository.describe(folder.rsplit("/", 1)[-1]))
+        return sorted(found, key=lambda e: (e.end, e.export_type != FULL))
+
+
+def _from_summary(summary: dict[str, Any]) -> TableExport:
+    kind = summary.get("exportType", FULL)
+    start = summary.get("exportFromTime", summary["exportTime"])
+    end = summary.get("exportToTime", summary["exportTime"])
+    return TableExport(
+        export_arn=str(summary["exportArn"]),
+        status="COMPLETED",
+        export_type=kind,
+        prefix=str(summary["s3Prefix"]),
+        start=_moment(start),
+        end=_moment(end),
+        items=int(summary.get("itemCount", 0)),
+    )
+
+
+def _moment(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 class BooksExporter:
     """The scheduled export: what `next_export` says, started."""
 
-    def __init__(self, exports: ExportRepository, *, bucket: str, full_every: timedelta) -> None:
-        self.exports = exports
+    def __init__(self, catalog: ExportCatalog, *, bucket: str, full_every: timedelta) -> None:
+        self.catalog = catalog
+        self.exports = catalog.repository
         self.bucket = bucket
         self.full_every = full_every
 
     def run(self, now: datetime) -> ExportPlan:
-        plan = next_export(self.exports.exports(), now, full_every=self.full_every)
+        plan = next_export(self.catalog.exports(), now, full_every=self.full_every)
         if plan.action == "full":
             self.exports.start_full(bucket=self.bucket, prefix=plan.prefix, at=now)
         elif plan.action == "incremental":

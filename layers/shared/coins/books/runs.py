@@ -33,7 +33,7 @@ from coins.books.queries import (
 )
 from coins.books.statement import COLUMNS, Statement, build_statement
 from coins.books.store import BooksStore
-from coins.ledger_check import Discrepancy
+from coins.ledger_check import Discrepancy, StripeReader
 from coins.repository.exports import TableExport
 from coins.stripe_adapter import BalanceMovement
 
@@ -146,3 +146,15 @@ def _unload(statement: Statement, location: str) -> str:
     names = ", ".join(f'"{c}"' for c in COLUMNS)
     target = _literal(location)
     return f"UNLOAD (SELECT * FROM (VALUES\n{rows}\n) AS t({names})) TO {target} WITH (format = 'PARQUET')"  # noqa: S608
+
+
+def make_statement(books: BooksStatement, day: date, *, stripe: StripeReader) -> Statement:
+    """The day's statement with Stripe's balance transactions of the day, and of the days either side
+    (a difference only by the day something was booked is timing)."""
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    on_the_day = stripe.balance_transactions_created(since=start, until=start + 86400)
+    around = [
+        *stripe.balance_transactions_created(since=start - 86400, until=start),
+        *stripe.balance_transactions_created(since=start + 86400, until=start + 2 * 86400),
+    ]
+    return books.run(day, on_the_day, around)

@@ -19,6 +19,15 @@ class BooksStore:
     def put(self, key: str, body: str, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType=content_type)
 
+    def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found += [o["Key"] for o in page.get("Contents", [])]
+        return found
+
+    def read(self, key: str) -> str:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)

@@ -17,7 +17,7 @@ from coins.ledger_check.findings import Discrepancy, DiscrepancyKind
 from coins.ledger_check.shared import CREDITED_STATUSES, PAID_OUT_STATUSES, epoch
 from coins.repository.audit import LedgerImage
 from coins.repository.payouts import Withdrawal
-from coins.stripe_adapter import ChargeRecord, DisputeRecord, PaidSession, TransferRecord
+from coins.stripe_adapter import BalanceMovement, ChargeRecord, DisputeRecord, PaidSession, TransferRecord
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class StripeReader(Protocol):
     def disputes_created(self, *, since: int, until: int) -> list[DisputeRecord]: ...
 
     def transfers_created(self, *, since: int, until: int) -> list[TransferRecord]: ...
+
+    def balance_transactions_created(self, *, since: int, until: int) -> list[BalanceMovement]: ...
 
 
 def _is_paid(session: PaidSession) -> bool:

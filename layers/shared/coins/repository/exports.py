@@ -39,22 +39,9 @@ class ExportRepository:
         self.table_arn = table_arn
         self.client = client
 
-    def exports(self) -> list[TableExport]:
-        """The table's exports AWS still lists (the last 90 days), oldest first."""
-        arns: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.client.list_exports(
-                TableArn=self.table_arn, MaxResults=25, **({"NextToken": token} if token else {})
-            )
-            arns += [e["ExportArn"] for e in page.get("ExportSummaries", [])]
-            token = page.get("NextToken")
-            if not token:
-                break
-        found = [self._describe(arn) for arn in arns]
-        return sorted(found, key=lambda e: (e.end, e.export_type != FULL))
-
-    def _describe(self, arn: str) -> TableExport:
+    def describe(self, export_id: str) -> TableExport:
+        """One export, by the id its files are written under."""
+        arn = f"{self.table_arn}/export/{export_id}"
         d = self.client.describe_export(ExportArn=arn)["ExportDescription"]
         kind = d.get("ExportType", FULL)
         if kind == INCREMENTAL:
