@@ -95,7 +95,11 @@ def statement_for(
         *stripe.balance_transactions_created(since=end, until=end + 86400),
     ]
     return build_statement(
-        day.isoformat(), shot.as_of, results, stripe.balance_transactions_created(since=start, until=end), around
+        day.isoformat(),
+        shot.as_of,
+        results,
+        stripe.balance_transactions_created(since=start, until=end),
+        around,
     )
 
 
