@@ -11,28 +11,12 @@ from typing import Any
 import pytest
 
 from coins.config import Settings
-from coins.payment_events import PaymentEvent
-from coins.wiring import Services, build_services
+from coins.wiring import build_services
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT, load_function_module, load_handler
 from tests.support.apigw import FakeLambdaContext
 from tests.support.books import BooksStack, books_stack
-
-
-def paid(app: Services, sim: StripeSimulator, fan: str, key: str, *, deliver: bool) -> str:
-    opened = app.purchases.open_checkout(
-        user_id=fan,
-        country="US",
-        package_id="coins_350",
-        payment_method="card",
-        idempotency_key=key,
-        birthdate="1990-01-01",
-    )
-    sim.sim.pay_session(str(opened["session_id"]))
-    if deliver:
-        for stored in sim.events():
-            app.webhooks.handle(PaymentEvent.model_validate(stored.event))
-    return str(opened["session_id"])
+from tests.support.purchases import deliver_events, paid_purchase
 
 
 def differences(output: str) -> list[float]:
@@ -67,11 +51,10 @@ def test_a_day_ties_out_and_a_payment_the_ledger_never_heard_of_does_not(
     app = build_services(Settings.from_env())
     today = datetime.now(UTC).date()
     # Given two paid purchases, one of them refunded in part, every webhook delivered
-    paid(app, stripe_env, "fan-1", "first", deliver=True)
-    refunded = paid(app, stripe_env, "fan-2", "second", deliver=True)
+    paid_purchase(app, stripe_env, "fan-1", "first", deliver=True)
+    refunded = paid_purchase(app, stripe_env, "fan-2", "second", deliver=True)
     stripe_env.sim.refund(stripe_env.sim.session_charge(refunded), amount=100)
-    for stored in stripe_env.events():
-        app.webhooks.handle(PaymentEvent.model_validate(stored.event))
+    deliver_events(app, stripe_env)
     export_covering(today, stack, monkeypatch, hour=1)
     event = json.loads((ROOT / "events" / "books_statement.json").read_text()) | {
         "detail": {"date": today.isoformat()}
@@ -91,7 +74,7 @@ def test_a_day_ties_out_and_a_payment_the_ledger_never_heard_of_does_not(
     assert list((folder / "parquet").rglob("*.parquet"))
 
     # When a customer pays and the webhook never arrives, the next statement does not tie out
-    paid(app, stripe_env, "fan-3", "third", deliver=False)
+    paid_purchase(app, stripe_env, "fan-3", "third", deliver=False)
     export_covering(today, stack, monkeypatch, hour=3)
     capsys.readouterr()
     assert load_handler("BooksStatementFunction")(event, FakeLambdaContext())["differences"] >= 1

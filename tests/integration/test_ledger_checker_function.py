@@ -9,27 +9,12 @@ import pytest
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.payment_events import PaymentEvent
-from coins.wiring import Services, build_services
+from coins.wiring import build_services
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
 from tests.support.logs import CollectedLog, collected_log
-
-
-def buy(app: Services, sim: StripeSimulator, fan: str, key: str, *, deliver: bool) -> None:
-    opened = app.purchases.open_checkout(
-        user_id=fan,
-        country="US",
-        package_id="coins_350",
-        payment_method="card",
-        idempotency_key=key,
-        birthdate="1990-01-01",
-    )
-    sim.sim.pay_session(str(opened["session_id"]))
-    if deliver:
-        for stored in sim.events():
-            app.webhooks.handle(PaymentEvent.model_validate(stored.event))
+from tests.support.purchases import paid_purchase
 
 
 def emitted(output: str, metric: str) -> list[float]:
@@ -70,7 +55,7 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
         source=None,
         idempotency_key="welcome",
     )
-    buy(app, stripe_env, "fan-1", "first", deliver=True)
+    paid_purchase(app, stripe_env, "fan-1", "first", deliver=True)
     checker = load_handler("LedgerCheckerFunction")
     window = {"since": 0, "until": int(time.time()) + 60}
     capsys.readouterr()
@@ -82,7 +67,7 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
     assert "ledger discrepancy" not in log.take()
 
     # And when a payment's webhook never arrives, the checker logs it and counts it
-    buy(app, stripe_env, "fan-2", "second", deliver=False)
+    paid_purchase(app, stripe_env, "fan-2", "second", deliver=False)
     found = checker(window, FakeLambdaContext())
     output = capsys.readouterr().out
     assert found["discrepancies"] == 1

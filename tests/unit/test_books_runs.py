@@ -56,6 +56,10 @@ def books(tmp_path: Path, moto_table: str) -> tuple[ListedExports, LocalAthena, 
     return ListedExports(), LocalAthena({BUCKET: tmp_path}), BooksStore(boto3.client("s3"), BUCKET)
 
 
+def queries(athena: LocalAthena) -> AthenaQueries:
+    return AthenaQueries(cast(Any, athena), workgroup="books", database="books", sleep=lambda _: None)
+
+
 def export(world: World, tmp_path: Path, listed: ListedExports, *, full: bool = False) -> None:
     generation, written = export_table(boto3.client("dynamodb"), world.table, tmp_path, full=full)
     listed.add(written, generation.relative_to(tmp_path).as_posix())
@@ -69,7 +73,7 @@ def test_the_audit_runs_once_per_export_and_names_what_broke(
     listed, athena, store = books
     audit = BooksAudit(
         listed,
-        AthenaQueries(cast(Any, athena), workgroup="books", database="books", sleep=lambda _: None),
+        queries(athena),
         store,
         diamonds_per_coin=Fraction(1, 2),
     )
@@ -104,7 +108,7 @@ def test_the_statement_waits_for_an_export_of_the_whole_day_then_writes_csv_and_
     listed, athena, store = books
     statement = BooksStatement(
         listed,
-        AthenaQueries(cast(Any, athena), workgroup="books", database="books", sleep=lambda _: None),
+        queries(athena),
         store,
         diamonds_per_coin=Fraction(1, 2),
     )
