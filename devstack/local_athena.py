@@ -7,7 +7,8 @@ the books send, following Athena's documented behaviour:
 - `CREATE EXTERNAL TABLE ... LOCATION 's3://bucket/prefix/'` reads every file under the prefix
   (Athena reads all objects under a table's location); the Hive column types are translated to
   DuckDB's by sqlglot from the DDL itself, so the table has the DDL's columns, no second copy.
-- Queries and views run as written (the books' SQL is the subset both engines share).
+- Queries and views run as written (the books' SQL is the subset both engines share); a view is
+  kept computed, and computed again when the files under a table change.
 - A SELECT's results come back as text (`VarCharValue`, absent for null), the first row holding
   the column names, in pages.
 - `UNLOAD (query) TO 's3://...' WITH (format = 'PARQUET')` writes the query's rows as Parquet
@@ -50,6 +51,9 @@ class LocalAthena:
         self.statements: list[str] = []  # every statement received, in order (for tests)
         # External tables: their folder, their columns, and the files they were last read from.
         self.external: dict[str, tuple[Path, dict[str, str], tuple[Path, ...]]] = {}
+        # Views, in the order they were made: each is kept computed, and computed again whenever
+        # the files under an external table change (a view is what its query gives when it is read).
+        self.views: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the API
 
@@ -89,7 +93,16 @@ class LocalAthena:
         parsed = sqlglot.parse_one(sql, read="athena")
         if isinstance(parsed, exp.Create) and parsed.find(exp.LocationProperty) is not None:
             return self._external_table(parsed)
-        self._refresh()
+        changed = self._refresh()
+        if changed:
+            for name, query in self.views.items():
+                self.con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {query}')
+        view = re.match(r"\s*CREATE\s+OR\s+REPLACE\s+VIEW\s+\"?(\w+)\"?\s+AS\s+(.*)$", sql, re.S | re.I)
+        if view:
+            self.views.pop(view.group(1), None)
+            self.views[view.group(1)] = view.group(2)
+            self.con.execute(f'CREATE OR REPLACE TABLE "{view.group(1)}" AS {view.group(2)}')
+            return _Query("SUCCEEDED")
         cursor = self.con.execute(sql)
         if cursor.description is None:
             return _Query("SUCCEEDED")
@@ -107,8 +120,10 @@ class LocalAthena:
         self.external[name] = (self._local(location.this.name), columns, ())
         return _Query("SUCCEEDED")
 
-    def _refresh(self) -> None:
-        """Each external table holds the files under its location now (Athena lists them per query)."""
+    def _refresh(self) -> bool:
+        """Each external table holds the files under its location now (Athena lists them per query);
+        True when any changed."""
+        changed = False
         for name, (folder, columns, seen) in self.external.items():
             files = tuple(sorted(p for p in folder.rglob("*") if p.is_file())) if folder.exists() else ()
             if files == seen and seen:
@@ -125,6 +140,8 @@ class LocalAthena:
                 )
             self.con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {source}')
             self.external[name] = (folder, columns, files)
+            changed = True
+        return changed
 
     def _unload(self, query: str, to: str, options: str) -> _Query:
         if "parquet" not in options.lower():
