@@ -289,16 +289,13 @@ class Services:
 
     @cached_property
     def books_catalog(self) -> ExportCatalog:
-        import boto3
-
         from coins.books.exports import ExportCatalog
-        from coins.books.store import BooksStore
+        from coins.books.store import books_store
         from coins.repository.exports import ExportRepository
 
         books = self.books_settings
         return ExportCatalog(
-            ExportRepository(books.table_arn, client=self.repository.client),
-            BooksStore(boto3.client("s3"), books.bucket),
+            ExportRepository(books.table_arn, client=self.repository.client), books_store(books.bucket)
         )
 
     @cached_property
@@ -309,14 +306,12 @@ class Services:
         return BooksExporter(self.books_catalog, bucket=books.bucket, full_every=books.full_every)
 
     def _books_parts(self) -> tuple[ExportCatalog, AthenaQueries, BooksStore]:
-        import boto3
-
-        from coins.books.athena import AthenaQueries
+        from coins.books.athena import athena_queries
 
         books = self.books_settings
         return (
             self.books_catalog,
-            AthenaQueries(boto3.client("athena"), workgroup=books.workgroup, database=books.database),
+            athena_queries(workgroup=books.workgroup, database=books.database),
             self.books_catalog.store,
         )
 

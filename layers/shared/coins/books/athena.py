@@ -2,7 +2,8 @@
 
 A query is started, waited for (Athena runs it asynchronously) and its rows read back page by page
 as text, the first row being the column names. The work group holds the result location and its
-encryption, so the calls name only the work group and the database.
+encryption, so the calls name only the work group and the database. The one module of the books
+that speaks Athena.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class AthenaQueries:
                     continue  # a SELECT's first row repeats the column names
                 rows.append(dict(zip(columns, values, strict=True)))
         return rows
+
+
+def athena_queries(*, workgroup: str, database: str) -> AthenaQueries:
+    """Queries in the function's region, with the SDK's standard retries."""
+    import boto3
+
+    return AthenaQueries(boto3.client("athena"), workgroup=workgroup, database=database)
 
 
 def generation_tables(generation: str) -> tuple[str, str]:

@@ -1,5 +1,5 @@
 """The books bucket: what the audit and the statement leave there (their results, for people and
-for the next run), beside the exports DynamoDB writes."""
+for the next run), beside the exports DynamoDB writes. The one module of the books that speaks S3."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+
+
+def books_store(bucket: str) -> BooksStore:
+    import boto3
+
+    return BooksStore(boto3.client("s3"), bucket)
 
 
 class BooksStore:
