@@ -36,6 +36,7 @@ LOCAL_SECRETS: dict[str, dict[str, Any]] = {
     "StripeConnectKeySecretName": {"api_key": "rk_test_local_connect"},
     "StripePayoutKeySecretName": {"api_key": "rk_test_local_payouts"},
     "StripeLedgerCheckKeySecretName": {"api_key": "rk_test_local_ledger_check"},
+    "StripeBooksKeySecretName": {"api_key": "rk_test_local_books"},
     "StripeWebhookSecretName": {"signing_secrets": [LOCAL_WEBHOOK_SECRET]},
 }
 
