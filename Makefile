@@ -33,7 +33,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	lock template-checks build screenshots simulate check-ledger audit statement
 
 help:
-	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off]"
+	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off] [LIVEMODE=1] [RESET=1]"
 	@echo "make token    mint a local JWT: USER=alice [COUNTRY=US] [BIRTHDATE=1990-01-01] [GROUPS=admins]"
 	@echo "make test     lint, type-check and run unit, integration and e2e tests"
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
@@ -104,8 +104,11 @@ deps: $(VENV)/.installed node_modules/.installed java
 
 # STRIPE=real talks to Stripe itself with STRIPE_API_KEY and STRIPE_WEBHOOK_SECRETS from the environment.
 # PERMISSIONS=warn logs calls a function's template does not grant instead of refusing them; off drops the check.
+# LIVEMODE=1 runs it as a live deployment does: StripeLivemode=true, live keys, the simulator in live mode.
+# RESET=1 forgets the table's and the Stripe simulator's kept state (.local/dynamodb, .local/stripe) first.
 dev: deps
-	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))
+	$(PY) -m devstack dev $(if $(STRIPE),--stripe $(STRIPE)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS)) \
+		$(if $(LIVEMODE),--stripe-livemode) $(if $(RESET),--reset)
 
 token: $(VENV)/.installed
 	@$(PY) -m devstack token --user "$(USER)" $(if $(COUNTRY),--country $(COUNTRY)) $(if $(BIRTHDATE),--birthdate $(BIRTHDATE)) $(if $(GROUPS),--groups $(GROUPS))
@@ -167,7 +170,7 @@ simulate: deps
 check-ledger: $(VENV)/.installed
 	$(PY) -m devstack.check_ledger $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
 		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL)) \
-		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL)) $(if $(LIVEMODE),--livemode)
 
 # The full audit of `make dev`'s table: exported in DynamoDB's export format under .local/books/
 # (incrementally, or FULL=1 for a new full export), then the audit's SQL on DuckDB, as Athena runs it.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from coins.repository.ledger import pack_transfer_ids
+from coins.repository.ledger.history import pack_transfer_ids
 
 GIFT_COINS = (1, 1, 1, 5, 5, 10, 15, 20, 30, 99)
 GIFTS_PER_ROW = 100

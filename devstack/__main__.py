@@ -8,6 +8,7 @@ route of the template on 127.0.0.1:3000, each function in its own processes (dev
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ from devstack.local_env import (
     LOCAL_SECRETS,
     LOCAL_WEBHOOK_SECRET,
     LocalServices,
+    live_stripe_secrets,
     real_stripe_secrets,
     stack_values,
 )
@@ -57,9 +59,15 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def local_secrets(values: LocalStackValues, env: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
-    """Secret name -> value for every secret parameter of the template (real Stripe keys from env)."""
-    contents = real_stripe_secrets(env) if env is not None else LOCAL_SECRETS
+def local_secrets(
+    values: LocalStackValues, env: Mapping[str, str] | None, *, livemode: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Secret name -> value for every secret parameter of the template (real Stripe keys from env;
+    live-mode keys for the simulator in live mode)."""
+    if env is not None:
+        contents = real_stripe_secrets(env)
+    else:
+        contents = live_stripe_secrets() if livemode else LOCAL_SECRETS
     params = values.template.get("Parameters", {})
     return {values.parameter(name): dict(value) for name, value in contents.items() if name in params}
 
@@ -80,8 +88,12 @@ def run_dev(args: argparse.Namespace) -> int:
         )
         return 2
     record = Path(args.permission_log).resolve() if args.permission_log else None
+    if args.reset:
+        forget_local_data(Path(args.data_dir), Path(args.stripe_data_dir))
     with ExitStack() as stack, stop_on_signals() as stopping:
         data_dir = None if args.in_memory else Path(args.data_dir)
+        # The simulator keeps its objects beside the table's, as a Stripe account keeps its own.
+        stripe_dir = None if args.in_memory else Path(args.stripe_data_dir)
         dynamodb = stack.enter_context(DynamoDBLocal(args.dynamodb_port, data_dir=data_dir))
         create_table(local_client(dynamodb.endpoint_url), args.table)
         outbox = GiftOutbox(dynamodb.endpoint_url, args.table).start()
@@ -93,6 +105,8 @@ def run_dev(args: argparse.Namespace) -> int:
                 port=args.stripe_port,
                 webhook_url=f"{api_url}/v1/webhooks/stripe",
                 webhook_secret=LOCAL_WEBHOOK_SECRET,
+                livemode=args.stripe_livemode,
+                data_dir=stripe_dir,
             )
             stack.enter_context(simulator)
             stripe_url = simulator.base_url
@@ -102,9 +116,10 @@ def run_dev(args: argparse.Namespace) -> int:
             api_url=api_url,
             stripe_url=stripe_url,
             aws_url=aws.endpoint_url,
+            stripe_livemode=args.stripe_livemode,
         )
         values = stack_values(services)
-        secrets = local_secrets(values, os.environ if real_stripe else None)
+        secrets = local_secrets(values, os.environ if real_stripe else None, livemode=args.stripe_livemode)
         services = replace(services, secret_arns=aws.create_secrets(secrets))
         queues = aws.create_queues(values)
         functions = local_functions(
@@ -151,6 +166,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 secrets=secrets,
                 queues=queues,
                 data_dir=data_dir,
+                stripe_dir=stripe_dir if not real_stripe else None,
                 permissions=args.permissions,
                 record=record,
             ),
@@ -163,6 +179,15 @@ def run_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def forget_local_data(*directories: Path) -> None:
+    """`make dev RESET=1`: the table's data and the Stripe simulator's go together, so neither
+    names what the other has forgotten."""
+    for directory in directories:
+        if directory.exists():
+            shutil.rmtree(directory)
+            print(f"reset: removed {directory}", flush=True)
+
+
 def where_everything_is(
     *,
     api_url: str,
@@ -172,6 +197,7 @@ def where_everything_is(
     queues: Mapping[str, str],
     data_dir: Path | None,
     permissions: str,
+    stripe_dir: Path | None = None,
     record: Path | None,
 ) -> str:
     """The banner `make dev` prints: every address, every function and what runs it."""
@@ -184,7 +210,9 @@ def where_everything_is(
         f"  DynamoDB Local {services.dynamodb_url}  table {services.table}"
         + ("  (in memory)" if data_dir is None else f"  (data in {data_dir})"),
         f"  Stripe         {services.stripe_url or 'api.stripe.com (your test-mode keys)'}"
-        + ("  simulator: /_sim/... routes, hosted checkout pages" if services.stripe_url else ""),
+        + ("  simulator: /_sim/... routes, hosted checkout pages" if services.stripe_url else "")
+        + ("  LIVE MODE (StripeLivemode=true, live keys)" if services.stripe_livemode else "")
+        + (f"  (state in {stripe_dir})" if stripe_dir is not None else ""),
         f"  AWS            {services.aws_url}  (Secrets Manager: {', '.join(sorted(secrets))}; "
         f"SQS: {', '.join(sorted(queues))})",
         f"  Tokens         make token USER=alice  (issuer {LOCAL_ISSUER}, audience {LOCAL_AUDIENCE})",
@@ -259,8 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--dynamodb-port", type=int, default=8000, help="0 picks a free port")
     dev.add_argument("--stripe-port", type=int, default=12111, help="0 picks a free port")
     dev.add_argument("--stripe", choices=["simulator", "real"], default="simulator")
+    dev.add_argument(
+        "--stripe-livemode",
+        action="store_true",
+        help="run as a live deployment: StripeLivemode=true, the simulator in live mode, rk_live_ keys",
+    )
     dev.add_argument("--in-memory", action="store_true", help="keep no data between runs")
     dev.add_argument("--data-dir", default=str(ROOT / ".local" / "dynamodb"))
+    dev.add_argument(
+        "--stripe-data-dir", default=str(ROOT / ".local" / "stripe"), help="the simulator's state"
+    )
+    dev.add_argument("--reset", action="store_true", help="forget the kept table and Stripe state first")
     dev.add_argument("--table", default="coins-local")
     dev.add_argument("--jwt-dir", default=str(DEFAULT_KEY_DIR))
     dev.add_argument(

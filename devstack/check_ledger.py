@@ -17,7 +17,7 @@ from coins.ledger_check import CheckReport, check
 from coins.repository.audit import AuditRepository
 from coins.stripe_adapter import StripePayments, StripeSettings
 from devstack.dynamodb_local import local_client
-from devstack.local_env import LOCAL_STRIPE_KEY
+from devstack.local_env import LOCAL_LIVE_STRIPE_KEY, LOCAL_STRIPE_KEY
 
 
 def render(report: CheckReport) -> str:
@@ -47,12 +47,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a gift sent longer ago than this and still in flight is a discrepancy (the local stack settles in seconds)",
     )
     parser.add_argument("--diamonds-per-coin", default=os.environ.get("DIAMONDS_PER_COIN", "1/2"))
+    parser.add_argument(
+        "--livemode", action="store_true", help="the simulator runs in live mode (a live key)"
+    )
     args = parser.parse_args(argv)
     audit = AuditRepository(args.table, client=local_client(args.dynamodb_url))
     stripe = None
     if args.stripe_url != "none":
         base = None if "api.stripe.com" in args.stripe_url else args.stripe_url
-        key = os.environ.get("STRIPE_API_KEY", LOCAL_STRIPE_KEY)
+        key = os.environ.get("STRIPE_API_KEY") or (
+            LOCAL_LIVE_STRIPE_KEY if args.livemode else LOCAL_STRIPE_KEY
+        )
         stripe = StripePayments(StripeSettings(key, base))
     report = check(
         audit.read_ledger(segments=args.segments),

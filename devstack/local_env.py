@@ -21,6 +21,7 @@ from devstack.template import ROOT, TEMPLATE_PATH, FunctionSpec, function_specs,
 from devstack.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER
 
 LOCAL_STRIPE_KEY = "sk_test_local"
+LOCAL_LIVE_STRIPE_KEY = "sk_live_local"  # the simulator in live mode (`make dev LIVEMODE=1`)
 LOCAL_WEBHOOK_SECRET = "whsec_local"
 DEFAULT_API_URL = "http://127.0.0.1:3000"
 DEFAULT_DYNAMODB_URL = "http://127.0.0.1:8000"
@@ -39,6 +40,16 @@ LOCAL_SECRETS: dict[str, dict[str, Any]] = {
     "StripeBooksKeySecretName": {"api_key": "rk_test_local_books"},
     "StripeWebhookSecretName": {"signing_secrets": [LOCAL_WEBHOOK_SECRET]},
 }
+
+
+def live_stripe_secrets() -> dict[str, dict[str, Any]]:
+    """`make dev LIVEMODE=1`: the same secrets with live-mode keys (rk_live_...), as a prod stack has."""
+    return {
+        name: {**value, "api_key": str(value["api_key"]).replace("_test_", "_live_", 1)}
+        if "api_key" in value
+        else dict(value)
+        for name, value in LOCAL_SECRETS.items()
+    }
 
 
 def real_stripe_secrets(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -66,6 +77,7 @@ class LocalServices:
     secret_arns: Mapping[str, str] = field(default_factory=dict)  # secret name -> ARN on aws_url
     region: str = LOCAL_REGION
     stack_name: str = LOCAL_STACK_NAME
+    stripe_livemode: bool = False  # the StripeLivemode parameter: live keys and events only
 
 
 def local_parameters(services: LocalServices) -> dict[str, str]:
@@ -79,6 +91,7 @@ def local_parameters(services: LocalServices) -> dict[str, str]:
         "CheckoutCancelUrl": f"{api}/checkout/cancelled",
         "OnboardingReturnUrl": f"{api}/creator/onboarding/done",
         "OnboardingRefreshUrl": f"{api}/creator/onboarding/retry",
+        "StripeLivemode": "true" if services.stripe_livemode else "false",
     }
 
 
@@ -228,7 +241,7 @@ def function_environment_of(
     values = values or stack_values(services)
     env = {name: _text(values.resolve(value)) for name, value in spec.environment.items()}
     extra = local_addresses(services)
-    if services.stripe_url and any(name.startswith("STRIPE_") for name in env):
+    if services.stripe_url and any(re.fullmatch(r"STRIPE_\w+_SECRET_NAME", name) for name in env):
         extra["STRIPE_API_BASE"] = services.stripe_url  # the simulator, for functions that talk to Stripe
     return {
         **runtime_variables(spec, services.region),
@@ -298,6 +311,7 @@ __all__ = [
     "DEFAULT_DYNAMODB_URL",
     "DEFAULT_STRIPE_URL",
     "DEFAULT_TABLE",
+    "LOCAL_LIVE_STRIPE_KEY",
     "LOCAL_SECRETS",
     "LOCAL_STRIPE_KEY",
     "LOCAL_WEBHOOK_SECRET",
@@ -306,6 +320,7 @@ __all__ = [
     "function_environment",
     "function_environment_of",
     "function_environments",
+    "live_stripe_secrets",
     "real_stripe_secrets",
     "secret_parameters",
     "stack_values",

@@ -82,7 +82,9 @@ def run_batch(
     """Fires the schedule, drains the queue; returns the count of each step and withdrawal outcome."""
     console = console or Console()
     arns, secrets = stack_secrets(services.aws_url or DEFAULT_AWS_URL)
-    services = replace(services, secret_arns=arns)
+    # The mode `make dev` runs in is the mode of the keys it stored (live: StripeLivemode=true).
+    live = any(str(s.get("api_key", "")).startswith(("sk_live_", "rk_live_")) for s in secrets.values())
+    services = replace(services, secret_arns=arns, stripe_livemode=live)
     functions = local_functions(
         services,
         secrets=secrets,

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-delay", type=float, default=0.2, help="first webhook retry, in seconds")
     parser.add_argument("--max-attempts", type=int, default=8, help="webhook attempts per event")
     parser.add_argument("--public-url", default=None, help="address used in hosted page URLs")
+    parser.add_argument(
+        "--livemode", action="store_true", help="live mode: sk_live_/rk_live_ keys, livemode: true"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
@@ -39,10 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         retry_delay=args.retry_delay,
         max_attempts=args.max_attempts,
         public_url=args.public_url,
+        livemode=args.livemode,
     )
     with simulator:
         print(
-            f"Stripe simulator on {simulator.base_url}  (controls: {simulator.base_url}/_sim/...)", flush=True
+            f"Stripe simulator on {simulator.base_url}  ({'live' if args.livemode else 'test'} mode; "
+            f"controls: {simulator.base_url}/_sim/...)",
+            flush=True,
         )
         stopping.wait()
     return 0

@@ -37,11 +37,10 @@ from devstack.stripe_sim.params import (
     optional_int,
     optional_str,
     present,
-    reject_unknown,
     require,
-    words,
 )
 from devstack.stripe_sim.routing import Router
+from devstack.stripe_sim.sdk_types import check_params, enum_values, request_params
 from devstack.stripe_sim.simulation import NewAccount, NewSession, NewTransfer, Simulation
 from devstack.stripe_sim.store import FailureRule, LoggedRequest, Origin, Store, StoredReply, fingerprint
 
@@ -52,47 +51,6 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 10, 100
 # Stripe's smallest charge per currency (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts).
 MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "cad": 50, "aud": 50}
 SESSION_LIFETIME = (30 * 60, 24 * 3600)  # expires_at must fall in this window after creation
-
-_LIST = frozenset({"limit", "starting_after", "ending_before", "created", "expand"})
-_SESSION_CREATE = words(
-    """adaptive_pricing after_expiration allow_promotion_codes automatic_tax
-    billing_address_collection branding_settings cancel_url client_reference_id consent_collection
-    currency custom_fields custom_text customer customer_creation customer_email customer_update
-    discounts excluded_payment_method_types expand expires_at invoice_creation line_items locale
-    metadata mode name_collection optional_items origin_context payment_intent_data
-    payment_method_collection payment_method_configuration payment_method_data
-    payment_method_options payment_method_types permissions phone_number_collection
-    redirect_on_completion return_url saved_payment_method_options setup_intent_data
-    shipping_address_collection shipping_options submit_type subscription_data success_url
-    tax_id_collection ui_mode wallet_options"""
-)
-_LINE_ITEM = frozenset(
-    {"price", "price_data", "quantity", "adjustable_quantity", "dynamic_tax_rates", "tax_rates"}
-)
-_PRICE_DATA = frozenset(
-    {"currency", "product", "product_data", "unit_amount", "unit_amount_decimal", "tax_behavior", "recurring"}
-)
-_ACCOUNT_CREATE = words(
-    """account_token bank_account business_profile business_type capabilities company controller
-    country default_currency documents email expand external_account groups individual metadata
-    settings tos_acceptance type"""
-)
-_ACCOUNT_TYPES = ("express", "custom", "standard")
-_LINK_TYPES = ("account_onboarding", "account_update")
-_TRANSFER_CREATE = frozenset(
-    {
-        "amount",
-        "currency",
-        "description",
-        "destination",
-        "expand",
-        "metadata",
-        "source_transaction",
-        "source_type",
-        "transfer_group",
-    }
-)
-_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
 class DropConnection(Exception):
@@ -165,7 +123,9 @@ class Api:
                 key = ""
         elif scheme.lower() != "bearer":
             key = ""
-        if not key.startswith(("sk_test_", "rk_test_")):
+        # One simulator is one mode, as one set of keys sees one: secret or restricted keys of it.
+        mode = self.store.factory.mode
+        if not key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
             raise StripeError(401, f"Invalid API Key provided: {_redact(key)}")
 
     @staticmethod
@@ -318,13 +278,28 @@ class Api:
 
     # ------------------------------------------------------------------ routes
 
+    def _add(self, method: str, pattern: str, handler: ApiHandler) -> None:
+        """A route whose parameters are held to the pinned SDK's TypedDict for the same endpoint."""
+        typed = request_params(method, pattern)
+
+        def checked(p: Params, args: dict[str, str], origin: Origin) -> JSON:
+            check_params(p, typed)
+            return handler(p, args, origin)
+
+        self.router.add(method, pattern, checked)
+
     def _define_routes(self) -> None:
-        route = self.router.route
         sim, store = self.sim, self.store
+
+        def route(method: str, pattern: str) -> Callable[[ApiHandler], ApiHandler]:
+            def register(handler: ApiHandler) -> ApiHandler:
+                self._add(method, pattern, handler)
+                return handler
+
+            return register
 
         def retrieve(kind: str) -> ApiHandler:
             def handler(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-                reject_unknown(p, {"expand"})
                 return store.snapshot(sim.find(args["id"], kind))
 
             return handler
@@ -339,7 +314,7 @@ class Api:
             ("transfers", "transfer"),
             ("events", "event"),
         ):
-            self.router.add("GET", f"/v1/{prefix}/{{id}}", retrieve(kind))
+            self._add("GET", f"/v1/{prefix}/{{id}}", retrieve(kind))
 
         @route("POST", "/v1/checkout/sessions")
         def create_session(p: Params, args: dict[str, str], origin: Origin) -> JSON:
@@ -347,13 +322,11 @@ class Api:
 
         @route("POST", "/v1/checkout/sessions/{id}/expire")
         def expire_session(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, {"expand"})
             return store.snapshot(sim.expire_session(args["id"], origin))
 
         @route("GET", "/v1/checkout/sessions")
         def list_sessions(p: Params, args: dict[str, str], origin: Origin) -> JSON:
             filters = ("payment_intent", "status", "customer")
-            reject_unknown(p, _LIST | set(filters) | {"customer_details", "payment_link", "subscription"})
             found = [
                 s
                 for s in reversed(store.all("checkout.session"))
@@ -363,7 +336,6 @@ class Api:
 
         @route("GET", "/v1/charges")
         def list_charges(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _LIST | {"payment_intent", "customer", "transfer_group"})
             found = [
                 c
                 for c in reversed(store.all("charge"))
@@ -373,7 +345,6 @@ class Api:
 
         @route("GET", "/v1/disputes")
         def list_disputes(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _LIST | {"charge", "payment_intent"})
             filters = ("charge", "payment_intent")
             found = [
                 d
@@ -384,10 +355,6 @@ class Api:
 
         @route("POST", "/v1/refunds")
         def create_refund(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(
-                p,
-                {"charge", "payment_intent", "amount", "reason", "metadata", "expand", "instructions_email"},
-            )
             if present(p, "charge"):
                 charge_id, param = as_str(p["charge"], "charge"), "charge"
             elif present(p, "payment_intent"):
@@ -400,9 +367,7 @@ class Api:
                 charge_id, param = str(intent["latest_charge"]), "payment_intent"
             else:
                 raise missing_param("charge")
-            reason = optional_str(p, "reason")
-            if reason is not None and reason not in _REFUND_REASONS:
-                raise invalid_param(f"Invalid reason: must be one of {', '.join(_REFUND_REASONS)}", "reason")
+            reason = _listed_value(p, "POST", "/v1/refunds", "reason")
             refund = sim.refund(
                 charge_id,
                 amount=optional_int(p, "amount", minimum=1),
@@ -415,15 +380,13 @@ class Api:
 
         @route("POST", "/v1/accounts")
         def create_account(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _ACCOUNT_CREATE)
             if present(p, "type"):
                 account_type = as_str(p["type"], "type")
             elif present(p, "controller"):
                 account_type = "custom"
             else:
                 raise missing_param("type")
-            if account_type not in _ACCOUNT_TYPES:
-                raise invalid_param(f"Invalid type: must be one of {', '.join(_ACCOUNT_TYPES)}", "type")
+            _listed_value(p, "POST", "/v1/accounts", "type")
             capabilities = as_dict(p.get("capabilities", {}), "capabilities")
             requested = tuple(
                 name
@@ -436,20 +399,14 @@ class Api:
 
         @route("POST", "/v1/account_links")
         def create_account_link(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(
-                p, {"account", "type", "refresh_url", "return_url", "collect", "collection_options", "expand"}
-            )
             account = as_str(require(p, "account"), "account")
-            link_type = as_str(require(p, "type"), "type")
-            if link_type not in _LINK_TYPES:
-                raise invalid_param(f"Invalid type: must be one of {', '.join(_LINK_TYPES)}", "type")
+            _listed_value(p, "POST", "/v1/account_links", "type")
             return sim.create_account_link(
                 account, refresh_url=optional_str(p, "refresh_url"), return_url=optional_str(p, "return_url")
             )
 
         @route("POST", "/v1/transfers")
         def create_transfer(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _TRANSFER_CREATE)
             amount = as_int(require(p, "amount"), "amount", minimum=1)
             currency = as_currency(require(p, "currency"), "currency")
             destination = as_str(require(p, "destination"), "destination")
@@ -470,7 +427,6 @@ class Api:
         @route("GET", "/v1/transfers")
         def list_transfers(p: Params, args: dict[str, str], origin: Origin) -> JSON:
             filters = ("transfer_group", "destination")
-            reject_unknown(p, _LIST | set(filters))
             found = [
                 t
                 for t in reversed(store.all("transfer"))
@@ -480,7 +436,6 @@ class Api:
 
         @route("POST", "/v1/transfers/{id}/reversals")
         def reverse_transfer(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, {"amount", "description", "metadata", "refund_application_fee", "expand"})
             reversal = sim.reverse_transfer(
                 args["id"], amount=optional_int(p, "amount", minimum=1), metadata=metadata(p), origin=origin
             )
@@ -488,7 +443,6 @@ class Api:
 
         @route("GET", "/v1/balance_transactions")
         def list_balance_transactions(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _LIST | {"type", "source", "currency", "payout"})
             with store.lock:
                 every = balance_transactions(list(store.objects.values()), list(store.events))
             found = [
@@ -500,7 +454,6 @@ class Api:
 
         @route("GET", "/v1/events")
         def list_events(p: Params, args: dict[str, str], origin: Origin) -> JSON:
-            reject_unknown(p, _LIST | {"type", "types", "delivery_success"})
             types = {as_str(t, "types") for t in as_list(p.get("types", []), "types")}
             if present(p, "type"):
                 types.add(as_str(p["type"], "type"))
@@ -510,6 +463,16 @@ class Api:
                 if not types or any(_type_matches(stored.type, wanted) for wanted in types)
             ]
             return self._page(found, p, "/v1/events")
+
+
+def _listed_value(p: Params, method: str, route: str, name: str) -> str | None:
+    """A parameter the version lists the values of, though its SDK lets others through (`Literal
+    [...] | str`, for values added later): Stripe refuses a value it does not list."""
+    value = optional_str(p, name)
+    listed = enum_values(request_params(method, route), name)
+    if value is not None and value not in listed:
+        raise invalid_param(f"Invalid {name}: must be one of {', '.join(listed)}", name)
+    return value
 
 
 def _type_matches(event_type: str, wanted: str) -> bool:
@@ -560,7 +523,6 @@ def _default_failure(status: int) -> JSON:
 
 
 def _new_session(p: Params, now: int) -> NewSession:
-    reject_unknown(p, _SESSION_CREATE)
     mode = as_str(require(p, "mode"), "mode")
     if mode != "payment":
         raise invalid_param("The simulator supports mode=payment only.", "mode")
@@ -582,9 +544,11 @@ def _new_session(p: Params, now: int) -> NewSession:
             "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
             "expires_at",
         )
-    methods = [
-        as_str(m, "payment_method_types")
-        for m in as_list(p.get("payment_method_types", []), "payment_method_types")
+    # Endive (2026-09-30) took `payment_method_types` away: `allowed_payment_method_types` filters
+    # the methods Stripe offers dynamically (the simulator offers card unless told).
+    allowed = [
+        as_str(m, "allowed_payment_method_types")
+        for m in as_list(p.get("allowed_payment_method_types", []), "allowed_payment_method_types")
     ]
     return NewSession(
         line_items=items,
@@ -595,7 +559,7 @@ def _new_session(p: Params, now: int) -> NewSession:
         customer_email=optional_str(p, "customer_email"),
         success_url=optional_str(p, "success_url", max_length=5000),
         cancel_url=optional_str(p, "cancel_url", max_length=5000),
-        payment_method_types=tuple(methods or ["card"]),
+        allowed_payment_method_types=tuple(allowed) or None,
         expires_at=expires_at,
         locale=optional_str(p, "locale"),
     )
@@ -609,14 +573,12 @@ def _line_items(p: Params) -> tuple[LineItem, ...]:
     for index, value in enumerate(raw):
         path = child("line_items", index)
         entry = as_dict(value, path)
-        reject_unknown(entry, _LINE_ITEM, path)
         if present(entry, "price"):  # the simulator has no catalogue of Price objects
             raise no_such(
                 "price", as_str(entry["price"], child(path, "price")), param=child(path, "price"), status=400
             )
         price_path = child(path, "price_data")
         price = as_dict(require(entry, "price_data", path), price_path)
-        reject_unknown(price, _PRICE_DATA, price_path)
         if present(price, "recurring"):
             raise invalid_param("Recurring prices need mode=subscription.", child(price_path, "recurring"))
         product_path = child(price_path, "product_data")

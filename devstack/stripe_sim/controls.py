@@ -40,6 +40,13 @@ def _str(body: JSON, name: str, default: str | None = None) -> str | None:
     return value
 
 
+def _bool(body: JSON, name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise invalid_param(f"{name} must be true or false", name)
+    return value
+
+
 def _dict(body: JSON, name: str) -> JSON | None:
     value = body.get(name)
     if value is not None and not isinstance(value, dict):
@@ -112,12 +119,34 @@ class Controls:
         @route("POST", "/_sim/charges/{id}/refund")
         def refund(body: JSON, args: dict[str, str]) -> JSON:
             amount = _int(body, "amount", minimum=1)
-            return show(sim.refund(args["id"], amount=amount, reason=_str(body, "reason")))
+            pending = _bool(body, "pending")
+            return show(sim.refund(args["id"], amount=amount, reason=_str(body, "reason"), pending=pending))
+
+        @route("POST", "/_sim/refunds/{id}/succeed")
+        def refund_succeeds(body: JSON, args: dict[str, str]) -> JSON:
+            return show(sim.settle_refund(args["id"], succeeded=True))
+
+        @route("POST", "/_sim/refunds/{id}/fail")
+        def refund_fails(body: JSON, args: dict[str, str]) -> JSON:
+            reason = _str(body, "failure_reason", "declined") or "declined"
+            return show(sim.settle_refund(args["id"], succeeded=False, failure_reason=reason))
 
         @route("POST", "/_sim/charges/{id}/dispute")
         def dispute(body: JSON, args: dict[str, str]) -> JSON:
             reason = _str(body, "reason", "fraudulent") or "fraudulent"
-            return show(sim.dispute(args["id"], reason=reason, amount=_int(body, "amount", minimum=1)))
+            return show(
+                sim.dispute(
+                    args["id"],
+                    reason=reason,
+                    amount=_int(body, "amount", minimum=1),
+                    inquiry=_bool(body, "inquiry"),
+                    prevented=_bool(body, "prevented"),
+                )
+            )
+
+        @route("POST", "/_sim/disputes/{id}/submit_evidence")
+        def submit_evidence(body: JSON, args: dict[str, str]) -> JSON:
+            return show(sim.submit_evidence(args["id"]))
 
         @route("POST", "/_sim/disputes/{id}/close")
         def close_dispute(body: JSON, args: dict[str, str]) -> JSON:
@@ -207,7 +236,7 @@ class Controls:
         @route("POST", "/_sim/clock/advance")
         def advance(body: JSON, args: dict[str, str]) -> JSON:
             seconds = _int(body, "seconds", minimum=0) or 0
-            store.clock.advance(seconds)
+            store.advance_clock(seconds)
             sim.expire_overdue_sessions()  # sessions whose time has come expire now, as on Stripe
             return {"now": store.now(), "offset": store.clock.offset}
 

@@ -18,6 +18,7 @@ from typing import Any
 import stripe
 
 from devstack.stripe_sim.params import words
+from devstack.stripe_sim.sdk_types import defines
 
 JSON = dict[str, Any]
 
@@ -92,15 +93,23 @@ class LineItem:
 
 
 class ObjectFactory:
-    """Builds each resource from its fixture; `now` is the simulator's clock."""
+    """Builds each resource from its fixture; `now` is the simulator's clock, `livemode` its mode."""
 
-    def __init__(self, fixtures: Fixtures, now: Callable[[], int]) -> None:
+    def __init__(self, fixtures: Fixtures, now: Callable[[], int], *, livemode: bool = False) -> None:
         self.fixtures = fixtures
         self.now = now
+        self.livemode = livemode
+
+    @property
+    def mode(self) -> str:
+        """ "live" or "test": in the keys Stripe takes and in the ids of Checkout Sessions."""
+        return "live" if self.livemode else "test"
 
     def _base(self, resource: str, object_id: str) -> JSON:
         obj = self.fixtures.copy(resource)
-        obj.update(id=object_id, created=self.now(), livemode=False)
+        obj.update(id=object_id, created=self.now())
+        if defines(resource, "livemode"):  # accounts, refunds and reversals have none in this version
+            obj["livemode"] = self.livemode
         if "metadata" in obj:
             obj["metadata"] = {}
         return obj
@@ -115,12 +124,12 @@ class ObjectFactory:
         customer_email: str | None,
         success_url: str | None,
         cancel_url: str | None,
-        payment_method_types: tuple[str, ...],
+        allowed_payment_method_types: tuple[str, ...] | None,
         expires_at: int,
         locale: str | None,
         url_base: str,
     ) -> JSON:
-        session_id = f"cs_test_a1{random_token(56)}"
+        session_id = f"cs_{self.mode}_a1{random_token(56)}"
         total = sum(item.amount for item in line_items)
         session = self._base("checkout.session", session_id)
         session.update(
@@ -138,7 +147,9 @@ class ObjectFactory:
             collected_information=None,
             success_url=success_url,
             cancel_url=cancel_url,
-            payment_method_types=list(payment_method_types),
+            # What Stripe offers: the methods it computes for the session, filtered by the allowed ones.
+            payment_method_types=list(allowed_payment_method_types or ["card"]),
+            allowed_payment_method_types=list(allowed_payment_method_types or []) or None,
             payment_intent=None,  # created when the customer pays (API 2022-08-01 and later)
             expires_at=expires_at,
             locale=locale,
@@ -244,7 +255,9 @@ class ObjectFactory:
         )
         return charge
 
-    def refund(self, *, amount: int, charge: JSON, reason: str | None, metadata: dict[str, str]) -> JSON:
+    def refund(
+        self, *, amount: int, charge: JSON, reason: str | None, metadata: dict[str, str], status: str
+    ) -> JSON:
         refund = self._base("refund", random_id("re", 23, lead="3"))
         refund.update(
             amount=amount,
@@ -255,21 +268,52 @@ class ObjectFactory:
             balance_transaction=random_id("txn", 23, lead="3"),
             reason=reason,
             metadata=dict(metadata),
-            status="succeeded",
+            status=status,
         )
         return refund
 
-    def dispute(self, *, amount: int, charge: JSON, reason: str) -> JSON:
+    def balance_transaction(
+        self, *, amount: int, currency: str, fee: int, description: str, source: str, category: str
+    ) -> JSON:
+        """Money in or out of the platform's balance; a dispute's fee shows in `fee_details`."""
+        txn = self._base("balance_transaction", random_id("txn", 23, lead="1"))
+        fee_details = [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            }
+        ]
+        txn.update(
+            amount=amount,
+            currency=currency,
+            fee=fee,
+            fee_details=fee_details if fee else [],
+            net=amount - fee,
+            description=description,
+            source=source,
+            reporting_category=category,
+            type="adjustment",
+            status="pending",
+            available_on=self.now() + 7 * 24 * 3600,
+        )
+        return txn
+
+    def dispute(self, *, amount: int, charge: JSON, reason: str, inquiry: bool, status: str) -> JSON:
+        """A chargeback (the bank takes the money back) or an inquiry (the bank only asks)."""
         dispute = self._base("dispute", random_id("dp", 23, lead="1"))
-        dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
+        dispute["payment_method_details"]["card"]["case_type"] = "inquiry" if inquiry else "chargeback"
         dispute.update(
             amount=amount,
             charge=charge["id"],
             currency=charge["currency"],
             payment_intent=charge["payment_intent"],
             reason=reason,
-            status="needs_response",
-            is_charge_refundable=False,
+            status=status,
+            # An inquiry can still be settled by a refund; a chargeback has taken the money already.
+            is_charge_refundable=inquiry,
             balance_transactions=[],
             evidence_details={
                 **dispute["evidence_details"],
@@ -277,6 +321,7 @@ class ObjectFactory:
                 "has_evidence": False,
                 "past_due": False,
                 "submission_count": 0,
+                "submission_method": "not_submitted",  # required by the pinned version, not in the fixture
             },
             enhanced_eligibility_types=[],
         )

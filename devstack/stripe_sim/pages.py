@@ -16,6 +16,7 @@ from devstack.stripe_sim.simulation import ADULT_DOB, Simulation
 PageHandler = Callable[[Request, dict[str, str]], Response]
 
 DECLINED = "Your card was declined."
+_BANNER = "TEST MODE: Stripe simulator"
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1a1f36}"
     "button{font-size:1rem;padding:.6rem 1.2rem;margin:.25rem;border-radius:6px;border:1px solid #635bff;cursor:pointer}"
@@ -30,7 +31,7 @@ def _is_date(text: str) -> bool:
 def _page(title: str, body: str, status: int = 200) -> Response:
     document = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><p class=test>TEST MODE: Stripe simulator</p>{body}</body></html>"
+        f"<style>{_STYLE}</style></head><body><p class=test>{_BANNER}</p>{body}</body></html>"
     )
     return Response(document, status=status, mimetype="text/html")
 
@@ -94,9 +95,12 @@ class Pages:
         try:
             with self.sim.store.lock:
                 self.sim.expire_overdue_sessions()
-                return handler(request, args)
+                page = handler(request, args)
         except StripeError as error:
-            return _page("Not found", f"<h1>{html.escape(error.message)}</h1>", status=error.status)
+            page = _page("Not found", f"<h1>{html.escape(error.message)}</h1>", status=error.status)
+        if self.sim.store.factory.livemode and page.mimetype == "text/html":  # say which mode it is
+            page.set_data(page.get_data(as_text=True).replace(_BANNER, "LIVE MODE: Stripe simulator", 1))
+        return page
 
     def _show_checkout(self, request: Request, args: dict[str, str]) -> Response:
         session = self.sim.session(args["id"])

@@ -12,10 +12,12 @@ class Router(Generic[H]):
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], H]] = []
+        self._templates: dict[re.Pattern[str], str] = {}
 
     def add(self, method: str, pattern: str, handler: H) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        self._routes.append((method, re.compile(f"^{regex}$"), handler))
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        self._routes.append((method, regex, handler))
+        self._templates[regex] = pattern
 
     def route(self, method: str, pattern: str) -> Callable[[H], H]:
         def register(handler: H) -> H:
@@ -29,6 +31,13 @@ class Router(Generic[H]):
             found = regex.match(path)
             if found and route_method == method:
                 return handler, found.groupdict()
+        return None
+
+    def template(self, method: str, path: str) -> str | None:
+        """The pattern a request matched ("/v1/transfers/{id}/reversals"), or None."""
+        for route_method, regex, _ in self._routes:
+            if route_method == method and regex.match(path):
+                return self._templates[regex]
         return None
 
     def patterns(self) -> list[tuple[str, str]]:

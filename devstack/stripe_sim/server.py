@@ -32,7 +32,9 @@ class StripeSimulator:
     """Stripe's API subset, hosted pages, signed webhooks and `/_sim` controls on one port.
 
     `port=0` picks a free port when started. `public_url` overrides the address put in hosted
-    page URLs (defaults to `http://<host>:<port>`).
+    page URLs (defaults to `http://<host>:<port>`). `livemode`: Stripe's live mode (live keys,
+    `livemode: true` objects and events, `cs_live_` sessions); test mode otherwise. `data_dir`:
+    keep the state there (`<data_dir>/test` or `/live`) across restarts; None keeps it in memory.
     """
 
     def __init__(
@@ -47,11 +49,15 @@ class StripeSimulator:
         max_attempts: int = 8,
         delivery_timeout: float = 10.0,
         public_url: str | None = None,
+        livemode: bool = False,
+        data_dir: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.store = Store(fixtures_path)
+        # Test and live mode keep their objects apart, as one Stripe account does.
+        mode_dir = data_dir / ("live" if livemode else "test") if data_dir is not None else None
+        self.store = Store(fixtures_path, livemode=livemode, data_dir=mode_dir)
         self.dispatcher = WebhookDispatcher(
             self.store,
             url=webhook_url,
@@ -111,6 +117,10 @@ class StripeSimulator:
     # ------------------------------------------------------------------ webhooks
 
     @property
+    def livemode(self) -> bool:
+        return self.store.factory.livemode
+
+    @property
     def webhook_url(self) -> str | None:
         return self.dispatcher.url
 
@@ -157,7 +167,7 @@ class StripeSimulator:
 
     def advance_clock(self, seconds: int) -> int:
         with self.store.lock:
-            now = self.store.clock.advance(seconds)
+            now = self.store.advance_clock(seconds)
             self.sim.expire_overdue_sessions()
             return now
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devstack.stripe_sim.errors import StripeError, no_such
+from devstack.stripe_sim.money_back import MoneyBack, portion
 from devstack.stripe_sim.objects import JSON, LineItem, changed_attributes, random_id
 from devstack.stripe_sim.store import OnboardingUrls, Origin, SessionSpec, Store
 
@@ -29,7 +30,7 @@ class NewSession:
     customer_email: str | None
     success_url: str | None
     cancel_url: str | None
-    payment_method_types: tuple[str, ...]
+    allowed_payment_method_types: tuple[str, ...] | None
     expires_at: int | None
     locale: str | None
 
@@ -62,6 +63,13 @@ class Simulation:
     def __init__(self, store: Store, base_url: Callable[[], str]) -> None:
         self.store = store
         self.base_url = base_url
+        # Refunds and disputes (money_back.py): `sim.refund`, `sim.dispute`, `sim.close_dispute`, ...
+        self.money_back = MoneyBack(store)
+        self.refund = self.money_back.refund
+        self.settle_refund = self.money_back.settle_refund
+        self.dispute = self.money_back.dispute
+        self.submit_evidence = self.money_back.submit_evidence
+        self.close_dispute = self.money_back.close_dispute
 
     # ------------------------------------------------------------------ checkout
 
@@ -76,12 +84,14 @@ class Simulation:
                 customer_email=new.customer_email,
                 success_url=new.success_url,
                 cancel_url=new.cancel_url,
-                payment_method_types=new.payment_method_types,
+                allowed_payment_method_types=new.allowed_payment_method_types,
                 expires_at=new.expires_at or now + DEFAULT_SESSION_LIFETIME,
                 locale=new.locale,
                 url_base=self.base_url(),
             )
-            self.store.sessions[session["id"]] = SessionSpec(new.line_items, new.payment_intent_metadata)
+            self.store.remember_session(
+                session["id"], SessionSpec(new.line_items, new.payment_intent_metadata)
+            )
             return self.store.add(session)
 
     def session(self, session_id: str) -> JSON:
@@ -210,76 +220,6 @@ class Simulation:
                 raise _refused(f"Checkout Session {session_id} has not been paid.")
             return str(intent["latest_charge"])
 
-    # ------------------------------------------------------------------ refunds and disputes
-
-    def refund(
-        self,
-        charge_id: str,
-        *,
-        amount: int | None = None,
-        reason: str | None = None,
-        metadata: dict[str, str] | None = None,
-        origin: Origin | None = None,
-        param: str = "id",
-    ) -> JSON:
-        with self.store.lock:
-            charge = self.store.get(charge_id, "charge", param=param)
-            remaining = charge["amount"] - charge["amount_refunded"]
-            if charge["status"] != "succeeded":
-                raise _refused(f"Charge {charge_id} has not succeeded; there is nothing to refund.")
-            if remaining <= 0:
-                raise _refused(
-                    f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
-                )
-            amount = remaining if amount is None else amount
-            if amount <= 0 or amount > remaining:
-                raise _refused(
-                    f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
-                    code="amount_too_large",
-                    param="amount",
-                )
-            refund = self.store.add(
-                self.store.factory.refund(
-                    amount=amount, charge=charge, reason=reason, metadata=metadata or {}
-                )
-            )
-            before = self.store.snapshot(charge)
-            charge["amount_refunded"] += amount
-            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-            charge["refunds"]["data"].insert(0, self.store.snapshot(refund))
-            self.store.emit(
-                "charge.refunded", charge, previous=changed_attributes(before, charge), origin=origin
-            )
-            return refund
-
-    def dispute(self, charge_id: str, *, reason: str = "fraudulent", amount: int | None = None) -> JSON:
-        with self.store.lock:
-            charge = self.store.get(charge_id, "charge")
-            if charge["status"] != "succeeded":
-                raise _refused(f"Charge {charge_id} has not succeeded; it cannot be disputed.")
-            if charge["disputed"]:
-                raise _refused(f"Charge {charge_id} is already disputed.", code="charge_disputed")
-            dispute = self.store.add(
-                self.store.factory.dispute(
-                    amount=charge["amount"] if amount is None else amount, charge=charge, reason=reason
-                )
-            )
-            charge["disputed"] = True
-            self.store.emit("charge.dispute.created", dispute)
-            return dispute
-
-    def close_dispute(self, dispute_id: str, status: str) -> JSON:
-        with self.store.lock:
-            dispute = self.store.get(dispute_id, "dispute")
-            if status not in ("won", "lost"):
-                raise _refused('A dispute closes as "won" or "lost".', param="status")
-            if dispute["status"] in ("won", "lost"):
-                raise _refused(f"Dispute {dispute_id} is already closed ({dispute['status']}).")
-            before = self.store.snapshot(dispute)
-            dispute["status"] = status
-            self.store.emit("charge.dispute.closed", dispute, previous=changed_attributes(before, dispute))
-            return dispute
-
     # ------------------------------------------------------------------ Connect
 
     def create_account(self, new: NewAccount) -> JSON:
@@ -299,7 +239,7 @@ class Simulation:
     ) -> JSON:
         with self.store.lock:
             self.store.get(account_id, "account", param="account", status=400)
-            self.store.onboarding[account_id] = OnboardingUrls(refresh_url, return_url)
+            self.store.remember_onboarding(account_id, OnboardingUrls(refresh_url, return_url))
             return self.store.factory.account_link(url=f"{self.base_url()}/connect/onboard/{account_id}")
 
     def onboarding_urls(self, account_id: str) -> OnboardingUrls:
@@ -406,13 +346,12 @@ class Simulation:
             remaining = transfer["amount"] - transfer["amount_reversed"]
             if remaining <= 0:
                 raise _refused(f"Transfer {transfer_id} is already fully reversed.")
-            amount = remaining if amount is None else amount
-            if amount <= 0 or amount > remaining:
-                raise _refused(
-                    f"Reversal amount ({amount}) is greater than the transfer's unreversed amount ({remaining})",
-                    code="amount_too_large",
-                    param="amount",
-                )
+            amount = portion(
+                amount,
+                remaining,
+                too_large="Reversal amount ({amount}) is greater than the transfer's unreversed amount "
+                "({remaining})",
+            )
             reversal = self.store.add(
                 self.store.factory.transfer_reversal(
                     amount=amount, transfer=transfer, metadata=metadata or {}

@@ -10,12 +10,14 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from devstack.stripe_sim.errors import no_such
+from devstack.stripe_sim.journal import Entry, Journal
 from devstack.stripe_sim.objects import JSON, Fixtures, LineItem, ObjectFactory
 
 # Tests and tools import the signature from here too.
@@ -148,22 +150,93 @@ def _contains(params: Any, wanted: Any) -> bool:
     return params == wanted or (not isinstance(params, dict | list) and str(params) == str(wanted))
 
 
+class _StoreLock:
+    """A re-entrant lock that calls `on_release` as its outermost holder lets go: one request's
+    changes are then complete, and are journaled together."""
+
+    def __init__(self, on_release: Callable[[], None]) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # changed only by the thread holding the lock
+        self._on_release = on_release
+
+    def __enter__(self) -> "_StoreLock":
+        self._lock.acquire()
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._depth == 1:
+                self._on_release()
+        finally:
+            self._depth -= 1
+            self._lock.release()
+
+
+class _TrackedObjects(dict[str, JSON]):
+    """The live objects by id. Taking one (to read or to change it in place) or adding one marks it
+    for the journal; unchanged ones are skipped when it is written."""
+
+    def __init__(self, touched: set[str]) -> None:
+        super().__init__()
+        self._touched = touched
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = super().get(key, default)
+        if found is not None:
+            self._touched.add(key)
+        return found
+
+    def __getitem__(self, key: str) -> JSON:
+        self._touched.add(key)
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: str, value: JSON) -> None:
+        self._touched.add(key)
+        super().__setitem__(key, value)
+
+
 class Store:
-    def __init__(self, fixtures_path: Path | None = None) -> None:
-        self.lock = threading.RLock()
+    """`data_dir`: keep the state there (journal.py) and start from what it holds; None: memory only."""
+
+    def __init__(
+        self, fixtures_path: Path | None = None, *, livemode: bool = False, data_dir: Path | None = None
+    ) -> None:
+        self.lock = _StoreLock(self._write_changes)
         self.clock = Clock()
-        self.factory = ObjectFactory(Fixtures(fixtures_path), self.now)
+        self.factory = ObjectFactory(Fixtures(fixtures_path), self.now, livemode=livemode)
         # Told of each new event while the lock is held (the webhook dispatcher queues it).
         self.listeners: list[Callable[[StoredEvent], None]] = []
         self.generation = 0
-        self.reset()
+        self.journal = Journal(data_dir) if data_dir is not None else None
+        self._touched: set[str] = set()
+        self._changed: set[tuple[str, str]] = set()  # (kind, key) of events, replies, sessions, ...
+        self._written: dict[str, int] = {}  # object id -> hash of the version last journaled
+        self._created: dict[str, int] = {}  # object or event id -> creation order
+        with self.lock:
+            self._forget()
+            if self.journal is not None:
+                self._restore(self.journal.read())
+                self.journal.rewrite(self._current())
 
     def reset(self) -> None:
         """Forgets everything; work queued for the old state (webhooks) sees the generation change."""
         with self.lock:
+            self._forget()
+            if self.journal is not None:
+                self.journal.clear()
+
+    def _forget(self) -> None:
+        with self.lock:
             self.generation += 1
             self.clock.offset = 0
-            self.objects: dict[str, JSON] = {}
+            self._touched.clear()
+            self._changed.clear()
+            self._written.clear()
+            self._created.clear()
+            self.objects: dict[str, JSON] = _TrackedObjects(self._touched)
             self.by_kind: dict[str, list[JSON]] = {}  # creation order, for lists and sweeps
             self.events: list[StoredEvent] = []
             self.event_index: dict[str, StoredEvent] = {}
@@ -176,11 +249,113 @@ class Store:
     def now(self) -> int:
         return self.clock.now()
 
+    def advance_clock(self, seconds: int) -> int:
+        with self.lock:
+            self._changed.add(("clock", ""))
+            return self.clock.advance(seconds)
+
+    def remember_session(self, session_id: str, spec: "SessionSpec") -> None:
+        self.sessions[session_id] = spec
+        self._changed.add(("session", session_id))
+
+    def remember_onboarding(self, account_id: str, urls: "OnboardingUrls") -> None:
+        self.onboarding[account_id] = urls
+        self._changed.add(("onboarding", account_id))
+
+    def event_changed(self, stored: "StoredEvent") -> None:
+        """A delivery attempt was recorded on an event (the webhook dispatcher)."""
+        self._changed.add(("event", stored.id))
+
+    # ------------------------------------------------------------------ the journal
+
+    def _write_changes(self) -> None:
+        if self.journal is None:
+            self._touched.clear()
+            self._changed.clear()
+            return
+        entries: list[Entry] = []
+        for object_id in sorted(self._touched, key=lambda i: self._created.get(i, 0)):
+            obj = dict.get(self.objects, object_id)
+            version = hash(json.dumps(obj, sort_keys=True))
+            if obj is not None and self._written.get(object_id) != version:
+                self._written[object_id] = version
+                entries.append({"kind": "object", "value": obj})
+        # Events in the order they were made (their ids are random), then the rest.
+        for kind, key in sorted(
+            self._changed, key=lambda c: (c[0] != "event", self._created.get(c[1], 0), c[1])
+        ):
+            entries.append(self._entry(kind, key))
+        self._touched.clear()
+        self._changed.clear()
+        self.journal.append(entries)
+
+    def _entry(self, kind: str, key: str) -> Entry:
+        if kind == "event":
+            stored = self.event_index[key]
+            return {"kind": kind, "value": stored.event, "deliveries": [asdict(d) for d in stored.deliveries]}
+        if kind == "reply":
+            reply = self.replies.get(key)
+            return {"kind": kind, "key": key, "value": asdict(reply) if reply else None}
+        if kind == "session":
+            return {"kind": kind, "key": key, "value": asdict(self.sessions[key])}
+        if kind == "onboarding":
+            return {"kind": kind, "key": key, "value": asdict(self.onboarding[key])}
+        return {"kind": "clock", "value": self.clock.offset}
+
+    def _current(self) -> Iterator[Entry]:
+        """Everything the store holds, as entries (for rewriting the journal)."""
+        yield {"kind": "clock", "value": self.clock.offset}
+        for obj in dict.values(self.objects):
+            yield {"kind": "object", "value": obj}
+        for stored in self.events:
+            yield self._entry("event", stored.id)
+        for kind, keys in (
+            ("reply", self.replies),
+            ("session", self.sessions),
+            ("onboarding", self.onboarding),
+        ):
+            for key in keys:
+                yield self._entry(kind, key)
+
+    def _restore(self, entries: Iterator[Entry]) -> None:
+        for entry in entries:
+            kind = entry["kind"]
+            value: Any = entry.get("value")
+            if kind == "object":
+                known = dict.get(self.objects, value["id"])
+                if known is None:
+                    self.add(value)
+                else:  # the same dict stays in by_kind's lists
+                    known.clear()
+                    known.update(value)
+                self._written[value["id"]] = hash(json.dumps(value, sort_keys=True))
+            elif kind == "event":
+                deliveries = [Delivery(**d) for d in entry["deliveries"]]
+                stored = self.event_index.get(value["id"])
+                if stored is None:
+                    stored = StoredEvent(value)
+                    self.events.append(stored)
+                    self.event_index[stored.id] = stored
+                stored.event, stored.deliveries = value, deliveries
+            elif kind == "reply" and value is None:
+                self.replies.pop(entry["key"], None)
+            elif kind == "reply":
+                self.replies[entry["key"]] = StoredReply(**value)
+            elif kind == "session":
+                items = tuple(LineItem(**item) for item in value["line_items"])
+                self.sessions[entry["key"]] = SessionSpec(items, value["payment_intent_metadata"])
+            elif kind == "onboarding":
+                self.onboarding[entry["key"]] = OnboardingUrls(**value)
+            elif kind == "clock":
+                self.clock.offset = int(value)
+        self._touched.clear()
+
     # ------------------------------------------------------------------ objects
 
     def add(self, obj: JSON) -> JSON:
         if obj["id"] not in self.objects:
             self.by_kind.setdefault(obj["object"], []).append(obj)
+            self._created[obj["id"]] = len(self._created)
         self.objects[obj["id"]] = obj
         return obj
 
@@ -222,6 +397,8 @@ class Store:
             stored = StoredEvent(event)
             self.events.append(stored)
             self.event_index[stored.id] = stored
+            self._changed.add(("event", stored.id))
+            self._created[stored.id] = len(self._created)
             for listener in self.listeners:
                 listener(stored)
             return stored
@@ -238,11 +415,13 @@ class Store:
         stored = self.replies.get(key)
         if stored is not None and self.now() - stored.created >= IDEMPOTENCY_KEY_TTL:
             del self.replies[key]  # Stripe has forgotten it
+            self._changed.add(("reply", key))
             return None
         return stored
 
     def remember(self, key: str, reply: StoredReply) -> None:
         self.replies[key] = reply
+        self._changed.add(("reply", key))
 
     # ------------------------------------------------------------------ injected failures
 

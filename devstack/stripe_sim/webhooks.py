@@ -69,6 +69,7 @@ class WebhookDispatcher:
     def start(self) -> None:
         with self._changed:
             self._stopping = False
+        self._resume_pending()
         self._thread = threading.Thread(target=self._run, name="stripe-sim-webhooks", daemon=True)
         self._thread.start()
 
@@ -119,6 +120,18 @@ class WebhookDispatcher:
         self._enqueue(stored, attempt=1, delay=0.0, max_attempts=1, redelivery=True)
 
     # ------------------------------------------------------------------ queue
+
+    def _resume_pending(self) -> None:
+        """Events still owed a delivery when the simulator last stopped (a kept state, journal.py)
+        are retried, as Stripe keeps retrying while an endpoint is down."""
+        if self.url is None:
+            return
+        with self.store.lock:
+            owed = [s for s in self.store.events if s.event.get("pending_webhooks")]
+        for stored in owed:
+            attempts = sum(1 for d in stored.deliveries if not d.redelivery)
+            if attempts < self.max_attempts:
+                self._enqueue(stored, attempt=attempts + 1, delay=0.0, max_attempts=self.max_attempts)
 
     def _on_event(self, stored: StoredEvent) -> None:
         # Called under the store's lock before anyone sees the event, so the count is in every copy.
@@ -200,6 +213,7 @@ class WebhookDispatcher:
             )
             if delivered:
                 entry.stored.event["pending_webhooks"] = 0
+            self.store.event_changed(entry.stored)
         log.info(
             "webhook %s %s attempt %d -> %s",
             entry.stored.type,

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coins.api import IdempotencyKey, api_responses, create_app, current_caller, lambda_entry
+from coins.creators import CreatorMark
 from coins.errors import (
     BelowMinimum,
     BirthdateRequired,
@@ -28,7 +29,6 @@ from coins.models.creators import (
     WithdrawalRequest,
 )
 from coins.observability import logger, metrics
-from coins.repository.ledger import CreatorMark
 from coins.wiring import services
 
 app = create_app()

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from coins.models.payouts import DueWithdrawalMessage
 from coins.observability import logger, metrics
-from coins.repository.payouts import DueWithdrawal
+from coins.payouts import DueWithdrawal
 from coins.wiring import services
 
 processor = BatchProcessor(event_type=EventType.SQS)

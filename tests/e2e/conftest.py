@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -89,9 +90,10 @@ class LocalStack:
         return done.stdout
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    jwt_dir = tmp_path_factory.mktemp("jwt")
+@contextmanager
+def running_stack(jwt_dir: Path, table: str, *extra: str) -> Iterator[LocalStack]:
+    """`python -m devstack dev` on free ports, in memory, until the block ends (Ctrl-C, as a
+    developer stops it); `extra` are more of its flags (`--stripe-livemode`)."""
     decisions = permission_log()
     api_port = free_port()
     process = subprocess.Popen(
@@ -116,7 +118,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             "--jwt-dir",
             str(jwt_dir),
             "--table",
-            "coins-e2e",
+            table,
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -151,13 +154,19 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         stripe=stripe.group(1),
         dynamodb=dynamodb.group(1),
         aws=aws.group(1),
-        table="coins-e2e",
+        table=table,
         jwt_dir=jwt_dir,
         output=output,
         permission_log=decisions,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with running_stack(tmp_path_factory.mktemp("jwt"), "coins-e2e") as stack:
+        yield stack
 
 
 def eventually(read: Callable[[], T], expected: T, *, within: float = 10.0) -> T:

@@ -65,4 +65,4 @@ def test_concurrent_gifts_from_one_fan_never_pass_the_limit(
     # Then exactly 5 went through, the rest were refused, and only 5 coins left the fan
     assert outcomes.count("sent") == 5, outcomes
     assert outcomes.count("limited") == 35, outcomes
-    assert app.repository.coin_balance("fan-1") == 35
+    assert app.repository.balances.coin_balance("fan-1") == 35

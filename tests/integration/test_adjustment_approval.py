@@ -11,6 +11,7 @@ from coins.config import Settings
 from coins.errors import Busy
 from coins.ledger import Unit
 from coins.wiring import build_services
+from tests.support.ledger import balance_totals
 
 
 def test_admins_approving_one_adjustment_at_once_move_its_coins_once(
@@ -47,5 +48,5 @@ def test_admins_approving_one_adjustment_at_once_move_its_coins_once(
     # Then every approval answers the one receipt, and the coins moved once, balanced
     assert all(receipt == receipts[0] for receipt in receipts), receipts
     assert receipts[0]["balance"] == 5_000
-    assert app.repository.coin_balance("fan-1") == 5_000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert app.repository.balances.coin_balance("fan-1") == 5_000
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}

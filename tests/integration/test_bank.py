@@ -10,7 +10,7 @@ from coins.config import Settings
 from coins.errors import AccountFrozen, InsufficientFunds
 from coins.ledger import DiamondRate, Unit, whole_diamonds
 from coins.wiring import build_services
-from tests.support.ledger import snapshot
+from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import settle_gifts
 from tests.support.streams import ADULT, go_live
 
@@ -89,14 +89,14 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
         list(pool.map(operate, range(OPERATIONS)))
 
     # Then nothing is lost, invented or overdrawn: every unit sums to zero while gifts are in flight
-    assert services.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(services.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
     # ... and once the settlement has credited the creators
     settle_gifts(services)
     snap = snapshot(services.repository)
     assert outcomes["gift"] > 1000, outcomes
     assert outcomes["refused"] > 0, "the test should drive some fans to zero"
     assert all(balance >= 0 for balance in snap.user_balances.values())
-    assert services.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(services.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
     fan_coins_now = sum(snap.user_balances[(fan, "coins")] for fan in FANS)
     coins_that_left_fans = STARTING_COINS * len(FANS) + net_adjusted - fan_coins_now
@@ -108,7 +108,7 @@ def test_concurrent_gifts_and_adjustments_keep_every_balance_non_negative_and_ea
         earned = snap.user_balances[(creator, "diamonds_pending")]
         assert earned == rate.millidiamonds_for(coins_per_creator[creator])
         assert whole_diamonds(earned) == coins_per_creator[creator] * rate.diamonds_per_coin // 1
-    assert services.repository.gifts_in_flight() == 0
+    assert gifts_in_flight(services.repository) == 0
     assert -snap.system_balances["diamonds_issued"] == sum(
         snap.user_balances[(c, "diamonds_pending")] for c in CREATORS
     )

@@ -137,7 +137,8 @@ def test_a_function_without_the_stripe_secret_cannot_read_it(
             "WalletFunction", {"secrets": ["coins/stripe-checkout", "coins/stripe-webhook"]}
         )
 
-    assert not [v for v in seen["env"] if v.startswith("STRIPE_")]
+    # Only the deployment's Stripe mode, which every function gets; no secret name, no key.
+    assert [v for v in seen["env"] if v.startswith("STRIPE_")] == ["STRIPE_LIVEMODE"]
     assert seen["secrets"] == {
         "coins/stripe-checkout": "AccessDeniedException",
         "coins/stripe-webhook": "AccessDeniedException",

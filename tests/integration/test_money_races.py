@@ -15,10 +15,13 @@ from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.payment_events import PaymentEvent
-from coins.repository import LedgerRepository
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.payouts import DueWithdrawal, PayoutRepository
 from coins.wiring import Services, build_services
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.ledger import balance_totals, gifts_in_flight
 from tests.support.settlement import settle_gifts
 from tests.support.streams import ADULT, go_live, live_stream_of
 from tests.support.stripe_events import charge_refunded, dispute_event, event, session_event, stripe_object
@@ -48,9 +51,9 @@ def read_together(
 def commit_in_order(monkeypatch: pytest.MonkeyPatch, first: Callable[[Any], bool]) -> None:
     """Holds back every other commit until the one `first` picks out has committed."""
     done = threading.Event()
-    original = LedgerRepository.commit_transfer
+    original = TransferRepository.commit_transfer
 
-    def ordered(self: LedgerRepository, transfer: Any, **kwargs: Any) -> Any:
+    def ordered(self: TransferRepository, transfer: Any, **kwargs: Any) -> Any:
         if first(transfer):
             try:
                 return original(self, transfer, **kwargs)
@@ -59,7 +62,7 @@ def commit_in_order(monkeypatch: pytest.MonkeyPatch, first: Callable[[Any], bool
         done.wait(timeout=20)
         return original(self, transfer, **kwargs)
 
-    monkeypatch.setattr(LedgerRepository, "commit_transfer", ordered)
+    monkeypatch.setattr(TransferRepository, "commit_transfer", ordered)
 
 
 # ---------------------------------------------------------------- payout reversals
@@ -130,7 +133,7 @@ def test_concurrent_partial_reversals_return_every_reversed_diamond(
     withdrawal = app.payouts.get_withdrawal("creator-1", wid)
     assert withdrawal is not None
     assert withdrawal.reversed_amount == 2000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 # ---------------------------------------------------------------- purchases repaying debt
@@ -185,7 +188,7 @@ def fan_in_debt(shop: Services, debt: int) -> None:
     refund = charge_refunded(order_id=first, amount=99, refunded=99, currency="usd")
     shop.webhooks.handle(PaymentEvent.model_validate(refund))
     assert shop.wallets.wallet("fan-1").coin_debt == debt
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin", "2026-11-01T00:00:00Z"
     )
 
@@ -197,12 +200,12 @@ def test_two_purchases_settling_at_once_repay_the_same_debt_once(
     fan_in_debt(shop, 50)
     orders = [buy(shop, "second"), buy(shop, "third")]
     # ... whose credits both read the debt before either commits
-    original = LedgerRepository.balance_of
+    original = BalanceRepository.balance_of
     barrier = threading.Barrier(2)
     debt_reads = iter(range(1_000_000))
     lock = threading.Lock()
 
-    def reading_debt_together(self: LedgerRepository, account: Account) -> int:
+    def reading_debt_together(self: BalanceRepository, account: Account) -> int:
         found = original(self, account)
         if account.kind == AccountKind.COIN_DEBT:
             with lock:
@@ -211,7 +214,7 @@ def test_two_purchases_settling_at_once_repay_the_same_debt_once(
                 barrier.wait(timeout=20)
         return found
 
-    monkeypatch.setattr(LedgerRepository, "balance_of", reading_debt_together)
+    monkeypatch.setattr(BalanceRepository, "balance_of", reading_debt_together)
 
     # When both payments' events are handled at once
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -221,8 +224,8 @@ def test_two_purchases_settling_at_once_repay_the_same_debt_once(
     assert outcomes == ["credited", "credited"]
     wallet = shop.wallets.wallet("fan-1")
     assert (wallet.coin_debt, wallet.coins) == (0, 70 + 70 - 50)
-    assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert original(shop.repository.balances, Account("fan-1", AccountKind.COIN_DEBT)) == 0
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
@@ -250,17 +253,17 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
         PaymentEvent.model_validate(charge_refunded(order_id=first, amount=99, refunded=99, currency="usd"))
     )
     assert shop.wallets.wallet("fan-1").coin_debt == 50
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin", "2026-11-01T00:00:00Z"
     )
     # ... and a new order of 70 coins paid: both settle at once, having read the same debt
     third = buy(shop, "third")
-    original = LedgerRepository.balance_of
+    original = BalanceRepository.balance_of
     barrier = threading.Barrier(2)
     debt_reads = iter(range(1_000_000))
     lock = threading.Lock()
 
-    def reading_debt_together(self: LedgerRepository, account: Account) -> int:
+    def reading_debt_together(self: BalanceRepository, account: Account) -> int:
         found = original(self, account)
         if account.kind == AccountKind.COIN_DEBT:
             with lock:
@@ -269,7 +272,7 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
                 barrier.wait(timeout=20)
         return found
 
-    monkeypatch.setattr(LedgerRepository, "balance_of", reading_debt_together)
+    monkeypatch.setattr(BalanceRepository, "balance_of", reading_debt_together)
     won = dispute_event("charge.dispute.closed", order_id=disputed, amount=99, currency="usd", status="won")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -281,8 +284,8 @@ def test_a_won_dispute_and_a_purchase_settling_at_once_repay_the_same_debt_once(
     assert outcomes == ("restored", "credited")
     wallet = shop.wallets.wallet("fan-1")
     assert (wallet.coin_debt, wallet.coins) == (0, 90)
-    assert original(shop.repository, Account("fan-1", AccountKind.COIN_DEBT)) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert original(shop.repository.balances, Account("fan-1", AccountKind.COIN_DEBT)) == 0
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_going_over_the_cap_never_turns_a_freeze_that_landed_meanwhile_into_a_review(
@@ -296,7 +299,7 @@ def test_going_over_the_cap_never_turns_a_freeze_that_landed_meanwhile_into_a_re
     original = OrderRepository.open_order
 
     def frozen_meanwhile(self: OrderRepository, *args: Any, **kwargs: Any) -> Any:
-        shop.repository.set_status(
+        shop.repository.accounts.set_status(
             "fan-1", AccountStatus.FROZEN, "stolen cards", "admin", "2026-11-01T00:00:00Z"
         )
         return original(self, *args, **kwargs)
@@ -358,7 +361,7 @@ def test_a_refund_and_a_dispute_racing_take_the_creators_diamonds_back_once(
     record = shop.orders.funded_recipients(order)["creator-1"]
     assert (record.due, record.reversed) == (35_000, 35_000)  # millidiamonds
     assert shop.wallets.wallet("fan-1").coin_debt == 70
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def _gift_70_coins(shop: Services) -> str:
@@ -392,13 +395,13 @@ def test_a_gift_settled_just_before_the_creator_is_held_is_found_and_taken_back(
     # Given a gift still in flight when the dispute arrives, whose settlement commits (from the
     # real stream) just before the chargeback defence puts the creator under review
     order = _gift_70_coins(shop)
-    original = LedgerRepository.change_status_if
+    original = AccountRepository.change_status_if
 
-    def settled_first(self: LedgerRepository, *args: Any, **kwargs: Any) -> bool:
+    def settled_first(self: AccountRepository, *args: Any, **kwargs: Any) -> bool:
         settle_gifts(shop)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(LedgerRepository, "change_status_if", settled_first)
+    monkeypatch.setattr(AccountRepository, "change_status_if", settled_first)
 
     # When the dispute is handled
     outcome = shop.webhooks.handle(_disputed(order))
@@ -409,7 +412,7 @@ def test_a_gift_settled_just_before_the_creator_is_held_is_found_and_taken_back(
     assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.UNDER_REVIEW)
     record = shop.orders.funded_recipients(order)["creator-1"]
     assert (record.due, record.reversed) == (35_000, 35_000)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event_retried(
@@ -420,14 +423,14 @@ def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event
     # Given a gift still in flight whose settlement runs (from the real stream) right after the
     # chargeback defence put the creator under review
     order = _gift_70_coins(shop)
-    original = LedgerRepository.change_status_if
+    original = AccountRepository.change_status_if
 
-    def settled_after(self: LedgerRepository, *args: Any, **kwargs: Any) -> bool:
+    def settled_after(self: AccountRepository, *args: Any, **kwargs: Any) -> bool:
         changed = original(self, *args, **kwargs)
         settle_gifts(shop)
         return changed
 
-    monkeypatch.setattr(LedgerRepository, "change_status_if", settled_after)
+    monkeypatch.setattr(AccountRepository, "change_status_if", settled_after)
 
     # When the dispute is handled, the settlement refunds the gift instead of crediting the
     # creator; the look-up cannot see it settled, so Stripe is asked to deliver the event again
@@ -437,12 +440,12 @@ def test_a_gift_settled_just_after_the_creator_is_held_is_refunded_and_the_event
     assert shop.wallets.wallet("fan-1").coins == 70
 
     # Then the redelivery finds the coins reached no creator: nothing taken, the review lifted
-    monkeypatch.setattr(LedgerRepository, "change_status_if", original)
+    monkeypatch.setattr(AccountRepository, "change_status_if", original)
     assert shop.webhooks.handle(_disputed(order)) == "nothing_to_claw_back"
     creator = shop.wallets.wallet("creator-1")
     assert (creator.millidiamonds_pending, creator.status) == (0, AccountStatus.ACTIVE)
-    assert shop.repository.gifts_in_flight() == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert gifts_in_flight(shop.repository) == 0
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_new_payers_gift_settled_from_the_stream_matures_after_the_new_payer_hold(shop: Services) -> None:
@@ -455,8 +458,8 @@ def test_a_new_payers_gift_settled_from_the_stream_matures_after_the_new_payer_h
     settle_gifts(shop)
 
     # Then its diamonds are keyed to mature 60 days after the gift, not 7
-    (bucket,) = shop.repository.pending_buckets("creator-1")
-    sent = shop.repository.get_wallet("fan-1")
+    (bucket,) = shop.repository.balances.pending_buckets("creator-1")
+    sent = shop.repository.balances.get_wallet("fan-1")
     assert sent.coins == 0
     settings = shop.settings
     hold = timedelta(days=settings.new_payer_maturity_days - settings.maturity_days)

@@ -20,7 +20,7 @@ from coins.wiring import Services, build_services
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
-from tests.support.ledger import give_earned_diamonds
+from tests.support.ledger import balance_totals, give_earned_diamonds, withdrawn_on
 
 CREATORS = ["creator-a", "creator-b", "creator-c"]
 
@@ -89,7 +89,7 @@ def assert_paid_exactly_once(sim: StripeSimulator, ids: list[str]) -> None:
         earnings = app.creators.earnings(user)
         assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 0}
         assert [p["status"] for p in earnings["payouts"]] == ["paid"]
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
     assert run_batch(app) == []  # a batch run again pays nothing twice
 
 
@@ -107,9 +107,11 @@ def test_a_crash_anywhere_then_a_rerun_pays_each_withdrawal_exactly_once(
     reserved: list[str], stripe_env: StripeSimulator, target: str, method: str, when: str
 ) -> None:
     crashing = fresh_services()
-    victim = {"provider": crashing.payments(), "ledger": crashing.repository, "payouts": crashing.payouts}[
-        target
-    ]
+    victim = {
+        "provider": crashing.payments(),
+        "ledger": crashing.repository.transfers,
+        "payouts": crashing.payouts,
+    }[target]
     crash_once(victim, method, when=when)
 
     with pytest.raises(SimulatedCrash):
@@ -180,7 +182,7 @@ def test_the_worker_reports_exactly_the_messages_that_failed(
     failed = app.creators.earnings(CREATORS[1])
     assert ([p["status"] for p in failed["payouts"]], failed["diamonds"]["available"]) == (["failed"], 4000)
     assert [p["status"] for p in app.creators.earnings(CREATORS[2])["payouts"]] == ["reserved"]
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
     stripe_env.store.failures.clear()
 
 
@@ -219,7 +221,7 @@ def test_a_rotated_key_after_a_lost_answer_leaves_the_withdrawal_reserved_and_pa
     earnings = app.creators.earnings(due.user_id)
     assert earnings["diamonds"]["reserved"] == 4000
     assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
-    assert app.payouts.withdrawn_on(due.user_id, datetime.now(UTC).strftime("%Y-%m-%d")) == 2000
+    assert withdrawn_on(app.payouts, due.user_id, datetime.now(UTC).strftime("%Y-%m-%d")) == 2000
     # ... and once the key works, the run posts the one transfer Stripe made
     run_batch(fresh_services())
     assert_paid_exactly_once(stripe_env, reserved)

@@ -20,7 +20,7 @@ from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.integration.test_function_paths import ADULT, sqs_event, webhook
 from tests.support.apigw import FakeLambdaContext
-from tests.support.ledger import give_earned_diamonds
+from tests.support.ledger import balance_totals, give_earned_diamonds
 
 # The deployment pays in usd (its default), eur and gbp; chf is not configured.
 DIAMOND_VALUES = '{"eur": "0.0046", "gbp": "0.0039"}'
@@ -125,7 +125,7 @@ def test_a_creator_abroad_withdraws_and_the_batch_transfers_in_their_currency_ex
     assert [(p["status"], p["currency"], p["transfer_id"]) for p in after["payouts"]] == [
         ("paid", currency, transfers[0]["id"])
     ]
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_creator_whose_currency_is_not_configured_is_paid_in_the_default_currency(

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.errors import Busy
-from coins.repository import LedgerRepository, default_client
+from coins.repository import LedgerRepository, LedgerTable, default_client
 from coins.wiring import Services, build_services
 from tests.support.settlement import settle_gifts
 from tests.support.streams import ADULT, go_live, live_stream_of
@@ -58,12 +58,14 @@ def services(flaky: FlakyDynamoDB) -> Services:
     """Given a creator and a fan with 100 coins, on a client that fails on demand."""
     settings = Settings.from_env()
     repository = LedgerRepository(
-        settings.table_name,
-        client=flaky,  # type: ignore[arg-type]
-        creator_shards=settings.creator_shards,
-        system_shards=settings.system_shards,
-        max_attempts=5,
-        backoff_cap_ms=50,
+        LedgerTable(
+            settings.table_name,
+            client=flaky,  # type: ignore[arg-type]
+            creator_shards=settings.creator_shards,
+            system_shards=settings.system_shards,
+            max_attempts=5,
+            backoff_cap_ms=50,
+        )
     )
     built = build_services(settings, repository)
     go_live(built, "creator-1")

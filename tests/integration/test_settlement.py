@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger import Unit
-from coins.repository import LedgerRepository, default_client, iso_timestamp
+from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
@@ -29,7 +29,7 @@ from coins.wiring import Services, build_services
 from devstack.dynamodb_local import local_client
 from devstack.settlement import _pages, gifts_of, streams_client
 from tests.support.capacity import CountingClient, item_size, write_units
-from tests.support.ledger import snapshot
+from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import settle_gifts
 from tests.support.streams import ADULT, go_live, live_stream_of
 
@@ -77,12 +77,14 @@ class InjectingClient:
 def services_on(client: Any) -> Services:
     settings = Settings.from_env()
     repository = LedgerRepository(
-        settings.table_name,
-        client=client,
-        creator_shards=settings.creator_shards,
-        system_shards=settings.system_shards,
-        max_attempts=10,
-        backoff_cap_ms=50,
+        LedgerTable(
+            settings.table_name,
+            client=client,
+            creator_shards=settings.creator_shards,
+            system_shards=settings.system_shards,
+            max_attempts=10,
+            backoff_cap_ms=50,
+        )
     )
     return build_services(settings, repository)
 
@@ -165,7 +167,7 @@ def assert_settled_exactly_once(app: Services, received: Counter[str], records: 
             settled.update(settled_transfer_ids(unmarshal(item)))
     mine = {r.transfer_id for r in records}
     assert {t: n for t, n in settled.items() if t in mine} == dict.fromkeys(mine, 1)
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -248,8 +250,8 @@ def test_a_hot_creator_loses_no_gift_under_injected_conflicts(ledger_table: str)
     snap = snapshot(app.repository)
     assert snap.user_balances[("hot-creator", "diamonds_pending")] == spent * 500
     assert sum(1 for t in snap.transfers if t.get("kind") == "gift") == 320
-    assert app.repository.gifts_in_flight() == 0
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert gifts_in_flight(app.repository) == 0
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def _stored(app: Services, key: dict[str, Any]) -> dict[str, Any]:

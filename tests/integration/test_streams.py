@@ -20,6 +20,7 @@ from coins.streams import TopPeriod, day_of, week_of
 from coins.wiring import Services
 from tests.integration.test_settlement import deliveries, fund, services_on, stream_gifts
 from tests.support.capacity import CountingClient, item_size, write_units
+from tests.support.ledger import balance_totals
 from tests.support.streams import ADULT, live_stream_of
 
 GIFTS = [("rose", 1), ("finger_heart", 5), ("perfume", 20), ("doughnut", 30)]
@@ -121,7 +122,7 @@ def test_top_gifters_and_totals_are_exact_under_concurrent_gifts_and_any_deliver
         given = sum(c for (_, f), c in coins.items() if f == fan)
         assert sum(int(v) for k, v in spent.items() if k.startswith("h_")) == given
         assert sum(int(v) for k, v in spent.items() if k.startswith("d_")) == given
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def _put_items(counting: CountingClient) -> list[dict[str, Any]]:
@@ -201,7 +202,7 @@ def test_a_refused_gift_costs_one_write_unit_and_its_retry_gets_the_same_answer(
     with pytest.raises(InsufficientFunds):
         send("too-dear")
     assert dict(counting.calls) == {"get_item": 1, "transact_write_items": 1}
-    assert app.repository.coin_balance("fan-1") == 110
+    assert app.repository.balances.coin_balance("fan-1") == 110
 
     # An age refusal needs no read at all: one put
     counting.reset()

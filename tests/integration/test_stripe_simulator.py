@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -22,6 +23,7 @@ import stripe
 from stripe.params import TransferCreateParams
 from stripe.params.checkout import SessionCreateParams
 
+from devstack.dynamodb_local import free_port
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import ROOT
 
@@ -101,15 +103,15 @@ def control(sim: StripeSimulator, path: str, body: dict[str, Any] | None = None)
 
 
 def session_params(**extra: Any) -> SessionCreateParams:
-    """What production sends; payment_method_types is not in the SDK's typed params but is sent."""
-    params: dict[str, Any] = {
+    """What production sends, typed by the SDK's parameters for the pinned version."""
+    params: SessionCreateParams = {
         "mode": "payment",
         "success_url": "http://app.test/checkout/success?session_id={CHECKOUT_SESSION_ID}",
         "cancel_url": "http://app.test/checkout/cancelled",
         "client_reference_id": "or_1",
         "metadata": {"order_id": "or_1", "coins": "700"},
         "payment_intent_data": {"metadata": {"order_id": "or_1", "coins": "700"}},
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "line_items": [
             {
                 "quantity": 1,
@@ -225,7 +227,9 @@ def test_a_delayed_payment_completes_unpaid_then_settles(
     event_type: str,
     payment_status: str,
 ) -> None:
-    session = client.v1.checkout.sessions.create(params=session_params(payment_method_types=["konbini"]))
+    session = client.v1.checkout.sessions.create(
+        params=session_params(allowed_payment_method_types=["konbini"])
+    )
 
     control(sim, f"/_sim/checkout/sessions/{session.id}/pay", {"async": True})
     control(sim, f"/_sim/checkout/sessions/{session.id}/{outcome}")
@@ -257,7 +261,7 @@ def test_expiring_a_session_emits_expired_and_the_api_refuses_a_second_expiry(
 # ---------------------------------------------------------------------- refunds and disputes
 
 
-def test_refunds_update_the_charge_and_emit_charge_refunded_until_fully_refunded(
+def test_refunds_update_the_charge_and_emit_refund_created_and_charge_refunded_until_fully_refunded(
     sim: StripeSimulator, client: stripe.StripeClient, receiver: Receiver
 ) -> None:
     charge_id = paid_charge(sim, client)
@@ -269,15 +273,30 @@ def test_refunds_update_the_charge_and_emit_charge_refunded_until_fully_refunded
     assert client.v1.refunds.retrieve(rest["id"]).charge == charge_id
     charge = client.v1.charges.retrieve(charge_id)
     assert (charge.amount_refunded, charge.refunded) == (999, True)
-    receiver.wait_for(3)
+    receiver.wait_for(5)
     refunded = [e.data.object for e in receiver.events() if e.type == "charge.refunded"]
     assert [(c["amount_refunded"], c["refunded"]) for c in refunded] == [(400, False), (999, True)]
     assert refunded[0]["metadata"]["order_id"] == "or_1"
+    created = [e.data.object for e in receiver.events() if e.type == "refund.created"]
+    assert [(r["id"], r["status"]) for r in created] == [
+        (partial["id"], "succeeded"),
+        (rest["id"], "succeeded"),
+    ]
 
 
-@pytest.mark.parametrize("closed_as", ["won", "lost"])
-def test_a_dispute_is_created_for_the_charge_amount_then_closed(
-    sim: StripeSimulator, client: stripe.StripeClient, receiver: Receiver, closed_as: str
+@pytest.mark.parametrize(
+    ("closed_as", "funds_events"),
+    [
+        ("won", ["charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"]),
+        ("lost", ["charge.dispute.funds_withdrawn"]),
+    ],
+)
+def test_a_chargeback_withdraws_the_charge_amount_then_closes(
+    sim: StripeSimulator,
+    client: stripe.StripeClient,
+    receiver: Receiver,
+    closed_as: str,
+    funds_events: list[str],
 ) -> None:
     session = client.v1.checkout.sessions.create(params=session_params())
     control(sim, f"/_sim/checkout/sessions/{session.id}/pay")
@@ -285,12 +304,16 @@ def test_a_dispute_is_created_for_the_charge_amount_then_closed(
     dispute = control(sim, f"/_sim/checkout/sessions/{session.id}/dispute")
     control(sim, f"/_sim/disputes/{dispute['id']}/close", {"status": closed_as})
 
-    receiver.wait_for(3)
-    created, closed = (e for e in receiver.events() if e.type.startswith("charge.dispute."))
+    receiver.wait_for(3 + len(funds_events))
+    disputes = [e for e in receiver.events() if e.type.startswith("charge.dispute.")]
+    created, closed = disputes[0], next(e for e in disputes if e.type == "charge.dispute.closed")
     assert created.type == "charge.dispute.created"
     assert (created.data.object["status"], created.data.object["amount"]) == ("needs_response", 999)
     assert (closed.type, closed.data.object["status"]) == ("charge.dispute.closed", closed_as)
-    assert client.v1.disputes.retrieve(dispute["id"]).status == closed_as
+    assert [e.type for e in disputes if "funds" in e.type] == funds_events
+    found = client.v1.disputes.retrieve(dispute["id"])
+    assert found.status == closed_as
+    assert [t.amount for t in found.balance_transactions] == [-999, 999][: len(funds_events)]
 
 
 # ---------------------------------------------------------------------- idempotency
@@ -702,3 +725,38 @@ def test_the_command_line_entry_point_serves_until_terminated() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
+
+# ---------------------------------------------------------------------- kept state (make dev)
+
+
+def test_events_still_owed_a_delivery_are_delivered_after_a_restart(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    # Given a simulator keeping its state, whose webhook endpoint is down when a payment completes
+    down = f"http://127.0.0.1:{free_port()}/v1/webhooks/stripe"
+    first = StripeSimulator(
+        port=0, webhook_url=down, webhook_secret=SECRET, retry_delay=60, max_attempts=4, data_dir=tmp_path
+    )
+    with first:
+        client = stripe.StripeClient(KEY, base_addresses={"api": first.base_url}, max_network_retries=0)
+        session = client.v1.checkout.sessions.create(params=session_params())
+        first.sim.pay_session(session.id)
+        deadline = time.monotonic() + 5
+        while not first.events()[0].deliveries and time.monotonic() < deadline:
+            time.sleep(0.01)
+    (owed,) = first.events()
+    assert [d.status for d in owed.deliveries] == [None]
+
+    # When it restarts (`make dev` again) with the endpoint up
+    with StripeSimulator(
+        port=0, webhook_url=receiver.url, webhook_secret=SECRET, retry_delay=0.01, data_dir=tmp_path
+    ) as again:
+        # Then the event is delivered as its second attempt, and the session is still there
+        (received,) = receiver.wait_for(1)
+        assert json.loads(received.body)["id"] == owed.id
+        assert again.wait_for_deliveries()
+        (kept,) = again.events()
+        assert [(d.attempt, d.status) for d in kept.deliveries] == [(1, None), (2, 200)]
+        assert kept.event["pending_webhooks"] == 0
+        assert again.object(session.id)["status"] == "complete"  # type: ignore[index]

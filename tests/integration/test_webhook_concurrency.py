@@ -12,6 +12,7 @@ from coins.wiring import build_services
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.stripe_events import WEBHOOK_SECRET, charge_refunded, session_event, sign
 
 
@@ -55,4 +56,4 @@ def test_duplicate_events_racing_each_other_credit_and_claw_back_once(
 
     assert set(statuses) == {200}
     assert shop.wallets.wallet("fan-1").coins == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}

@@ -8,6 +8,7 @@ from coins.errors import InsufficientFunds, LimitExceeded
 from coins.ledger import Unit
 from coins.wiring import build_services
 from tests.support.fakes import FakePayoutProvider
+from tests.support.ledger import balance_totals
 
 
 def test_concurrent_withdrawals_never_exceed_the_balance_the_cap_or_repeat_a_key(ledger_table: str) -> None:
@@ -47,4 +48,4 @@ def test_concurrent_withdrawals_never_exceed_the_balance_the_cap_or_repeat_a_key
     assert reserved == 90_000
     assert earnings["diamonds"] == {"available": 120_000, "pending": 0, "reserved": 180_000}
     assert len(earnings["payouts"]) == 3
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}

@@ -33,12 +33,10 @@ from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import stripe
 from botocore.exceptions import ClientError
-from werkzeug.test import Client
 
 from coins.abuse import WriteLimits
 from coins.admin import AdjustmentSource, AdjustmentUnit, ApprovalPolicy
@@ -53,7 +51,7 @@ from coins.errors import (
 )
 from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check
-from coins.repository import LedgerRepository
+from coins.repository import LedgerRepository, LedgerTable
 from coins.repository.audit import AuditRepository
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
@@ -63,6 +61,7 @@ from devstack.stripe_sim.store import FailureRule
 from devstack.template import load_function_module, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
+from tests.support.in_process_stripe import InProcessStripe
 from tests.support.settlement import forget_unit_stream, settle_from_table
 
 WEBHOOK_SECRET = "whsec_simulation"
@@ -167,40 +166,6 @@ class FaultyDynamoDB:
             return answer
 
         return write
-
-
-class InProcessStripe(stripe.HTTPClient):
-    """The Stripe simulator's WSGI app behind the real SDK, without sockets; retries do not sleep."""
-
-    name = "in-process"
-
-    def __init__(self, simulator: StripeSimulator) -> None:
-        super().__init__()
-        self._client = Client(simulator.app)
-
-    def request(  # type: ignore[override]
-        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
-    ) -> tuple[bytes, int, dict[str, str]]:
-        parts = urlsplit(url)
-        try:
-            answer = self._client.open(
-                path=parts.path,
-                query_string=parts.query,
-                method=method.upper(),
-                headers=dict(headers or {}),
-                data=post_data,
-            )
-        except ConnectionResetError:
-            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
-                "the connection dropped", should_retry=True
-            ) from None
-        return answer.get_data(), answer.status_code, dict(answer.headers)
-
-    def close(self) -> None:
-        pass
-
-    def _sleep_time_seconds(self, num_retries: int, response: Any = None) -> float:
-        return 0.0
 
 
 # ------------------------------------------------------------------------------- the plan
@@ -309,12 +274,14 @@ class World:
         """A fresh process: new services and caches; only DynamoDB and Stripe remember anything."""
         client = FaultyDynamoDB(self.real_client, self.current_faults)
         repository = LedgerRepository(
-            self.table,
-            client=client,  # type: ignore[arg-type]
-            creator_shards=self.settings.creator_shards,
-            system_shards=self.settings.system_shards,
-            max_attempts=6,
-            backoff_cap_ms=5,
+            LedgerTable(
+                self.table,
+                client=client,  # type: ignore[arg-type]
+                creator_shards=self.settings.creator_shards,
+                system_shards=self.settings.system_shards,
+                max_attempts=6,
+                backoff_cap_ms=5,
+            )
         )
         payments = StripePayments(
             StripeSettings(API_KEY, self.settings.stripe_api_base),

@@ -28,6 +28,11 @@ def settle_gifts(app: Services | None = None) -> SettlementReport:
 
 def settle_from_table(app: Services) -> SettlementReport:
     """Every gift transfer in the table, fed to the settlement as one synthetic stream shard."""
+    return app.settlement.settle(UNIT_SHARD, unit_stream_records(app))
+
+
+def unit_stream_records(app: Services) -> list[GiftRecord]:
+    """Every gift transfer in the table as a record of one synthetic stream shard, in order."""
     repository = app.repository
     fed = _fed.setdefault(repository.table_name, {})
     sequence = count(len(fed) + 1)
@@ -45,7 +50,7 @@ def settle_from_table(app: Services) -> SettlementReport:
         gift = gift_record(fed[row["transfer_id"]], row)
         assert gift is not None
         gifts.append(gift)
-    return app.settlement.settle(UNIT_SHARD, gifts)
+    return gifts
 
 
 def forget_unit_stream(table: str) -> None:

@@ -28,6 +28,16 @@ def stripe_object(resource: str, **fields: Any) -> dict[str, Any]:
     return obj
 
 
+def verified_individual(dob: str | None) -> dict[str, Any]:
+    """The account's person as Stripe shows it: verified with this date of birth, or unverified."""
+    person = stripe_object("person")
+    if dob is not None:
+        year, month, day = (int(part) for part in dob.split("-"))
+        person["dob"] = {"year": year, "month": month, "day": day}
+        person["verification"] = {**person["verification"], "status": "verified"}
+    return person
+
+
 def event(
     event_type: str, obj: dict[str, Any], *, account: str | None = None, livemode: bool = False
 ) -> dict[str, Any]:

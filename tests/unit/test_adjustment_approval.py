@@ -11,6 +11,7 @@ from coins.ledger import Unit
 from coins.wiring import services
 from devstack.template import http_routes
 from tests.support.apigw import ApiResponse, HandlerClient
+from tests.support.ledger import balance_totals
 
 APPROVE = "/v1/admin/adjustments/{adjustment_id}/approve"
 
@@ -66,7 +67,7 @@ def test_an_adjustment_above_the_threshold_waits_and_moves_nothing(
     assert asked.body["status"] == "pending_approval"
     assert asked.body["requested_by"] == "admin-1"
     assert api.wallet("fan-1").body["coins"] == 0
-    assert services().repository.get_transfer(asked.body["adjustment_id"]) is None
+    assert services().repository.transfers.get_transfer(asked.body["adjustment_id"]) is None
     # ... and asking again with the same key answers the same pending adjustment
     again = adjust(api, threshold + 1)
     assert (again.status, again.body) == (202, asked.body)
@@ -104,8 +105,8 @@ def test_a_second_admins_approval_commits_one_balanced_entry_once(api: HandlerCl
     assert first.body["balance"] == 5000
     assert second.body == third.body == first.body
     assert api.wallet("fan-1").body["coins"] == 5000
-    assert services().repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
-    stored = services().repository.get_transfer(first.body["transfer_id"])
+    assert balance_totals(services().repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    stored = services().repository.transfers.get_transfer(first.body["transfer_id"])
     assert stored is not None
     assert stored.attributes["admin_id"] == "admin-1"
     assert stored.attributes["approved_by"] == "admin-2"

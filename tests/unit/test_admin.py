@@ -5,6 +5,7 @@ import pytest
 from coins.ledger import Unit
 from coins.wiring import services
 from tests.support.apigw import ApiResponse, HandlerClient
+from tests.support.ledger import balance_totals
 
 
 def adjust(
@@ -38,7 +39,7 @@ def test_a_promotional_grant_is_a_balanced_transfer(api: HandlerClient) -> None:
     assert granted.status == 201
     assert granted.body["source"] == "promotions"
     assert granted.body["balance"] == 250
-    assert services().repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(services().repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_correction_cannot_take_more_than_the_balance(api: HandlerClient) -> None:

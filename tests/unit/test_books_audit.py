@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from coins.ledger_check import DiscrepancyKind
-from coins.repository.ledger import pack_transfer_ids
+from coins.repository.ledger.history import pack_transfer_ids
 from tests.simulation.lifecycle import Backend, Shared, World, new_simulator, run_seed
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.unit.test_ledger_checker import LIFECYCLE, SEED

@@ -24,13 +24,13 @@ def listed_after(heading: str) -> set[str]:
 
 def test_the_platform_and_connect_endpoints_list_exactly_the_handled_events() -> None:
     connect = {"account.updated"}  # events of connected accounts reach the Connect endpoint only
-    handled = handled_events("purchases") | handled_events("payouts")
+    handled = handled_events("purchases") | handled_events("refunds") | handled_events("payouts")
     assert listed_after("Platform endpoint, these events exactly") == handled - connect
     assert listed_after('Connect endpoint ("Events on connected accounts")') == connect
 
 
 def test_the_registration_commands_name_every_listed_event_and_the_sdks_api_version() -> None:
-    handled = handled_events("purchases") | handled_events("payouts")
+    handled = handled_events("purchases") | handled_events("refunds") | handled_events("payouts")
     assert set(re.findall(r'enabled_events\[\]=([a-z_.]+)"', GUIDE)) == handled
     assert set(re.findall(r"api_version=(\S+)", GUIDE)) == {stripe.api_version}
 

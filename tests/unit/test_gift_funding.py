@@ -13,6 +13,7 @@ from coins.repository.payouts import DueWithdrawal
 from coins.wiring import Services, build_services, services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
@@ -112,7 +113,7 @@ def established_payer(app: Services, clock: Clock, fan: str) -> None:
     from coins.repository._dynamo import ser
 
     then = (clock.now - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    app.repository.open_accounts(fan, then)
+    app.repository.accounts.open_accounts(fan, then)
     app.orders.client.update_item(
         TableName=app.settings.table_name,
         Key={"PK": {"S": f"ACCT#{fan}#coins#0"}, "SK": {"S": "BAL"}},
@@ -150,7 +151,7 @@ def test_a_charged_back_purchase_gifted_to_a_second_account_takes_its_unmatured_
     history = api.call("GET", "/v1/wallet/transactions", sub=second_account).body["items"]
     newest = history[0]
     assert (newest["code"], newest["amount"], newest["counterparty_id"]) == ("clawback", -299, "fan-1")
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
@@ -203,7 +204,7 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     assert stripe.transfers == {}
     record = app.orders.funded_recipients(order)[second_account]
     assert (record.due, record.reversed) == (3_000_000, 1_000_000)  # millidiamonds
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_coins_are_traced_oldest_gift_first_up_to_what_the_fan_had_spent(
@@ -256,7 +257,7 @@ def test_a_won_dispute_gives_the_diamonds_back_and_lifts_the_review(
     assert (api.wallet("fan-1").body["coins"], api.wallet("fan-1").body["coin_debt"]) == (102, 0)
     assert diamonds(app, second_account)["available"] == 299
     assert status_of(api, second_account) == "active"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_same_dispute_told_again_takes_nothing_twice(
@@ -270,7 +271,7 @@ def test_the_same_dispute_told_again_takes_nothing_twice(
         assert deliver(api, disputed(order, "needs_response", event_type)).status == 200
 
     assert diamonds(app, second_account) == {"available": 500, "pending": 0, "reserved": 0}
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
@@ -279,7 +280,7 @@ def test_a_review_set_by_support_is_never_lifted_by_a_won_dispute(
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
     deliver(api, disputed(order))
-    app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
+    app.repository.accounts.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
 
     deliver(api, disputed(order, "won", "charge.dispute.closed"))
 
@@ -314,7 +315,7 @@ def test_a_gift_still_in_flight_is_refunded_to_the_fan_and_the_event_waits_for_t
     assert deliver(api, disputed(order)).status == 200
     assert status_of(api, second_account) == "active"
     assert app.orders.funded_recipients(order)[second_account].reversed == 0
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_settled_gifts_are_taken_back_at_once_and_one_in_flight_after_its_settlement(
@@ -338,7 +339,7 @@ def test_settled_gifts_are_taken_back_at_once_and_one_in_flight_after_its_settle
     assert status_of(api, second_account) == "under_review"
     fan = api.wallet("fan-1").body
     assert (fan["coins"], fan["coin_debt"]) == (300, 600)
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_returned_are_followed(
@@ -348,7 +349,7 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     api.go_live("creator-2")
     order = bought(app, api)
     assert api.send_gift("fan-1", second_account, "hand_hearts", 6, key="g1").status == 201
-    app.repository.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
+    app.repository.accounts.set_status(second_account, AccountStatus.FROZEN, "fraud ring", "admin-1", "t")
     assert settle_gifts().refunded == 1
     gift(api, "creator-2", "hand_hearts", 6, "g2")  # 600 coins -> 300 diamonds
 
@@ -361,7 +362,7 @@ def test_a_gift_refunded_at_settlement_reaches_no_creator_and_the_coins_it_retur
     assert diamonds(app, "creator-2")["pending"] == 0
     assert status_of(api, "creator-2") == "under_review"
     assert status_of(api, second_account) == "frozen"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.fixture
@@ -386,7 +387,7 @@ def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_tak
     # Given gifts settled to pending shard 12 of 16, and a payout batch that recorded 16 shards
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
-    assert [b.shard for b in app.repository.pending_buckets(second_account)] == [12]
+    assert [b.shard for b in app.repository.balances.pending_buckets(second_account)] == [12]
     app.payout_batch.mature_all()
 
     # When CREATOR_SHARDS is lowered to 8 and then the payment is disputed
@@ -398,7 +399,7 @@ def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_tak
     record = fewer.orders.funded_recipients(order)[second_account]
     assert (record.due, record.reversed) == (299_000, 299_000)
     assert diamonds(app, second_account)["pending"] == 0
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 # ---------------------------------------------------------------- the new-payer hold
@@ -423,7 +424,7 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
     clock.now += timedelta(days=3)
     assert app.payout_batch.mature_all() == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 0, "reserved": 0}
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(
@@ -474,7 +475,7 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     assert marked is not None
     gift(api, second_account, "corgi", 2, "g1")
     deliver(api, charge_refunded(order_id=order, amount=999, refunded=999, currency="usd"))
-    app.repository.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
+    app.repository.accounts.set_status("fan-1", AccountStatus.ACTIVE, "repayment plan", "admin-1", "t")
 
     # When a later purchase goes wholly to the debt (no coin posting for the mark to ride on)
     clock.now += timedelta(days=1)

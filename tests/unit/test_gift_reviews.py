@@ -148,7 +148,7 @@ def gift(app: Services, coins_of_perfume: int, key: str) -> None:
 
 
 def status_of(app: Services) -> AccountStatus:
-    return app.repository.get_wallet("fan-1").status
+    return app.repository.balances.get_wallet("fan-1").status
 
 
 def test_the_7_day_window_counts_the_current_day_and_the_six_before(app: Services, clock: Clock) -> None:

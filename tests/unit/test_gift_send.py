@@ -10,6 +10,7 @@ from coins.repository import iso_timestamp
 from coins.wiring import services
 from tests.support.apigw import HandlerClient
 from tests.support.capacity import item_size
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 
 
@@ -22,7 +23,7 @@ def funded(api: HandlerClient) -> HandlerClient:
 
 
 def totals() -> dict[Unit, int]:
-    return services().repository.balance_totals()
+    return balance_totals(services().repository)
 
 
 def test_a_gift_debits_the_fan_and_credits_the_creator_at_the_rate(funded: HandlerClient) -> None:
@@ -36,7 +37,7 @@ def test_a_gift_debits_the_fan_and_credits_the_creator_at_the_rate(funded: Handl
     assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}  # the coins are in flight until settled
     settle_gifts()
     assert funded.wallet("creator-1").body["diamonds"] == {"available": 0, "pending": 7, "reserved": 0}
-    assert services().repository.get_wallet("creator-1").millidiamonds_pending == 7_500
+    assert services().repository.balances.get_wallet("creator-1").millidiamonds_pending == 7_500
     assert totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
@@ -75,7 +76,7 @@ def test_one_rose_earns_half_a_diamond_carried_and_reaches_only_known_creators(f
     assert unknown.body["error"]["code"] == "not_found"
     assert funded.wallet("fan-1").body["coins"] == 99
     settle_gifts()
-    assert services().repository.get_wallet("creator-1").millidiamonds_pending == 500
+    assert services().repository.balances.get_wallet("creator-1").millidiamonds_pending == 500
     # The second Rose completes the diamond the first one started.
     funded.send_gift("fan-1", "creator-1", "rose", 1, key="r3")
     settle_gifts()
@@ -120,7 +121,9 @@ def test_a_creator_frozen_after_the_gift_is_never_credited_and_the_fan_is_refund
     assert sent.status == 201
     assert funded.wallet("fan-1").body["coins"] == 40
     # ... and the creator is frozen before the settlement credits it.
-    services().repository.set_status("creator-1", AccountStatus.FROZEN, "laundering check", "admin-1", "now")
+    services().repository.accounts.set_status(
+        "creator-1", AccountStatus.FROZEN, "laundering check", "admin-1", "now"
+    )
 
     report = settle_gifts()
 
@@ -139,7 +142,7 @@ def test_a_creator_frozen_after_the_gift_is_never_credited_and_the_fan_is_refund
 def test_a_creator_flagged_for_review_by_a_conditional_change_is_not_credited_either(
     funded: HandlerClient,
 ) -> None:
-    from coins.repository.ledger import StatusChange
+    from coins.repository.ledger.records import StatusChange
 
     # Given a creator who has received before (their pending shards carry their status) ...
     assert funded.send_gift("fan-1", "creator-1", "perfume", 1, key="before").status == 201
@@ -147,7 +150,7 @@ def test_a_creator_flagged_for_review_by_a_conditional_change_is_not_credited_ei
     assert funded.send_gift("fan-1", "creator-1", "perfume", 2, key="in-flight").status == 201
     # ... put under review by an automatic flag (the chargeback defence, a purchase cap) that only
     # moves an active account, while a gift to them is in flight
-    changed = services().repository.change_status_if(
+    changed = services().repository.accounts.change_status_if(
         StatusChange("creator-1", AccountStatus.UNDER_REVIEW, "received disputed coins", "stripe"),
         "now",
         from_statuses=(AccountStatus.ACTIVE,),
@@ -252,7 +255,7 @@ def test_frozen_or_under_review_fans_cannot_spend(funded: HandlerClient, status:
 def test_a_gift_record_is_the_outbox_entry_the_live_stream_reads(funded: HandlerClient) -> None:
     sent = funded.send_gift("fan-1", "creator-1", "hand_hearts", 1, key="outbox").body
 
-    stored = services().repository.get_transfer(sent["transfer_id"])
+    stored = services().repository.transfers.get_transfer(sent["transfer_id"])
 
     assert stored is not None
     assert stored.attributes["kind"] == "gift"

@@ -5,7 +5,7 @@ import json
 
 import boto3
 
-from coins.repository import LedgerRepository
+from coins.repository import LedgerRepository, LedgerTable
 from devstack.template import load_template
 from tests.support.apigw import HandlerClient
 
@@ -47,7 +47,7 @@ def test_the_users_history_shows_a_neutral_description_not_the_admin_or_the_reas
     assert SECRET_REASON not in json.dumps(history.body)
 
     # And the internal record keeps both, for admins and audits
-    stored = LedgerRepository(moto_table).get_transfer(granted.body["transfer_id"])
+    stored = LedgerRepository(LedgerTable(moto_table)).transfers.get_transfer(granted.body["transfer_id"])
     assert stored is not None
     assert (stored.attributes["admin_id"], stored.attributes["reason"]) == ("admin-7", SECRET_REASON)
     assert stored.initiated_by == "admin-7"

@@ -164,7 +164,12 @@ STRIPE_WRITERS = {
 
 def stripe_secrets_named() -> dict[str, dict[str, str]]:
     return {
-        name: {v: spec.environment[v]["Ref"] for v in spec.environment if v.startswith("STRIPE_")}
+        # The Stripe secrets each function is named (STRIPE_LIVEMODE, the mode every one gets, is none).
+        name: {
+            v: spec.environment[v]["Ref"]
+            for v in spec.environment
+            if v.startswith("STRIPE_") and v.endswith("_SECRET_NAME")
+        }
         for name, spec in SPECS.items()
     }
 

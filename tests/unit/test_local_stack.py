@@ -42,7 +42,7 @@ from devstack.permissions import (
     install,
 )
 from devstack.stripe_sim.forms import decode_form
-from devstack.template import Route, function_specs, table_definition
+from devstack.template import Route, function_specs, load_template, table_definition
 from devstack.tokens import InvalidToken, jwks, mint_token, verify_token
 
 
@@ -232,17 +232,36 @@ def test_intrinsics_resolve_to_the_local_stand_ins() -> None:
 # ---------------------------------------------------------------- each function's environment
 
 
-def test_each_function_gets_its_own_variables_resolved_and_only_its_own_secret_name() -> None:
-    services = LocalServices(
-        table="coins-t",
-        dynamodb_url="http://ddb",
-        api_url="http://api",
-        stripe_url="http://sim",
-        aws_url="http://aws",
-    )
-    envs = function_environments(services, secrets={"coins/stripe-checkout": {"api_key": "rk_test_c"}})
+LOCAL_SERVICES = LocalServices(
+    table="coins-t",
+    dynamodb_url="http://ddb",
+    api_url="http://api",
+    stripe_url="http://sim",
+    aws_url="http://aws",
+)
 
-    assert not [v for v in envs["WalletFunction"] if v.startswith("STRIPE_") or v.startswith("CHECKOUT_")]
+
+@pytest.mark.parametrize("livemode", [False, True])
+def test_the_stripe_mode_reaches_every_function_from_the_template_parameter(livemode: bool) -> None:
+    services = replace(LOCAL_SERVICES, stripe_livemode=livemode)
+    template = load_template()
+
+    envs = function_environments(services)
+
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["STRIPE_LIVEMODE"] == {
+        "Ref": "StripeLivemode"
+    }
+    assert template["Parameters"]["StripeLivemode"]["Default"] == "false"
+    assert {name: env["STRIPE_LIVEMODE"] for name, env in envs.items()} == {
+        name: "true" if livemode else "false" for name in envs
+    }
+
+
+def test_each_function_gets_its_own_variables_resolved_and_only_its_own_secret_name() -> None:
+    envs = function_environments(LOCAL_SERVICES, secrets={"coins/stripe-checkout": {"api_key": "rk_test_c"}})
+
+    assert not [v for v in envs["WalletFunction"] if v.startswith("CHECKOUT_")]
+    assert [v for v in envs["WalletFunction"] if v.startswith("STRIPE_")] == ["STRIPE_LIVEMODE"]
     assert envs["CheckoutFunction"]["STRIPE_API_KEY_SECRET_NAME"] == "coins/stripe-checkout"
     assert envs["CheckoutFunction"]["CHECKOUT_CANCEL_URL"] == "http://api/checkout/cancelled"
     assert envs["CheckoutFunction"]["STRIPE_API_BASE"] == "http://sim"

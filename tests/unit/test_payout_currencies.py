@@ -20,8 +20,9 @@ from coins.payouts import PayoutCurrency, PayoutPolicy
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
-from tests.support.stripe_events import event, stripe_object
-from tests.unit.test_payouts import ADULT, Clock, grant_diamonds, verified_individual, withdraw
+from tests.support.ledger import balance_totals, withdrawn_on
+from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.unit.test_payouts import ADULT, Clock, grant_diamonds, withdraw
 
 USD = PayoutCurrency("usd", Decimal("0.005"), 1_000, 100_000)  # $10 minimum, $1,000 a day
 VALUES = {"usd": Decimal("0.005"), "eur": Decimal("0.0046"), "jpy": Decimal("0.75"), "kwd": Decimal("0.0015")}
@@ -219,7 +220,7 @@ def test_a_german_creator_is_shown_and_paid_in_euros(app: Services, api: Handler
     [transfer] = stripe_of(app).transfers.values()
     assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (2_300, "eur", account)
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 1, "pending": 0, "reserved": 0}
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_japanese_creator_is_paid_whole_yen_above_the_yen_minimum(
@@ -281,7 +282,7 @@ def test_the_currency_stripe_reports_on_account_updated_is_the_one_paid_from_the
     later = withdraw(tomorrow, 4_000, key="c")
     assert (first["currency"], first["amount"]) == ("usd", 2_000)
     assert (later["currency"], later["amount"]) == ("gbp", 1_560)  # 4,000 x 0.39 pence
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_daily_cap_is_counted_in_the_creators_currency(app: Services, api: HandlerClient) -> None:
@@ -296,4 +297,4 @@ def test_the_daily_cap_is_counted_in_the_creators_currency(app: Services, api: H
 
     # Then what is left of the day's cap in euros still goes through
     assert withdraw(app, 50_000, key="c")["amount"] == 23_000
-    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 92_000
+    assert withdrawn_on(app.payouts, "creator-1", "2026-11-01") == 92_000

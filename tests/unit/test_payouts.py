@@ -14,8 +14,9 @@ from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
+from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
-from tests.support.stripe_events import event, stripe_object
+from tests.support.stripe_events import event, stripe_object, verified_individual
 
 ADULT = "1990-01-01"
 
@@ -58,16 +59,6 @@ def onboarded(
     )
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
-
-
-def verified_individual(dob: str | None) -> dict[str, Any]:
-    """The account's person as Stripe shows it: verified with this date of birth, or unverified."""
-    person = stripe_object("person")
-    if dob is not None:
-        year, month, day = (int(part) for part in dob.split("-"))
-        person["dob"] = {"year": year, "month": month, "day": day}
-        person["verification"] = {**person["verification"], "status": "verified"}
-    return person
 
 
 def grant_diamonds(api: HandlerClient, user: str, diamonds: int) -> None:
@@ -141,7 +132,7 @@ def test_withdrawals_that_may_not_happen_are_refused_and_reserve_nothing(
     api.wallet("creator-1")
     grant_diamonds(api, "creator-1", 8000)
     if setup == "frozen":
-        app.repository.set_status(
+        app.repository.accounts.set_status(
             "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T00:00:00Z"
         )
     birthdate = (clock.now - timedelta(days=365 * 17)).date().isoformat() if setup == "minor" else ADULT
@@ -178,7 +169,7 @@ def test_the_batch_pays_once_and_a_second_run_pays_nothing(
     assert [t["destination"] for t in stripe.transfers.values()] == [account]
     payout = app.creators.earnings("creator-1")["payouts"][0]
     assert (payout["withdrawal_id"], payout["status"], payout["transfer_id"]) == (wid, "paid", "tr_1")
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_an_old_withdrawal_finds_its_transfer_when_stripe_forgot_the_key(
@@ -260,7 +251,7 @@ def test_a_reversed_transfer_returns_the_diamonds_once(
     assert app.webhooks.handle(reversal) == "duplicate"
 
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_gift_diamonds_mature_after_the_window_in_bulk(
@@ -282,7 +273,7 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
 
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
     assert app.creators.earnings("creator-1")["value"]["available"] == 75  # 150.5 x $0.005, rounded down
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
@@ -311,7 +302,7 @@ def test_a_partial_reversal_returns_its_share_and_a_later_full_one_the_rest(
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 1000
     assert app.webhooks.handle(reversal(2000)) == "diamonds_returned"
     assert app.creators.earnings("creator-1")["diamonds"]["available"] == 4000
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api: HandlerClient) -> None:
@@ -323,7 +314,7 @@ def test_the_days_first_withdrawal_must_fit_the_daily_cap_too(app: Services, api
     with pytest.raises(LimitExceeded):
         withdraw(app, 1_000_000, key="all")
     assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 0
-    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 0
+    assert withdrawn_on(app.payouts, "creator-1", "2026-11-01") == 0
 
     # Then the cap itself is still allowed, and nothing more that day
     assert withdraw(app, 200_000, key="cap")["amount"] == 100_000
@@ -379,7 +370,7 @@ def test_a_refusal_after_a_lost_answer_posts_the_transfer_that_was_made_instead_
     earnings = app.creators.earnings("creator-1")
     assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 0}
     assert earnings["payouts"][0]["transfer_id"] == "tr_1"
-    assert app.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize(
@@ -404,7 +395,7 @@ def test_errors_that_are_not_stripes_refusal_never_void_a_withdrawal(
     earnings = app.creators.earnings("creator-1")
     assert earnings["diamonds"] == {"available": 0, "pending": 0, "reserved": 4000}
     assert [p["status"] for p in earnings["payouts"]] == ["reserved"]
-    assert app.payouts.withdrawn_on("creator-1", "2026-11-01") == 2000
+    assert withdrawn_on(app.payouts, "creator-1", "2026-11-01") == 2000
     assert app.payout_batch.pay(DueWithdrawal("creator-1", wid)) == "paid"
     assert len(stripe.transfers) == 1
 
@@ -499,7 +490,7 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
     onboarded(app)
     grant_diamonds(api, "creator-1", 4000)
     wid = withdraw(app, 4000)["withdrawal_id"]
-    app.repository.set_status(
+    app.repository.accounts.set_status(
         "creator-1", AccountStatus.FROZEN, "fraud check", "admin-1", "2026-11-01T13:00:00Z"
     )
 
@@ -510,7 +501,9 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
     assert app.creators.earnings("creator-1")["diamonds"]["reserved"] == 4000
 
     # Then once cleared, the next batch pays it once
-    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z")
+    app.repository.accounts.set_status(
+        "creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "2026-11-02T00:00:00Z"
+    )
     assert [app.payout_batch.pay(d) for d in list(app.payout_batch.due())] == ["paid"]
     assert len(stripe.transfers) == 1
 
@@ -518,15 +511,17 @@ def test_a_payout_to_a_creator_frozen_after_reserving_is_held_until_cleared(
 def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard: int, days_ago: int) -> None:
     """Pending diamonds as the gift settlement leaves them on one shard, earned `days_ago` days
     before the batch's clock (a settlement chunk crediting that shard; no coins in flight)."""
-    from coins.repository import LedgerRepository
+    from coins.repository import LedgerRepository, LedgerTable
     from coins.repository.settlement import CreatorCredit, SettlementChunk, SettlementRepository
 
-    ledger = LedgerRepository(app.settings.table_name, creator_shards=shard + 1)
-    ledger.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
-    ledger.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
-    ledger.set_creator(creator, True, "test", "2026-10-01T00:00:00.000000Z")  # only creators are credited
+    ledger = LedgerRepository(LedgerTable(app.settings.table_name, creator_shards=shard + 1))
+    ledger.accounts.open_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.accounts.open_receiving_accounts(creator, "2026-10-01T00:00:00.000000Z")
+    ledger.accounts.set_creator(
+        creator, True, "test", "2026-10-01T00:00:00.000000Z"
+    )  # only creators are credited
     earned = datetime(2026, 11, 1, 12, 0, tzinfo=UTC) - timedelta(days=days_ago)
-    outcome = SettlementRepository(ledger).commit(
+    outcome = SettlementRepository(ledger.table, ledger.accounts).commit(
         SettlementChunk(
             stream_shard=f"test-{creator}-{shard}-{days_ago}",
             previous_watermark=None,
@@ -553,7 +548,7 @@ def gift_diamonds_on_shard(app: Services, creator: str, diamonds: int, *, shard:
 def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Services) -> None:
     onboarded(app)
     gift_diamonds_on_shard(app, "creator-1", 150, shard=0, days_ago=10)
-    app.repository.set_status(
+    app.repository.accounts.set_status(
         "creator-1", AccountStatus.UNDER_REVIEW, "gifts from a disputed payment", "stripe", "t"
     )
 
@@ -561,7 +556,7 @@ def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Servi
 
     assert (run.matured, run.held_creators) == (0, 1)
     assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
-    app.repository.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
+    app.repository.accounts.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
     assert app.payout_batch.mature_all() == 150_000  # millidiamonds
 
 
@@ -570,7 +565,7 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
 ) -> None:
     import boto3
 
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
     from devstack.template import load_handler
     from tests.support.apigw import FakeLambdaContext
 
@@ -580,14 +575,14 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
     for creator in ("creator-a", "creator-b"):
         onboarded(app, creator)
         gift_diamonds_on_shard(app, creator, 150, shard=0, days_ago=10)
-    original = LedgerRepository.pending_buckets
+    original = BalanceRepository.pending_buckets
 
-    def broken_for_a(self: LedgerRepository, user_id: str, **kwargs: Any) -> Any:
+    def broken_for_a(self: BalanceRepository, user_id: str, **kwargs: Any) -> Any:
         if user_id == "creator-a":
             raise RuntimeError("throttled beyond retries")
         return original(self, user_id, **kwargs)
 
-    monkeypatch.setattr(LedgerRepository, "pending_buckets", broken_for_a)
+    monkeypatch.setattr(BalanceRepository, "pending_buckets", broken_for_a)
     # ... and a withdrawal due from earlier
     grant_diamonds(api, "creator-b", 4000)
     withdraw(app, 4000, user="creator-b")
@@ -617,7 +612,7 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
     # Then the diamonds on the removed shard mature all the same
     assert fewer.payout_batch.mature_all() == 150_000
     assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
-    assert fewer.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(fewer.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 @pytest.mark.parametrize(
@@ -644,4 +639,4 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
         withdraw(app, 2_000)
 
     # Then nothing was reserved
-    assert app.repository.get_wallet("creator-1").diamonds_available == 5_000
+    assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000

@@ -25,6 +25,7 @@ from coins.wiring import Services, build_services
 from devstack.template import load_function_module
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 from tests.support.stripe_events import (
     WEBHOOK_SECRET,
@@ -242,7 +243,7 @@ def test_an_expired_session_gives_its_coins_back_to_the_cap(shop: Services, api:
 
 def test_frozen_accounts_cannot_open_a_checkout(shop: Services, api: HandlerClient) -> None:
     api.wallet("fan-1")
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "chargebacks", "admin-1", "2026-11-24T00:00:00Z"
     )
     with pytest.raises(AccountFrozen):
@@ -355,7 +356,7 @@ def test_every_event_delivered_one_to_five_times_in_shuffled_order_credits_once(
     assert statuses == {200}
     assert coins_of(api) == 3 * 350
     assert shop.orders.spent("fan-1") == (3 * 350, 3 * 350)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_completed_unpaid_then_async_success_credits_once_at_the_second(
@@ -430,7 +431,7 @@ def test_a_refund_after_the_coins_were_spent_leaves_debt_and_freezes(
     assert wallet["coins"] == 0
     assert wallet["coin_debt"] == 598
     assert wallet["status"] == "frozen"
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
     # The creator who received the refunded coins is put under review (the chargeback defence), so
     # the frozen fan's refusal is shown on a gift to another, active creator.
     assert api.wallet("creator-1").body["status"] == "under_review"
@@ -455,7 +456,7 @@ def test_a_dispute_claws_back_and_freezes_and_a_won_dispute_restores(
     deliver(api, closed)
 
     assert coins_of(api) == 700
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_charge_event_before_its_payment_is_retried_by_stripe(
@@ -480,12 +481,12 @@ def test_the_next_purchase_repays_debt_before_the_coins_show(
 
     wallet = api.wallet("fan-1").body
     assert (wallet["coin_debt"], wallet["coins"]) == (0, 7000 - 598)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def checkout_for_frozen_fan(shop: Services, api: HandlerClient) -> str:
     """A frozen fan cannot open a checkout; support unfreezes them first, as it would in real life."""
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.ACTIVE, "debt plan agreed", "admin-1", "2026-11-24T00:00:00Z"
     )
     return str(checkout(shop, package="coins_7000", key="second")["order_id"])
@@ -513,15 +514,15 @@ def test_a_checkout_that_died_after_stripe_answered_resumes_with_the_same_sessio
 def test_a_webhook_that_failed_after_crediting_is_redelivered_without_crediting_twice(
     api: HandlerClient, open_order: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository.orders import OrderRepository
+    from coins.repository.stripe_events import StripeEventLog
 
-    original = OrderRepository.record_event
+    original = StripeEventLog.record_event
 
-    def crash(self: OrderRepository, *args: Any) -> bool:
-        monkeypatch.setattr(OrderRepository, "record_event", original)
+    def crash(self: StripeEventLog, *args: Any) -> bool:
+        monkeypatch.setattr(StripeEventLog, "record_event", original)
         raise ConnectionError("the function died after the credit committed")
 
-    monkeypatch.setattr(OrderRepository, "record_event", crash)
+    monkeypatch.setattr(StripeEventLog, "record_event", crash)
     event = session_event(
         "checkout.session.completed", order_id=open_order["order_id"], amount=999, currency="usd"
     )
@@ -546,33 +547,33 @@ def test_a_lost_dispute_keeps_the_coins_clawed_back(shop: Services, api: Handler
     assert deliver(api, lost).body["outcome"] == "duplicate"
     assert coins_of(api) == 0
     assert api.wallet("fan-1").body["status"] == "frozen"
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_clawback_that_read_a_stale_balance_retries_and_takes_only_what_is_there(
     shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
 
     # The fan spends between the webhook reading the balance and writing the clawback.
-    original = LedgerRepository.coin_balance
+    original = BalanceRepository.coin_balance
     calls = []
 
-    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+    def stale_then_fresh(self: BalanceRepository, user_id: str) -> int:
         calls.append(user_id)
         return 700 if len(calls) == 1 else original(self, user_id)
 
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
     settle_gifts()  # the creator's side, settled from the stream before the refund arrives
-    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", stale_then_fresh)
 
     refunded = deliver(api, charge_refunded(order_id=paid, amount=999, refunded=999, currency="usd"))
 
     assert refunded.body["outcome"] == "clawed_back_with_debt"
-    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", original)
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_an_order_past_both_windows_is_released_from_both_in_one_call(shop: Services) -> None:
@@ -670,7 +671,7 @@ def test_a_refund_handled_while_disputed_is_kept_when_the_dispute_is_won(
     order = shop.orders.get_order(paid)
     assert order is not None
     assert (order.status, order.clawed_coins) == ("refunded", 700)
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_partial_refund_during_a_dispute_keeps_its_share_when_the_dispute_is_won(
@@ -681,7 +682,7 @@ def test_a_partial_refund_during_a_dispute_keeps_its_share_when_the_dispute_is_w
     deliver(api, dispute(paid, "charge.dispute.closed", "won"))
 
     assert coins_of(api) == 700 - 700 * 500 // 999
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_refund_after_a_won_dispute_claws_back_its_share(
@@ -695,7 +696,7 @@ def test_a_refund_after_a_won_dispute_claws_back_its_share(
 
     assert refunded.body["outcome"] == "clawed_back"
     assert coins_of(api) == 0
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_dispute_of_part_of_the_payment_claws_back_only_that_share(
@@ -752,7 +753,7 @@ def test_a_won_dispute_leaves_a_freeze_someone_else_set(
     shop: Services, api: HandlerClient, paid: str
 ) -> None:
     deliver(api, dispute(paid, "charge.dispute.created", "needs_response"))
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
     )
 
@@ -770,33 +771,33 @@ def test_a_late_dispute_created_after_its_won_close_claws_back_nothing(
 
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["status"]) == (700, "active")
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_a_clawback_that_read_a_stale_balance_of_a_frozen_fan_is_not_a_server_error(
     shop: Services, api: HandlerClient, paid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coins.repository import LedgerRepository
+    from coins.repository.ledger.balances import BalanceRepository
 
     # Given a fan who spent coins, was frozen by support, and whose balance the webhook reads stale
     api.send_gift("fan-1", "creator-1", "corgi", 1, key="spent-meanwhile")  # 299 coins
     settle_gifts()  # the creator's side, settled from the stream before the refund arrives
-    shop.repository.set_status(
+    shop.repository.accounts.set_status(
         "fan-1", AccountStatus.FROZEN, "fraud team hold", "admin-1", "2026-11-24T00:00:00Z"
     )
-    original = LedgerRepository.coin_balance
+    original = BalanceRepository.coin_balance
     calls = []
 
-    def stale_then_fresh(self: LedgerRepository, user_id: str) -> int:
+    def stale_then_fresh(self: BalanceRepository, user_id: str) -> int:
         calls.append(user_id)
         return 700 if len(calls) == 1 else original(self, user_id)
 
-    monkeypatch.setattr(LedgerRepository, "coin_balance", stale_then_fresh)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", stale_then_fresh)
 
     # When the refund arrives: the first attempt fails on the balance, the retry takes what is there
     refunded = deliver(api, refund(paid, 999))
 
     assert (refunded.status, refunded.body["outcome"]) == (200, "clawed_back_with_debt")
-    monkeypatch.setattr(LedgerRepository, "coin_balance", original)
+    monkeypatch.setattr(BalanceRepository, "coin_balance", original)
     wallet = api.wallet("fan-1").body
     assert (wallet["coins"], wallet["coin_debt"]) == (0, 299)

@@ -8,6 +8,7 @@ import pytest
 from coins.ledger import Unit
 from coins.wiring import services
 from tests.support.apigw import ApiResponse, HandlerClient
+from tests.support.ledger import balance_totals
 from tests.support.settlement import settle_gifts
 
 
@@ -149,7 +150,7 @@ def test_a_creator_unmarked_after_the_gift_is_never_credited_and_the_fan_is_refu
     assert report.refunded == 1
     assert live.wallet("fan-1").body["coins"] == 1000 - 20
     assert live.wallet("creator-1").body["diamonds"]["pending"] == 10  # only the first gift
-    assert services().repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(services().repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 # ---------------------------------------------------------------- streams

@@ -470,3 +470,27 @@ def test_reset_forgets_objects_events_keys_failures_and_the_clock(sim: StripeSim
 
     assert (sim.events(), sim.store.objects, sim.store.replies, sim.store.failures) == ([], {}, {}, [])
     assert json.loads(http.get("/_sim/clock").data)["offset"] == 0
+
+
+def test_in_live_mode_it_takes_live_keys_and_answers_as_live_mode() -> None:
+    live = Client(StripeSimulator(port=0, public_url="http://sim.test", livemode=True).app)
+    live_key = {"Authorization": "Bearer rk_live_checkout"}
+
+    refused = answer(live.get("/v1/events", headers={"Authorization": "Bearer sk_test_realkey1234"}))
+    created = answer(live.post("/v1/checkout/sessions", data=session_form(), headers=live_key))
+
+    assert (refused.status_code, refused.json["error"]["message"]) == (
+        401,
+        "Invalid API Key provided: sk_test_****1234",
+    )
+    session = created.json
+    assert (created.status_code, session["livemode"]) == (200, True)
+    assert session["id"].startswith("cs_live_a1")
+    assert "LIVE MODE" in live.get(f"/checkout/{session['id']}").text
+    paid = control(live, f"/_sim/checkout/sessions/{session['id']}/pay")
+    event = answer(live.get("/v1/events", headers=live_key)).json["data"][0]
+    assert (event["type"], event["livemode"], event["data"]["object"]["id"]) == (
+        "checkout.session.completed",
+        True,
+        paid["id"],
+    )

@@ -105,7 +105,7 @@ class KeyCounter(CountingClient):
 def test_a_fans_wallet_is_two_keys_in_one_call_and_a_history_page_one_query(busy_fan: HandlerClient) -> None:
     repository = services().repository
     counting = KeyCounter(repository.client)
-    repository.client = counting  # type: ignore[assignment]
+    repository.table.client = counting  # type: ignore[assignment]
 
     assert busy_fan.wallet("fan-1").body["coins"] == 75
     # Coins and debt, nothing for diamonds the fan does not hold.

@@ -15,6 +15,7 @@ from coins.payment_events import PaymentEvent
 from coins.wiring import Services, build_services
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
+from tests.support.ledger import balance_totals
 from tests.support.stripe_events import charge_refunded, event, session_event, sign, stripe_object
 
 PLATFORM_SECRET = "whsec_platform_endpoint"
@@ -209,7 +210,7 @@ def test_a_paid_session_that_is_not_the_orders_credits_nothing(
     assert coins_of(api) == 0
     # ... and the real session still pays it
     assert deliver(api, paid(order)).body["outcome"] == "credited"
-    assert shop.repository.balance_totals() == {Unit.COIN: 0, Unit.DIAMOND: 0}
+    assert balance_totals(shop.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
 
 def test_another_sessions_expiry_leaves_the_order_open(

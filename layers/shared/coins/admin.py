@@ -31,9 +31,12 @@ from coins.ledger import (
     to_millidiamonds,
     transfer_id_for,
 )
-from coins.repository import CommitOutcome, LedgerRepository, Review, StoredTransfer, iso_timestamp
+from coins.repository import CommitOutcome, Review, StoredTransfer, iso_timestamp
 from coins.repository.adjustments import AdjustmentRepository, PendingAdjustment
-from coins.repository.ledger import CreatorMark
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.records import CreatorMark
+from coins.repository.ledger.transfers import TransferRepository
 
 
 class AdjustmentUnit(StrEnum):
@@ -106,19 +109,21 @@ class ApprovalPolicy(BaseModel):
 class AdminService:
     def __init__(
         self,
-        repository: LedgerRepository,
-        clock: Callable[[], datetime],
         *,
+        accounts: AccountRepository,
+        transfers: TransferRepository,
+        balances: BalanceRepository,
+        adjustments: AdjustmentRepository,
+        clock: Callable[[], datetime],
         approval: ApprovalPolicy | None = None,
-        adjustments: AdjustmentRepository | None = None,
         refusal_kept_days: int = 7,
     ) -> None:
-        self._repository = repository
+        self._accounts = accounts
+        self._transfers = transfers
+        self._balances = balances
+        self._adjustments = adjustments
         self._clock = clock
         self._approval = approval or ApprovalPolicy.from_env()
-        self._adjustments = adjustments or AdjustmentRepository(
-            repository.table_name, client=repository.client
-        )
         self._refusal_kept_days = refusal_kept_days
 
     def adjust(
@@ -247,9 +252,9 @@ class AdminService:
             request_hash=request_hash,
             terms={"source": system_kind.value},
         )
-        self._repository.open_accounts(user_id, iso_timestamp(now))
+        self._accounts.open_accounts(user_id, iso_timestamp(now))
         try:
-            outcome = self._repository.commit_transfer(
+            outcome = self._transfers.commit_transfer(
                 transfer,
                 # The internal record (the transfer item): who adjusted and why, for admins and audits.
                 record={
@@ -279,7 +284,7 @@ class AdminService:
                 # the second admin may approve again once the balance allows it.
                 raise
             # The balance decided this answer: it is the key's answer from now on, for every retry.
-            existing = self._repository.record_transfer_refusal(
+            existing = self._transfers.record_transfer_refusal(
                 transfer.id,
                 user_id=admin_id,
                 request_hash=request_hash,
@@ -293,7 +298,7 @@ class AdminService:
             outcome = CommitOutcome(created=False, transfer=existing)
 
         def receipt(stored: StoredTransfer) -> Mapping[str, Any]:
-            wallet = self._repository.get_wallet(user_id)
+            wallet = self._balances.get_wallet(user_id)
             balance = wallet.coins if unit == AdjustmentUnit.COINS else wallet.diamonds_available
             return {
                 "transfer_id": stored.transfer_id,
@@ -305,7 +310,7 @@ class AdminService:
                 "balance": balance,
             }
 
-        return first_response(self._repository, outcome, request_hash, receipt)
+        return first_response(self._transfers, outcome, request_hash, receipt)
 
     def set_status(
         self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str | None
@@ -315,17 +320,17 @@ class AdminService:
         # The reason is optional; the account's record (and a review's "why") then says who did it.
         reason = reason or f"set to {status.value} by an admin"
         now = iso_timestamp(self._clock())
-        self._repository.set_status(user_id, status, reason, admin_id, now)
+        self._accounts.set_status(user_id, status, reason, admin_id, now)
         return {"user_id": user_id, "status": status.value, "reason": reason, "changed_at": now}
 
     def reviews(self, *, limit: int, cursor: str | None) -> tuple[list[Review], str | None]:
-        return self._repository.list_reviews(limit=limit, cursor=cursor)
+        return self._accounts.list_reviews(limit=limit, cursor=cursor)
 
     def set_creator(self, *, admin_id: str, user_id: str, creator: bool) -> CreatorMark:
         """The seam for a platform that decides who its creators are: marks or unmarks a user."""
         if user_id == admin_id:
             raise Forbidden("admins cannot change their own account")
-        return self._repository.set_creator(user_id, creator, admin_id, iso_timestamp(self._clock()))
+        return self._accounts.set_creator(user_id, creator, admin_id, iso_timestamp(self._clock()))
 
 
 def pending_view(pending: PendingAdjustment) -> Mapping[str, Any]:

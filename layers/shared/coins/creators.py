@@ -9,7 +9,7 @@ settlement's credit condition checks it.
 The seam for a platform that decides who its creators are elsewhere: set CREATOR_SIGNUP=platform
 (self-serve sign-up then answers 403 `creator_signup_closed`) and mark users from the platform's
 backend with `POST /v1/admin/creators/{user_id}` (an admins-group token), which calls
-`LedgerRepository.set_creator` like the self-serve route does.
+`AccountRepository.set_creator` like the self-serve route does.
 """
 
 from __future__ import annotations
@@ -18,30 +18,31 @@ from collections.abc import Callable
 from datetime import datetime
 
 from coins.errors import CreatorSignupClosed, NotACreator, NotFound
-from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import CreatorMark
+from coins.repository import iso_timestamp
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.records import CreatorMark as CreatorMark  # handlers name it from here
 from coins.rules import CreatorSignup, PlatformRules, require_age
 
 
 class CreatorProfiles:
     def __init__(
-        self, repository: LedgerRepository, rules: PlatformRules, clock: Callable[[], datetime]
+        self, accounts: AccountRepository, rules: PlatformRules, clock: Callable[[], datetime]
     ) -> None:
-        self._repository = repository
+        self._accounts = accounts
         self._rules = rules
         self._clock = clock
 
     def become_creator(self, *, user_id: str, birthdate: str | None) -> CreatorMark:
         """Makes the caller a creator (idempotent: a creator asking again gets the same profile)."""
         now = self._clock()
-        existing = self._repository.creator_mark(user_id)
+        existing = self._accounts.creator_mark(user_id)
         if existing is not None and existing.creator:
             return existing
         if self._rules.creator_signup != CreatorSignup.OPEN:
             raise CreatorSignupClosed("this platform decides who its creators are: ask it to mark you")
         require_age(birthdate, self._rules.min_age_to_create, now.date(), "become a creator")
-        self._repository.open_accounts(user_id, iso_timestamp(now))
-        return self._repository.set_creator(user_id, True, user_id, iso_timestamp(now))
+        self._accounts.open_accounts(user_id, iso_timestamp(now))
+        return self._accounts.set_creator(user_id, True, user_id, iso_timestamp(now))
 
     def become_or_require_creator(self, *, user_id: str, birthdate: str | None) -> CreatorMark:
         """For payout onboarding: a creator already, or one now where sign-up is open."""
@@ -50,13 +51,13 @@ class CreatorProfiles:
         return self.require_creator(user_id)
 
     def profile(self, user_id: str) -> CreatorMark:
-        mark = self._repository.creator_mark(user_id)
+        mark = self._accounts.creator_mark(user_id)
         if mark is None or not mark.creator:
             raise NotFound("you are not a creator: POST /v1/creator/profile to become one")
         return mark
 
     def require_creator(self, user_id: str) -> CreatorMark:
-        mark = self._repository.creator_mark(user_id)
+        mark = self._accounts.creator_mark(user_id)
         if mark is None or not mark.creator:
             raise NotACreator("only creators can do this: POST /v1/creator/profile to become one")
         return mark

@@ -43,8 +43,12 @@ from coins.ledger import (
     request_fingerprint,
     transfer_id_for,
 )
-from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import GiftSent, PendingBucket, StatusChange
+from coins.repository import iso_timestamp
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.history import HistoryRepository
+from coins.repository.ledger.records import GiftSent, PendingBucket, StatusChange
+from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.orders import FundedRecipient, FundingRecordMoved, Order, OrderRepository
 
 logger = Logger(child=True)
@@ -59,9 +63,19 @@ def review_reason(order_id: str) -> str:
 
 class GiftFundingReversals:
     def __init__(
-        self, *, ledger: LedgerRepository, orders: OrderRepository, clock: Callable[[], datetime]
+        self,
+        *,
+        accounts: AccountRepository,
+        transfers: TransferRepository,
+        balances: BalanceRepository,
+        history: HistoryRepository,
+        orders: OrderRepository,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._ledger = ledger
+        self._accounts = accounts
+        self._transfers = transfers
+        self._balances = balances
+        self._history = history
         self._orders = orders
         self._clock = clock
 
@@ -106,7 +120,7 @@ class GiftFundingReversals:
         since = order.paid_at or order.created_at
         attributed = []
         left = unbacked
-        for gift in self._ledger.gift_recipients_since(order.user_id, since, coins=unbacked):
+        for gift in self._history.gift_recipients_since(order.user_id, since, coins=unbacked):
             if left <= 0:
                 break
             coins = min(gift.coins, left)
@@ -117,7 +131,7 @@ class GiftFundingReversals:
     def _hold(self, order: Order, creator_id: str, now: str) -> None:
         """Puts a creator the order's coins reached under review (never over a freeze), with the
         status on their pending shards, where the settlement's credit checks it."""
-        flagged = self._ledger.change_status_if(
+        flagged = self._accounts.change_status_if(
             StatusChange(creator_id, AccountStatus.UNDER_REVIEW, review_reason(order.order_id), ACTOR),
             now,
             from_statuses=(AccountStatus.ACTIVE,),
@@ -125,7 +139,7 @@ class GiftFundingReversals:
         if not flagged:
             # Already under review or frozen: the copy on the shards may lag the account (a status
             # change copies it right after); make sure it is there before anything is read.
-            self._ledger.mirror_if_receiving(creator_id)
+            self._accounts.mirror_if_receiving(creator_id)
 
     def _due_for_settled(self, attributed: list[tuple[GiftSent, int]]) -> tuple[dict[str, int], set[str]]:
         """Millidiamonds due back per creator from the attributed gifts that were settled, and the
@@ -135,9 +149,9 @@ class GiftFundingReversals:
             by_creator.setdefault(gift.creator_id, []).append((gift, coins))
         due: dict[str, int] = {}
         unsettled: set[str] = set()
-        shards = self._ledger.creator_shards_written() if by_creator else 0
+        shards = self._balances.creator_shards_written() if by_creator else 0
         for creator_id, gifts in by_creator.items():
-            settled = self._ledger.settled_gifts(creator_id, [gift for gift, _ in gifts], shards=shards)
+            settled = self._history.settled_gifts(creator_id, [gift for gift, _ in gifts], shards=shards)
             for gift, coins in gifts:
                 if gift.transfer_id not in settled.transfer_ids:
                     unsettled.add(creator_id)
@@ -166,7 +180,7 @@ class GiftFundingReversals:
         if not reached and reversed_ == 0:
             # The order's coins no longer reach this creator (a dispute won, or their gifts were
             # refunded at settlement): lift the review if it is still only this order's.
-            self._ledger.change_status_if(
+            self._accounts.change_status_if(
                 StatusChange(
                     creator_id, AccountStatus.ACTIVE, f"{review_reason(order.order_id)}: resolved", ACTOR
                 ),
@@ -207,22 +221,22 @@ class GiftFundingReversals:
         """Takes up to `wanted` diamonds from one pending day, or else from available; 0 if none."""
         source: Account
         bucket: PendingBucket | None = None
-        shards = self._ledger.creator_shards_written()
+        shards = self._balances.creator_shards_written()
         buckets = sorted(
-            self._ledger.pending_buckets(creator_id, shards=shards), key=lambda b: b.day, reverse=True
+            self._balances.pending_buckets(creator_id, shards=shards), key=lambda b: b.day, reverse=True
         )
         if buckets:
             bucket = buckets[0]
             amount = min(bucket.diamonds, wanted)
             source = Account(creator_id, AccountKind.DIAMONDS_PENDING)
         else:
-            available = self._ledger.balance_of(Account(creator_id, AccountKind.DIAMONDS_AVAILABLE))
+            available = self._balances.balance_of(Account(creator_id, AccountKind.DIAMONDS_AVAILABLE))
             amount = min(available, wanted)
             source = Account(creator_id, AccountKind.DIAMONDS_AVAILABLE)
         if amount <= 0:
             return 0
         reversed_ = (record.reversed if record else 0) + amount
-        self._ledger.commit_transfer(
+        self._transfers.commit_transfer(
             self._transfer(
                 order,
                 creator_id,
@@ -251,7 +265,7 @@ class GiftFundingReversals:
         self, order: Order, creator_id: str, amount: int, record: FundedRecipient | None, due: int
     ) -> None:
         reversed_ = (record.reversed if record else 0) - amount
-        self._ledger.commit_transfer(
+        self._transfers.commit_transfer(
             self._transfer(
                 order,
                 creator_id,

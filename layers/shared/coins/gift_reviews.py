@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from coins.repository._dynamo import iso_timestamp
+from coins.repository import iso_timestamp
 from coins.repository.settlement import GiftSpending, SettlementRepository
 from coins.rules import PlatformRules
 

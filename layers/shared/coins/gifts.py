@@ -51,15 +51,16 @@ from coins.ledger import (
     whole_diamonds,
 )
 from coins.repository import iso_timestamp
-from coins.repository.ledger import (
+from coins.repository.ledger.gifts import GiftRepository
+from coins.repository.ledger.records import (
     CommitOutcome,
     GiftWrite,
-    LedgerRepository,
     RecipientSnapshot,
     SpenderSnapshot,
     StaleSpender,
     StreamSnapshot,
 )
+from coins.repository.ledger.transfers import TransferRepository
 from coins.rules import PlatformRules, age_refusal
 
 MAX_READS = 25  # compare-and-set rounds before the fan is told to retry (429)
@@ -121,7 +122,8 @@ class LiveStreamCache:
 class GiftService:
     def __init__(
         self,
-        repository: LedgerRepository,
+        gifts: GiftRepository,
+        transfers: TransferRepository,
         catalog: GiftCatalog,
         rate: DiamondRate,
         clock: Callable[[], datetime],
@@ -132,7 +134,8 @@ class GiftService:
         new_payer_days: int = 0,
         limits: WriteLimits | None = None,
     ) -> None:
-        self._repository = repository
+        self._gifts = gifts
+        self._transfers = transfers  # a limited gift's retry, and a refusal kept under its id
         self._catalog = catalog
         self._rate = rate
         self._clock = clock
@@ -170,7 +173,7 @@ class GiftService:
         for attempt in range(MAX_READS):
             known_creator = self._recipients.is_known_active(creator_id)
             known_stream = self._streams.is_known_live(stream_id, creator_id)
-            spender, recipient, stream = self._repository.read_for_gift(
+            spender, recipient, stream = self._gifts.read_for_gift(
                 fan_id, None if known_creator else creator_id, None if known_stream else stream_id
             )
             if recipient is not None:
@@ -186,7 +189,7 @@ class GiftService:
             # key's answer: its retry after Retry-After may go through.
             limited = limits_for_gift(self._limits, spender.limits, creator_id, coins, now)
             if not isinstance(limited, LimitUpdate):
-                committed = self._repository.get_transfer(transfer_id)
+                committed = self._transfers.get_transfer(transfer_id)
                 if committed is None:
                     raise limited
                 return _replay(CommitOutcome(created=False, transfer=committed), request_hash)
@@ -208,7 +211,7 @@ class GiftService:
                 new_payer=self._is_new_payer(spender, now),
             )
             try:
-                outcome = self._repository.commit_gift(write, spender)
+                outcome = self._gifts.commit_gift(write, spender)
             except StaleSpender:
                 # Full jitter: concurrent gifts from one fan spread out instead of colliding again.
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
@@ -223,7 +226,7 @@ class GiftService:
         a retry of a gift that went through answers as it did, whatever the balance is now, and a
         retry of a refused gift is refused as it was the first time."""
         now = self._clock()
-        committed = self._repository.record_transfer_refusal(
+        committed = self._transfers.record_transfer_refusal(
             transfer_id,
             user_id=fan_id,
             request_hash=request_hash,

@@ -6,11 +6,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from coins.errors import IdempotencyKeyReused, refusal_from
-from coins.repository import CommitOutcome, LedgerRepository, StoredTransfer
+from coins.repository import CommitOutcome, StoredTransfer
+from coins.repository.ledger.transfers import TransferRepository
 
 
 def first_response(
-    repository: LedgerRepository,
+    transfers: TransferRepository,
     outcome: CommitOutcome,
     request_hash: str,
     build_response: Callable[[StoredTransfer], Mapping[str, Any]],
@@ -28,4 +29,4 @@ def first_response(
         raise refusal_from(refusal.error_code, refusal.message)
     if transfer.response is not None:
         return transfer.response
-    return repository.store_response(transfer.transfer_id, build_response(transfer))
+    return transfers.store_response(transfer.transfer_id, build_response(transfer))

@@ -40,10 +40,13 @@ from coins.ledger import (
 )
 from coins.payment_events import AccountObject, TransferObject
 from coins.pricing import CurrencyRules, currency_rules
-from coins.repository import LedgerRepository, iso_timestamp
-from coins.repository.ledger import PendingBucket
+from coins.repository import iso_timestamp
+from coins.repository.ledger.accounts import AccountRepository
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.records import PendingBucket
+from coins.repository.ledger.transfers import TransferRepository
+from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.repository.payouts import (
-    DueWithdrawal,
     PayoutRepository,
     Withdrawal,
     WithdrawalStateConflict,
@@ -217,13 +220,17 @@ class _PayoutParticipant:
     def __init__(
         self,
         *,
-        ledger: LedgerRepository,
+        accounts: AccountRepository,
+        transfers: TransferRepository,
+        balances: BalanceRepository,
         payouts: PayoutRepository,
         provider: Callable[[], PayoutProvider],
         policy: PayoutPolicy,
         clock: Callable[[], datetime],
     ) -> None:
-        self._ledger = ledger
+        self._accounts = accounts
+        self._transfers = transfers
+        self._balances = balances
         self._payouts = payouts
         self._provider = provider
         self._policy = policy
@@ -253,7 +260,7 @@ class CreatorService(_PayoutParticipant):
         profile = self._payouts.get_profile(user_id) or self._payouts.create_profile(
             user_id, country or "US", iso_timestamp(now)
         )
-        self._ledger.open_accounts(user_id, iso_timestamp(now))
+        self._accounts.open_accounts(user_id, iso_timestamp(now))
         account_id = profile.account_id
         try:
             if account_id is None:
@@ -280,7 +287,7 @@ class CreatorService(_PayoutParticipant):
         return self._policy.currency_for(profile.connect_currency if profile is not None else None)
 
     def earnings(self, user_id: str) -> Mapping[str, Any]:
-        wallet = self._ledger.get_wallet(user_id)
+        wallet = self._balances.get_wallet(user_id)
         currency = self.payout_currency(user_id)
         value = currency.value_of
         return {
@@ -356,12 +363,12 @@ class CreatorService(_PayoutParticipant):
             {"diamond_value": str(currency.diamond_value), "currency": currency.code, "amount": amount},
         )
         try:
-            outcome = self._ledger.commit_transfer(
+            outcome = self._transfers.commit_transfer(
                 transfer,
                 record={"kind": "withdrawal", "user_id": user_id, "withdrawal_id": withdrawal_id},
                 details={"withdrawal_id": withdrawal_id, "amount": amount, "currency": currency.code},
                 guards=[
-                    self._ledger.active_account_guard(user_id),
+                    self._transfers.active_account_guard(user_id),
                     *self._payouts.reservation_guards(
                         withdrawal, daily_cap=currency.daily_cap, legacy_currency=self._policy.default.code
                     ),
@@ -479,7 +486,7 @@ class CreatorService(_PayoutParticipant):
             {"amount_reversed": reversed_now},
         )
         try:
-            outcome = self._ledger.commit_transfer(
+            outcome = self._transfers.commit_transfer(
                 transfer,
                 record={"kind": "payout_reversal", "user_id": withdrawal.user_id},
                 details={"withdrawal_id": withdrawal.withdrawal_id, "transfer_id": stripe_transfer.id},
@@ -509,14 +516,14 @@ class PayoutBatch(_PayoutParticipant):
         """
         now = self._clock()
         last_due_day = (now - timedelta(days=self._policy.maturity_days + 1)).strftime("%Y-%m-%d")
-        shards = self._payouts.record_creator_shards(self._ledger.creator_shards)
+        shards = self._payouts.record_creator_shards(self._balances.creator_shards)
         run = MaturingRun()
         for user_id in self._payouts.creators():
             try:
-                if self._ledger.account_status(user_id) not in (None, AccountStatus.ACTIVE):
+                if self._accounts.account_status(user_id) not in (None, AccountStatus.ACTIVE):
                     run.held_creators += 1
                     continue
-                for bucket in self._ledger.pending_buckets(user_id, shards=shards):
+                for bucket in self._balances.pending_buckets(user_id, shards=shards):
                     # A new payer's gifts are keyed to a later day by the settlement (the hold).
                     if bucket.day <= last_due_day:
                         run.matured += self._mature(bucket)
@@ -538,7 +545,7 @@ class PayoutBatch(_PayoutParticipant):
             ),
             {"earned_on": bucket.day, "maturity_days": self._policy.maturity_days},
         )
-        outcome = self._ledger.commit_transfer(
+        outcome = self._transfers.commit_transfer(
             transfer,
             record={"kind": "maturation", "user_id": bucket.user_id},
             details={"earned_on": bucket.day},
@@ -561,7 +568,7 @@ class PayoutBatch(_PayoutParticipant):
         withdrawal = self._payouts.get_withdrawal(due.user_id, due.withdrawal_id)
         if withdrawal is None or withdrawal.status != WithdrawalStatus.RESERVED:
             return "already_settled"
-        if self._ledger.account_status(withdrawal.user_id) not in (None, AccountStatus.ACTIVE):
+        if self._accounts.account_status(withdrawal.user_id) not in (None, AccountStatus.ACTIVE):
             # Frozen or under review since it was reserved: no money leaves while someone looks.
             # It stays reserved and due, so the first batch after the account is cleared pays it.
             logger.warning("payout held: the account is not active", extra={"user_id": withdrawal.user_id})
@@ -610,7 +617,7 @@ class PayoutBatch(_PayoutParticipant):
             },
         )
         try:
-            self._ledger.commit_transfer(
+            self._transfers.commit_transfer(
                 transfer,
                 record={"kind": "payout", "user_id": withdrawal.user_id},
                 details={"withdrawal_id": withdrawal.withdrawal_id, "stripe_transfer": stripe_transfer},
@@ -642,7 +649,7 @@ class PayoutBatch(_PayoutParticipant):
         )
         logger.warning("payout refused by Stripe: diamonds returned", extra={"reason": reason})
         try:
-            self._ledger.commit_transfer(
+            self._transfers.commit_transfer(
                 transfer,
                 record={"kind": "payout_voided", "user_id": withdrawal.user_id},
                 details={"withdrawal_id": withdrawal.withdrawal_id, "reason": reason},

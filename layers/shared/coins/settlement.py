@@ -29,8 +29,8 @@ from aws_lambda_powertools import Logger
 
 from coins.errors import Busy
 from coins.gift_reviews import GiftReviews
-from coins.repository._dynamo import iso_timestamp
-from coins.repository.ledger import ReceivingState
+from coins.repository import iso_timestamp
+from coins.repository.ledger.records import ReceivingState
 from coins.repository.settlement import (
     BoardAdd,
     CreatorCredit,

@@ -11,11 +11,14 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
 from coins.payment_events import PaymentEvent
+
+if TYPE_CHECKING:  # the SDK's generated parameter types, for mypy: the SDK loads them lazily
+    from stripe.params.checkout import SessionCreateParams
 
 # Stripe signs a timestamp: refused when older than Stripe's own tolerance, or in the future.
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -153,10 +156,11 @@ def _movement(t: Mapping[str, Any]) -> BalanceMovement:
 class StripePayments:
     def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
         # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
-        base = {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else None
         self._client = stripe.StripeClient(
             settings.api_key,
-            base_addresses=base,  # type: ignore[arg-type]
+            base_addresses=(
+                {"api": settings.api_base, "connect": settings.api_base} if settings.api_base else {}
+            ),
             max_network_retries=2,
             http_client=http_client,
         )
@@ -176,13 +180,15 @@ class StripePayments:
         idempotency_key: str,
     ) -> CheckoutSession:
         metadata = {"order_id": order_id, "user_id": user_id, "package_id": package_id, "coins": str(coins)}
-        params: dict[str, Any] = {
+        params: SessionCreateParams = {
             "mode": "payment",
             "client_reference_id": order_id,
             "metadata": metadata,
             # Charges and disputes carry the order too, so refunds find it without another lookup.
             "payment_intent_data": {"metadata": metadata},
-            "payment_method_types": [payment_method],
+            # Endive (2026-09-30) removed `payment_method_types` here: the allowed methods filter
+            # what Stripe offers dynamically; ours is the one the fan chose for the region's limits.
+            "allowed_payment_method_types": [payment_method],
             "line_items": [
                 {
                     "quantity": 1,
@@ -198,7 +204,7 @@ class StripePayments:
         }
         session = self._call(
             lambda: self._client.v1.checkout.sessions.create(
-                params=params,  # type: ignore[arg-type]
+                params=params,
                 options={"idempotency_key": idempotency_key},
             )
         )

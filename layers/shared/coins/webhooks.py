@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from coins.errors import StripeModeMismatch
 from coins.payment_events import PaymentEvent
 from coins.repository import iso_timestamp
-from coins.repository.orders import OrderRepository
+from coins.repository.stripe_events import StripeEventLog
 
 EventHandler = Callable[[Mapping[str, Any]], str]
 
@@ -37,13 +37,13 @@ logger = Logger(child=True)
 class PaymentEventDispatcher:
     def __init__(
         self,
-        orders: OrderRepository,
+        events: StripeEventLog,
         handlers: Mapping[str, EventHandler],
         clock: Callable[[], datetime],
         *,
         livemode: bool = False,
     ) -> None:
-        self._orders = orders
+        self._events = events
         self._handlers = handlers
         self._clock = clock
         self._livemode = livemode
@@ -60,10 +60,10 @@ class PaymentEventDispatcher:
         if refusal is not None:
             logger.warning("stripe event not for us", extra={"outcome": refusal, "account": event.account})
             return refusal
-        if self._orders.event_handled(event.id):
+        if self._events.event_handled(event.id):
             return "duplicate"
         outcome = handler(event.data.object)
-        self._orders.record_event(event.id, event.type, iso_timestamp(self._clock()))
+        self._events.record_event(event.id, event.type, iso_timestamp(self._clock()))
         return outcome
 
     @staticmethod

@@ -25,15 +25,18 @@ if TYPE_CHECKING:
     from coins.books.settings import BooksSettings
     from coins.books.store import BooksStore
     from coins.creators import CreatorProfiles
+    from coins.gift_funding import GiftFundingReversals
     from coins.gifts import GiftService
     from coins.payout_queue import PayoutQueue
     from coins.payouts import CreatorService, PayoutBatch, PayoutPolicy
     from coins.purchases import PurchaseService
+    from coins.refunds import RefundService
     from coins.repository import LedgerRepository
     from coins.repository.audit import AuditRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.repository.settlement import SettlementRepository
+    from coins.repository.stripe_events import StripeEventLog
     from coins.rules import PlatformRules
     from coins.settlement import GiftSettlement
     from coins.streams import StreamService
@@ -83,14 +86,18 @@ class Services:
 
     @cached_property
     def repository(self) -> LedgerRepository:
+        """The ledger's parts (accounts, transfers, gifts, balances, history): each service gets those
+        it uses."""
         if self._repository is not None:
             return self._repository
-        from coins.repository import LedgerRepository
+        from coins.repository import LedgerRepository, LedgerTable
 
         return LedgerRepository(
-            self.settings.table_name,
-            creator_shards=self.settings.creator_shards,
-            system_shards=self.settings.system_shards,
+            LedgerTable(
+                self.settings.table_name,
+                creator_shards=self.settings.creator_shards,
+                system_shards=self.settings.system_shards,
+            )
         )
 
     @cached_property
@@ -98,6 +105,12 @@ class Services:
         from coins.repository.orders import OrderRepository
 
         return OrderRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def stripe_events(self) -> StripeEventLog:
+        from coins.repository.stripe_events import StripeEventLog
+
+        return StripeEventLog(self.settings.table_name, client=self.repository.client)
 
     @cached_property
     def payouts(self) -> PayoutRepository:
@@ -143,7 +156,8 @@ class Services:
         from coins.gifts import GiftService
 
         return GiftService(
-            self.repository,
+            self.repository.gifts,
+            self.repository.transfers,
             gift_catalog(),
             self.settings.diamond_rate,
             self.clock,
@@ -156,15 +170,23 @@ class Services:
     def wallets(self) -> WalletService:
         from coins.wallets import WalletService
 
-        return WalletService(self.repository, self.clock)
+        ledger = self.repository
+        return WalletService(
+            accounts=ledger.accounts, balances=ledger.balances, history=ledger.history, clock=self.clock
+        )
 
     @cached_property
     def admin(self) -> AdminService:
         from coins.admin import AdminService
+        from coins.repository.adjustments import AdjustmentRepository
 
+        ledger = self.repository
         return AdminService(
-            self.repository,
-            self.clock,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
+            adjustments=AdjustmentRepository(self.settings.table_name, client=ledger.client),
+            clock=self.clock,
             approval=self._approval,
             refusal_kept_days=self.rules.refusal_kept_days,
         )
@@ -173,7 +195,7 @@ class Services:
     def creator_profiles(self) -> CreatorProfiles:
         from coins.creators import CreatorProfiles
 
-        return CreatorProfiles(self.repository, self.rules, self.clock)
+        return CreatorProfiles(self.repository.accounts, self.rules, self.clock)
 
     @cached_property
     def streams(self) -> StreamService:
@@ -192,14 +214,46 @@ class Services:
         from coins.pricing import price_book
         from coins.purchases import CheckoutUrls, PurchaseService
 
+        ledger = self.repository
         return PurchaseService(
             orders=self.orders,
-            ledger=self.repository,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
             provider=self.payments,
             prices=price_book(),
             urls=CheckoutUrls(self.settings.checkout_success_url, self.settings.checkout_cancel_url),
             clock=self.clock,
             min_age_to_buy=self.rules.min_age_to_buy,
+        )
+
+    @cached_property
+    def refunds(self) -> RefundService:
+        from coins.refunds import RefundService
+
+        ledger = self.repository
+        return RefundService(
+            orders=self.orders,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
+            gift_funding=self.gift_funding,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def gift_funding(self) -> GiftFundingReversals:
+        """The chargeback defence: what a refunded or disputed order's gifts gave creators, taken back."""
+        from coins.gift_funding import GiftFundingReversals
+
+        ledger = self.repository
+        return GiftFundingReversals(
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
+            history=ledger.history,
+            orders=self.orders,
+            clock=self.clock,
         )
 
     @cached_property
@@ -228,8 +282,11 @@ class Services:
     def creators(self) -> CreatorService:
         from coins.payouts import CreatorService
 
+        ledger = self.repository
         return CreatorService(
-            ledger=self.repository,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
             payouts=self.payouts,
             provider=self.payments,
             policy=self.payout_policy,
@@ -240,8 +297,11 @@ class Services:
     def payout_batch(self) -> PayoutBatch:
         from coins.payouts import PayoutBatch
 
+        ledger = self.repository
         return PayoutBatch(
-            ledger=self.repository,
+            accounts=ledger.accounts,
+            transfers=ledger.transfers,
+            balances=ledger.balances,
             payouts=self.payouts,
             provider=self.payments,
             policy=self.payout_policy,
@@ -260,7 +320,7 @@ class Services:
     def settlement_repository(self) -> SettlementRepository:
         from coins.repository.settlement import SettlementRepository
 
-        return SettlementRepository(self.repository)
+        return SettlementRepository(self.repository.table, self.repository.accounts)
 
     @cached_property
     def settlement(self) -> GiftSettlement:
@@ -335,9 +395,13 @@ class Services:
     def webhooks(self) -> PaymentEventDispatcher:
         from coins.webhooks import PaymentEventDispatcher
 
-        handlers = {**self.purchases.event_handlers(), **self.creators.event_handlers()}
+        handlers = {
+            **self.purchases.event_handlers(),
+            **self.refunds.event_handlers(),
+            **self.creators.event_handlers(),
+        }
         return PaymentEventDispatcher(
-            self.orders, handlers, self.clock, livemode=self.settings.stripe_livemode
+            self.stripe_events, handlers, self.clock, livemode=self.settings.stripe_livemode
         )
 
 

@@ -1,19 +1,15 @@
 """The repositories: the only code that speaks DynamoDB."""
 
 from coins.repository._dynamo import default_client, iso_timestamp
-from coins.repository.ledger import (
-    CommitOutcome,
-    HistoryEntry,
-    LedgerRepository,
-    Review,
-    StoredTransfer,
-    Wallet,
-)
+from coins.repository.ledger import LedgerRepository
+from coins.repository.ledger.records import CommitOutcome, HistoryEntry, Review, StoredTransfer, Wallet
+from coins.repository.ledger.table import LedgerTable
 
 __all__ = [
     "CommitOutcome",
     "HistoryEntry",
     "LedgerRepository",
+    "LedgerTable",
     "Review",
     "StoredTransfer",
     "Wallet",

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -190,6 +190,35 @@ def transact(
         retrying(attempt)
     except RetryError as exhausted:
         raise Busy("the ledger is busy; retry with the same Idempotency-Key") from exhausted
+
+
+def batch_get(
+    client: DynamoDBClient,
+    table_name: str,
+    keys: list[dict[str, Any]],
+    *,
+    consistent: bool = True,
+    projection: Mapping[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The items at these keys (those that exist), 100 keys per BatchGetItem, unprocessed keys
+    asked again; Busy when DynamoDB keeps leaving some unprocessed."""
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {
+            table_name: {
+                "Keys": keys[start : start + 100],
+                "ConsistentRead": consistent,
+                **(projection or {}),
+            }
+        }
+        for _ in range(10):
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table_name, []):
+                yield unmarshal(item)
+            request = dict(answer.get("UnprocessedKeys") or {})
+            if not request:
+                break
+        else:
+            raise Busy("the ledger is busy; retry shortly")
 
 
 def store_first_response(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from coins.errors import Busy, Forbidden, InvalidRequest, NotFound
 from coins.repository._dynamo import default_client, put_if_absent, ser, to_item, unmarshal
-from coins.repository.ledger import Guard
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -46,7 +46,7 @@ def _key(adjustment_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"XFER#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
 
 
-def _pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
+def pending_of(row: Mapping[str, Any]) -> PendingAdjustment:
     return PendingAdjustment(
         adjustment_id=row["adjustment_id"],
         user_id=row["user_id"],
@@ -92,14 +92,14 @@ class AdjustmentRepository:
         put, old = put_if_absent(self.client, self.table_name, item)
         if put:
             return True, pending
-        stored = _pending_of(unmarshal(old)) if old else None
+        stored = pending_of(unmarshal(old)) if old else None
         if stored is None:
             raise Busy(f"pending adjustment {pending.adjustment_id!r} changed while being read; retry")
         return False, stored
 
     def get(self, adjustment_id: str) -> PendingAdjustment | None:
         found = self.client.get_item(TableName=self.table_name, Key=_key(adjustment_id), ConsistentRead=True)
-        return _pending_of(unmarshal(found["Item"])) if "Item" in found else None
+        return pending_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def approval_guard(self, adjustment_id: str, approver_id: str, now: str, now_epoch: int) -> Guard:
         """Holds only while the adjustment is pending, unexpired and the approver is not its requester;

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from coins.ledger import AccountKind
 from coins.repository._dynamo import unmarshal
-from coins.repository.adjustments import PENDING_SK, PendingAdjustment, _pending_of
-from coins.repository.ledger import BALANCE_SK, TRANSFER_SK, StoredTransfer, _stored_transfer
-from coins.repository.orders import ORDER_SK, Order, _order
-from coins.repository.payouts import Withdrawal, _withdrawal
+from coins.repository.adjustments import PENDING_SK, PendingAdjustment, pending_of
+from coins.repository.ledger.keys import BALANCE_SK, TRANSFER_SK
+from coins.repository.ledger.records import StoredTransfer, stored_transfer
+from coins.repository.orders import ORDER_SK, Order, order_of
+from coins.repository.payouts import Withdrawal, withdrawal_of
 from coins.repository.settlement import settled_transfer_ids
 
 if TYPE_CHECKING:
@@ -105,13 +106,13 @@ def _classify(row: Mapping[str, Any], image: LedgerImage) -> None:
         image.balances.append(BalanceItem(owner, AccountKind(kind), int(shard), int(row.get("balance", 0))))
         return
     if pk.startswith("XFER#") and sk == TRANSFER_SK:
-        image.transfers.append(_stored_transfer(row))
+        image.transfers.append(stored_transfer(row))
     elif pk.startswith("ORDER#") and sk == ORDER_SK:
-        image.orders.append(_order(row))
+        image.orders.append(order_of(row))
     elif pk.startswith("XFER#") and sk == PENDING_SK:
-        image.adjustments.append(_pending_of(row))
+        image.adjustments.append(pending_of(row))
     elif pk.startswith("CREATOR#") and str(sk).startswith("WDR#"):
-        image.withdrawals.append(_withdrawal(row))
+        image.withdrawals.append(withdrawal_of(row))
     if "HPK" in row and "account" in row and "amount" in row:
         kind = str(row.get("kind", ""))
         source = kind if kind in ("gift", "gift_settlement", "gift_refund") else "history"

@@ -1,4 +1,5 @@
-"""Coin purchase orders, the rolling purchase caps and processed Stripe events, in DynamoDB.
+"""Coin purchase orders and the rolling purchase caps, in DynamoDB (the Stripe events handled are
+logged apart: coins.repository.stripe_events).
 
 An order's state only moves by conditional writes; where money moves too, the state change is a
 Guard inside the ledger's transaction, so an order is credited, refunded or restored exactly once
@@ -21,8 +22,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from coins.errors import LimitExceeded
 from coins.repository._dynamo import (
     TransactionCancelled,
@@ -34,7 +33,7 @@ from coins.repository._dynamo import (
     transact,
     unmarshal,
 )
-from coins.repository.ledger import Guard
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -134,10 +133,6 @@ class OrderStateConflict(Exception):
         self.current = current
 
 
-class DuplicateEvent(Exception):
-    pass
-
-
 def _order_key(order_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": ORDER_SK}}
 
@@ -146,7 +141,7 @@ def _limits_key(user_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"LIMIT#{user_id}"}, "SK": {"S": LIMITS_SK}}
 
 
-def _order(row: Mapping[str, Any]) -> Order:
+def order_of(row: Mapping[str, Any]) -> Order:
     status = OrderStatus(row["status"])
     amount, coins, clawed = int(row["amount"]), int(row["coins"]), int(row.get("clawed_coins", 0))
     # Orders written before refunds and disputes were counted apart: what their status implied.
@@ -263,7 +258,7 @@ class OrderRepository:
             reasons = cancelled.reasons
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 existing = reasons[0].get("Item")
-                found = _order(unmarshal(existing)) if existing else self.get_order(order.order_id)
+                found = order_of(unmarshal(existing)) if existing else self.get_order(order.order_id)
                 if found is None:
                     raise RuntimeError("order condition failed but the order is not there") from None
                 return found
@@ -343,7 +338,7 @@ class OrderRepository:
 
     def get_order(self, order_id: str) -> Order | None:
         found = self.client.get_item(TableName=self.table_name, Key=_order_key(order_id), ConsistentRead=True)
-        return _order(unmarshal(found["Item"])) if "Item" in found else None
+        return order_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def order_for_payment_intent(self, payment_intent: str) -> Order | None:
         found = self.client.get_item(
@@ -562,29 +557,3 @@ class OrderRepository:
             self._transact([guard.write])
         except TransactionCancelled:
             raise FundingRecordMoved() from None
-
-    # ---------------------------------------------------------------- events
-
-    def event_handled(self, event_id: str) -> bool:
-        found = self.client.get_item(
-            TableName=self.table_name,
-            Key={"PK": {"S": f"STRIPEEVT#{event_id}"}, "SK": {"S": "EVENT"}},
-            ConsistentRead=True,
-        )
-        return "Item" in found
-
-    def record_event(self, event_id: str, event_type: str, now: str) -> bool:
-        """Notes a Stripe event as handled; False if it was handled before."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item(
-                    {"PK": f"STRIPEEVT#{event_id}", "SK": "EVENT", "type": event_type, "handled_at": now}
-                ),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True

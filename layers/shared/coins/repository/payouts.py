@@ -29,7 +29,8 @@ from coins.repository._dynamo import (
     to_item,
     unmarshal,
 )
-from coins.repository.ledger import CREATOR_SHARDS_KEY, Guard
+from coins.repository.ledger.keys import CREATOR_SHARDS_KEY
+from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -103,7 +104,8 @@ def _withdrawal_key(user_id: str, withdrawal_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"WDR#{withdrawal_id}"}}
 
 
-def _daily_key(user_id: str, day: str) -> dict[str, Any]:
+def daily_key(user_id: str, day: str) -> dict[str, Any]:
+    """The item counting what a creator withdrew on one UTC day, against the daily cap."""
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"DAILY#{day}"}}
 
 
@@ -134,7 +136,7 @@ def _profile(row: Mapping[str, Any]) -> CreatorProfile:
     )
 
 
-def _withdrawal(row: Mapping[str, Any]) -> Withdrawal:
+def withdrawal_of(row: Mapping[str, Any]) -> Withdrawal:
     return Withdrawal(
         withdrawal_id=row["withdrawal_id"],
         user_id=row["user_id"],
@@ -378,7 +380,7 @@ class PayoutRepository:
                 write={
                     "Update": {
                         "TableName": self.table_name,
-                        "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                        "Key": daily_key(withdrawal.user_id, withdrawal.day),
                         "UpdateExpression": "SET withdrawn = if_not_exists(withdrawn, :zero) + :amount, "
                         "#cur = if_not_exists(#cur, :cur)",
                         "ConditionExpression": "attribute_not_exists(withdrawn) OR "
@@ -401,7 +403,7 @@ class PayoutRepository:
         found = self.client.get_item(
             TableName=self.table_name, Key=_withdrawal_key(user_id, withdrawal_id), ConsistentRead=True
         )
-        return _withdrawal(unmarshal(found["Item"])) if "Item" in found else None
+        return withdrawal_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def withdrawals_of(self, user_id: str, limit: int = 20) -> list[Withdrawal]:
         answer = self.client.query(
@@ -410,14 +412,8 @@ class PayoutRepository:
             ExpressionAttributeValues={":pk": {"S": f"CREATOR#{user_id}"}, ":wdr": {"S": "WDR#"}},
             ConsistentRead=True,
         )
-        found = [_withdrawal(unmarshal(item)) for item in answer.get("Items", [])]
+        found = [withdrawal_of(unmarshal(item)) for item in answer.get("Items", [])]
         return sorted(found, key=lambda w: w.created_at, reverse=True)[:limit]
-
-    def withdrawn_on(self, user_id: str, day: str) -> int:
-        found = self.client.get_item(
-            TableName=self.table_name, Key=_daily_key(user_id, day), ConsistentRead=True
-        )
-        return int(unmarshal(found.get("Item", {})).get("withdrawn", 0))
 
     def store_response(
         self, user_id: str, withdrawal_id: str, response: Mapping[str, Any]
@@ -499,7 +495,7 @@ class PayoutRepository:
             write={
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _daily_key(withdrawal.user_id, withdrawal.day),
+                    "Key": daily_key(withdrawal.user_id, withdrawal.day),
                     "UpdateExpression": "SET withdrawn = withdrawn - :amount",
                     "ExpressionAttributeValues": {":amount": ser(withdrawal.amount)},
                 }

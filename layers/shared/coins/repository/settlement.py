@@ -23,20 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
-from coins.repository.ledger import (
-    BALANCE_SK,
-    REFUND_ROW,
-    SETTLEMENT_ROW,
-    LedgerRepository,
-    ReceivingState,
-    StatusChange,
-    _balance_key,
-    _history_pk,
-    _status_expression,
-    history_keys,
-    pack_transfer_ids,
+from coins.repository.ledger.accounts import AccountRepository, status_expression
+from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, pack_transfer_ids
+from coins.repository.ledger.history import (
+    settled_transfer_ids as settled_transfer_ids,  # the ledger checker's
 )
-from coins.repository.ledger import settled_transfer_ids as settled_transfer_ids  # the ledger checker's
+from coins.repository.ledger.keys import BALANCE_SK, balance_key, coin_item_key, history_keys, history_pk
+from coins.repository.ledger.records import ReceivingState, StatusChange
+from coins.repository.ledger.table import LedgerTable
 from coins.repository.streams import stream_totals_key, top_key
 
 if TYPE_CHECKING:
@@ -147,12 +141,20 @@ REVIEWER = "gift-review"
 
 
 class SettlementRepository:
-    def __init__(self, ledger: LedgerRepository, *, max_attempts: int = 8, backoff_cap_ms: int = 500) -> None:
-        self._ledger = ledger
-        self.table_name = ledger.table_name
-        self.client = ledger.client
-        self.creator_shards = ledger.creator_shards
-        self._system_shards = ledger.system_shards
+    def __init__(
+        self,
+        table: LedgerTable,
+        accounts: AccountRepository,
+        *,
+        max_attempts: int = 8,
+        backoff_cap_ms: int = 500,
+    ) -> None:
+        self._table = table
+        self._accounts = accounts  # the recipients' standing, copied onto their pending shards
+        self.table_name = table.name
+        self.client = table.client
+        self.creator_shards = table.creator_shards
+        self._system_shards = table.system_shards
         self._max_attempts = max_attempts
         self._backoff_cap_ms = backoff_cap_ms
 
@@ -165,8 +167,8 @@ class SettlementRepository:
     def open_or_mirror(self, creator_id: str, *, shard_exists: bool, now: str) -> ReceivingState | None:
         """The recipient's standing as the ledger has it, with their pending shards made to match."""
         if shard_exists:
-            return self._ledger.mirror_status(creator_id)
-        return self._ledger.open_receiving_accounts(creator_id, now)
+            return self._accounts.mirror_status(creator_id)
+        return self._accounts.open_receiving_accounts(creator_id, now)
 
     def commit(self, chunk: SettlementChunk) -> ChunkOutcome:
         items: list[TransactWriteItemTypeDef] = [self._watermark_update(chunk)]
@@ -244,7 +246,7 @@ class SettlementRepository:
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": _balance_key(Account(credit.creator_id, AccountKind.DIAMONDS_PENDING), credit.shard),
+                "Key": balance_key(Account(credit.creator_id, AccountKind.DIAMONDS_PENDING), credit.shard),
                 "UpdateExpression": "SET " + ", ".join(parts),
                 # Value reaches only an opened account that may receive it: never a frozen one
                 # (issue 13), and only a creator's (issue 12). Both are copies of the coin item's.
@@ -264,7 +266,7 @@ class SettlementRepository:
                 "TableName": self.table_name,
                 "Item": to_item(
                     {
-                        "PK": _history_pk(credit.creator_id, credit.shard),
+                        "PK": history_pk(credit.creator_id, credit.shard),
                         "SK": f"{chunk.settled_at}#{credit.settlement_id}#{account}",
                         "kind": SETTLEMENT_ROW,
                         "transfer_id": credit.settlement_id,
@@ -295,7 +297,7 @@ class SettlementRepository:
         creators = sorted(set(refund.creators))
         row = to_item(
             {
-                "PK": _history_pk(refund.fan_id, 0),
+                "PK": history_pk(refund.fan_id, 0),
                 "SK": f"{chunk.settled_at}#{refund.refund_id}#{account}",
                 "kind": REFUND_ROW,
                 "transfer_id": refund.refund_id,
@@ -316,7 +318,7 @@ class SettlementRepository:
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _balance_key(Account(refund.fan_id, AccountKind.COINS), 0),
+                    "Key": coin_item_key(refund.fan_id),
                     "UpdateExpression": "ADD #balance :coins",
                     "ConditionExpression": "attribute_exists(PK)",
                     "ExpressionAttributeNames": {"#balance": "balance"},
@@ -398,7 +400,7 @@ class SettlementRepository:
     def gift_spending(self, fan_ids: Sequence[str]) -> list[GiftSpending]:
         """The fans' gift spending counters (one consistent BatchGetItem per 100 fans)."""
         found: list[GiftSpending] = []
-        for row in self._ledger._batch_get([spending_key(fan) for fan in fan_ids]):
+        for row in self._table.batch_get([spending_key(fan) for fan in fan_ids]):
             by_hour: dict[int, int] = {}
             by_day: dict[int, int] = {}
             flagged: dict[str, str] = {}
@@ -439,7 +441,7 @@ class SettlementRepository:
         change = StatusChange(fan_id, AccountStatus.UNDER_REVIEW, reason, REVIEWER)
         names: dict[str, str] = {}
         values: dict[str, Any] = {":active": ser(AccountStatus.ACTIVE.value)}
-        set_part, _ = _status_expression(change, now, names, values)
+        set_part, _ = status_expression(change, now, names, values)
         flag_names = {f"#f{n}": f"flagged_{rule}" for n, rule in enumerate(marks)}
         flag_values: dict[str, Any] = {":now": ser(now)}
         conditions = []
@@ -451,7 +453,7 @@ class SettlementRepository:
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _balance_key(Account(fan_id, AccountKind.COINS), 0),
+                    "Key": coin_item_key(fan_id),
                     "UpdateExpression": f"SET {set_part}",
                     "ConditionExpression": "attribute_exists(PK) AND "
                     "(attribute_not_exists(#status) OR #status = :active)",
@@ -475,7 +477,7 @@ class SettlementRepository:
         except TransactionCancelled:
             return False
         # A fan who also receives gifts carries the status on their pending shards too.
-        self._ledger.mirror_if_receiving(fan_id)
+        self._accounts.mirror_if_receiving(fan_id)
         return True
 
     def _system_update(self, kind: AccountKind, delta: int) -> TransactWriteItemTypeDef:

@@ -10,7 +10,7 @@ Items (docs/data-model.md has the whole table):
                               (TPK = board, TSK = coins): a board's ranking is one Query, newest
                               total first. Boards: S#<stream>, D#<creator>#<day>, W#<creator>#<week>
 
-The request path reads only the stream item, in the gift's own read (coins.repository.ledger).
+The request path reads only the stream item, in the gift's own read (coins.repository.ledger.gifts).
 Totals and boards are written only by the settlement (coins.repository.settlement), exactly once.
 """
 

@@ -1,0 +1,175 @@
+"""The layering rules, read from the code's imports (ast): who may speak DynamoDB, who may speak
+Stripe, and that no module reaches into another's private names.
+
+The app is what Lambda runs: the layer (layers/shared/coins) and the handlers (functions/*/app.py).
+devstack and bench are outside the first two rules on purpose: devstack stands in for AWS and
+Stripe themselves (DynamoDB Local's tables and streams, the Stripe simulator built on the SDK's
+own types), and bench measures them. Tests reach into internals where they must and are outside all.
+"""
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.template import ROOT
+
+LAYER = ROOT / "layers" / "shared"
+REPOSITORY = LAYER / "coins" / "repository"
+STRIPE_ADAPTER = LAYER / "coins" / "stripe_adapter.py"
+# Outside the repository, boto3 for another AWS service only, and why; never DynamoDB.
+OTHER_AWS_ADAPTERS = {
+    LAYER / "coins" / "payout_queue.py": "the payout batch's SQS queue",
+    LAYER / "coins" / "books" / "athena.py": "the books' queries run by Athena over the table's S3 "
+    "exports (the export itself is started by repository/exports.py)",
+    LAYER / "coins" / "books" / "store.py": "the books bucket in S3, where the audit and the "
+    "statement leave their results",
+}
+# What an adapter for another AWS service may import: the client, and the SDK's error type.
+OTHER_AWS_MODULES = ("boto3", "botocore.exceptions")
+DYNAMODB_MODULES = ("boto3", "botocore", "mypy_boto3_dynamodb")
+# A library's private module, imported on purpose because the library publishes no other path, and
+# why. Anything else private in a library is its authors' to change without notice.
+LIBRARY_PRIVATE_IMPORTS = {
+    "stripe._object_classes.OBJECT_CLASSES": "the simulator reads the SDK's own map of object "
+    "names to classes, so its shapes follow the pinned API version (no public alias exists)",
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    path: Path
+    line: int
+    module: str  # the module imported from (absolute)
+    name: str | None  # the name imported from it; None for `import module`
+
+
+def app_files() -> list[Path]:
+    return sorted([*(LAYER / "coins").rglob("*.py"), *(ROOT / "functions").glob("*/app.py")])
+
+
+def project_files() -> list[Path]:
+    return sorted([*app_files(), *(ROOT / "devstack").rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
+
+
+def module_of(path: Path) -> str:
+    """The dotted name a file is imported as (the layer's files from inside the layer)."""
+    relative = path.relative_to(LAYER if path.is_relative_to(LAYER) else ROOT).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def imports(path: Path) -> Iterator[Import]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(path, node.lineno, alias.name, None)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                yield Import(path, node.lineno, node.module, alias.name)
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def where(found: Import) -> str:
+    return f"{found.path.relative_to(ROOT)}:{found.line} {found.module}" + (
+        f".{found.name}" if found.name else ""
+    )
+
+
+def test_only_the_repository_speaks_dynamodb() -> None:
+    # Given every import of the app
+    found = [i for path in app_files() for i in imports(path)]
+
+    # Then boto3, botocore and the DynamoDB types are imported only in coins/repository ...
+    outside = [
+        i
+        for i in found
+        if any(within(i.module, m) for m in DYNAMODB_MODULES)
+        and not i.path.is_relative_to(REPOSITORY)
+        and not (i.path in OTHER_AWS_ADAPTERS and i.module in OTHER_AWS_MODULES)
+    ]
+    assert [where(i) for i in outside] == []
+    # ... and the adapters for other AWS services never make a DynamoDB client (the service's name
+    # as a string; the books may still name the S3 layout DynamoDB's exports use, AWSDynamoDB/).
+    for adapter, service in OTHER_AWS_ADAPTERS.items():
+        names = {
+            node.value.lower()
+            for node in ast.walk(ast.parse(adapter.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert "dynamodb" not in names, f"{adapter.name} is {service}, not DynamoDB"
+
+
+def test_only_the_stripe_adapter_speaks_stripe() -> None:
+    found = [i for path in app_files() for i in imports(path) if within(i.module, "stripe")]
+
+    assert {i.path for i in found} == {STRIPE_ADAPTER}
+
+
+def test_no_handler_imports_the_repository() -> None:
+    handlers = sorted((ROOT / "functions").glob("*/app.py"))
+    assert handlers
+
+    found = [i for path in handlers for i in imports(path)]
+
+    reaching = [
+        i
+        for i in found
+        if within(i.module, "coins.repository") or (i.module == "coins" and i.name == "repository")
+    ]
+    assert [where(i) for i in reaching] == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    # Given every import of the app, devstack and bench
+    violations = []
+    for path in project_files():
+        importer = module_of(path)
+        for found in imports(path):
+            # A private module (coins.repository._dynamo) is its package's: only modules inside
+            # that package import it.
+            parts = found.module.split(".")
+            if f"{found.module}.{found.name}" in LIBRARY_PRIVATE_IMPORTS:
+                continue
+            for n, part in enumerate(parts):
+                if is_private(part) and not within(importer, ".".join(parts[:n])):
+                    violations.append(where(found))
+            # A private name is its module's alone.
+            if found.name is not None and is_private(found.name):
+                violations.append(where(found))
+
+    assert violations == []
+
+
+def test_no_class_uses_a_collaborators_private_members() -> None:
+    # `self._ledger._batch_get(...)`: a private member of an object held by another class.
+    reaching = []
+    for path in project_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
+                continue
+            held = node.value
+            if (
+                isinstance(held, ast.Attribute)
+                and isinstance(held.value, ast.Name)
+                and held.value.id == "self"
+            ):
+                reaching.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+
+    assert reaching == []
+
+
+def test_the_rules_see_what_they_check() -> None:
+    # The rules above pass vacuously if the files are not found: each must see real imports.
+    app = {module_of(path) for path in app_files()}
+    assert {"coins.repository._dynamo", "coins.repository.ledger.transfers", "coins.stripe_adapter"} <= app
+    assert "functions.wallet.app" in app
+    assert any(within(i.module, "boto3") for i in imports(REPOSITORY / "_dynamo.py"))
+    assert any(i.module == "coins.repository._dynamo" for i in imports(REPOSITORY / "ledger" / "table.py"))
