@@ -522,8 +522,8 @@ def test_the_gifts_a_payment_funded_are_found_reading_only_them_past_thousands_o
         later_row = {**row, "SK": {"S": f"{at}#{row_id}#coins"}, "transfer_id": {"S": row_id}}
         later_row |= {"created_at": {"S": at}, "HSK": {"S": f"{at}#{row_id}#coins"}}
         writes += [{"PutRequest": {"Item": later_gift}}, {"PutRequest": {"Item": later_row}}]
-    for at in range(0, len(writes), 25):
-        client.batch_write_item(RequestItems={table: writes[at : at + 25]})
+    for start in range(0, len(writes), 25):
+        client.batch_write_item(RequestItems={table: writes[start : start + 25]})
     scanned: list[int] = []
 
     def count_read(parsed: dict[str, Any], **_: Any) -> None:
