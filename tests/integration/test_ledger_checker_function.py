@@ -57,7 +57,7 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
     )
     paid_purchase(app, stripe_env, "fan-1", "first", deliver=True)
     checker = load_handler("LedgerCheckerFunction")
-    window = {"since": 0, "until": int(time.time()) + 60}
+    window = {"since": int(time.time()) - 3600, "until": int(time.time()) + 60}
     capsys.readouterr()
 
     # When the checker runs, the books are clean

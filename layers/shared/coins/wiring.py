@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from coins.purchases import PurchaseService
     from coins.refunds import RefundService
     from coins.repository import LedgerRepository
-    from coins.repository.audit import AuditRepository
+    from coins.repository.changes import ChangeRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.repository.settlement import SettlementRepository
@@ -335,11 +335,11 @@ class Services:
         )
 
     @cached_property
-    def audit(self) -> AuditRepository:
-        """The ledger checker's reads of every ledger-moving item in a window."""
-        from coins.repository.audit import AuditRepository
+    def changes(self) -> ChangeRepository:
+        """The windowed ledger check's reads: what changed in a window, through the change index."""
+        from coins.repository.changes import ChangeRepository
 
-        return AuditRepository(self.settings.table_name, client=self.repository.client)
+        return ChangeRepository(self.settings.table_name, client=self.repository.client)
 
     @cached_property
     def books_settings(self) -> BooksSettings:

@@ -29,6 +29,9 @@ class StripeRecords:
     disputes: Sequence[DisputeRecord]
     transfers: Sequence[TransferRecord]
     extra_sessions: Mapping[str, PaidSession] = field(default_factory=dict)
+    # The window, Unix seconds: the credits reconciled are those made in it.
+    since: int = 0
+    until: int = 2**40
 
 
 class StripeReader(Protocol):
@@ -85,6 +88,8 @@ class StripeReconciliation:
             disputes=stripe.disputes_created(since=since, until=until),
             transfers=stripe.transfers_created(since=since, until=until),
             extra_sessions=extra,
+            since=since,
+            until=until,
         )
 
     def reconcile(self, stripe: StripeRecords) -> list[Discrepancy]:
@@ -107,8 +112,8 @@ class StripeReconciliation:
                     f"({order.status if order else 'no order'}, {len(purchases[session.order_id or ''])} credits)",
                 )
         for transfer in self.image.transfers:
-            if transfer.code != "purchase":
-                continue
+            if transfer.code != "purchase" or not stripe.since <= epoch(transfer.created_at) < stripe.until:
+                continue  # a credit outside the window is its own window's (read() found its session)
             session_id = str((transfer.attributes.get("terms") or {}).get("session_id", ""))
             if session_id in self._unknown():
                 continue  # reported as unknown to Stripe
