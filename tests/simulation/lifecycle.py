@@ -50,9 +50,10 @@ from coins.errors import (
     RetryLater,
 )
 from coins.ledger import AccountStatus
-from coins.ledger_check import CheckReport, check
+from coins.ledger_check import CheckReport, check, check_window
 from coins.repository import LedgerRepository, LedgerTable
 from coins.repository.audit import AuditRepository
+from coins.repository.changes import ChangeRepository
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
 from devstack.stripe_sim.errors import StripeError as StripeSimError
@@ -398,6 +399,22 @@ class Runner:
             # At the end every gift has been through the settlement: none may be left in flight.
             gifts_sent_before=2**40 if stripe_too else None,
         )
+        if stripe_too:
+            # The hourly check as deployed, over the seed's last simulated day: what changed, read
+            # through the change index; at the end every gift in it must be settled.
+            until = int(self.world.now.timestamp()) + 1
+            windowed = check_window(
+                ChangeRepository(self.world.table, client=app.repository.client),
+                diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
+                stripe=None,
+                since=until - 24 * 3600,
+                until=until,
+                now=until,
+                settle_within=0,
+            )
+            report = CheckReport(
+                [*report.discrepancies, *windowed.discrepancies], report.items_read, None, None
+            )
         if not report.clean:
             lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in report.discrepancies[:20])
             raise SimulationFailed(f"invariants broken {when}:\n{lines}")
