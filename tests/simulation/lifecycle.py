@@ -400,14 +400,14 @@ class Runner:
             gifts_sent_before=2**40 if stripe_too else None,
         )
         if stripe_too:
-            # The hourly check as deployed, over the seed's last simulated day: what changed, read
-            # through the change index; at the end every gift in it must be settled.
+            # The hourly check as deployed, over its window (the seed's last 3 simulated hours): what
+            # changed, read through the change index; at the end every gift in it must be settled.
             until = int(self.world.now.timestamp()) + 1
             windowed = check_window(
                 ChangeRepository(self.world.table, client=app.repository.client),
                 diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
                 stripe=None,
-                since=until - 24 * 3600,
+                since=until - 3 * 3600,
                 until=until,
                 now=until,
                 settle_within=0,
