@@ -33,7 +33,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
 .PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
-	lock template-checks build screenshots simulate check-ledger preflight
+	lock template-checks build screenshots simulate check-ledger preflight audit statement
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off] [LIVEMODE=1] [RESET=1]"
@@ -43,6 +43,8 @@ help:
 	@echo "make simulate SEEDS=1000 [STEPS=60]   the seeded lifecycle simulation; SEED=s [ONLY=1,4] replays one"
 	@echo "make check-ledger   check the local stack's ledger and reconcile it with its Stripe simulator"
 	@echo "make preflight ENV=dev|prod   before a deploy: its secrets, Stripe's webhook endpoints, the JWT issuer"
+	@echo "make audit    export the local table in DynamoDB's export format and run the full audit on DuckDB [FULL=1]"
+	@echo "make statement DATE=YYYY-MM-DD   the day's financial statement of the local stack, tied out with Stripe's"
 	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
 	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
@@ -198,6 +200,19 @@ preflight: $(VENV)/.installed
 	@test -n "$(ENV)" || { echo "make preflight ENV=dev|prod"; exit 2; }
 	$(PY) -m devstack.preflight --env $(ENV) $(if $(API_URL),--api-url $(API_URL)) \
 		$(if $(OVERRIDES),--parameter-overrides $(OVERRIDES))
+
+# The full audit of `make dev`'s table: exported in DynamoDB's export format under .local/books/
+# (incrementally, or FULL=1 for a new full export), then the audit's SQL on DuckDB, as Athena runs it.
+audit: $(VENV)/.installed
+	$(PY) -m devstack.audit $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) $(if $(TABLE),--table $(TABLE)) \
+		$(if $(FULL),--full)
+
+# The day's statement (UTC, default today): the table exported as for make audit, the statement's
+# SQL on DuckDB, tied out with the Stripe simulator's balance transactions; CSV and Parquet under
+# .local/books/statements/<date>/.
+statement: $(VENV)/.installed
+	$(PY) -m devstack.statement $(if $(DATE),--date $(DATE)) $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
+		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL))
 
 payouts: $(VENV)/.installed
 	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))

@@ -11,6 +11,8 @@ count that does not depend on speed; written to bench/results/ and docs/performa
 3. What a gift stores in the table and writes to the logs (bench/footprint.py).
 4. Cost per million gifts on AWS from those counts, and a month's bill with every line item
    (bench/cost.py), written to docs/deploy.md.
+5. The books: the audit's time and memory per million items on DuckDB at two table sizes (built as
+   export files), and the monthly cost of exports and audits (`--only-books` runs just this part).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.books import bench_audit as bench_books
 from bench.coldstart import bench_cold_starts
 from bench.cost import price
 from bench.footprint import bench_footprint
@@ -94,8 +97,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--no-doc", action="store_true", help="leave docs/performance.md as it is (a trial run)"
     )
+    parser.add_argument(
+        "--books-sizes", default="100000,1000000", help="table sizes (items) the audit is timed at; '' skips"
+    )
+    parser.add_argument(
+        "--only-books",
+        action="store_true",
+        help="only the books' figures, kept with the last run's others in bench/results/latest.json",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    book_sizes = [int(s) for s in args.books_sizes.split(",") if s.strip()]
+    if args.only_books:
+        previous = report.load(args.output)
+        log(f"the books at {book_sizes} items")
+        previous["books"] = bench_books(book_sizes) | {
+            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+        }
+        print(report.write(previous, output=args.output, update_doc=not args.no_doc))
+        return previous
 
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -159,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             log(f"payout batch at {sizes}")
             results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
 
+    if book_sizes:
+        log(f"the books at {book_sizes} items")
+        results["books"] = bench_books(book_sizes) | {
+            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+        }
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results

@@ -31,6 +31,7 @@ import botocore.handlers
 from botocore.exceptions import ClientError
 
 from devstack.cfn import LOCAL_ACCOUNT, LOCAL_STREAM_LABEL, LocalStackValues
+from devstack.iam_books import S3_ACTIONS, athena_resource, dynamodb_export_resource, s3_resource
 from devstack.template import FunctionSpec
 
 log = logging.getLogger("devstack.permissions")
@@ -413,6 +414,7 @@ class ResourceNamer:
     region: str
     key_schemas: Mapping[str, KeySchema] = field(default_factory=dict)  # by table name
     secret_arns: Mapping[str, str] = field(default_factory=dict)  # secret name -> ARN (with its suffix)
+    athena_workgroups: dict[str, str] = field(default_factory=dict)  # query id -> its work group
 
     def table_arn(self, table: str, index: str | None = None) -> str:
         arn = (
@@ -472,6 +474,12 @@ class ResourceNamer:
             return [AuthorizationRequest(action, self.secret_arn(str(params["SecretId"])))]
         if prefix == "sqs" and "QueueUrl" in params:
             return [AuthorizationRequest(action, self.queue_arn(str(params["QueueUrl"])))]
+        if prefix == "s3":
+            return [AuthorizationRequest(f"s3:{S3_ACTIONS.get(operation, operation)}", s3_resource(params))]
+        if prefix == "athena":
+            return [
+                AuthorizationRequest(action, athena_resource(self.region, params, self.athena_workgroups))
+            ]
         if prefix == "events" and operation == "PutEvents":
             buses = {self.bus_arn(e.get("EventBusName")) for e in params.get("Entries", [])}
             return [AuthorizationRequest(action, arn) for arn in sorted(buses)]
@@ -488,6 +496,9 @@ class ResourceNamer:
                 context["dynamodb:EnclosingOperation"] = (outer,)
             return AuthorizationRequest(f"dynamodb:{action}", self.table_arn(table), context)
 
+        export = dynamodb_export_resource(operation, params)
+        if export is not None:
+            return [AuthorizationRequest(f"dynamodb:{operation}", export)]
         if operation in _SINGLE_ITEM:
             key = params.get("Key") or params.get("Item") or {}
             return [item(operation, params["TableName"], key)]
@@ -742,3 +753,8 @@ def acting_as(guard: PermissionGuard | None) -> Iterator[None]:
         yield
     finally:
         _acting.reset(token)
+
+
+def acting_guard() -> PermissionGuard | None:
+    """The guard of the function this thread acts as (stand-ins for AWS check what AWS does for it)."""
+    return _acting.get() or _process_guard

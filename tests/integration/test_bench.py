@@ -31,6 +31,8 @@ SMALL = (
     "--hot-gifts=2",
     "--payout-sizes=20,40",
     "--payout-workers=2",
+    # The books' audit at two small tables (make bench's are 100,000 and 1,000,000 items).
+    "--books-sizes=1500,3000",
 )
 
 
@@ -156,3 +158,20 @@ def test_make_bench_writes_docs_performance_between_its_markers() -> None:
     figures = page.split(begin, 1)[1].split(end, 1)[0]
     assert "### Against the goals of issue 8" in figures
     assert "Produced by `" in figures
+
+
+def test_the_books_audit_is_timed_at_two_sizes_clean_and_priced(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    # Given a small bench run
+    results, markdown = small_run
+    books = results["books"]
+    # Then the audit ran at both sizes on a clean synthetic ledger, in a fresh process each
+    assert [run["audit"]["findings"] for run in books["sizes"]] == [0, 0]
+    assert books["sizes"][1]["items"] > books["sizes"][0]["items"] > 1000
+    assert all(
+        run["audit"]["peak_rss_mb"] > 0 and run["reading_only"]["seconds"] > 0 for run in books["sizes"]
+    )
+    # And the monthly cost of exports and audits is given at three traffics
+    assert len(books["cost"]["months"]) == 3
+    assert "| items in the table | audit, seconds |" in markdown

@@ -71,7 +71,8 @@ def test_no_function_loads_the_x_ray_sdk(logical_id: str) -> None:
 
 
 def test_the_ledger_checker_loads_stripe_to_reconcile_but_no_route_service_or_tracing_sdk() -> None:
-    # Given the scheduled ledger checker, which reads the whole table and reconciles it with Stripe
+    # Given the scheduled ledger checker, which reads what changed in its window and reconciles it
+    # with Stripe
     loaded = cold_start("LedgerCheckerFunction")
 
     # Then its cold start builds the Stripe client it reconciles with, and nothing of the routes
@@ -79,7 +80,7 @@ def test_the_ledger_checker_loads_stripe_to_reconcile_but_no_route_service_or_tr
     other_routes = ("coins.gifts", "coins.payouts", "coins.purchases", "coins.admin", "coins.wallets")
     assert [m for m in (*other_routes, "aws_xray_sdk") if loaded[m]] == []
     assert sorted(services_used(ROOT / "functions" / "ledger_checker" / "app.py")) == [
-        "audit",
+        "changes",
         "payments()",
         "settings",
     ]

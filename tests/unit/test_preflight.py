@@ -40,6 +40,7 @@ def test_the_secrets_checked_are_those_the_functions_read_with_what_each_holds()
         "StripeConnectKeySecretName": ("api_key", ("CreatorFunction",)),
         "StripePayoutKeySecretName": ("api_key", ("PayoutWorkerFunction",)),
         "StripeLedgerCheckKeySecretName": ("api_key", ("LedgerCheckerFunction",)),
+        "StripeBooksKeySecretName": ("api_key", ("BooksStatementFunction",)),
         "StripeWebhookSecretName": ("signing_secrets", ("PaymentWebhookFunction",)),
     }
 
