@@ -131,7 +131,13 @@ def test_each_dead_letter_alarms_runbook_line_names_every_function_that_dead_let
             ).get("Destination")
             if target:
                 senders.setdefault(target["Fn::GetAtt"].split(".")[0], set()).add(name)
-    assert senders["PayoutScheduleDeadLetterQueue"] == {"PayoutSchedulerFunction", "LedgerCheckerFunction"}
+    assert senders["PayoutScheduleDeadLetterQueue"] == {
+        "PayoutSchedulerFunction",
+        "LedgerCheckerFunction",
+        "BooksExportFunction",
+        "BooksAuditFunction",
+        "BooksStatementFunction",
+    }
     for queue, names in senders.items():
         (alarm,) = [
             a

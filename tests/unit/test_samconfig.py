@@ -69,6 +69,7 @@ def test_each_environment_names_its_own_secret_for_every_secret_a_function_reads
         "StripeConnectKeySecretName",
         "StripePayoutKeySecretName",
         "StripeLedgerCheckKeySecretName",
+        "StripeBooksKeySecretName",
         "StripeWebhookSecretName",
     }
     for env, named in names.items():
