@@ -11,10 +11,14 @@ GUIDE = (ROOT / "docs/deploy.md").read_text()
 
 
 def handled_events(module: str) -> set[str]:
-    """The event types a service's event_handlers map routes (keys like "charge.refunded": self._x)."""
+    """The event types a service's event_handlers (and state_event_handlers) maps route (keys like
+    "charge.refunded": self._x)."""
     source = (ROOT / f"layers/shared/coins/{module}.py").read_text()
-    handlers = source.split("def event_handlers", 1)[1].split("\n    def ", 1)[0]
-    return set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)":\s*self\.', handlers))
+    found: set[str] = set()
+    for block in re.split(r"def (?:state_)?event_handlers", source)[1:]:
+        handlers = block.split("\n    def ", 1)[0]
+        found |= set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)":\s*self\.', handlers))
+    return found
 
 
 def listed_after(heading: str) -> set[str]:

@@ -640,3 +640,46 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
 
     # Then nothing was reserved
     assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000
+
+
+def test_an_older_account_updated_delivered_late_never_overwrites_a_newer_one(
+    app: Services, api: HandlerClient
+) -> None:
+    # Given an account Stripe enabled at T (that delivery failed), then restricted at T+10 (delivered)
+    account_id = str(app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)["account_id"])
+    grant_diamonds(api, "creator-1", 5000)
+
+    def updated(created: int, **fields: Any) -> dict[str, Any]:
+        account = stripe_object("account", id=account_id, metadata={"user_id": "creator-1"}, **fields)
+        return {**event("account.updated", account, account=account_id), "created": created}
+
+    enabled = updated(
+        1_800_000_000,
+        payouts_enabled=True,
+        requirements={"currently_due": []},
+        business_type="individual",
+        individual=verified_individual(ADULT),
+        country="GB",
+        default_currency="gbp",
+    )
+    restricted = updated(
+        1_800_000_010,
+        payouts_enabled=False,
+        requirements={"currently_due": ["external_account"]},
+        business_type="individual",
+        individual=verified_individual(None),
+        country="US",
+        default_currency="usd",
+    )
+    assert app.webhooks.handle(PaymentEvent.model_validate(restricted)) == "account_updated"
+
+    # When Stripe's retry of the older event arrives
+    outcome = app.webhooks.handle(PaymentEvent.model_validate(enabled))
+
+    # Then it is acknowledged as stale, and the newer state stands: no payout, no older DOB or currency
+    assert outcome == "stale_account_state"
+    with pytest.raises(NotEligible):
+        withdraw(app, 5000)
+    profile = app.payouts.get_profile("creator-1")
+    assert profile is not None
+    assert (profile.payouts_enabled, profile.adult_from, profile.connect_currency) == (False, None, "usd")
