@@ -16,7 +16,7 @@ from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
-from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.support.stripe_events import connect_account, event, stripe_object
 
 ADULT = "1990-01-01"
 
@@ -48,15 +48,7 @@ def onboarded(
     app: Services, user: str = "creator-1", *, enabled: bool = True, verified_dob: str | None = ADULT
 ) -> str:
     account_id = str(app.creators.onboard(user_id=user, country="US", birthdate=ADULT)["account_id"])
-    account = stripe_object(
-        "account",
-        id=account_id,
-        payouts_enabled=enabled,
-        metadata={"user_id": user},
-        requirements={"currently_due": [] if enabled else ["external_account"]},
-        business_type="individual",
-        individual=verified_individual(verified_dob),
-    )
+    account = connect_account(account_id, user, enabled=enabled, dob=verified_dob)
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
 
@@ -649,27 +641,17 @@ def test_an_older_account_updated_delivered_late_never_overwrites_a_newer_one(
     account_id = str(app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)["account_id"])
     grant_diamonds(api, "creator-1", 5000)
 
-    def updated(created: int, **fields: Any) -> dict[str, Any]:
-        account = stripe_object("account", id=account_id, metadata={"user_id": "creator-1"}, **fields)
+    def updated(created: int, account: dict[str, Any]) -> dict[str, Any]:
         return {**event("account.updated", account, account=account_id), "created": created}
 
     enabled = updated(
-        1_800_000_000,
-        payouts_enabled=True,
-        requirements={"currently_due": []},
-        business_type="individual",
-        individual=verified_individual(ADULT),
-        country="GB",
-        default_currency="gbp",
+        1_800_000_000, connect_account(account_id, "creator-1", country="GB", default_currency="gbp")
     )
     restricted = updated(
         1_800_000_010,
-        payouts_enabled=False,
-        requirements={"currently_due": ["external_account"]},
-        business_type="individual",
-        individual=verified_individual(None),
-        country="US",
-        default_currency="usd",
+        connect_account(
+            account_id, "creator-1", enabled=False, dob=None, country="US", default_currency="usd"
+        ),
     )
     assert app.webhooks.handle(PaymentEvent.model_validate(restricted)) == "account_updated"
 
