@@ -215,6 +215,23 @@ def in_stripes_order(
     return end_state(creator)
 
 
+def back_to_onboarded(creator: Creator) -> None:
+    """The profile as onboarding left it, holding no event's state (cheaper than a new creator)."""
+    app = creator.app
+    app.payouts.client.update_item(
+        TableName=app.payouts.table_name,
+        Key={"PK": {"S": f"CREATOR#{creator.user}"}, "SK": {"S": "PROFILE"}},
+        UpdateExpression="SET payouts_enabled = :on, requirements_due = :none, connect_currency = :usd, "
+        "connect_adult_from = :adult REMOVE connect_state_as_of",
+        ExpressionAttributeValues={
+            ":on": {"BOOL": True},
+            ":none": {"L": []},
+            ":usd": {"S": "usd"},
+            ":adult": {"S": "2008-01-01"},
+        },
+    )
+
+
 def stripes_order_end(states: Sequence[AccountState], reversals: Sequence[int]) -> dict[str, Any]:
     """What delivering the history in Stripe's order ends in (the exhaustive tests above run it): the
     last account state, and the transfer's last total reversed with its share of the diamonds back."""
@@ -250,9 +267,11 @@ def test_every_order_of_five_account_updates_ends_as_stripes_order(stripe: FakeP
     expected = in_stripes_order(app, log, states, [], onboarded_creator)
     assert expected["account"] == stripes_order_end(states, [])["account"]
 
-    # When the same five events arrive in each of the 120 orders (one creator each)
+    # When the same five events (new ids each time) arrive in each of the 120 orders, to one creator
+    # set back to the onboarded state before each
+    creator = onboarded_creator(app, log)
     for order in itertools.permutations(range(5)):
-        creator = onboarded_creator(app, log)
+        back_to_onboarded(creator)
         events = history(creator, states, [])
         deliver(creator, [(events[i], False) for i in order])
 
@@ -281,7 +300,7 @@ def test_every_order_of_a_transfers_reversals_with_a_duplicate_ends_as_stripes_o
 
 
 @settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
