@@ -409,10 +409,8 @@ class CreatorService(_PayoutParticipant):
         Stripe delivers events in any order and retries a failed one for days, so an older "payouts
         enabled" can arrive after a newer "restricted". Each event carries the account's whole state
         when it was sent, and the profile keeps the `created` of the event it holds: an older one is
-        acknowledged and changes nothing. Two events of the same second cannot be ordered; the later
-        delivered wins, and Stripe itself refuses a transfer to an account that cannot take it (the
-        batch then voids the withdrawal). Fetching the account on every event would make a Stripe
-        call of every delivery and still race two handlers writing what they fetched.
+        acknowledged and changes nothing. Same-second events cannot be ordered: the later delivered
+        wins (docs/data-model.md, "Any order of Stripe's events", says why not fetch the account).
         """
         account = AccountObject.model_validate(raw)
         user_id = account.metadata.get("user_id") or self._payouts.user_for_account(account.id)
