@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.cfn import LOCAL_ACCOUNT, LOCAL_STREAM_LABEL
+from devstack.iam_books import S3_ACTIONS, athena_resource, dynamodb_export_resource, s3_resource
 from devstack.iam_policies import AuthorizationRequest
 
 
@@ -48,6 +49,7 @@ class ResourceNamer:
     region: str
     key_schemas: Mapping[str, KeySchema] = field(default_factory=dict)  # by table name
     secret_arns: Mapping[str, str] = field(default_factory=dict)  # secret name -> ARN (with its suffix)
+    athena_workgroups: dict[str, str] = field(default_factory=dict)  # query id -> its work group
 
     def table_arn(self, table: str, index: str | None = None) -> str:
         arn = (
@@ -107,6 +109,12 @@ class ResourceNamer:
             return [AuthorizationRequest(action, self.secret_arn(str(params["SecretId"])))]
         if prefix == "sqs" and "QueueUrl" in params:
             return [AuthorizationRequest(action, self.queue_arn(str(params["QueueUrl"])))]
+        if prefix == "s3":
+            return [AuthorizationRequest(f"s3:{S3_ACTIONS.get(operation, operation)}", s3_resource(params))]
+        if prefix == "athena":
+            return [
+                AuthorizationRequest(action, athena_resource(self.region, params, self.athena_workgroups))
+            ]
         if prefix == "events" and operation == "PutEvents":
             buses = {self.bus_arn(e.get("EventBusName")) for e in params.get("Entries", [])}
             return [AuthorizationRequest(action, arn) for arn in sorted(buses)]
@@ -123,6 +131,9 @@ class ResourceNamer:
                 context["dynamodb:EnclosingOperation"] = (outer,)
             return AuthorizationRequest(f"dynamodb:{action}", self.table_arn(table), context)
 
+        export = dynamodb_export_resource(operation, params)
+        if export is not None:
+            return [AuthorizationRequest(f"dynamodb:{operation}", export)]
         if operation in _SINGLE_ITEM:
             key = params.get("Key") or params.get("Item") or {}
             return [item(operation, params["TableName"], key)]

@@ -220,3 +220,8 @@ def acting_as(guard: PermissionGuard | None) -> Iterator[None]:
         yield
     finally:
         _acting.reset(token)
+
+
+def acting_guard() -> PermissionGuard | None:
+    """The guard of the function this thread acts as (stand-ins for AWS check what AWS does for it)."""
+    return _acting.get() or _process_guard

@@ -9,6 +9,7 @@ import pytest
 
 from coins.config import Settings
 from coins.ledger import AccountStatus, Unit
+from coins.repository.ledger.history import GIFTS_PAGE
 from coins.repository.payouts import DueWithdrawal
 from coins.wiring import Services, build_services, services
 from tests.support.apigw import ApiResponse, HandlerClient
@@ -484,3 +485,60 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     # Then it is credited, and the mark still says when the fan first paid
     assert (api.wallet("fan-1").body["coins"], api.wallet("fan-1").body["coin_debt"]) == (0, 528)
     assert first_paid_at() == marked
+
+
+def test_the_gifts_a_payment_funded_are_found_reading_only_them_past_thousands_of_later_entries(
+    app: Services, api: HandlerClient, clock: Clock
+) -> None:
+    # Given a fan who paid, gave 300 coins of gifts, and then, from two days on, made 3,000 more
+    # entries of each kind their history holds (copies of the real ones: a gift, a purchase's row)
+    api.go_live("creator-a")
+    paid_from = clock.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    bought(app, api)
+    gift(api, "creator-a", "hand_hearts", 3, "g1")
+    client, table = app.repository.client, app.settings.table_name
+    partition = client.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": "HIST#fan-1#0"}},
+    )["Items"]
+    (row,) = [r for r in partition if r["code"]["S"] == "purchase"]
+    (entry,) = client.query(
+        TableName=table,
+        IndexName="History",
+        KeyConditionExpression="HPK = :fan",
+        FilterExpression="code = :gift",
+        ExpressionAttributeValues={":fan": {"S": "fan-1"}, ":gift": {"S": "gift"}},
+    )["Items"]
+    gift_item = client.get_item(
+        TableName=table, Key={"PK": {"S": f"XFER#{entry['transfer_id']['S']}"}, "SK": {"S": "XFER"}}
+    )["Item"]
+    writes: list[Any] = []
+    for n in range(3000):
+        at = (clock.now + timedelta(days=2, seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        gift_id, row_id = f"gi_{n:030x}", f"tr_{n:030x}"
+        later_gift = {**gift_item, "PK": {"S": f"XFER#{gift_id}"}, "transfer_id": {"S": gift_id}}
+        later_gift |= {"created_at": {"S": at}, "HSK": {"S": f"{at}#{gift_id}#coins"}}
+        later_row = {**row, "SK": {"S": f"{at}#{row_id}#coins"}, "transfer_id": {"S": row_id}}
+        later_row |= {"created_at": {"S": at}, "HSK": {"S": f"{at}#{row_id}#coins"}}
+        writes += [{"PutRequest": {"Item": later_gift}}, {"PutRequest": {"Item": later_row}}]
+    for start in range(0, len(writes), 25):
+        client.batch_write_item(RequestItems={table: writes[start : start + 25]})
+    scanned: list[int] = []
+
+    def count_read(parsed: dict[str, Any], **_: Any) -> None:
+        found = parsed.get("Items") or [i for got in parsed.get("Responses", {}).values() for i in got]
+        scanned.append(int(parsed.get("ScannedCount", len(found))))
+
+    client.meta.events.register("after-call.dynamodb", count_read)
+
+    # When the chargeback defence asks which creators the payment's 300 coins reached
+    try:
+        reached = app.repository.history.gift_recipients_since("fan-1", paid_from, coins=300)
+    finally:
+        client.meta.events.unregister("after-call.dynamodb", count_read)
+
+    # Then it finds the one gift, having read about a page of the fan's history, not all 6,000
+    # entries made since
+    assert [(g.creator_id, g.coins) for g in reached] == [("creator-a", 300)]
+    assert sum(scanned) <= 2 * GIFTS_PAGE

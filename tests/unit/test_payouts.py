@@ -9,7 +9,7 @@ from coins.config import Settings
 from coins.errors import AccountFrozen, BelowMinimum, InsufficientFunds, LimitExceeded, NotEligible
 from coins.ledger import AccountStatus, Unit
 from coins.payment_events import PaymentEvent
-from coins.repository.payouts import DueWithdrawal
+from coins.repository.payouts import DueWithdrawal, Withdrawal, WithdrawalStatus
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
@@ -665,3 +665,65 @@ def test_an_older_account_updated_delivered_late_never_overwrites_a_newer_one(
     profile = app.payouts.get_profile("creator-1")
     assert profile is not None
     assert (profile.payouts_enabled, profile.adult_from, profile.connect_currency) == (False, None, "usd")
+
+
+def test_the_earnings_say_when_the_payout_account_can_be_paid(app: Services, api: HandlerClient) -> None:
+    # Given a creator who has not onboarded: no payout account
+    api.wallet("creator-1")
+    assert app.creators.earnings("creator-1")["payout_account"] == "none"
+
+    # When onboarding created the account but Stripe has not enabled payouts (or verified the holder)
+    onboarded(app, enabled=False)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+    onboarded(app, verified_dob=None)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+
+    # Then only Stripe's word that it can be paid, for an adult, opens it: what a withdrawal checks
+    onboarded(app)
+    assert app.creators.earnings("creator-1")["payout_account"] == "ready"
+    grant_diamonds(api, "creator-1", 5_000)
+    assert withdraw(app, 2_000)["status"] == "reserved"
+
+
+def test_the_earnings_page_reads_the_latest_withdrawals_only_past_thousands_of_them(app: Services) -> None:
+    # Given a creator with 2,500 withdrawals on record (each written as the reservation writes it:
+    # the withdrawal and its time-ordered pointer), one a minute
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    writes: list[Any] = []
+    for n in range(2500):
+        created = start + timedelta(minutes=n)
+        withdrawal = Withdrawal(
+            withdrawal_id=f"wd_{n:05d}",
+            user_id="creator-1",
+            diamonds=2000,
+            amount=1000,
+            currency="usd",
+            status=WithdrawalStatus.PAID,
+            created_at=created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            day=created.date().isoformat(),
+            account_id="acct_1",
+            request_hash="h",
+        )
+        guards = app.payouts.reservation_guards(withdrawal, daily_cap=100_000, legacy_currency="usd")
+        writes += [{"PutRequest": {"Item": g.write["Put"]["Item"]}} for g in guards if "Put" in g.write]
+    client = app.payouts.client
+    for at in range(0, len(writes), 25):
+        client.batch_write_item(RequestItems={app.payouts.table_name: writes[at : at + 25]})
+    read: list[int] = []
+
+    def count_items(parsed: dict[str, Any], **_: Any) -> None:
+        items = parsed.get("Items") or [i for found in parsed.get("Responses", {}).values() for i in found]
+        read.append(len(items))
+
+    client.meta.events.register("after-call.dynamodb", count_items)
+
+    # When the creator opens their earnings page
+    try:
+        payouts = app.creators.earnings("creator-1")["payouts"]
+    finally:
+        client.meta.events.unregister("after-call.dynamodb", count_items)
+
+    # Then it lists the 20 latest, newest first, having read only those (the wallet's two reads
+    # aside): not all 2,500 withdrawals sorted in memory
+    assert [p["withdrawal_id"] for p in payouts] == [f"wd_{n:05d}" for n in range(2499, 2479, -1)]
+    assert sum(read) <= 20 + 20 + 8

@@ -23,6 +23,7 @@ from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.ledger_check import check
 from coins.payment_events import PaymentEvent
+from coins.repository.audit import AuditRepository
 from coins.repository.payouts import DueWithdrawal, WithdrawalStatus
 from coins.repository.stripe_events import StripeEventLog
 from coins.wiring import Services, build_services
@@ -200,7 +201,9 @@ def end_state(creator: Creator) -> dict[str, Any]:
 
 def assert_clean(creator: Creator) -> None:
     report = check(
-        creator.app.audit.read_ledger(segments=1),
+        AuditRepository(creator.app.settings.table_name, client=creator.app.repository.client).read_ledger(
+            segments=1
+        ),
         diamonds_per_coin=creator.app.settings.diamond_rate.diamonds_per_coin,
         stripe=None,
     )

@@ -370,6 +370,15 @@ class AdminService:
 
         return first_response(self._transfers, outcome, request_hash, receipt)
 
+    def pending_adjustments(
+        self, *, limit: int, cursor: str | None
+    ) -> tuple[list[Mapping[str, Any]], str | None]:
+        """The adjustments waiting for a second admin, oldest first: who asked, for whom, and why."""
+        waiting, next_cursor = self._adjustments.list_pending(
+            limit=limit, cursor=cursor, now_epoch=int(self._clock().timestamp())
+        )
+        return [pending_view(p) for p in waiting], next_cursor
+
     def set_status(
         self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str | None
     ) -> Mapping[str, Any]:

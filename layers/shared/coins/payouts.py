@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from coins.creators import payout_account_state
 from coins.errors import (
     BelowMinimum,
     Busy,
@@ -45,13 +46,14 @@ from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.records import PendingBucket
 from coins.repository.ledger.transfers import TransferRepository
-from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.repository.payouts import (
+    CreatorProfile,
     PayoutRepository,
     Withdrawal,
     WithdrawalStateConflict,
     WithdrawalStatus,
 )
+from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.stripe_adapter import ConnectAccount, PaymentProviderError
 
 logger = Logger(child=True)
@@ -283,14 +285,18 @@ class CreatorService(_PayoutParticipant):
 
     def payout_currency(self, user_id: str) -> PayoutCurrency:
         """What the creator is paid in now: their Connect account's currency where we pay in it."""
-        profile = self._payouts.get_profile(user_id)
+        return self._currency_of(self._payouts.get_profile(user_id))
+
+    def _currency_of(self, profile: CreatorProfile | None) -> PayoutCurrency:
         return self._policy.currency_for(profile.connect_currency if profile is not None else None)
 
     def earnings(self, user_id: str) -> Mapping[str, Any]:
         wallet = self._balances.get_wallet(user_id)
-        currency = self.payout_currency(user_id)
+        profile = self._payouts.get_profile(user_id)
+        currency = self._currency_of(profile)
         value = currency.value_of
         return {
+            "payout_account": payout_account_state(profile, self._clock().date()),
             "currency": currency.code,
             "currency_decimals": currency.rules.decimals,
             "minimum_withdrawal": currency.min_withdrawal,

@@ -54,6 +54,11 @@ class PaymentEventDispatcher:
         self._clock = clock
         self._livemode = livemode
 
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type it acts on: the webhook endpoints are registered for exactly these."""
+        return frozenset(self._handlers) | frozenset(self._state_handlers)
+
     def handle(self, event: PaymentEvent) -> str:
         """Applies one event; returns what happened, for the log and the reply."""
         if event.livemode != self._livemode:

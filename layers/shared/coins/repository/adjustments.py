@@ -12,6 +12,11 @@ Adjustments committed without a second admin count towards rolling 24-hour total
 admin and unit and one per (admin, user, unit) (`ADJTOTAL#<scope>` / `ROLLING`): hourly buckets,
 rewritten whole with a compare-and-set on their version inside the adjustment's own transaction, so
 splitting one large grant into many small ones, or sending them at once, cannot pass the threshold.
+
+While it waits it is also in GSI1 under `ADJ_PENDING`, sorted by when it was asked for (a sparse
+entry: approval removes it, and the table's TTL on `expires_at` deletes an expired one with its
+entry), so the admin page lists what waits with one bounded Query per page, however long the
+history of adjustments grows. Large adjustments are rare, so this one index partition is never hot.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coins.errors import Busy, Forbidden, InvalidRequest, NotFound
-from coins.repository._dynamo import default_client, put_if_absent, ser, to_item, unmarshal
+from coins.repository._dynamo import (
+    batch_get,
+    decode_cursor,
+    default_client,
+    encode_cursor,
+    put_if_absent,
+    ser,
+    to_item,
+    unmarshal,
+)
 from coins.repository.ledger.records import Guard
 
 if TYPE_CHECKING:
@@ -30,6 +44,7 @@ if TYPE_CHECKING:
 PENDING_SK = "ADJ"
 ROLLING_SK = "ROLLING"
 ROLLING_HOURS = 24
+PENDING_INDEX_PK = "ADJ_PENDING"  # GSI1 partition of the adjustments waiting for approval
 PENDING = "pending_approval"
 APPROVED = "approved"
 
@@ -77,6 +92,10 @@ def _rolling_key(scope: str) -> dict[str, Any]:
     return {"PK": {"S": f"ADJTOTAL#{scope}"}, "SK": {"S": ROLLING_SK}}
 
 
+def _pending_sort_key(pending: PendingAdjustment) -> str:
+    return f"{pending.requested_at}#{pending.adjustment_id}"
+
+
 def _key(adjustment_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"XFER#{adjustment_id}"}, "SK": {"S": PENDING_SK}}
 
@@ -122,6 +141,8 @@ class AdjustmentRepository:
                 "request_hash": pending.request_hash,
                 "expires_at": pending.expires_at,
                 "status": pending.status,
+                "GSI1PK": PENDING_INDEX_PK,
+                "GSI1SK": _pending_sort_key(pending),
             }
         )
         put, old = put_if_absent(self.client, self.table_name, item)
@@ -135,6 +156,37 @@ class AdjustmentRepository:
     def get(self, adjustment_id: str) -> PendingAdjustment | None:
         found = self.client.get_item(TableName=self.table_name, Key=_key(adjustment_id), ConsistentRead=True)
         return pending_of(unmarshal(found["Item"])) if "Item" in found else None
+
+    def list_pending(
+        self, *, limit: int, cursor: str | None, now_epoch: int
+    ) -> tuple[list[PendingAdjustment], str | None]:
+        """The adjustments still waiting, oldest request first: one page of GSI1 keys, then their items.
+
+        The index holds keys only and is read eventually, so each item is read (consistently) and
+        one approved or expired since is left out; the cursor is the last index key read.
+        """
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pending",
+            "ExpressionAttributeValues": {":pending": ser(PENDING_INDEX_PK)},
+            "Limit": limit,
+        }
+        if cursor:
+            params["KeyConditionExpression"] += " AND GSI1SK > :after"
+            params["ExpressionAttributeValues"][":after"] = ser(decode_cursor(cursor))
+        answer = self.client.query(**params)
+        keys = [{"PK": item["PK"], "SK": item["SK"]} for item in answer.get("Items", [])]
+        found = {row["PK"]: row for row in batch_get(self.client, self.table_name, keys)}
+        waiting = [
+            pending_of(found[key["PK"]["S"]])
+            for key in keys
+            if key["PK"]["S"] in found
+            and found[key["PK"]["S"]].get("status") == PENDING
+            and int(found[key["PK"]["S"]]["expires_at"]) > now_epoch
+        ]
+        last = answer.get("LastEvaluatedKey", {}).get("GSI1SK", {}).get("S")
+        return waiting, (encode_cursor(last) if last else None)
 
     def approval_guard(self, adjustment_id: str, approver_id: str, now: str, now_epoch: int) -> Guard:
         """Holds only while the adjustment is pending, unexpired and the approver is not its requester;
@@ -154,9 +206,10 @@ class AdjustmentRepository:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": _key(adjustment_id),
-                    # The approval record outlives the TTL that expires unapproved requests.
+                    # The approval record outlives the TTL that expires unapproved requests, and
+                    # leaves the index of what waits.
                     "UpdateExpression": "SET #status = :approved, approved_by = :by, approved_at = :at, "
-                    "approval_deadline = expires_at REMOVE expires_at",
+                    "approval_deadline = expires_at REMOVE expires_at, GSI1PK, GSI1SK",
                     "ConditionExpression": "#status = :pending AND requested_by <> :by AND expires_at > :epoch",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": {

@@ -25,6 +25,9 @@ CLOCK_MARGIN = timedelta(hours=1)
 # A gift is settled while its stream record lives (24 hours) or, after a failure, replayed from
 # the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
 SETTLED_WITHIN = timedelta(hours=25)
+# The fan's history entries read per page while looking for the gifts a payment funded: a page is
+# about what the payment's coins bought, not the 1 MB a Query returns by default.
+GIFTS_PAGE = 100
 SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
 
 
@@ -79,14 +82,18 @@ class HistoryRepository:
         """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
 
         For the chargeback defence: which creators received coins a refunded or disputed payment
-        had funded. A gift's transfer item is the fan's history entry, so this is one Query of the
-        fan's `History` index partition (gift entries only), and a BatchGetItem of the transfers
-        for the creator's exact share. Gifts refunded at settlement (their creator could not
-        receive) are left out and do not count towards `coins`: those coins came back to the fan.
+        had funded. A gift's transfer item is the fan's history entry, so this is a Query of the
+        fan's `History` index partition (gift entries only), a page of GIFTS_PAGE entries at a
+        time, and a BatchGetItem of the transfers for the creator's exact share. Gifts refunded
+        at settlement (their creator could not receive) are left out and do not count towards
+        `coins`: those coins came back to the fan. Their refund rows are read only as far as the
+        gifts counted so far could have been refunded (SETTLED_WITHIN after the last one), so the
+        whole look-up reads what the order's coins paid for, however much the fan did since.
         The index is eventually consistent: a gift sent a moment ago may be missing; the next event
         about the order reconciles again.
         """
-        refunded = self._refunded_gifts(fan_id, since)
+        refunded: set[str] = set()
+        refunds_read_to = _shifted(since, -CLOCK_MARGIN)
         gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
         covered = 0
         query: dict[str, Any] = {
@@ -102,12 +109,17 @@ class HistoryRepository:
                 ":coins": {"S": AccountKind.COINS.value},
             },
             "ScanIndexForward": True,
+            "Limit": GIFTS_PAGE,
         }
         while covered < coins:
             answer = self._table.client.query(**query)
-            for raw in answer.get("Items", []):
-                row = unmarshal(raw)
-                if not row.get("counterparty_id") or row["transfer_id"] in refunded:
+            page = [row for row in map(unmarshal, answer.get("Items", [])) if row.get("counterparty_id")]
+            for row in page:
+                refunded_by = _shifted(row["created_at"], SETTLED_WITHIN)
+                if refunded_by > refunds_read_to:
+                    refunded |= self._refunded_gifts(fan_id, refunds_read_to, refunded_by)
+                    refunds_read_to = refunded_by
+                if row["transfer_id"] in refunded:
                     continue
                 gift_coins = -int(row["amount"])
                 gifts.append((row["transfer_id"], row["created_at"], row["counterparty_id"], gift_coins))
@@ -128,19 +140,22 @@ class HistoryRepository:
             for transfer_id, created_at, creator, gift_coins in gifts
         ]
 
-    def _refunded_gifts(self, fan_id: str, since: str) -> set[str]:
-        """The fan's gifts from `since` on that the settlement refunded (their refund rows, which
-        live in the fan's first history partition, list them)."""
+    def _refunded_gifts(self, fan_id: str, start: str, end: str) -> set[str]:
+        """The gifts the settlement refunded to the fan between `start` and `end` (their refund
+        rows, which live in the fan's first history partition, list them)."""
         refunded: set[str] = set()
+        if end <= start:
+            return refunded
         query: dict[str, Any] = {
             "TableName": self._table.name,
-            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
             "FilterExpression": "#kind = :refund",
             "ProjectionExpression": "settles",
             "ExpressionAttributeNames": {"#kind": "kind"},
             "ExpressionAttributeValues": {
                 ":pk": {"S": history_pk(fan_id, 0)},
-                ":since": {"S": _shifted(since, -CLOCK_MARGIN)},
+                ":start": {"S": start},
+                ":end": {"S": end},
                 ":refund": {"S": REFUND_ROW},
             },
             "ConsistentRead": True,
