@@ -34,7 +34,7 @@ import boto3
 import botocore.handlers
 from botocore.response import StreamingBody
 
-from devstack import permissions
+from devstack import iam_policies, permissions
 from devstack.iam_books import glue_resources
 from devstack.local_athena import LocalAthena
 from devstack.table_export import Export, ExportWriter, new_export_id, read_exports, scan_table, table_state
@@ -273,8 +273,8 @@ class LocalBooks:
         if guard is None:
             return
         for resource in glue_resources(guard.namer.region, self.database, table):
-            decision = permissions.decide(
-                guard.statements, permissions.AuthorizationRequest(f"glue:{action}", resource)
+            decision = iam_policies.decide(
+                guard.statements, iam_policies.AuthorizationRequest(f"glue:{action}", resource)
             )
             if guard.recorder is not None:
                 guard.recorder.record(guard.function, decision)

@@ -131,6 +131,26 @@ def test_every_admin_route_needs_the_admin_scope_at_the_gateway() -> None:
     assert all(not r.scopes for r in http_routes() if not r.path.startswith("/v1/admin/"))
 
 
+def test_an_approved_adjustments_record_loses_its_ttl_so_the_approval_is_kept(
+    api: HandlerClient, threshold: int
+) -> None:
+    # Given an approved adjustment (its request carried a TTL for when nobody approves it)
+    asked = adjust(api, 5000)
+    assert approve(api, asked.body["adjustment_id"]).status == 201
+
+    # When DynamoDB's TTL sweeper looks at the pending item
+    repository = services().repository
+    item = repository.client.get_item(
+        TableName=repository.table_name,
+        Key={"PK": {"S": f"XFER#{asked.body['adjustment_id']}"}, "SK": {"S": "ADJ"}},
+    )["Item"]
+
+    # Then it has no expires_at to delete it by, and keeps who approved it and the deadline it had
+    assert "expires_at" not in item
+    assert item["approved_by"] == {"S": "admin-2"}
+    assert "approval_deadline" in item
+
+
 def pending_list(api: HandlerClient, *, admin: str = "admin-2", **query: str) -> ApiResponse:
     return api.call("GET", PENDING, sub=admin, groups=("admins",), query=query)
 

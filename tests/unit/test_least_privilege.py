@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from coins.ledger_check import StripeReader
+from devstack.iam_policies import compile_policies
 from devstack.least_privilege import read_decisions, refused_calls, unused_grants
 from devstack.local_env import LocalServices, stack_values
-from devstack.permissions import compile_policies
 from devstack.template import ROOT, function_specs, load_function_module, load_template
 
 TEMPLATE = load_template()

@@ -20,20 +20,17 @@ from devstack.cfn import LocalStackValues
 from devstack.event_filters import FilterNotUnderstood, filter_matches
 from devstack.event_sources import drain, sqs_sources, stream_record, stream_sources
 from devstack.gateway import Gateway
-from devstack.local_env import LocalServices, function_environments, stack_values
-from devstack.permissions import (
+from devstack.iam_policies import (
     AuthorizationRequest,
-    KeySchema,
-    PermissionGuard,
     PolicyNotUnderstood,
-    ResourceNamer,
     Statement,
     _statement,
-    acting_as,
     compile_policies,
     decide,
-    install,
 )
+from devstack.iam_requests import KeySchema, ResourceNamer
+from devstack.local_env import LocalServices, function_environments, stack_values
+from devstack.permissions import PermissionGuard, acting_as, install
 from devstack.stripe_sim.forms import decode_form
 from devstack.template import Route, function_specs, load_template, table_definition
 from devstack.tokens import InvalidToken, jwks, mint_token, verify_token

@@ -16,7 +16,7 @@ from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
-from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.support.stripe_events import connect_account, event, stripe_object
 
 ADULT = "1990-01-01"
 
@@ -48,15 +48,7 @@ def onboarded(
     app: Services, user: str = "creator-1", *, enabled: bool = True, verified_dob: str | None = ADULT
 ) -> str:
     account_id = str(app.creators.onboard(user_id=user, country="US", birthdate=ADULT)["account_id"])
-    account = stripe_object(
-        "account",
-        id=account_id,
-        payouts_enabled=enabled,
-        metadata={"user_id": user},
-        requirements={"currently_due": [] if enabled else ["external_account"]},
-        business_type="individual",
-        individual=verified_individual(verified_dob),
-    )
+    account = connect_account(account_id, user, enabled=enabled, dob=verified_dob)
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
 
@@ -640,6 +632,39 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
 
     # Then nothing was reserved
     assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000
+
+
+def test_an_older_account_updated_delivered_late_never_overwrites_a_newer_one(
+    app: Services, api: HandlerClient
+) -> None:
+    # Given an account Stripe enabled at T (that delivery failed), then restricted at T+10 (delivered)
+    account_id = str(app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)["account_id"])
+    grant_diamonds(api, "creator-1", 5000)
+
+    def updated(created: int, account: dict[str, Any]) -> dict[str, Any]:
+        return {**event("account.updated", account, account=account_id), "created": created}
+
+    enabled = updated(
+        1_800_000_000, connect_account(account_id, "creator-1", country="GB", default_currency="gbp")
+    )
+    restricted = updated(
+        1_800_000_010,
+        connect_account(
+            account_id, "creator-1", enabled=False, dob=None, country="US", default_currency="usd"
+        ),
+    )
+    assert app.webhooks.handle(PaymentEvent.model_validate(restricted)) == "account_updated"
+
+    # When Stripe's retry of the older event arrives
+    outcome = app.webhooks.handle(PaymentEvent.model_validate(enabled))
+
+    # Then it is acknowledged as stale, and the newer state stands: no payout, no older DOB or currency
+    assert outcome == "stale_account_state"
+    with pytest.raises(NotEligible):
+        withdraw(app, 5000)
+    profile = app.payouts.get_profile("creator-1")
+    assert profile is not None
+    assert (profile.payouts_enabled, profile.adult_from, profile.connect_currency) == (False, None, "usd")
 
 
 def test_the_earnings_say_when_the_payout_account_can_be_paid(app: Services, api: HandlerClient) -> None:

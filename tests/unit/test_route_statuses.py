@@ -127,7 +127,7 @@ class World:
         assert profile is not None
         assert profile.account_id is not None
         self.services.payouts.update_account_state(
-            user, profile.account_id, True, (), adult_from="2008-01-01"
+            user, profile.account_id, True, (), adult_from="2008-01-01", as_of=0
         )
 
     def dynamodb_conflicts(self) -> None:

@@ -403,9 +403,21 @@ class CreatorService(_PayoutParticipant):
     # ---------------------------------------------------------------- Stripe events
 
     def event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any]], str]]:
-        return {"account.updated": self._account_updated, "transfer.reversed": self._transfer_reversed}
+        # transfer.reversed carries the total reversed so far: any order ends the same (see below).
+        return {"transfer.reversed": self._transfer_reversed}
 
-    def _account_updated(self, raw: Mapping[str, Any]) -> str:
+    def state_event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any], int], str]]:
+        return {"account.updated": self._account_updated}
+
+    def _account_updated(self, raw: Mapping[str, Any], created: int) -> str:
+        """Takes the account's state from the newest event only (by its `created`).
+
+        Stripe delivers events in any order and retries a failed one for days, so an older "payouts
+        enabled" can arrive after a newer "restricted". Each event carries the account's whole state
+        when it was sent, and the profile keeps the `created` of the event it holds: an older one is
+        acknowledged and changes nothing. Same-second events cannot be ordered: the later delivered
+        wins (docs/data-model.md, "Any order of Stripe's events", says why not fetch the account).
+        """
         account = AccountObject.model_validate(raw)
         user_id = account.metadata.get("user_id") or self._payouts.user_for_account(account.id)
         if user_id is None:
@@ -414,7 +426,7 @@ class CreatorService(_PayoutParticipant):
         # The age the payouts rely on is the one Stripe verified, not the token's birthdate claim.
         born = account.verified_birthdate()
         adult_from = _adult_from(born).isoformat() if born is not None else None
-        updated = self._payouts.update_account_state(
+        return self._payouts.update_account_state(
             user_id,
             account.id,
             account.payouts_enabled,
@@ -422,8 +434,8 @@ class CreatorService(_PayoutParticipant):
             adult_from=adult_from,
             country=account.country,
             currency=account.default_currency,
-        )
-        return "account_updated" if updated else "unknown_account"
+            as_of=created,
+        ).value
 
     def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:
         """Returns the diamonds of the reversed share of a payout, once, however events interleave.

@@ -401,7 +401,11 @@ class Services:
             **self.creators.event_handlers(),
         }
         return PaymentEventDispatcher(
-            self.stripe_events, handlers, self.clock, livemode=self.settings.stripe_livemode
+            self.stripe_events,
+            handlers,
+            self.clock,
+            state_handlers=self.creators.state_event_handlers(),
+            livemode=self.settings.stripe_livemode,
         )
 
 

@@ -41,6 +41,14 @@ DUE_BUCKETS = 16  # the payouts-due index is spread over this many partitions
 CREATOR_BUCKETS = 8
 
 
+class AccountStateUpdate(StrEnum):
+    """What an account.updated event did to the creator's profile (the webhook's outcome)."""
+
+    UPDATED = "account_updated"
+    STALE = "stale_account_state"  # a newer event's state is already held
+    UNKNOWN = "unknown_account"
+
+
 class WithdrawalStatus(StrEnum):
     RESERVED = "reserved"
     PAID = "paid"
@@ -267,11 +275,23 @@ class PayoutRepository:
         *,
         country: str | None = None,
         currency: str | None = None,
-    ) -> bool:
+        as_of: int,
+    ) -> AccountStateUpdate:
+        """The account's state as an event created at `as_of` (Stripe's `created`, seconds) gave it,
+        unless the profile holds a newer event's (the same second applies: it cannot be ordered)."""
         update, values = _connect_details(
-            "SET payouts_enabled = :enabled, requirements_due = :due", country, currency
+            "SET payouts_enabled = :enabled, requirements_due = :due, connect_state_as_of = :as_of",
+            country,
+            currency,
         )
-        values.update({":enabled": ser(payouts_enabled), ":due": ser(list(due)), ":acct": ser(account_id)})
+        values.update(
+            {
+                ":enabled": ser(payouts_enabled),
+                ":due": ser(list(due)),
+                ":acct": ser(account_id),
+                ":as_of": ser(as_of),
+            }
+        )
         if adult_from is None:
             update += " REMOVE connect_adult_from"
         else:
@@ -282,14 +302,22 @@ class PayoutRepository:
                 TableName=self.table_name,
                 Key=_profile_key(user_id),
                 UpdateExpression=update,
-                ConditionExpression="account_id = :acct",
+                ConditionExpression="account_id = :acct AND "
+                "(attribute_not_exists(connect_state_as_of) OR connect_state_as_of <= :as_of)",
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raw: Any = exc.response.get("Item") or {}
+            held = unmarshal(raw)
+            return (
+                AccountStateUpdate.STALE
+                if held.get("account_id") == account_id
+                else AccountStateUpdate.UNKNOWN
+            )
+        return AccountStateUpdate.UPDATED
 
     def record_creator_shards(self, configured: int) -> int:
         """The most pending shards any creator was ever written with, raised to `configured`.
