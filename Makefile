@@ -19,6 +19,9 @@ CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 # make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
 TEST_WORKERS ?= 2
+# Each worker is handed tests as it frees up, in collection order (tests/conftest.py puts the longest
+# first), and the tests that share a module-scoped fixture together (xdist_group), set up once.
+XDIST_ARGS ?= --dist loadgroup --no-loadscope-reorder
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 SAM_LOCK := requirements/sam.txt
@@ -30,7 +33,7 @@ TOOL_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 
 .PHONY: help deps java browser dev token test lint typecheck unit integration e2e bench openapi payouts clean \
-	lock template-checks build screenshots simulate check-ledger
+	lock template-checks build screenshots simulate check-ledger preflight audit statement
 
 help:
 	@echo "make dev      run the local stack (API on :3000, Stripe simulator on :12111, AWS on :12112) [PERMISSIONS=warn|off] [LIVEMODE=1] [RESET=1]"
@@ -39,16 +42,22 @@ help:
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
 	@echo "make simulate SEEDS=1000 [STEPS=60]   the seeded lifecycle simulation; SEED=s [ONLY=1,4] replays one"
 	@echo "make check-ledger   check the local stack's ledger and reconcile it with its Stripe simulator"
+	@echo "make preflight ENV=dev|prod   before a deploy: its secrets, Stripe's webhook endpoints, the JWT issuer"
+	@echo "make audit    export the local table in DynamoDB's export format and run the full audit on DuckDB [FULL=1]"
+	@echo "make statement DATE=YYYY-MM-DD   the day's financial statement of the local stack, tied out with Stripe's"
 	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
 	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
 # Exactly the locked versions, each checked against its hash; the project itself is installed
 # editable on top, without its dependencies (they all came from the lock) and with the lock's
-# setuptools (no download at build time).
+# setuptools (no download at build time). pip installs the lock's uv (its lines, hashes checked),
+# and uv the rest: many times faster than pip, and from uv's cache on a machine that has one.
 $(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	awk '/^uv==/ { keep = 1; print; next } keep && /^ +--hash=/ { print; next } { keep = 0 }' $(DEV_LOCK) > $(VENV)/uv.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.txt
+	$(BIN)/uv pip install --quiet --require-hashes --no-deps --python $(PY) -r $(DEV_LOCK)
+	$(BIN)/uv pip install --quiet --no-deps --no-build-isolation --python $(PY) -e .
 	touch $@
 
 # uv (from the dev lock) installs the tools' locks, hashes required: it is many times faster than pip.
@@ -117,14 +126,22 @@ lint: $(VENV)/.installed
 
 # The template, three ways: cfn-lint, SAM's own validation (the transform, then cfn-lint on its
 # output), and checkov's security checks (every skipped check is justified in the template).
+# checkov drops the resources whose Condition is false with the parameters' defaults, so it also
+# reads a copy with the optional web app turned on (WebApp=cloudfront).
+WEBAPP_TEMPLATE := .aws-sam/checks/template-webapp.yaml
 template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(TOOL_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(TOOL_ENV) $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+	mkdir -p $(dir $(WEBAPP_TEMPLATE))
+	$(PY) -c 'import pathlib, sys; off = "  WebApp:\n    Type: String\n    Default: none\n"; \
+		text = pathlib.Path("template.yaml").read_text(); assert off in text, "WebApp parameter not found"; \
+		pathlib.Path(sys.argv[1]).write_text(text.replace(off, off.replace("none", "cloudfront")))' $(WEBAPP_TEMPLATE)
+	$(TOOL_ENV) $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file $(WEBAPP_TEMPLATE)
 
 # The deployable artefacts, as `sam deploy` uploads them: the layer's packages for arm64 from its lock.
 build: $(SAM_VENV)/.installed
-	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(TOOL_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(TOOL_ENV) $(SAM_VENV)/bin/sam build --parallel --template template.yaml
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy layers/shared/coins devstack functions tests bench
@@ -138,9 +155,15 @@ integration: deps
 e2e: deps browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-# REQUIRE_BUILD: the tests of the built layer fail (rather than skip) when it is missing.
-test: deps browser lint typecheck template-checks build
-	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
+# The checks and the build run two at a time (each mostly one core), then the tests on both cores;
+# the recipe prints how long it took (`make test: N s`). REQUIRE_BUILD: the tests of the built layer
+# fail (rather than skip) when it is missing.
+test: deps browser
+	@started=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck template-checks build && \
+	REQUIRE_BUILD=1 $(BIN)/pytest tests -n $(TEST_WORKERS) $(XDIST_ARGS) $(PYTEST_ARGS); status=$$?; \
+	echo "make test: $$(( $$(date +%s) - started )) s after the installs, exit $$status (load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	exit $$status
 
 bench: deps
 	$(PY) -m bench
@@ -169,6 +192,27 @@ check-ledger: $(VENV)/.installed
 	$(PY) -m devstack.check_ledger $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
 		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL)) \
 		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL)) $(if $(LIVEMODE),--livemode)
+
+# Before a deploy: the environment's secrets, Stripe's webhook endpoints and the JWT issuer (docs/deploy.md,
+# section 4), with your AWS credentials; STRIPE_API_KEY (a key of the environment's mode that may read
+# webhook endpoints) for the endpoints. ENV=dev|prod; API_URL and OVERRIDES="Name=value ..." optional.
+preflight: $(VENV)/.installed
+	@test -n "$(ENV)" || { echo "make preflight ENV=dev|prod"; exit 2; }
+	$(PY) -m devstack.preflight --env $(ENV) $(if $(API_URL),--api-url $(API_URL)) \
+		$(if $(OVERRIDES),--parameter-overrides $(OVERRIDES))
+
+# The full audit of `make dev`'s table: exported in DynamoDB's export format under .local/books/
+# (incrementally, or FULL=1 for a new full export), then the audit's SQL on DuckDB, as Athena runs it.
+audit: $(VENV)/.installed
+	$(PY) -m devstack.audit $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) $(if $(TABLE),--table $(TABLE)) \
+		$(if $(FULL),--full)
+
+# The day's statement (UTC, default today): the table exported as for make audit, the statement's
+# SQL on DuckDB, tied out with the Stripe simulator's balance transactions; CSV and Parquet under
+# .local/books/statements/<date>/.
+statement: $(VENV)/.installed
+	$(PY) -m devstack.statement $(if $(DATE),--date $(DATE)) $(if $(DYNAMODB_URL),--dynamodb-url $(DYNAMODB_URL)) \
+		$(if $(TABLE),--table $(TABLE)) $(if $(STRIPE_URL),--stripe-url $(STRIPE_URL))
 
 payouts: $(VENV)/.installed
 	$(PY) -m devstack.payouts $(if $(AS_OF),--as-of $(AS_OF)) $(if $(PERMISSIONS),--permissions $(PERMISSIONS))

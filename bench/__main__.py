@@ -8,7 +8,11 @@ count that does not depend on speed; written to bench/results/ and docs/performa
    and payout (metered on the client); p50/p99 gift latency against a bare GetItem; gift
    throughput against raw boto3 replays of the handler's own calls and against the old design;
    one hot creator under injected transaction conflicts; the payout batch at two sizes.
-3. Cost per million gifts on AWS from those counts.
+3. What a gift stores in the table and writes to the logs (bench/footprint.py).
+4. Cost per million gifts on AWS from those counts, and a month's bill with every line item
+   (bench/cost.py), written to docs/deploy.md.
+5. The books: the audit's time and memory per million items on DuckDB at two table sizes (built as
+   export files), and the monthly cost of exports and audits (`--only-books` runs just this part).
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.books import bench_audit as bench_books
 from bench.coldstart import bench_cold_starts
-from bench.cost import cost_per_million_gifts
+from bench.cost import price
+from bench.footprint import bench_footprint
 from bench.gifts import (
     bench_hot_creator,
     bench_latency,
@@ -38,12 +44,6 @@ from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND
 from bench.payout_batch import bench_payout_batch
 from bench.stack import BENCH_ABUSE_LIMITS, Api, local_stack
 from coins.config import Settings
-from devstack.template import functions, load_template
-
-
-def memory_mb(function: str) -> int:
-    globals_ = load_template()["Globals"]["Function"]
-    return int(functions()[function].get("MemorySize", globals_.get("MemorySize", 128)))
 
 
 def settlement_ceiling(settlement: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +97,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--no-doc", action="store_true", help="leave docs/performance.md as it is (a trial run)"
     )
+    parser.add_argument(
+        "--books-sizes", default="100000,1000000", help="table sizes (items) the audit is timed at; '' skips"
+    )
+    parser.add_argument(
+        "--only-books",
+        action="store_true",
+        help="only the books' figures, kept with the last run's others in bench/results/latest.json",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    book_sizes = [int(s) for s in args.books_sizes.split(",") if s.strip()]
+    if args.only_books:
+        previous = report.load(args.output)
+        log(f"the books at {book_sizes} items")
+        previous["books"] = bench_books(book_sizes) | {
+            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+        }
+        print(report.write(previous, output=args.output, update_doc=not args.no_doc))
+        return previous
 
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -151,15 +168,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for gift in ("gift", "gift_rose")
         }
         results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
-        handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
-        gift_memory, settlement_memory = memory_mb("GiftSendFunction"), memory_mb("GiftSettlementFunction")
-        results["cost_per_million_gifts"] = {
-            f"{label}, {shape.replace('_', ' ')}": cost_per_million_gifts(
-                work[gift], handler_cpu_ms, gift_memory, work[f"settlement_{shape}"], settlement_memory
-            )
-            for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose"))
-            for shape in ("live_stream", "busy_creator", "lone_gift")
-        }
+        log("what a gift stores and logs")
+        results["footprint"] = bench_footprint(stack, api, gifts=args.settle_batch, fans=args.settle_fans)
+        price(results)
         sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
         if sizes:
             # The figures so far are written first: the payout batch is the longest part.
@@ -168,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             log(f"payout batch at {sizes}")
             results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
 
+    if book_sizes:
+        log(f"the books at {book_sizes} items")
+        results["books"] = bench_books(book_sizes) | {
+            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+        }
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results

@@ -1,7 +1,12 @@
-"""Writes a run's figures: bench/results/latest.json, latest.md, and the figures in docs/performance.md."""
+"""Writes a run's figures: bench/results/latest.json, latest.md, the figures in docs/performance.md, and
+the cost and write-unit figures in docs/deploy.md and docs/data-model.md (bench/cost_docs.py).
+
+`python -m bench.report --reprice` prices a results file's measurements again and rewrites them all.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -9,10 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench import cost, cost_docs
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:figures:begin -->", "<!-- bench:figures:end -->"
+BOOKS_BEGIN, BOOKS_END = "<!-- bench:books:begin -->", "<!-- bench:books:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -297,16 +305,84 @@ def figures_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load(output: Path | None = None) -> dict[str, Any]:
+    """The last run's figures (to add one part's to them)."""
+    loaded: dict[str, Any] = json.loads(((output or RESULTS) / "latest.json").read_text())
+    return loaded
+
+
 def write(results: dict[str, Any], *, output: Path | None = None, update_doc: bool = True) -> str:
     folder = output or RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     figures = figures_markdown(results)
-    (folder / "latest.md").write_text("# Benchmark figures (`make bench`)\n\n" + figures)
-    if update_doc and PERFORMANCE_DOC.exists():
-        text = PERFORMANCE_DOC.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            PERFORMANCE_DOC.write_text(f"{head}{BEGIN}\n{figures}\n{END}{tail}")
-    return figures
+    books = books_markdown(results["books"]) if "books" in results else ""
+    (folder / "latest.md").write_text("# Benchmark figures (`make bench`)\n\n" + figures + "\n" + books)
+    if update_doc:
+        sections = [(PERFORMANCE_DOC, (BEGIN, END), figures), *cost_docs.sections(results)]
+        if books:
+            sections.append((PERFORMANCE_DOC, (BOOKS_BEGIN, BOOKS_END), books))
+        for page, markers, text in sections:
+            if page.exists() and all(m in page.read_text() for m in markers):
+                page.write_text(cost_docs.replace_between(page.read_text(), markers, text))
+    return figures + ("\n" + books if books else "")
+
+
+def books_markdown(books: dict[str, Any]) -> str:
+    """The books' figures: the audit on DuckDB at each size, and the monthly cost."""
+    lines = [
+        f"`make bench` run {books['run_at']} (tables built as export files by bench/ledger_files.py; "
+        "each audit in a fresh process):",
+        "",
+        "| items in the table | audit, seconds | per million items | CPU seconds per million | "
+        "peak memory | reading the files alone | audit over reading |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in books["sizes"]:
+        audit = run["audit"]
+        lines.append(
+            f"| {run['items']:,} | {audit['seconds']} | {run['audit_seconds_per_million_items']} s | "
+            f"{run['audit_cpu_seconds_per_million_items']} s | {audit['peak_rss_mb']} MB | "
+            f"{run['reading_only']['seconds']} s | {run['audit_over_reading']}x |"
+        )
+    lines += [
+        "",
+        f"{books['items_ratio_large_over_small']}x the items took {books['seconds_ratio_large_over_small']}x "
+        "the time: the audit reads every item once, so its time grows with the table, which is why it runs "
+        "daily on Athena over the export and the hourly check does not (the findings were 0 at every size).",
+        "",
+    ]
+    cost = books["cost"]
+    lines += [
+        f"Monthly cost of the exports and the audit ({cost['assumes']}; "
+        f"{cost['json_bytes_per_item']} bytes an item as exported, {cost['gzip_bytes_per_item']} gzipped):",
+        "",
+        "| gifts a month | table after a year | full exports | incremental exports | Athena audits | S3 | total |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, row in cost["months"].items():
+        lines.append(
+            f"| {label.removesuffix(' gifts a month')} | {row['table_gb_after_a_year']} GB | ${row['full_exports']} | "
+            f"${row['incremental_exports']} | ${row['athena_audits']} | ${row['s3_storage']} | **${row['total']}** |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("--results", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--reprice",
+        action="store_true",
+        help="price the run's measurements again (bench/cost.py) with today's prices, template and model",
+    )
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    if args.reprice:
+        cost.price(results)
+    write(results, output=args.results.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

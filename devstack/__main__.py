@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -37,9 +37,10 @@ from devstack.local_env import (
     stack_values,
 )
 from devstack.outbox import GiftOutbox
+from devstack.pipes import stream_pipes
 from devstack.runtime import LocalFunction, LocalRuntime
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import ROOT, http_routes
+from devstack.template import MAX_STREAM_READERS, ROOT, http_routes, stream_readers
 from devstack.tokens import DEFAULT_KEY_DIR, LOCAL_AUDIENCE, LOCAL_ISSUER, mint_token
 from devstack.webapp import WebApp
 
@@ -72,6 +73,24 @@ def local_secrets(
     return {values.parameter(name): dict(value) for name, value in contents.items() if name in params}
 
 
+def check_stream_readers(template: Mapping[str, Any]) -> None:
+    """Refuses a template whose table stream has more readers than DynamoDB serves without throttling."""
+    for table, readers in stream_readers(dict(template)).items():
+        if len(readers) > MAX_STREAM_READERS:
+            raise SystemExit(
+                f"{table}'s stream has {len(readers)} readers ({', '.join(readers)}): DynamoDB throttles "
+                f"past {MAX_STREAM_READERS} per shard. docs/data-model.md, 'Reading the table's stream', "
+                "says how to add a consumer."
+            )
+
+
+def live_gifts(outboxes: list[GiftOutbox]) -> Callable[[str], list[dict[str, Any]]]:
+    def live(stream_id: str) -> list[dict[str, Any]]:
+        return [gift for outbox in outboxes for gift in outbox.live(stream_id)]
+
+    return live
+
+
 def run_dev(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the gateway logs each request itself
@@ -96,8 +115,6 @@ def run_dev(args: argparse.Namespace) -> int:
         stripe_dir = None if args.in_memory else Path(args.stripe_data_dir)
         dynamodb = stack.enter_context(DynamoDBLocal(args.dynamodb_port, data_dir=data_dir))
         create_table(local_client(dynamodb.endpoint_url), args.table)
-        outbox = GiftOutbox(dynamodb.endpoint_url, args.table).start()
-        stack.callback(outbox.stop)
         aws = stack.enter_context(LocalAws(args.aws_port))
         stripe_url: str | None = None
         if not real_stripe:
@@ -122,6 +139,14 @@ def run_dev(args: argparse.Namespace) -> int:
         secrets = local_secrets(values, os.environ if real_stripe else None, livemode=args.stripe_livemode)
         services = replace(services, secret_arns=aws.create_secrets(secrets))
         queues = aws.create_queues(values)
+        check_stream_readers(values.template)
+        # The gift outbox: the template's pipe, its filter and input template, on DynamoDB Local's stream.
+        outboxes = [
+            GiftOutbox(
+                pipe, dynamodb_url=services.dynamodb_url, aws_url=services.aws_url, region=services.region
+            )
+            for pipe in stream_pipes(values)
+        ]
         functions = local_functions(
             services,
             secrets=secrets,
@@ -144,7 +169,7 @@ def run_dev(args: argparse.Namespace) -> int:
             for name, function in sorted(functions.items())
             for source in stream_sources(function.spec, values)
         ]
-        gateway = Gateway(key_dir=Path(args.jwt_dir), live=outbox.live, load=runtime.handler)
+        gateway = Gateway(key_dir=Path(args.jwt_dir), live=live_gifts(outboxes), load=runtime.handler)
         server = make_server(
             "127.0.0.1", args.api_port, WebApp(gateway, key_dir=Path(args.jwt_dir)), threaded=True
         )
@@ -158,6 +183,8 @@ def run_dev(args: argparse.Namespace) -> int:
         )
         for poller in pollers:
             stack.callback(poller.start().stop)
+        for outbox in outboxes:
+            stack.callback(outbox.start().stop)
         print(
             where_everything_is(
                 api_url=api_url,

@@ -13,14 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from devstack.cfn import LocalResource, LocalStackValues
+from devstack.iam_policies import compile_policies
+from devstack.iam_requests import KeySchema, ResourceNamer
 from devstack.local_env import LocalServices, function_environment_of, stack_values, values_from_environment
-from devstack.permissions import (
-    KeySchema,
-    PermissionGuard,
-    PermissionRecorder,
-    ResourceNamer,
-    compile_policies,
-)
+from devstack.permissions import PermissionGuard, PermissionRecorder
 from devstack.runtime import LocalFunction, host_setup
 from devstack.template import TEMPLATE_PATH, FunctionSpec, function_specs, load_template, resources
 

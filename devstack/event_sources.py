@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack.cfn import LocalStackValues
+from devstack.event_filters import filter_matches, filter_patterns
 from devstack.permissions import PermissionGuard, acting_as, install
 from devstack.runtime import FunctionError, LocalContext, LocalRuntime
 from devstack.template import FunctionSpec
@@ -113,16 +114,21 @@ def drain(runtime: LocalRuntime, source: SqsSource, sqs: Any, *, region: str) ->
     """Runs the event source mapping until the queue has nothing visible; returns what happened."""
     report = DrainReport(bodies=[])
     lock = threading.Lock()
+    # The pollers take turns at the queue, not at the function: moto's SQS, the local queue, is not
+    # safe for calls at once (a delete rebuilds the queue's message list, so two deletes at once
+    # could keep one's messages in flight, and a send beside them could be lost), where SQS is.
+    queue = threading.Lock()
 
     def poll() -> None:
         while True:
-            received = sqs.receive_message(
-                QueueUrl=source.queue_url,
-                MaxNumberOfMessages=source.batch_size,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
+            with queue:
+                received = sqs.receive_message(
+                    QueueUrl=source.queue_url,
+                    MaxNumberOfMessages=source.batch_size,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                ).get("Messages", [])
             if not received:
                 return
             records = [sqs_record(m, source, region) for m in received]
@@ -133,14 +139,20 @@ def drain(runtime: LocalRuntime, source: SqsSource, sqs: Any, *, region: str) ->
                     if source.report_failures
                     else set()
                 )
-            except FunctionError:
-                failed = {r["messageId"] for r in records}  # the whole batch goes back
+            except Exception as error:
+                # A function error, a crashed environment, the runtime unable to start one: the
+                # whole batch goes back to the queue, visible again after its visibility timeout.
+                log.warning("%s failed on an SQS batch: %s", source.function, error)
+                failed = {r["messageId"] for r in records}
             done = [r for r in records if r["messageId"] not in failed]
             if done:
-                sqs.delete_message_batch(
-                    QueueUrl=source.queue_url,
-                    Entries=[{"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done)],
-                )
+                with queue:
+                    sqs.delete_message_batch(
+                        QueueUrl=source.queue_url,
+                        Entries=[
+                            {"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done)
+                        ],
+                    )
             with lock:
                 report.batches += 1
                 report.delivered += len(records)
@@ -174,64 +186,6 @@ def scheduled_event(rule: str, region: str, when: datetime | None = None) -> dic
 # ------------------------------------------------------------------------------ DynamoDB streams
 
 
-class FilterNotUnderstood(ValueError):
-    """A FilterCriteria pattern the local event source cannot evaluate faithfully (it refuses to guess)."""
-
-
-def _check_pattern(pattern: Any, where: str = "") -> None:
-    if not isinstance(pattern, Mapping):
-        raise FilterNotUnderstood(f"{where or 'pattern'}: a filter pattern is a JSON object")
-    for key, value in pattern.items():
-        if isinstance(value, Mapping):
-            _check_pattern(value, f"{where}.{key}")
-            continue
-        if not isinstance(value, list):
-            raise FilterNotUnderstood(f"{where}.{key}: values are listed in an array")
-        for match in value:
-            if isinstance(match, Mapping):
-                ((operator, _),) = match.items()
-                if operator not in ("prefix", "exists", "anything-but"):
-                    raise FilterNotUnderstood(
-                        f"{where}.{key}: the {operator} filter is not evaluated locally"
-                    )
-
-
-def _value_matches(match: Any, present: bool, value: Any) -> bool:
-    if isinstance(match, Mapping):
-        ((operator, argument),) = match.items()
-        if operator == "exists":
-            return present == bool(argument)
-        if not present:
-            return False
-        if operator == "prefix":
-            return isinstance(value, str) and value.startswith(str(argument))
-        refused = argument if isinstance(argument, list) else [argument]
-        return value not in refused  # anything-but
-    if not present:
-        return False
-    if isinstance(match, int | float) and not isinstance(match, bool):
-        try:
-            return float(value) == float(match)
-        except (TypeError, ValueError):
-            return False
-    return bool(value == match)
-
-
-def filter_matches(pattern: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
-    """Lambda's event filtering: every key of the pattern matches the record (arrays: any value)."""
-    for key, expected in pattern.items():
-        present = key in record
-        value = record.get(key)
-        if isinstance(expected, Mapping):
-            if not isinstance(value, Mapping) or not filter_matches(expected, value):
-                return False
-            continue
-        values = value if isinstance(value, list) else [value]
-        if not any(_value_matches(m, present, v) for m in expected for v in values):
-            return False
-    return True
-
-
 @dataclass(frozen=True)
 class StreamSource:
     """One DynamoDB stream event of a function, as its event source mapping would run it."""
@@ -257,44 +211,51 @@ def stream_sources(spec: FunctionSpec, values: LocalStackValues) -> list[StreamS
         if event.get("Type") != "DynamoDB":
             continue
         props = event["Properties"]
+        where = f"{spec.logical_id}.{name}"
         arn = str(values.resolve(props["Stream"]))
-        table = next((r.ref for r in values.resources.values() if r.attributes.get("StreamArn") == arn), None)
-        if table is None:
-            raise ValueError(f"{spec.logical_id}.{name}: {arn} is no local table's stream")
-        filters = tuple(json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", []))
-        for pattern in filters:
-            _check_pattern(pattern)
         if int(props.get("ParallelizationFactor", 1)) != 1:
-            raise ValueError(f"{spec.logical_id}.{name}: locally one batch per shard at a time only")
-        queue_url = None
+            raise ValueError(f"{where}: locally one batch per shard at a time only")
         on_failure = props.get("DestinationConfig", {}).get("OnFailure")
-        if on_failure:
-            destination = str(values.resolve(on_failure["Destination"]))
-            queue = next(
-                (r for r in values.resources.values() if r.attributes.get("Arn") == destination), None
-            )
-            if queue is None or "QueueUrl" not in queue.attributes:
-                raise ValueError(f"{spec.logical_id}.{name}: only SQS on-failure destinations run locally")
-            queue_url = queue.attributes["QueueUrl"]
         sources.append(
             StreamSource(
                 function=spec.logical_id,
                 function_arn=str(values.get_att(spec.logical_id, "Arn")),
                 stream_arn=arn,
-                table=table,
+                table=stream_table(values, arn, where),
                 starting_position=str(props.get("StartingPosition", "LATEST")),
                 # Lambda's defaults for a DynamoDB event source.
                 batch_size=int(props.get("BatchSize", 100)),
                 batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                filters=filters,
+                filters=filter_patterns(props.get("FilterCriteria", {})),
                 tumbling_window_seconds=int(props.get("TumblingWindowInSeconds", 0)),
                 report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
                 maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
-                on_failure_queue_url=queue_url,
+                on_failure_queue_url=queue_url_of(values, on_failure["Destination"], where)
+                if on_failure
+                else None,
             )
         )
     return sources
+
+
+def stream_table(values: LocalStackValues, stream_arn: str, where: str) -> str:
+    """The local table whose stream `stream_arn` is (DynamoDB Local finds streams by table)."""
+    table = next(
+        (r.ref for r in values.resources.values() if r.attributes.get("StreamArn") == stream_arn), None
+    )
+    if table is None:
+        raise ValueError(f"{where}: {stream_arn} is no local table's stream")
+    return table
+
+
+def queue_url_of(values: LocalStackValues, destination: Any, where: str) -> str:
+    """The local queue an on-failure destination or dead-letter config names (only SQS runs locally)."""
+    arn = str(values.resolve(destination))
+    queue = next((r for r in values.resources.values() if r.attributes.get("Arn") == arn), None)
+    if queue is None or "QueueUrl" not in queue.attributes:
+        raise ValueError(f"{where}: only SQS on-failure destinations run locally")
+    return queue.attributes["QueueUrl"]
 
 
 def _json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -518,11 +479,13 @@ class StreamPoller:
             self.report.invocations += 1
             self.report.delivered += len(batch)
             self.report.batch_sizes.append(len(batch))
-            error: FunctionError | None = None
+            error: Exception | None = None
             try:
                 answer = self._invoke(self._event(shard, batch))
                 failed_from = self._first_failure(answer, batch)
-            except FunctionError as failed:
+            except Exception as failed:
+                # A function error, a timeout, a process that died (BrokenPipeError, Runtime.ExitError):
+                # to the mapping each is an invocation that failed, retried by its rules, never dropped.
                 error, failed_from = failed, 0
                 log.warning("%s failed on a stream batch: %s", self.source.function, failed)
             if failed_from is None:
@@ -545,7 +508,7 @@ class StreamPoller:
                 return
 
     def _give_up(
-        self, shard: _Shard, batch: Sequence[Mapping[str, Any]], attempts: int, error: FunctionError | None
+        self, shard: _Shard, batch: Sequence[Mapping[str, Any]], attempts: int, error: Exception | None
     ) -> None:
         """The batch's position to the on-failure destination (the records stay on the stream)."""
         self.report.sent_to_on_failure += 1
@@ -593,9 +556,11 @@ class StreamPoller:
                     break
             while self._ready(shard, now=now):
                 batch = shard.pending[: self.source.batch_size]
+                # The batch leaves the shard's pending records only once delivered (or given up on):
+                # whatever interrupts its delivery, the next pass starts from it again.
+                self._deliver(shard, batch)
                 shard.pending = shard.pending[len(batch) :]
                 shard.first_pending_at = time.monotonic()
-                self._deliver(shard, batch)
                 busy = True
                 if self._stopping.is_set():
                     return busy

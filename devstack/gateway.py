@@ -22,7 +22,14 @@ from werkzeug.wrappers import Request, Response
 
 from devstack.runtime import FunctionError, LocalContext
 from devstack.template import ROOT, LambdaHandler, Route, http_routes, load_handler
-from devstack.tokens import DEFAULT_KEY_DIR, InvalidToken, jwks, token_scopes, verify_token
+from devstack.tokens import (
+    DEFAULT_KEY_DIR,
+    InvalidToken,
+    jwks,
+    openid_configuration,
+    token_scopes,
+    verify_token,
+)
 
 OPENAPI_DOCUMENT = ROOT / "layers" / "shared" / "coins" / "data" / "openapi.json"
 SWAGGER_PATH = "/docs"
@@ -170,6 +177,9 @@ class Gateway:
     def _respond(self, request: Request) -> tuple[Response, str | None]:
         if request.path == "/local-issuer/.well-known/jwks.json":
             return Response(json.dumps(jwks(self._key_dir)), mimetype="application/json"), None
+        if request.path == "/local-issuer/.well-known/openid-configuration":
+            document = openid_configuration(request.host_url)
+            return Response(json.dumps(document), mimetype="application/json"), None
         if self._live is not None and request.method == "GET" and request.path.startswith("/_local/live/"):
             gifts = self._live(request.path.removeprefix("/_local/live/"))
             return Response(json.dumps({"gifts": gifts}), mimetype="application/json"), None

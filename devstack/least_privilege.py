@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.iam_policies import compile_policies
 from devstack.local_env import LocalServices, stack_values
-from devstack.permissions import compile_policies
 from devstack.template import function_specs, load_template
 
 

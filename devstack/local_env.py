@@ -37,6 +37,7 @@ LOCAL_SECRETS: dict[str, dict[str, Any]] = {
     "StripeConnectKeySecretName": {"api_key": "rk_test_local_connect"},
     "StripePayoutKeySecretName": {"api_key": "rk_test_local_payouts"},
     "StripeLedgerCheckKeySecretName": {"api_key": "rk_test_local_ledger_check"},
+    "StripeBooksKeySecretName": {"api_key": "rk_test_local_books"},
     "StripeWebhookSecretName": {"signing_secrets": [LOCAL_WEBHOOK_SECRET]},
 }
 
@@ -114,6 +115,10 @@ def local_resource(kind: str, ref: str, region: str) -> LocalResource:
         return LocalResource(ref, {"Arn": f"arn:aws:events:{region}:{account}:event-bus/{ref}", "Name": ref})
     if kind == "AWS::Serverless::Function":
         return LocalResource(ref, {"Arn": f"arn:aws:lambda:{region}:{account}:function:{ref}"})
+    if kind == "AWS::S3::Bucket":  # S3's ARNs name no region or account
+        return LocalResource(ref, {"Arn": f"arn:aws:s3:::{ref}", "DomainName": f"{ref}.s3.amazonaws.com"})
+    if kind in ("AWS::Athena::WorkGroup", "AWS::Glue::Database"):
+        return LocalResource(ref, {})
     raise ValueError(f"no local stand-in for {kind}")
 
 
@@ -134,6 +139,10 @@ def stack_values(services: LocalServices, template: dict[str, Any] | None = None
             ref = str(values.resolve(props.get("Name", f"{services.stack_name}-{logical_id}")))
         elif kind == "AWS::Serverless::Function":
             ref = logical_id
+        elif kind == "AWS::S3::Bucket":  # bucket names are lower case
+            ref = f"{services.stack_name}-{logical_id}".lower()
+        elif kind in ("AWS::Athena::WorkGroup", "AWS::Glue::Database"):
+            ref = str(values.resolve(props.get("Name") or props.get("DatabaseInput", {}).get("Name")))
         else:
             continue
         values.resources[logical_id] = local_resource(kind, ref, services.region)

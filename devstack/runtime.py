@@ -30,6 +30,7 @@ from typing import Any
 from devstack.template import ROOT, FunctionSpec
 
 INIT_TIMEOUT_SECONDS = 90.0  # importing a handler on a busy 2-core machine
+REROUTES_AFTER_A_CRASH = 3  # environments found dead in a row before the invocation fails
 
 
 class FunctionError(Exception):
@@ -39,6 +40,19 @@ class FunctionError(Exception):
         super().__init__(f"{function}: {error.get('errorType')}: {error.get('errorMessage')}")
         self.function = function
         self.error = dict(error)
+
+
+class EnvironmentGone(FunctionError):
+    """The environment's process was dead before it took the invocation: nothing of it ran.
+
+    Lambda never routes a request to a crashed environment (it resets it, and the next request
+    starts a new one): the runtime sends this invocation to a fresh environment instead.
+    """
+
+
+def _exited(code: int | None) -> dict[str, str]:
+    # What Lambda reports when the runtime process ends during an invocation.
+    return {"errorType": "Runtime.ExitError", "errorMessage": f"the process exited with status {code}"}
 
 
 @dataclass
@@ -121,7 +135,11 @@ class ExecutionEnvironment:
         self._log_thread = threading.Thread(target=forward_log, name=f"{self.name}-log", daemon=True)
         self._log_thread.start()
         setup = {**function.setup, "clock_as_of": clock_as_of.isoformat() if clock_as_of else None}
-        self._write({"init": setup})
+        try:
+            self._write({"init": setup})
+        except OSError:
+            self.stop()
+            raise FunctionError(self.name, _exited(self._process.poll())) from None
         answer = self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)
         if "init_error" in answer:
             self.stop()
@@ -140,19 +158,22 @@ class ExecutionEnvironment:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([self._responses], [], [], remaining)
-            if not ready:
+            try:
+                ready, _, _ = select.select([self._responses], [], [], remaining)
+                chunk = os.read(self._responses, 1 << 16) if ready else None
+            except (OSError, ValueError):  # the pipe was closed under us: the environment was stopped
+                chunk = b""
+            if chunk is None:
                 continue
-            chunk = os.read(self._responses, 1 << 16)
             if not chunk:
-                code = self._process.wait(timeout=5)
-                raise FunctionError(
-                    self.name,
-                    {
-                        "errorType": "Runtime.ExitError",
-                        "errorMessage": f"the process exited with status {code}",
-                    },
-                )
+                # The process died (or was killed) before answering: the invocation failed, and the
+                # environment is gone with it.
+                try:
+                    code = self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                self.stop()
+                raise FunctionError(self.name, _exited(code))
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         answer: dict[str, Any] = json.loads(line)
@@ -160,7 +181,13 @@ class ExecutionEnvironment:
 
     def invoke(self, event: Any, request_id: str) -> Any:
         timeout = self.function.spec.timeout_seconds
-        self._write({"invoke": {"event": event, "request_id": request_id, "remaining_ms": timeout * 1000}})
+        message = {"invoke": {"event": event, "request_id": request_id, "remaining_ms": timeout * 1000}}
+        try:
+            self._write(message)
+        except OSError:
+            # BrokenPipeError: the process had died before this invocation reached it.
+            self.stop()
+            raise EnvironmentGone(self.name, _exited(self._process.poll())) from None
         try:
             answer = self._read(time.monotonic() + timeout)
         except TimeoutError:
@@ -226,6 +253,11 @@ class LocalRuntime:
                     raise RuntimeError("the local runtime is stopped")
                 if pool.idle:
                     environment: ExecutionEnvironment | None = pool.idle.pop()
+                    assert environment is not None
+                    if not environment.alive:
+                        # Crashed while idle: Lambda resets such an environment and never routes to it.
+                        environment.stop()
+                        continue
                     break
                 if pool.prewarming > pool.waiting:
                     # An environment is starting that nobody waits for yet (a pre-warm): take it.
@@ -297,8 +329,15 @@ class LocalRuntime:
         """The function's result for one event; raises FunctionError when the function fails."""
         if name not in self.functions:
             raise KeyError(f"no function {name} in the template")
+        request_id = request_id or str(uuid.uuid4())
+        for _ in range(REROUTES_AFTER_A_CRASH):
+            try:
+                with self._environment(name) as environment:
+                    return environment.invoke(event, request_id)
+            except EnvironmentGone:
+                continue  # it died before the invocation reached it: a fresh environment takes it
         with self._environment(name) as environment:
-            return environment.invoke(event, request_id or str(uuid.uuid4()))
+            return environment.invoke(event, request_id)
 
     def invoke_once(self, name: str, event: Any, *, clock_as_of: datetime | None = None) -> Any:
         """In a new environment used for this one event (`make payouts --as-of` moves its clock)."""

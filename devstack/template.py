@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from devstack import containers
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 
@@ -125,6 +127,45 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
     }
 
 
+# DynamoDB Streams: "No more than two processes at most should be reading from the same streams
+# shard at the same time. Having more than two readers per shard can result in throttling"
+# (Amazon DynamoDB developer guide, "Reading and processing a stream").
+MAX_STREAM_READERS = 2
+
+
+def _stream_of(value: Any) -> str | None:
+    """The table whose stream an ARN value names (`!GetAtt Table.StreamArn`), else None."""
+    get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    if get_att is None:
+        return None
+    logical_id, attribute = get_att.split(".", 1) if isinstance(get_att, str) else get_att
+    return str(logical_id) if attribute == "StreamArn" else None
+
+
+def stream_readers(template: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Table logical id -> everything that reads its stream: functions' DynamoDB events, event
+    source mappings and pipes (each a reader of every shard)."""
+    readers: dict[str, list[str]] = {}
+    for logical_id, resource in resources(template).items():
+        kind, props = resource.get("Type"), resource.get("Properties", {})
+        found: list[tuple[str, Any]] = []
+        if kind == "AWS::Serverless::Function":
+            found = [
+                (f"{logical_id}.{name}", event.get("Properties", {}).get("Stream"))
+                for name, event in props.get("Events", {}).items()
+                if event.get("Type") == "DynamoDB"
+            ]
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            found = [(logical_id, props.get("EventSourceArn"))]
+        elif kind == "AWS::Pipes::Pipe":
+            found = [(logical_id, props.get("Source"))]
+        for reader, arn in found:
+            table = _stream_of(arn)
+            if table is not None:
+                readers.setdefault(table, []).append(reader)
+    return readers
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """One function as SAM deploys it: its own properties merged over Globals.Function."""
@@ -184,7 +225,9 @@ def _exec_module(code_uri: Path, module_name: str, unique: str) -> ModuleType:
         raise ImportError(f"cannot load {module_name} from {code_uri}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[unique] = module
+    containers.metrics_per_thread()
     spec.loader.exec_module(module)
+    containers.own_current_event(module)
     return module
 
 
@@ -194,23 +237,57 @@ def load_function_module(logical_id: str, container: str = "") -> ModuleType:
     return _load_module(ROOT / props["CodeUri"], module_name, container)
 
 
+class _Containers:
+    """A function's in-process containers: each serves one request at a time, as on Lambda; an
+    overlapping request gets an idle one or a new one."""
+
+    def __init__(self, logical_id: str, name: str) -> None:
+        self._logical_id = logical_id
+        self._name = name
+        self._attribute = functions()[logical_id]["Handler"].rsplit(".", 1)[1]
+        self._idle: list[LambdaHandler] = []
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def serve(self, event: dict[str, Any], context: Any) -> Any:
+        with self._lock:
+            handler = self._idle.pop() if self._idle else None
+            if handler is None:
+                # The first is the module load_function_module returns, the others copies of it.
+                copy = f"{self._name}_c{self._made}" if self._made else self._name
+                self._made += 1
+        if handler is None:
+            handler = getattr(load_function_module(self._logical_id, copy), self._attribute)
+        try:
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(handler)
+
+
+_containers: dict[tuple[str, str], _Containers] = {}
+
+
 def load_handler(logical_id: str, *, container: str = "") -> LambdaHandler:
     """The function's handler, imported from its CodeUri the way the Lambda runtime does.
 
     Called in this process (unit and integration tests), so it shares the process's environment;
     where the tests turned the permission check on (devstack.permissions.check_in_process), the
     handler's AWS calls are held to its template statements while it runs. Lambda gives each
-    concurrent request a container of its own; callers on several threads name one per thread
-    (`container`), since Powertools' resolver keeps the request it is serving on the module's app.
+    concurrent request a container of its own, and Powertools' resolver keeps the request it is
+    serving on the module's app: so calls that overlap each get a copy of the module of their own
+    (devstack.containers says what else each keeps apart). Callers on several threads may also
+    name a container per thread (`container`).
     """
-    props = functions()[logical_id]
-    _, attr = props["Handler"].rsplit(".", 1)
-    handler: LambdaHandler = getattr(load_function_module(logical_id, container), attr)
+    with _load_lock:
+        pool = _containers.get((logical_id, container))
+        if pool is None:
+            pool = _containers[logical_id, container] = _Containers(logical_id, container)
 
     def as_function(event: dict[str, Any], context: Any) -> Any:
         from devstack import permissions  # imports this module: loaded on first call
 
         with permissions.acting_as(permissions.in_process_guard(logical_id)):
-            return handler(event, context)
+            return pool.serve(event, context)
 
     return as_function

@@ -15,12 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from coins.identity_claims import ADMIN_GROUP, ADMIN_SCOPE
 from devstack.template import ROOT
 
 LOCAL_ISSUER = "http://127.0.0.1:3000/local-issuer"
 LOCAL_AUDIENCE = "coins-local"
-# What the deployed pre-token-generation trigger adds to an admin's access token (docs/security.md).
-ADMIN_SCOPE = "coins/admin"
 DEFAULT_KEY_DIR = ROOT / ".local" / "jwt"
 KEY_ID = "local-1"
 
@@ -76,10 +75,24 @@ def mint_token(
         claims["birthdate"] = birthdate
     if groups:
         claims["cognito:groups"] = list(groups)
-    granted = list(scopes) if scopes is not None else ([ADMIN_SCOPE] if "admins" in groups else [])
+    # As the deployed trigger decides (coins.identity_claims): the admin scope for the admins group.
+    granted = list(scopes) if scopes is not None else ([ADMIN_SCOPE] if ADMIN_GROUP in groups else [])
     if granted:
         claims["scope"] = " ".join(granted)
     return jwt.encode(claims, _private_key(key_dir), algorithm="RS256", headers={"kid": KEY_ID})
+
+
+def openid_configuration(base_url: str) -> dict[str, Any]:
+    """The local issuer's OIDC discovery document, as served at <issuer>/.well-known/openid-configuration."""
+    issuer = base_url.rstrip("/") + "/local-issuer"
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", ADMIN_SCOPE],
+    }
 
 
 def verify_token(token: str, *, key_dir: Path = DEFAULT_KEY_DIR) -> dict[str, Any]:

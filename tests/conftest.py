@@ -28,6 +28,30 @@ os.environ.update(
 )
 
 
+# The longest tests, first: xdist hands the workers tests in this order as they free up, so neither
+# is left running one of these while the other has finished (a seeded simulation of 200 lifecycles,
+# the benchmarks at a small size, the fuzzer's thousand requests, the live-mode stack's tests).
+LONGEST_FIRST = (
+    "tests/integration/test_simulation.py",
+    "tests/integration/test_bench.py",
+    "tests/e2e/test_fuzz.py",
+    "tests/e2e/test_live_mode.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped fixture (a stack, a bench run, a browser page) run on one
+    worker, which sets it up once (`make test` runs xdist with --dist loadgroup); the longest first."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
+        if any(d[-1].scope == "module" for d in definitions if d):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def function_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CREATOR_SHARDS", "4")

@@ -16,6 +16,10 @@ export default {
   // functions' environment), shown to creators before they ask. Minor units of `currency`.
   withdrawals: { currency: "usd", minimum: 1000, dailyCap: 100000, maturityDays: 7 },
 
+  // A gift costing more coins than this asks "Send ... for N coins?" first (Universe is 34,999):
+  // one key press or tap never spends that much by accident.
+  confirmGiftsOver: 1000,
+
   // How often the app asks again while something happens elsewhere (webhooks, the gift feed).
   pollMs: { feed: 1000, wallet: 5000, earnings: 3000, checkout: 1000 },
 };

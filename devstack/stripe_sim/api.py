@@ -13,6 +13,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.stripe_sim import webhook_endpoints
+from devstack.stripe_sim.balance import balance_transactions
 from devstack.stripe_sim.errors import (
     StripeError,
     idempotency_error,
@@ -289,6 +291,7 @@ class Api:
 
     def _define_routes(self) -> None:
         sim, store = self.sim, self.store
+        webhook_endpoints.define_routes(self._add, store, self._page)
 
         def route(method: str, pattern: str) -> Callable[[ApiHandler], ApiHandler]:
             def register(handler: ApiHandler) -> ApiHandler:
@@ -439,6 +442,17 @@ class Api:
                 args["id"], amount=optional_int(p, "amount", minimum=1), metadata=metadata(p), origin=origin
             )
             return store.snapshot(reversal)
+
+        @route("GET", "/v1/balance_transactions")
+        def list_balance_transactions(p: Params, args: dict[str, str], origin: Origin) -> JSON:
+            with store.lock:
+                every = balance_transactions(list(store.objects.values()), list(store.events))
+            found = [
+                t
+                for t in reversed(every)
+                if all(not present(p, f) or t[f] == p[f] for f in ("type", "source", "currency"))
+            ]
+            return self._page(found, p, "/v1/balance_transactions")
 
         @route("GET", "/v1/events")
         def list_events(p: Params, args: dict[str, str], origin: Origin) -> JSON:

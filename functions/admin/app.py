@@ -1,4 +1,5 @@
-"""Admin routes (admins group only): adjustments, reviews, account status, and who is a creator."""
+"""Admin routes (admins group only): adjustments and their approval, reviews, account status, and who
+is a creator."""
 
 from typing import Annotated
 
@@ -6,7 +7,12 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from coins.adjustment_models import ADJUSTMENT_ID_PATTERN, AdjustmentId, PendingAdjustmentOut
+from coins.adjustment_models import (
+    ADJUSTMENT_ID_PATTERN,
+    AdjustmentId,
+    PendingAdjustmentOut,
+    PendingAdjustmentPageOut,
+)
 from coins.api import (
     IdempotencyKey,
     PageCursor,
@@ -103,6 +109,24 @@ def approve_adjustment(adjustment_id: AdjustmentIdPath) -> Response[AdjustmentRe
         extra={"transfer_id": receipt["transfer_id"], "approved_by": admin.user_id},
     )
     return Response(201, content_types.APPLICATION_JSON, AdjustmentReceipt.model_validate(receipt))
+
+
+@app.get(
+    "/v1/admin/adjustments/pending",
+    summary="Adjustments waiting for a second admin's approval, oldest first",
+    description="Who asked, for whom, how much and why; expired and approved ones are left out.",
+    tags=["admin"],
+    responses=api_responses(200, PendingAdjustmentPageOut, refuses=(Forbidden, Busy)),
+)
+def list_pending_adjustments(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: PageCursor = None,
+) -> PendingAdjustmentPageOut:
+    require_admin(current_caller(app))
+    items, next_cursor = services().admin.pending_adjustments(limit=limit, cursor=cursor)
+    return PendingAdjustmentPageOut(
+        items=[PendingAdjustmentOut.model_validate(item) for item in items], next_cursor=next_cursor
+    )
 
 
 @app.get(

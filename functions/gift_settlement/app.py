@@ -44,6 +44,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "settled": report.settled,
             "refunded": report.refunded,
             "skipped": report.skipped,
+            # Where Lambda retries from, and where a dead-letter replay must start: the records
+            # before it in the batch were settled under this shard's watermark.
+            "failed_from": report.failed_from,
         },
     )
     failures = [{"itemIdentifier": report.failed_from}] if report.failed_from else []

@@ -1,6 +1,8 @@
-"""The scheduled ledger checker: the invariants over the whole table, reconciled with Stripe.
+"""The scheduled ledger checker: the invariants over what changed in its window, reconciled with Stripe.
 
-Runs hourly (EventBridge Scheduler). Every discrepancy is logged on its own line and counted in
+Runs hourly (EventBridge Scheduler). It reads the window's changes through the change index
+(coins.ledger_check.check_window), never the whole table: the full audit over the table's export
+(BooksAuditFunction) proves the invariants over all of history. Every discrepancy is logged on its own line and counted in
 the LedgerDiscrepancies metric, whose alarm (template.yaml) fires on any.
 """
 
@@ -9,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from coins.ledger_check import check
+from coins.ledger_check import check_window
 from coins.models.ledger_check import LedgerCheckRequest
 from coins.observability import logger, metrics
 from coins.wiring import services, utc_now
@@ -22,13 +24,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = int(utc_now().timestamp())
     until = request.until if request.until is not None else now - 60 * request.lag_minutes
     since = request.since if request.since is not None else until - 3600 * request.window_hours
-    report = check(
-        services().audit.read_ledger(),
+    report = check_window(
+        services().changes,
         diamonds_per_coin=services().settings.diamond_rate.diamonds_per_coin,
         stripe=services().payments(),
         since=since,
         until=until,
-        gifts_sent_before=now - 60 * request.settle_within_minutes,
+        now=now,
+        settle_within=60 * request.settle_within_minutes,
     )
     for found in report.discrepancies:
         logger.error(

@@ -41,6 +41,7 @@ class LocalStack:
     jwt_dir: Path
     output: list[str]
     permission_log: Path
+    pid: int  # the `make dev` process: every function's processes are its children
 
     def token(
         self,
@@ -158,6 +159,7 @@ def running_stack(jwt_dir: Path, table: str, *extra: str) -> Iterator[LocalStack
         jwt_dir=jwt_dir,
         output=output,
         permission_log=decisions,
+        pid=process.pid,
     )
     process.send_signal(2)  # Ctrl-C, as a developer stops it
     assert process.wait(timeout=30) == 0, "".join(output[-30:])
@@ -212,6 +214,23 @@ def webapp(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
     """One page per test module, reused by its tests (each signs in as whom it needs)."""
     expect.set_options(timeout=ARRIVES_WITHIN_MS)
     context = chromium.new_context(locale="en-US", timezone_id="UTC", viewport={"width": 1100, "height": 820})
+    driver = AppDriver(context.new_page(), local_stack)
+    yield driver
+    context.close()
+    assert not driver.problems, f"the app raised in the browser: {driver.problems}"
+
+
+@pytest.fixture(scope="module")
+def phone(chromium: Browser, local_stack: LocalStack) -> Iterator[AppDriver]:
+    """A phone's screen (390x844) with touch, one page per test module: taps, not clicks."""
+    expect.set_options(timeout=ARRIVES_WITHIN_MS)
+    context = chromium.new_context(
+        locale="en-US",
+        timezone_id="UTC",
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
     driver = AppDriver(context.new_page(), local_stack)
     yield driver
     context.close()

@@ -85,6 +85,8 @@ ROUTES = [
         f"/v1/admin/adjustments/ad_{'0' * 30}/approve",
         admin_only=True,
     ),
+    # (SERVER_DECIDED below points into this list by index: new routes go at its end.)
+    RouteCase("GET", "/v1/admin/adjustments/pending", "/v1/admin/adjustments/pending", admin_only=True),
 ]
 
 

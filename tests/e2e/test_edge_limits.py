@@ -23,7 +23,9 @@ def _cursor(raw: bytes) -> str:
         "%2F%2F",
     ],
 )
-@pytest.mark.parametrize("route", ["/v1/wallet/transactions", "/v1/admin/reviews"])
+@pytest.mark.parametrize(
+    "route", ["/v1/wallet/transactions", "/v1/admin/reviews", "/v1/admin/adjustments/pending"]
+)
 def test_hand_made_cursors_never_5xx(
     local_stack: LocalStack, http: requests.Session, route: str, cursor: str
 ) -> None:

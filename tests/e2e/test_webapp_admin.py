@@ -1,9 +1,19 @@
 """Staff in the web app: the review queue, freezing and unfreezing accounts, adjustments with a
-reason; and what the fan sees of each."""
+reason, large adjustments approved by a second admin; and what the fan sees of each."""
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.webapp_driver import AppDriver, SceneSetter, eventually
+
+
+def adjust(page: Page, user: str, amount: int, reason: str) -> None:
+    """Fills the admin page's adjustment form (coins) and presses Adjust."""
+    form = page.locator("#adjust-form")
+    form.get_by_label("User id").fill(user)
+    form.get_by_label("Unit").select_option("coins")
+    form.get_by_label("Amount").fill(str(amount))
+    form.get_by_label("Reason").fill(reason)
+    form.get_by_role("button", name="Adjust").click()
 
 
 def test_an_admin_freezes_an_account_and_the_fan_sees_why(webapp: AppDriver, scene: SceneSetter) -> None:
@@ -107,7 +117,7 @@ def test_the_review_queue_shows_why_and_an_admin_clears_a_review(
 
     # ... and clears the review with a reason
     row.get_by_label("Reason for web-heavy-buyer").fill("verified the buyer by phone")
-    row.get_by_role("button", name="Clear the review of web-heavy-buyer").click()
+    row.get_by_role("button", name="Clear review of web-heavy-buyer").click()
 
     # Then the account is active again and leaves the queue
     expect(page.get_by_text("web-heavy-buyer is now active.")).to_be_visible()
@@ -123,19 +133,13 @@ def test_an_adjustment_carries_its_reason_into_the_fans_history(
     webapp.sign_in("web-granter", admin=True)
     webapp.go("#/admin")
 
-    form = page.locator("#adjust-form")
-    form.get_by_label("User id").fill("web-lucky-fan")
-    form.get_by_label("Unit").select_option("coins")
-    form.get_by_label("Amount").fill("250")
-    form.get_by_label("Reason").fill("welcome bonus")
-    form.get_by_role("button", name="Adjust").click()
+    adjust(page, "web-lucky-fan", 250, "welcome bonus")
     expect(page.locator("#adjust-result")).to_contain_text("Adjusted web-lucky-fan: +250 coins.")
     expect(page.locator("#adjust-result")).to_contain_text("From promotions. Reason: welcome bonus.")
 
     # An admin cannot adjust their own account: the app says so
-    form.get_by_label("User id").fill("web-granter")
-    form.get_by_role("button", name="Adjust").click()
-    expect(webapp.alert("forbidden")).to_contain_text("admins cannot adjust their own account")
+    adjust(page, "web-granter", 250, "welcome bonus")
+    expect(webapp.alert("forbidden")).to_contain_text("Admins cannot adjust their own account.")
 
     webapp.sign_in("web-lucky-fan")
     adjustment = page.locator('#history li[data-code="adjustment"]')
@@ -150,3 +154,39 @@ def test_a_fan_is_not_offered_the_staff_pages(webapp: AppDriver) -> None:
     expect(webapp.page.get_by_role("link", name="Admin")).to_be_hidden()
     webapp.go("#/admin")
     expect(webapp.page).to_have_url(f"{webapp.url}#/wallet")
+
+
+def test_a_large_grant_waits_for_a_second_admin_who_approves_it_from_the_admin_page(
+    webapp: AppDriver, scene: SceneSetter
+) -> None:
+    page = webapp.page
+    scene.open_wallet("web-whale")
+    # Given an admin who grants more than the approval threshold (1,000,000 coins)
+    webapp.sign_in("web-first-admin", admin=True)
+    webapp.go("#/admin")
+    adjust(page, "web-whale", 1_500_000, "migrated from the old wallet")
+
+    # Then the page says it waits for a second admin (nothing moved), not "Adjusted ... undefined"
+    result = page.locator("#adjust-result")
+    expect(result).to_contain_text("Waiting for a second admin: web-whale +1,500,000 coins.")
+    expect(result).not_to_contain_text("undefined")
+    assert scene.wallet("web-whale")["coins"] == 0
+    # ... and lists it with who asked and why, without offering its own requester to approve it
+    row = page.locator("#pending-adjustments tr", has_text="web-whale")
+    expect(row).to_contain_text("+1,500,000 coins")
+    expect(row).to_contain_text("migrated from the old wallet")
+    expect(row).to_contain_text("web-first-admin")
+    expect(row).to_contain_text("Waiting for another admin")
+    expect(row.get_by_role("button", name="Approve")).to_have_count(0)
+
+    # When another admin opens the admin page and approves it
+    webapp.sign_in("web-second-admin", admin=True)
+    webapp.go("#/admin")
+    row.get_by_role("button", name="Approve +1,500,000 coins for web-whale").click()
+
+    # Then the coins move once, the page says so, and it leaves the list
+    expect(page.locator("#pending-status")).to_contain_text("Approved: web-whale +1,500,000 coins.")
+    expect(page.locator("#pending-status")).to_contain_text("Asked by web-first-admin.")
+    expect(page.locator("#pending-status")).to_contain_text("Balance now 1,500,000 coins.")
+    expect(row).to_have_count(0)
+    assert scene.wallet("web-whale")["coins"] == 1_500_000

@@ -171,3 +171,37 @@ def test_a_creator_under_18_is_told_they_cannot_cash_out(webapp: AppDriver, scen
     webapp.page.get_by_role("button", name="Withdraw").click()
 
     expect(webapp.alert("not_eligible")).to_contain_text("Only creators aged 18 or over can cash out.")
+
+
+def test_a_crafted_onboarding_return_link_claims_no_payout_account(
+    webapp: AppDriver, scene: SceneSetter
+) -> None:
+    # Given a creator who never started payout onboarding, sent the onboarding return link
+    scene.go_live("web-unboarded")
+    webapp.sign_in("web-unboarded")
+    webapp.page.goto(f"{webapp.url}?onboarding=done")
+
+    # Then the page says there is no payout account, and does not claim one was set up
+    expect(webapp.page.locator("#onboarding-status")).to_contain_text("No payout account yet.")
+    expect(webapp.page.locator("main")).not_to_contain_text("Payout account set up")
+
+
+def test_focus_stays_on_withdraw_after_it_is_pressed(webapp: AppDriver, scene: SceneSetter) -> None:
+    page = webapp.page
+    scene.open_wallet("web-keyboard-creator", birthdate="1990-01-01")
+    scene.grant("web-keyboard-creator", 5000, unit="diamonds")
+    webapp.sign_in("web-keyboard-creator")
+    webapp.go("#/creator")
+    page.get_by_label("Diamonds to withdraw").fill("2000")
+    withdraw = page.get_by_role("button", name="Withdraw")
+    withdraw.focus()
+
+    # When a keyboard user presses Enter on Withdraw (refused: payouts are not set up)
+    page.keyboard.press("Enter")
+    expect(webapp.alert("not_eligible")).to_be_visible()
+
+    # Then focus is still on Withdraw, so the next key press works
+    expect(withdraw).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(webapp.alert("not_eligible")).to_be_visible()
+    expect(withdraw).to_be_focused()

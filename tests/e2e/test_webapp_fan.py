@@ -258,3 +258,41 @@ def test_the_history_pages_back_through_older_entries(webapp: AppDriver, scene: 
     expect(history.last).to_contain_text("+1 coin")
     expect(page.get_by_role("button", name="Show older")).to_be_hidden()
     expect(page.locator("#coin-balance")).to_have_text("78 coins")
+
+
+def test_the_return_page_waits_for_the_credit_before_it_says_anything_was_received(
+    webapp: AppDriver,
+) -> None:
+    page = webapp.page
+    # Given a fan paying on the hosted page, whose credit the webhook has not landed yet
+    webapp.sign_in("web-patient-buyer", country="US")
+    webapp.go("#/store")
+    page.route(
+        "**/v1/wallet/transactions*", lambda route: route.fulfill(json={"items": [], "next_cursor": None})
+    )
+    try:
+        page.locator('[data-package="coins_700"]').get_by_role("button").click()
+        page.locator("#pay").click()
+
+        # Then the return page waits for the payment, and claims no payment received
+        status = page.locator("#checkout-status")
+        expect(status).to_contain_text("Waiting for the payment of $9.99 to be confirmed")
+        page.wait_for_timeout(1500)
+        expect(page.locator("main")).not_to_contain_text("received")
+    finally:
+        page.unroute("**/v1/wallet/transactions*")
+    # ... until the order shows as credited
+    expect(page.locator("#credited")).to_contain_text("700 coins added.")
+
+
+def test_a_crafted_return_link_claims_no_payment(webapp: AppDriver) -> None:
+    page = webapp.page
+    # Given a fan who bought nothing in this tab, sent a link that looks like Stripe's return
+    webapp.sign_in("web-link-clicker")
+    page.goto(f"{webapp.url}?checkout=success&session_id=cs_test_crafted")
+
+    # Then the app says there is no payment of theirs to wait for, and nothing was received
+    expect(page).to_have_url(re.compile(r"#/store/return\?session_id=cs_test_crafted$"))
+    expect(page.locator("#checkout-status")).to_contain_text("No payment from this tab to wait for.")
+    expect(page.locator("main")).not_to_contain_text("received")
+    expect(page.locator("main")).not_to_contain_text("added")

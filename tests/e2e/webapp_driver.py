@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 # Webhooks, the gift feed and gift credits arrive a moment after the action: allow for it.
 ARRIVES_WITHIN_MS = 15_000
 SCREENSHOTS = ROOT / "docs"
+# axe-core from npm (package.json's devDependencies, installed by `make deps`): test tooling only,
+# put into the page by the test, never served with the app.
+AXE_SOURCE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -68,6 +72,20 @@ class AppDriver:
         """The error notice the app shows for an API error code."""
         return self.page.locator(f'[role="alert"][data-code="{code}"]')
 
+    def axe_violations(self) -> list[str]:
+        """What axe-core finds against WCAG 2.1 A and AA on the page as it is now: "rule: targets".
+        Evaluated through the browser's debugging protocol, which the app's CSP does not govern."""
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            self.page.evaluate(AXE_SOURCE.read_text(encoding="utf-8"))
+        found: list[str] = self.page.evaluate(
+            """async (tags) => {
+              const result = await axe.run(document, { runOnly: { type: "tag", values: tags } });
+              return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+            }""",
+            WCAG_21_AA,
+        )
+        return found
+
     def screenshot(self, name: str, *, full_page: bool = True) -> None:
         """docs/<name>.png when WEBAPP_SCREENSHOTS is set (`make screenshots`); the README shows them."""
         if os.environ.get("WEBAPP_SCREENSHOTS"):
@@ -98,7 +116,24 @@ class SceneSetter:
         )
         assert answer.status_code == 201, answer.text
 
-    def go_live(self, creator: str) -> str:
+    def ask_for_adjustment(
+        self, user: str, amount: int, *, admin: str = "web-setup-admin", reason: str = "large goodwill credit"
+    ) -> str:
+        """An adjustment above the approval threshold (1,000,000 coins by default): it waits for a
+        second admin (202); returns its id."""
+        answer = self.http.post(
+            f"{self.stack.api}/v1/admin/adjustments",
+            headers={
+                **self.stack.headers(admin, groups=("admins",)),
+                "Idempotency-Key": f"ask-{time.time_ns()}",
+            },
+            json={"user_id": user, "unit": "coins", "amount": amount, "reason": reason},
+        )
+        assert answer.status_code == 202, answer.text
+        adjustment_id: str = answer.json()["adjustment_id"]
+        return adjustment_id
+
+    def go_live(self, creator: str, title: str | None = None) -> str:
         """The creator opens a wallet, becomes a creator and goes live (once: the same stream again
         afterwards); returns the stream's id."""
         headers = self.stack.headers(creator, birthdate="1990-01-01")
@@ -106,7 +141,9 @@ class SceneSetter:
         profile = self.http.post(f"{self.stack.api}/v1/creator/profile", headers=headers)
         assert profile.status_code == 200, profile.text
         started = self.http.post(
-            f"{self.stack.api}/v1/streams", headers={**headers, "Idempotency-Key": f"live-{creator}"}, json={}
+            f"{self.stack.api}/v1/streams",
+            headers={**headers, "Idempotency-Key": f"live-{creator}"},
+            json={"title": title} if title else {},
         )
         assert started.status_code == 201, started.text
         stream_id: str = started.json()["stream_id"]
@@ -137,3 +174,18 @@ class SceneSetter:
             f"{self.stack.api}/v1/wallet", headers=self.stack.headers(user)
         ).json()
         return wallet
+
+
+def fan_on_a_stream(
+    app: AppDriver, scene: SceneSetter, fan: str, coins: int, *, title: str | None = None
+) -> str:
+    """A creator (`<fan>-creator`) live on a stream, and `fan` with `coins` signed in on it, its
+    balance shown; returns the stream's id."""
+    creator = f"{fan}-creator"
+    stream = scene.go_live(creator, title=title)
+    scene.open_wallet(fan)
+    scene.grant(fan, coins)
+    app.sign_in(fan)
+    app.go(f"#/live/{stream}?creator={creator}")
+    expect(app.page.locator("#live-balance")).to_have_text(f"{coins:,} {'coin' if coins == 1 else 'coins'}")
+    return stream

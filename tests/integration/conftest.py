@@ -14,6 +14,7 @@ import boto3
 import pytest
 from werkzeug.serving import make_server
 
+from coins.repository import READ_TIMEOUT_VARIABLE
 from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_STRIPE_KEY, LOCAL_WEBHOOK_SECRET
@@ -47,6 +48,9 @@ def ledger_table(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch)
     create_table(client, name)
     monkeypatch.setenv("TABLE_NAME", name)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
+    # DynamoDB Local on a loaded machine can queue a burst of transactions past DynamoDB's 5 s
+    # (coins.repository._dynamo): the tests wait for its answer rather than retry into the queue.
+    monkeypatch.setenv(READ_TIMEOUT_VARIABLE, "60")
     yield name
     client.delete_table(TableName=name)
 

@@ -31,6 +31,8 @@ SMALL = (
     "--hot-gifts=2",
     "--payout-sizes=20,40",
     "--payout-workers=2",
+    # The books' audit at two small tables (make bench's are 100,000 and 1,000,000 items).
+    "--books-sizes=1500,3000",
 )
 
 
@@ -79,6 +81,27 @@ def test_the_bench_counts_the_gift_and_its_share_of_the_settlement(
         work["settlement_lone_gift"]["per_gift"]["total_write_units"]
         >= work["settlement_busy_creator"]["per_gift"]["total_write_units"]
     )
+
+
+def test_the_bench_measures_what_a_gift_stores_and_logs_and_prices_a_month_of_every_line_item(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    results, _ = small_run
+    # A gift adds its transfer, its share of the settlement's rows, and log lines, all measured
+    footprint = results["footprint"]
+    assert (footprint["gifts"], footprint["fans"]) == (10, 3)
+    assert footprint["stored_bytes_per_gift"] > footprint["table_bytes_per_gift"] > 300
+    assert footprint["function_log_bytes_per_gift"] > 0
+    # ... and a month is priced line by line at every size, the total their sum
+    for row in results["monthly_cost"]["rows"]:
+        items = [
+            v
+            for k, v in row.items()
+            if k not in ("gifts", "monthly_active_users", "total", "storage_added_per_month")
+        ]
+        assert all(v >= 0 for v in items)
+        assert row["total"] == pytest.approx(sum(items), abs=0.05)
+    assert results["monthly_cost"]["counts"]["secrets"] == 5
 
 
 def test_the_bench_reports_every_ratio_against_a_baseline_of_the_same_run(
@@ -135,3 +158,20 @@ def test_make_bench_writes_docs_performance_between_its_markers() -> None:
     figures = page.split(begin, 1)[1].split(end, 1)[0]
     assert "### Against the goals of issue 8" in figures
     assert "Produced by `" in figures
+
+
+def test_the_books_audit_is_timed_at_two_sizes_clean_and_priced(
+    small_run: tuple[dict[str, Any], str],
+) -> None:
+    # Given a small bench run
+    results, markdown = small_run
+    books = results["books"]
+    # Then the audit ran at both sizes on a clean synthetic ledger, in a fresh process each
+    assert [run["audit"]["findings"] for run in books["sizes"]] == [0, 0]
+    assert books["sizes"][1]["items"] > books["sizes"][0]["items"] > 1000
+    assert all(
+        run["audit"]["peak_rss_mb"] > 0 and run["reading_only"]["seconds"] > 0 for run in books["sizes"]
+    )
+    # And the monthly cost of exports and audits is given at three traffics
+    assert len(books["cost"]["months"]) == 3
+    assert "| items in the table | audit, seconds |" in markdown

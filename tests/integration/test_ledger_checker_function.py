@@ -6,30 +6,20 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
+import stripe
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.payment_events import PaymentEvent
-from coins.wiring import Services, build_services
+from coins.wiring import build_services
+from devstack.local_env import LOCAL_STRIPE_KEY
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
 from tests.support.logs import CollectedLog, collected_log
-
-
-def buy(app: Services, sim: StripeSimulator, fan: str, key: str, *, deliver: bool) -> None:
-    opened = app.purchases.open_checkout(
-        user_id=fan,
-        country="US",
-        package_id="coins_350",
-        payment_method="card",
-        idempotency_key=key,
-        birthdate="1990-01-01",
-    )
-    sim.sim.pay_session(str(opened["session_id"]))
-    if deliver:
-        for stored in sim.events():
-            app.webhooks.handle(PaymentEvent.model_validate(stored.event))
+from tests.support.purchases import paid_purchase
+from tests.support.settlement import settle_gifts
+from tests.support.streams import ADULT, go_live, live_stream_of
 
 
 def emitted(output: str, metric: str) -> list[float]:
@@ -70,9 +60,21 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
         source=None,
         idempotency_key="welcome",
     )
-    buy(app, stripe_env, "fan-1", "first", deliver=True)
+    paid_purchase(app, stripe_env, "fan-1", "first", deliver=True)
+    # ... who gave a gift, settled (the window holds its settlement row)
+    go_live(app, "creator-1")
+    app.gifts.send_gift(
+        fan_id="fan-1",
+        creator_id="creator-1",
+        gift_id="rose",
+        quantity=1,
+        stream_id=live_stream_of("creator-1"),
+        idempotency_key="g1",
+        birthdate=ADULT,
+    )
+    settle_gifts(app)
     checker = load_handler("LedgerCheckerFunction")
-    window = {"since": 0, "until": int(time.time()) + 60}
+    window = {"since": int(time.time()) - 3600, "until": int(time.time()) + 60}
     capsys.readouterr()
 
     # When the checker runs, the books are clean
@@ -82,9 +84,30 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
     assert "ledger discrepancy" not in log.take()
 
     # And when a payment's webhook never arrives, the checker logs it and counts it
-    buy(app, stripe_env, "fan-2", "second", deliver=False)
+    paid_purchase(app, stripe_env, "fan-2", "second", deliver=False)
     found = checker(window, FakeLambdaContext())
     output = capsys.readouterr().out
     assert found["discrepancies"] == 1
     assert emitted(output, "LedgerDiscrepancies") == [1.0]
     assert '"kind":"missing_credit"' in log.take().replace(" ", "")
+
+    # And a Stripe transfer paying a withdrawal the ledger never made is counted too
+    client = stripe.StripeClient(
+        LOCAL_STRIPE_KEY, base_addresses={"api": stripe_env.base_url, "connect": stripe_env.base_url}
+    )
+    account = client.v1.accounts.create(
+        params={"type": "express", "country": "US", "capabilities": {"transfers": {"requested": True}}}
+    )
+    requests.post(f"{stripe_env.base_url}/_sim/accounts/{account.id}/complete", timeout=5)
+    client.v1.transfers.create(
+        params={
+            "amount": 500,
+            "currency": "usd",
+            "destination": account.id,
+            "transfer_group": "wi_never_reserved",
+            "metadata": {"withdrawal_id": "wi_never_reserved", "user_id": "creator-1"},
+        }
+    )
+    found = checker(window, FakeLambdaContext())
+    assert found["discrepancies"] == 2
+    assert '"kind":"transfer_without_withdrawal"' in log.take().replace(" ", "")

@@ -7,7 +7,10 @@ in a function's place with that function's environment and role, reports what it
 """
 
 import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -259,3 +262,52 @@ def test_removing_a_statement_the_code_needs_fails_the_request_with_access_denie
     denied = [line for line in logs if "AccessDeniedException" in line]
     assert denied
     assert "not authorized to perform: dynamodb:BatchGetItem" in denied[0]
+
+
+def killed(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def probed_catalog(deployed: dict[str, LocalFunction], tmp_path: Path) -> Iterator[LocalRuntime]:
+    with LocalRuntime(
+        {"CatalogFunction": probing(deployed["CatalogFunction"], tmp_path)}, output=lambda *_: None
+    ) as runtime:
+        yield runtime
+
+
+def test_a_request_for_an_environment_that_died_idle_is_served_by_a_fresh_one(
+    probed_catalog: LocalRuntime,
+) -> None:
+    # AWS's rule (Lambda developer guide, "Understanding the Lambda execution environment lifecycle",
+    # failures): Lambda resets an environment whose runtime crashed, and the next request is served
+    # by a new one. A request is never sent to a dead environment, so it does not fail for it.
+    first = probed_catalog.invoke("CatalogFunction", {})
+    killed(first["pid"])  # dies between requests (the kernel's OOM killer, an operator, a bug)
+
+    after = probed_catalog.invoke("CatalogFunction", {})
+
+    assert after["pid"] != first["pid"]
+    assert after["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "CatalogFunction"
+
+
+def test_a_process_that_dies_during_an_invocation_fails_it_and_the_next_runs_in_a_fresh_environment(
+    probed_catalog: LocalRuntime,
+) -> None:
+    # AWS's rule (the same page): a crash during the Invoke phase fails that invocation with
+    # Runtime.ExitError; Lambda resets the environment, and later invocations are served again.
+    first = probed_catalog.invoke("CatalogFunction", {})
+    threading.Timer(1.0, killed, args=(first["pid"],)).start()
+    with pytest.raises(FunctionError, match=r"Runtime\.ExitError"):
+        probed_catalog.invoke("CatalogFunction", {"sleep": 5})
+
+    after = probed_catalog.invoke("CatalogFunction", {})
+
+    assert after["pid"] != first["pid"]

@@ -76,7 +76,7 @@ def paid_withdrawal(ledger_table: str) -> tuple[Services, str, str]:
     account = str(
         app.creators.onboard(user_id="creator-1", country="US", birthdate="1990-01-01")["account_id"]
     )
-    app.payouts.update_account_state("creator-1", account, True, (), adult_from="2008-01-01")
+    app.payouts.update_account_state("creator-1", account, True, (), adult_from="2008-01-01", as_of=0)
     app.admin.adjust(
         admin_id="admin",
         user_id="creator-1",

@@ -53,7 +53,7 @@ def test_checkout_onboarding_withdrawal_and_webhook_samples_succeed(
     withdrawal = replay("creator_withdrawal", "CreatorFunction")
     assert withdrawal["statusCode"] == 201, withdrawal["body"]
 
-    # The scheduled checker's sample (last 48 hours, ending 15 minutes ago) finds these books clean.
+    # The scheduled checker's sample (the last 3 hours ending 15 minutes ago) finds these books clean.
     assert replay("ledger_checker", "LedgerCheckerFunction")["discrepancies"] == 0
 
 

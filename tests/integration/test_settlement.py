@@ -26,6 +26,7 @@ from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
 from coins.wiring import Services, build_services
+from devstack import permissions
 from devstack.dynamodb_local import local_client
 from devstack.settlement import _pages, gifts_of, streams_client
 from tests.support.capacity import CountingClient, item_size, write_units
@@ -292,6 +293,9 @@ def _units_of(app: Services, items: list[dict[str, Any]]) -> tuple[int, int]:
                 }
             }
             index_units += write_units(item_size(projected), transactional=False)
+        if operation == "Put" and "GSI1PK" in stored:  # a new entry in GSI1 (keys only): the change index's
+            projected = {k: v for k, v in stored.items() if k in {"PK", "SK", "GSI1PK", "GSI1SK"}}
+            index_units += write_units(item_size(projected), transactional=False)
         if "TPK" in stored:  # in the Top index; an entry whose coins moved is rewritten there (2 writes)
             projected = {
                 k: v for k, v in stored.items() if k in {"PK", "SK", "TPK", "TSK", "fan_id", "gifts"}
@@ -307,7 +311,7 @@ def _is_stats(entry: dict[str, Any]) -> bool:
     return pk.startswith(("TOP#", "LIMIT#")) or str(key.get("SK", {}).get("S", "")).startswith("TOTALS#")
 
 
-def test_a_gift_takes_two_sequential_calls_and_five_write_units_on_the_request_path(
+def test_a_gift_takes_two_sequential_calls_and_six_write_units_on_the_request_path(
     ledger_table: str,
 ) -> None:
     counting = CountingClient(default_client())
@@ -348,7 +352,9 @@ def test_a_gift_takes_two_sequential_calls_and_five_write_units_on_the_request_p
     (items,) = counting.transactions
     assert [next(iter(i)) for i in items] == ["Update", "Put"]
     assert items[1]["Put"]["Item"]["new_payer"] == {"BOOL": True}
-    assert _units_of(app, items) == (4, 1)  # two items under 1 KB, twice over; one History entry
+    # Two items under 1 KB, twice over; one History entry and one change index entry (the windowed
+    # ledger check finds the gift there).
+    assert _units_of(app, items) == (4, 2)
 
     # A retry is one read and one cancelled transaction: it writes nothing and gets the first reply.
     counting.reset()
@@ -409,3 +415,25 @@ def test_settling_a_busy_creators_gifts_costs_a_fraction_of_a_write_unit_each_pl
     transactional, index = _units_of(app, stats)
     assert (transactional, index) == (2 + 20 * (3 * 2 + 2), 20 * 3 * 2)
     assert (transactional + index - 2) / 20 == 14  # write units per fan per chunk, at most
+
+
+def test_creator_shards_grown_mid_run_open_new_pending_shards_under_the_settlement_role(
+    ledger_table: str,
+) -> None:
+    # Given a creator whose pending shards were opened with CREATOR_SHARDS=2, and whose gifts settled
+    permissions.install()  # the services' client is held to GiftSettlementFunction's role as it settles
+    small = Settings.from_env().model_copy(update={"creator_shards": 2})
+    before = build_services(small, LedgerRepository(LedgerTable(small.table_name, creator_shards=2)))
+    fund(before, [f"fan-{i}" for i in range(8)], ["creator-1"], 500)
+    received = send_gifts(before, [f"fan-{i}" for i in range(8)], ["creator-1"], 4, seed=21)
+    assert settle_gifts(before).failed_from is None
+
+    # When CREATOR_SHARDS grows to 16 and more gifts settle (on shards the creator never had)
+    grown = Settings.from_env().model_copy(update={"creator_shards": 16})
+    after = build_services(grown, LedgerRepository(LedgerTable(grown.table_name, creator_shards=16)))
+    received.update(send_gifts(after, [f"fan-{i}" for i in range(8)], ["creator-1"], 12, seed=22))
+    report = settle_gifts(after)
+
+    # Then the settlement opened them (PutItem on ACCT# items, in its role) and credited every gift
+    assert report.failed_from is None
+    assert_settled_exactly_once(after, received, stream_gifts(after))

@@ -232,3 +232,30 @@ def on_failure_messages(source: StreamSource, aws: LocalAws) -> list[dict[str, A
     for m in received.get("Messages", []):
         sqs.delete_message(QueueUrl=source.on_failure_queue_url, ReceiptHandle=m["ReceiptHandle"])
     return messages
+
+
+def test_an_invocation_whose_process_died_is_retried_by_the_mappings_rules_not_dropped(
+    source: StreamSource, dynamodb_local: DynamoDBLocal, local_aws: LocalAws
+) -> None:
+    # AWS's rule (Lambda developer guide, "Using Lambda with DynamoDB", error handling): when an
+    # invocation fails, Lambda retries the batch until it succeeds, the records expire or
+    # MaximumRetryAttempts is spent. An environment that crashed is an invocation that failed
+    # (Runtime.ExitError), whatever the local runtime saw of it: here the pipe to a dead process.
+    api = HandlerClient()
+    gifts(api, 4)
+    handler = Recording()
+    attempts: list[int] = []
+
+    def dies_the_first_time(event: dict[str, Any]) -> Any:
+        attempts.append(len(event["Records"]))
+        if len(attempts) == 1:
+            raise BrokenPipeError(32, "Broken pipe")  # what writing to a killed process raises
+        return handler(event)
+
+    report = poller(source, dies_the_first_time, dynamodb_local, local_aws).drain()
+
+    assert attempts[0] == 4
+    assert report.retried >= 1
+    assert report.sent_to_on_failure == 0
+    # Every gift credited, once
+    assert pending_diamonds(api, "creator-1") == 4 * 5 // 2

@@ -129,7 +129,7 @@ def _put_items(counting: CountingClient) -> list[dict[str, Any]]:
     return [kwargs["Item"] for name, kwargs in counting.requests if name == "put_item"]
 
 
-def test_a_gift_still_costs_two_calls_and_five_write_units_with_its_creator_and_stream_checked(
+def test_a_gift_still_costs_two_calls_and_two_items_with_its_creator_and_stream_checked(
     ledger_table: str,
 ) -> None:
     counting = CountingClient(default_client())

@@ -18,7 +18,7 @@ def test_concurrent_withdrawals_never_exceed_the_balance_the_cap_or_repeat_a_key
     account = str(
         app.creators.onboard(user_id="creator-1", country="US", birthdate="1990-01-01")["account_id"]
     )
-    app.payouts.update_account_state("creator-1", account, True, (), adult_from="2008-01-01")
+    app.payouts.update_account_state("creator-1", account, True, (), adult_from="2008-01-01", as_of=0)
     app.admin.adjust(
         admin_id="admin",
         user_id="creator-1",

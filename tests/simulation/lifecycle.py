@@ -20,6 +20,7 @@ import json
 import random
 import re
 import sys
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -48,9 +50,10 @@ from coins.errors import (
     RetryLater,
 )
 from coins.ledger import AccountStatus
-from coins.ledger_check import CheckReport, check
+from coins.ledger_check import CheckReport, check, check_window
 from coins.repository import LedgerRepository, LedgerTable
 from coins.repository.audit import AuditRepository
+from coins.repository.changes import ChangeRepository
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
 from devstack.stripe_sim.errors import StripeError as StripeSimError
@@ -58,6 +61,7 @@ from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
 from devstack.template import load_function_module, table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
+from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.support.in_process_stripe import InProcessStripe
 from tests.support.settlement import forget_unit_stream, settle_from_table
 
@@ -359,7 +363,9 @@ class Runner:
             if self.check_every and n % self.check_every == 0 and n < len(plan):
                 self._check(f"after step {step.index} ({step.kind})", stripe_too=False)
         self._quiesce()
-        return self._check("at the end", stripe_too=True)
+        report = self._check("at the end", stripe_too=True)
+        self._audit()
+        return report
 
     # -------------------------------------------------------------------- framework
 
@@ -395,10 +401,41 @@ class Runner:
             # At the end every gift has been through the settlement: none may be left in flight.
             gifts_sent_before=2**40 if stripe_too else None,
         )
+        if stripe_too:
+            # The hourly check as deployed, over its window (the seed's last 3 simulated hours): what
+            # changed, read through the change index; at the end every gift in it must be settled.
+            until = int(self.world.now.timestamp()) + 1
+            windowed = check_window(
+                ChangeRepository(self.world.table, client=app.repository.client),
+                diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
+                stripe=None,
+                since=until - 3 * 3600,
+                until=until,
+                now=until,
+                settle_within=0,
+            )
+            report = CheckReport(
+                [*report.discrepancies, *windowed.discrepancies], report.items_read, None, None
+            )
         if not report.clean:
             lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in report.discrepancies[:20])
             raise SimulationFailed(f"invariants broken {when}:\n{lines}")
         return report
+
+    def _audit(self) -> None:
+        """The full audit as deployed: the table exported in DynamoDB's export format, then the
+        audit's SQL on DuckDB; at the end every gift must be settled."""
+        with tempfile.TemporaryDirectory(prefix="books-") as bucket:
+            found = audit_table(
+                self.world.backend.client(),
+                self.world.table,
+                Path(bucket),
+                diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
+                settled_by=EVERY_GIFT_SETTLED,
+            )
+        if found:
+            lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in found[:20])
+            raise SimulationFailed(f"the audit found at the end:\n{lines}")
 
     def _setup(self) -> None:
         app = self.world.quiet_services()

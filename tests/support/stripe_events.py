@@ -4,6 +4,7 @@ import copy
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -36,6 +37,31 @@ def verified_individual(dob: str | None) -> dict[str, Any]:
         person["dob"] = {"year": year, "month": month, "day": day}
         person["verification"] = {**person["verification"], "status": "verified"}
     return person
+
+
+def connect_account(
+    account_id: str,
+    user: str,
+    *,
+    enabled: bool = True,
+    dob: str | None = "1990-01-01",
+    due: Sequence[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A creator's Connect account as account.updated carries it: payouts on or off (with what is
+    due), the holder verified with `dob` (None: unverified), and any other fields as given."""
+    return stripe_object(
+        "account",
+        id=account_id,
+        payouts_enabled=enabled,
+        metadata={"user_id": user},
+        requirements={
+            "currently_due": list(due if due is not None else ([] if enabled else ["external_account"]))
+        },
+        business_type="individual",
+        individual=verified_individual(dob),
+        **fields,
+    )
 
 
 def event(

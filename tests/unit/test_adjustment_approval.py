@@ -4,6 +4,8 @@ Concurrent approvals of one adjustment are tested on DynamoDB Local
 (tests/integration/test_adjustment_approval.py).
 """
 
+from datetime import timedelta
+
 import pytest
 
 from coins.admin import AdjustmentUnit, ApprovalPolicy
@@ -14,6 +16,7 @@ from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.ledger import balance_totals
 
 APPROVE = "/v1/admin/adjustments/{adjustment_id}/approve"
+PENDING = "/v1/admin/adjustments/pending"
 
 
 def adjust(
@@ -126,3 +129,83 @@ def test_every_admin_route_needs_the_admin_scope_at_the_gateway() -> None:
     assert ("POST", APPROVE) in {(r.method, r.path) for r in admin_routes}
     assert all(r.scopes == ("coins/admin",) for r in admin_routes)
     assert all(not r.scopes for r in http_routes() if not r.path.startswith("/v1/admin/"))
+
+
+def test_an_approved_adjustments_record_loses_its_ttl_so_the_approval_is_kept(
+    api: HandlerClient, threshold: int
+) -> None:
+    # Given an approved adjustment (its request carried a TTL for when nobody approves it)
+    asked = adjust(api, 5000)
+    assert approve(api, asked.body["adjustment_id"]).status == 201
+
+    # When DynamoDB's TTL sweeper looks at the pending item
+    repository = services().repository
+    item = repository.client.get_item(
+        TableName=repository.table_name,
+        Key={"PK": {"S": f"XFER#{asked.body['adjustment_id']}"}, "SK": {"S": "ADJ"}},
+    )["Item"]
+
+    # Then it has no expires_at to delete it by, and keeps who approved it and the deadline it had
+    assert "expires_at" not in item
+    assert item["approved_by"] == {"S": "admin-2"}
+    assert "approval_deadline" in item
+
+
+def pending_list(api: HandlerClient, *, admin: str = "admin-2", **query: str) -> ApiResponse:
+    return api.call("GET", PENDING, sub=admin, groups=("admins",), query=query)
+
+
+def test_the_adjustments_waiting_are_listed_with_who_asked_and_why_until_approved(
+    api: HandlerClient, threshold: int
+) -> None:
+    # Given two large adjustments asked for by admin-1, and a small one that committed at once
+    first = adjust(api, 5000, key="big-1")
+    second = adjust(api, -2000, key="big-2")
+    adjust(api, 10, key="small")
+
+    # When another admin lists what waits
+    listed = pending_list(api)
+
+    # Then both are there, oldest first, with who asked, for whom, how much and why
+    assert listed.status == 200
+    assert [item["adjustment_id"] for item in listed.body["items"]] == [
+        first.body["adjustment_id"],
+        second.body["adjustment_id"],
+    ]
+    assert listed.body["items"][0] == first.body
+    assert listed.body["items"][1]["amount"] == -2000
+    assert listed.body["next_cursor"] is None
+
+    # And once one is approved it leaves the list
+    assert approve(api, first.body["adjustment_id"]).status == 201
+    assert [item["adjustment_id"] for item in pending_list(api).body["items"]] == [
+        second.body["adjustment_id"]
+    ]
+
+
+def test_the_list_pages_with_a_cursor(api: HandlerClient, threshold: int) -> None:
+    asked = [adjust(api, 2000 + n, key=f"big-{n}").body["adjustment_id"] for n in range(3)]
+
+    page = pending_list(api, limit="2")
+    rest = pending_list(api, limit="2", cursor=page.body["next_cursor"])
+
+    assert [item["adjustment_id"] for item in page.body["items"]] == asked[:2]
+    assert [item["adjustment_id"] for item in rest.body["items"]] == asked[2:]
+    assert rest.body["next_cursor"] is None
+
+
+def test_an_adjustment_past_its_approval_window_is_not_listed(
+    api: HandlerClient, threshold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adjust(api, 5000)
+    admin = services().admin
+    later = admin._clock() + timedelta(days=ApprovalPolicy().pending_days, seconds=1)
+    monkeypatch.setattr(admin, "_clock", lambda: later)
+
+    assert pending_list(api).body["items"] == []
+
+
+def test_only_admins_see_the_adjustments_waiting(api: HandlerClient, threshold: int) -> None:
+    adjust(api, 5000)
+    fan = api.call("GET", PENDING, sub="fan-2", groups=())
+    assert (fan.status, fan.body["error"]["code"]) == (403, "forbidden")

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
+from coins.admin import ApprovalPolicy
+from coins.wiring import services
 from devstack.template import functions
 from tests.support.apigw import HandlerClient
 
@@ -94,5 +96,27 @@ def test_every_dynamodb_call_of_the_reviews_list_is_allowed(
 
     assert reviews.status == 200
     assert [r["user_id"] for r in reviews.body["items"]] == ["fan-1"]
+    assert "dynamodb:BatchGetItem" in dynamodb_calls
+    assert set(dynamodb_calls) <= allowed_actions("AdminFunction")
+
+
+def test_every_dynamodb_call_of_the_pending_adjustments_list_is_allowed(
+    api: HandlerClient, dynamodb_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services().admin, "_approval", ApprovalPolicy(coins_threshold=10))
+    asked = api.call(
+        "POST",
+        "/v1/admin/adjustments",
+        sub="admin-1",
+        groups=("admins",),
+        body={"user_id": "fan-1", "unit": "coins", "amount": 50, "reason": "large promo"},
+        headers={"Idempotency-Key": "adj-big"},
+    )
+    assert asked.status == 202
+    dynamodb_calls.clear()
+
+    listed = api.call("GET", "/v1/admin/adjustments/pending", sub="admin-2", groups=("admins",))
+
+    assert [p["adjustment_id"] for p in listed.body["items"]] == [asked.body["adjustment_id"]]
     assert "dynamodb:BatchGetItem" in dynamodb_calls
     assert set(dynamodb_calls) <= allowed_actions("AdminFunction")

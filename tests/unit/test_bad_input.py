@@ -209,7 +209,9 @@ def test_an_idempotency_key_of_255_characters_is_accepted(seeded: str) -> None:
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1e2", "", "9" * 40])
-@pytest.mark.parametrize("route", ["/v1/wallet/transactions", "/v1/admin/reviews"])
+@pytest.mark.parametrize(
+    "route", ["/v1/wallet/transactions", "/v1/admin/reviews", "/v1/admin/adjustments/pending"]
+)
 def test_a_hand_made_limit_is_400(api: HandlerClient, route: str, limit: str) -> None:
     answer = api.call("GET", route, sub="admin-1", groups=("admins",), query={"limit": limit})
     assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_request")
@@ -235,7 +237,9 @@ def _b64(raw: bytes) -> str:
         _b64(b'{"sk": "\\ud800"}'),  # nor one that is not UTF-8
     ],
 )
-@pytest.mark.parametrize("route", ["/v1/wallet/transactions", "/v1/admin/reviews"])
+@pytest.mark.parametrize(
+    "route", ["/v1/wallet/transactions", "/v1/admin/reviews", "/v1/admin/adjustments/pending"]
+)
 def test_a_hand_made_cursor_is_400(api: HandlerClient, route: str, cursor: str) -> None:
     answer = api.call("GET", route, sub="admin-1", groups=("admins",), query={"cursor": cursor})
     assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_request")

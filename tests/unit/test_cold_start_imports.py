@@ -71,7 +71,8 @@ def test_no_function_loads_the_x_ray_sdk(logical_id: str) -> None:
 
 
 def test_the_ledger_checker_loads_stripe_to_reconcile_but_no_route_service_or_tracing_sdk() -> None:
-    # Given the scheduled ledger checker, which reads the whole table and reconciles it with Stripe
+    # Given the scheduled ledger checker, which reads what changed in its window and reconciles it
+    # with Stripe
     loaded = cold_start("LedgerCheckerFunction")
 
     # Then its cold start builds the Stripe client it reconciles with, and nothing of the routes
@@ -79,7 +80,7 @@ def test_the_ledger_checker_loads_stripe_to_reconcile_but_no_route_service_or_tr
     other_routes = ("coins.gifts", "coins.payouts", "coins.purchases", "coins.admin", "coins.wallets")
     assert [m for m in (*other_routes, "aws_xray_sdk") if loaded[m]] == []
     assert sorted(services_used(ROOT / "functions" / "ledger_checker" / "app.py")) == [
-        "audit",
+        "changes",
         "payments()",
         "settings",
     ]
@@ -89,3 +90,11 @@ def test_the_services_a_handler_uses_are_read_from_its_source() -> None:
     used = services_used(ROOT / "functions" / "payment_webhook" / "app.py")
 
     assert sorted(used) == ["webhook_verifier()", "webhooks"]
+
+
+def test_the_cognito_trigger_loads_no_service_stripe_or_tracing_sdk() -> None:
+    # Cognito waits 5 seconds for it at every sign-in, cold starts included.
+    loaded = cold_start("TokenClaimsFunction")
+
+    assert [m for m, present in loaded.items() if present] == []
+    assert services_used(ROOT / "functions" / "token_claims" / "app.py") == []

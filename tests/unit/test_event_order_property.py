@@ -24,8 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coins.errors import RetryLater
-from coins.ledger_check import DiscrepancyKind, LedgerChecker, StripeRecords
+from coins.ledger_check import DiscrepancyKind, StripeRecords
+from coins.ledger_check.stripe import StripeReconciliation
+from coins.ledger_check.table import TableCheck
 from coins.payment_events import PaymentEvent
+from coins.repository.audit import AuditRepository
 from coins.stripe_adapter import ChargeRecord, DisputeRecord
 from coins.wiring import Services
 from tests.support.stripe_events import event, refund_object, stripe_object
@@ -231,12 +234,12 @@ def same_history_for(shop: Services, charge: Charge) -> tuple[str, str, list[dic
 
 def check_clean(shop: Services, charges: list[Charge]) -> None:
     records = [c.records() for c in charges]
-    checker = LedgerChecker(
-        shop.audit.read_ledger(segments=1), diamonds_per_coin=shop.settings.diamond_rate.diamonds_per_coin
+    image = AuditRepository(shop.settings.table_name, client=shop.repository.client).read_ledger(segments=1)
+    assert (
+        TableCheck(image, diamonds_per_coin=shop.settings.diamond_rate.diamonds_per_coin).check_ledger() == []
     )
-    assert checker.check_ledger() == []
     # Reconciled with Stripe's charges and disputes: the coins each owes back were taken
-    found = checker.reconcile(
+    found = StripeReconciliation(image).reconcile(
         StripeRecords(
             sessions=[],
             charges=[c for c, _ in records],

@@ -13,6 +13,8 @@ import pytest
 
 from coins.admin import AdjustmentSource, AdjustmentUnit
 from coins.ledger_check import CheckReport, DiscrepancyKind, check
+from coins.ledger_check.shared import epoch
+from coins.repository.audit import AuditRepository, LedgerImage
 from coins.repository.payouts import WithdrawalStatus
 from coins.wiring import Services
 from tests.simulation.lifecycle import (
@@ -43,6 +45,11 @@ LIFECYCLE = [
 ]
 
 
+def whole_table(app: Services) -> LedgerImage:
+    """The table read whole (one Scan), as `make check-ledger` reads make dev's."""
+    return AuditRepository(app.settings.table_name, client=app.repository.client).read_ledger(segments=1)
+
+
 @dataclass
 class Simulated:
     world: World
@@ -50,7 +57,9 @@ class Simulated:
 
     def check(self) -> CheckReport:
         return check(
-            self.app.audit.read_ledger(segments=1),
+            AuditRepository(self.app.settings.table_name, client=self.app.repository.client).read_ledger(
+                segments=1
+            ),
             diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
             stripe=self.app.payments(),
         )
@@ -76,7 +85,7 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
     """One lifecycle (a run costs more than a check), broken one way after another: after each
     break the checker names it, by kind and subject, besides what it found before."""
     world, app, raw, table = simulated.world, simulated.app, simulated.raw(), simulated.world.table
-    image = app.audit.read_ledger(segments=1)
+    image = whole_table(app)
     # Given a lifecycle that bought coins and paid a creator through Stripe
     assert {t.code for t in image.transfers} >= {"purchase", "gift", "withdrawal", "payout"}
     paid = next(w for w in image.withdrawals if w.status == WithdrawalStatus.PAID)
@@ -185,10 +194,33 @@ def test_clean_on_a_lifecycle_then_each_injected_discrepancy_is_named(simulated:
     assert unapproved.startswith(str(asked["adjustment_id"]))
 
 
+def test_a_credit_whose_session_stripe_does_not_know_is_named_not_fatal(simulated: Simulated) -> None:
+    """Issue 23, 5: a Stripe that lost its objects (a second `make dev` before the simulator kept
+    them) made the check die with PaymentProviderError. It reports each unknown id instead."""
+    world, app = simulated.world, simulated.app
+    purchase = next(t for t in whole_table(app).transfers if t.code == "purchase")
+    session_id = str(purchase.attributes["terms"]["session_id"])
+    # Given a Stripe that no longer knows the session a credit names, looked up by id (a window that
+    # starts after the session was created, so it is not among the listed ones)
+    store = world.simulator.store
+    forgotten = store.objects.pop(session_id)
+    store.by_kind[forgotten["object"]].remove(forgotten)
+    report = check(
+        whole_table(app),
+        diamonds_per_coin=world.settings.diamond_rate.diamonds_per_coin,
+        stripe=app.payments(),
+        since=epoch(str(purchase.attributes["created_at"])),
+    )
+    # Then the check finishes and names the session, with the credit that names it
+    unknown = [d for d in report.discrepancies if d.kind == DiscrepancyKind.UNKNOWN_TO_STRIPE]
+    assert [d.subject for d in unknown] == [session_id]
+    assert purchase.transfer_id in unknown[0].detail
+
+
 def test_a_gift_left_in_flight_past_the_deadline_is_named_until_it_is_settled(simulated: Simulated) -> None:
     world, app = simulated.world, simulated.app
     # Given a fan's gift, like one of the lifecycle's, that the settlement has not seen (it is failing)
-    earlier = next(t for t in app.audit.read_ledger(segments=1).transfers if t.code == "gift").attributes
+    earlier = next(t for t in whole_table(app).transfers if t.code == "gift").attributes
     sent = app.gifts.send_gift(
         fan_id=str(earlier["user_id"]),
         creator_id=str(earlier["counterparty_id"]),
@@ -201,7 +233,7 @@ def test_a_gift_left_in_flight_past_the_deadline_is_named_until_it_is_settled(si
 
     def unsettled(sent_before: int) -> list[str]:
         report = check(
-            app.audit.read_ledger(segments=1),
+            whole_table(app),
             diamonds_per_coin=world.settings.diamond_rate.diamonds_per_coin,
             stripe=None,
             gifts_sent_before=sent_before,
@@ -224,7 +256,7 @@ def test_disputes_that_withdraw_nothing_or_part_are_owed_what_the_webhook_takes(
     dispute and a won one owe nothing; a dispute of part of a payment owes only that part."""
     world, app = simulated.world, simulated.app
     sim = world.simulator.sim
-    purchases = [t for t in app.audit.read_ledger(segments=1).transfers if t.code == "purchase"]
+    purchases = [t for t in whole_table(app).transfers if t.code == "purchase"]
     first, second = (sim.session_charge(str(p.attributes["terms"]["session_id"])) for p in purchases[:2])
 
     # Given an inquiry on one charge and a prevented dispute on the other, with no webhook handled

@@ -4,11 +4,12 @@ functions emit, every route has its latency on the dashboard and its throttle ke
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.fixed_costs import emitted_metrics
+from devstack.local_env import LocalServices, stack_values
 from devstack.template import ROOT, functions, http_routes, load_template, resources
 
 TEMPLATE = load_template()
@@ -26,22 +27,8 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
 
 
-def source_files() -> list[Path]:
-    return [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/coins/**/*.py")]
-
-
-def emitted_metrics() -> set[str]:
-    """Metric names the code adds: literal names, and Name_{outcome} for every outcome string."""
-    names: set[str] = set()
-    outcomes = set()
-    prefixes = set()
-    for path in source_files():
-        text = path.read_text()
-        names |= set(re.findall(r'add_metric\(\s*name="(\w+)"', text))
-        prefixes |= set(re.findall(r'add_metric\(\s*name=f"(\w+)_\{outcome\}"', text))
-        outcomes |= set(re.findall(r'return "(\w+)"', text))
-        outcomes |= {a + b for a, b in re.findall(r'return "(\w+)" \+ \("(\w+)"', text)}
-    return names | {f"{prefix}_{outcome}" for prefix in prefixes for outcome in outcomes}
+def stream_events(props: dict[str, Any]) -> list[str]:
+    return [n for n, e in props.get("Events", {}).items() if e.get("Type") in ("DynamoDB", "Kinesis")]
 
 
 def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -57,10 +44,7 @@ def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, 
 
 
 def dashboard() -> dict[str, Any]:
-    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    # ${...} are CloudFormation substitutions; any value keeps the JSON valid.
-    parsed: dict[str, Any] = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
-    return parsed
+    return resolved_dashboard()[0]
 
 
 def dashboard_metrics() -> list[list[Any]]:
@@ -85,7 +69,85 @@ def test_every_function_has_error_and_throttle_alarms(function: str) -> None:
         for namespace, metric, dimensions in alarm_metrics(alarm)
         if namespace == "AWS/Lambda" and {"Name": "FunctionName", "Value": {"Ref": function}} in dimensions
     }
-    assert watched == {"Errors", "Throttles"}
+    assert watched - {"IteratorAge"} == {"Errors", "Throttles"}
+
+
+@pytest.mark.parametrize("function", sorted(f for f, props in functions().items() if stream_events(props)))
+def test_every_stream_consumer_has_an_iterator_age_alarm(function: str) -> None:
+    # AWS's advice for a stream event source (Lambda developer guide, "Using Lambda with DynamoDB"):
+    # watch IteratorAge, the age of the last record read; it grows while a consumer falls behind.
+    ages = [
+        alarm["Properties"]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        for namespace, metric, dimensions in alarm_metrics(alarm)
+        if (namespace, metric) == ("AWS/Lambda", "IteratorAge")
+        and {"Name": "FunctionName", "Value": {"Ref": function}} in dimensions
+    ]
+    assert len(ages) == 1
+    assert ages[0]["Statistic"] == "Maximum"
+    # ... alarming well before the stream's 24 hours run out, and past a busy minute's backlog
+    assert 60_000 <= ages[0]["Threshold"] <= 3_600_000  # milliseconds
+
+
+def resolved_dashboard(parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], set[str]]:
+    """The dashboard's body as CloudFormation would make it, and the functions deployed with it."""
+    values = stack_values(
+        LocalServices(table="t", dynamodb_url="", api_url="", stripe_url=None, aws_url=None)
+    )
+    values.parameters.update({"JwtIssuer": "https://issuer", "JwtAudience": "app", **(parameters or {})})
+    body = values.resolve(RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"])
+    deployed = {
+        name
+        for name in functions()
+        if "Condition" not in RESOURCES[name] or values.condition(RESOURCES[name]["Condition"])
+    }
+    return json.loads(body), deployed
+
+
+@pytest.mark.parametrize("user_pool", ["", "us-east-1_EXAMPLE"], ids=["another issuer", "cognito"])
+@pytest.mark.parametrize(
+    ("metric", "title"), [("Errors", "Errors per minute"), ("Throttles", "Throttles per minute")]
+)
+def test_the_error_and_throttle_widgets_show_every_function_of_the_template(
+    metric: str, title: str, user_pool: str
+) -> None:
+    # Given the stack with and without its optional functions (TokenClaimsFunction: a Cognito pool)
+    board, deployed = resolved_dashboard({"CognitoUserPoolId": user_pool})
+    assert ("TokenClaimsFunction" in deployed) == bool(user_pool)
+    (widget,) = [w for w in board["widgets"] if w["properties"]["title"] == title]
+    shown = {m[3] for m in widget["properties"]["metrics"] if m[:3] == ["AWS/Lambda", metric, "FunctionName"]}
+    # Locally a function's !Ref is its logical id
+    assert shown == deployed
+
+
+def test_each_dead_letter_alarms_runbook_line_names_every_function_that_dead_letters_there() -> None:
+    guide = (ROOT / "docs/deploy.md").read_text()
+    senders: dict[str, set[str]] = {}
+    for name, props in functions().items():
+        for event in props.get("Events", {}).values():
+            config = event.get("Properties", {})
+            target = config.get("DeadLetterConfig", {}).get("Arn") or config.get("DestinationConfig", {}).get(
+                "OnFailure", {}
+            ).get("Destination")
+            if target:
+                senders.setdefault(target["Fn::GetAtt"].split(".")[0], set()).add(name)
+    assert senders["PayoutScheduleDeadLetterQueue"] == {
+        "PayoutSchedulerFunction",
+        "LedgerCheckerFunction",
+        "BooksExportFunction",
+        "BooksAuditFunction",
+        "BooksStatementFunction",
+    }
+    for queue, names in senders.items():
+        (alarm,) = [
+            a
+            for a, res in of_type("AWS::CloudWatch::Alarm").items()
+            if any(
+                d and d[0]["Value"] == {"Fn::GetAtt": f"{queue}.QueueName"} for _, _, d in alarm_metrics(res)
+            )
+        ]
+        line = next(row for row in guide.splitlines() if row.startswith(f"| `{alarm}` |"))
+        assert [n for n in names if n not in line] == [], alarm
 
 
 def test_every_alarm_notifies_the_alarm_topic() -> None:

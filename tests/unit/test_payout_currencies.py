@@ -21,7 +21,7 @@ from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
-from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.support.stripe_events import connect_account, event
 from tests.unit.test_payouts import ADULT, Clock, grant_diamonds, withdraw
 
 USD = PayoutCurrency("usd", Decimal("0.005"), 1_000, 100_000)  # $10 minimum, $1,000 a day
@@ -180,16 +180,7 @@ def stripe_of(app: Services) -> FakePayoutProvider:
 
 
 def account_updated(app: Services, user: str, account_id: str, **fields: Any) -> None:
-    account = stripe_object(
-        "account",
-        id=account_id,
-        payouts_enabled=True,
-        metadata={"user_id": user},
-        requirements={"currently_due": []},
-        business_type="individual",
-        individual=verified_individual(ADULT),
-        **fields,
-    )
+    account = connect_account(account_id, user, dob=ADULT, **fields)
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
 
 

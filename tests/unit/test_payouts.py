@@ -9,14 +9,14 @@ from coins.config import Settings
 from coins.errors import AccountFrozen, BelowMinimum, InsufficientFunds, LimitExceeded, NotEligible
 from coins.ledger import AccountStatus, Unit
 from coins.payment_events import PaymentEvent
-from coins.repository.payouts import DueWithdrawal
+from coins.repository.payouts import DueWithdrawal, Withdrawal, WithdrawalStatus
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakePayoutProvider
 from tests.support.ledger import balance_totals, withdrawn_on
 from tests.support.settlement import settle_gifts
-from tests.support.stripe_events import event, stripe_object, verified_individual
+from tests.support.stripe_events import connect_account, event, stripe_object
 
 ADULT = "1990-01-01"
 
@@ -48,15 +48,7 @@ def onboarded(
     app: Services, user: str = "creator-1", *, enabled: bool = True, verified_dob: str | None = ADULT
 ) -> str:
     account_id = str(app.creators.onboard(user_id=user, country="US", birthdate=ADULT)["account_id"])
-    account = stripe_object(
-        "account",
-        id=account_id,
-        payouts_enabled=enabled,
-        metadata={"user_id": user},
-        requirements={"currently_due": [] if enabled else ["external_account"]},
-        business_type="individual",
-        individual=verified_individual(verified_dob),
-    )
+    account = connect_account(account_id, user, enabled=enabled, dob=verified_dob)
     app.webhooks.handle(PaymentEvent.model_validate(event("account.updated", account, account=account_id)))
     return account_id
 
@@ -640,3 +632,98 @@ def test_payouts_need_stripes_verified_date_of_birth_to_say_18_or_over(
 
     # Then nothing was reserved
     assert app.repository.balances.get_wallet("creator-1").diamonds_available == 5_000
+
+
+def test_an_older_account_updated_delivered_late_never_overwrites_a_newer_one(
+    app: Services, api: HandlerClient
+) -> None:
+    # Given an account Stripe enabled at T (that delivery failed), then restricted at T+10 (delivered)
+    account_id = str(app.creators.onboard(user_id="creator-1", country="US", birthdate=ADULT)["account_id"])
+    grant_diamonds(api, "creator-1", 5000)
+
+    def updated(created: int, account: dict[str, Any]) -> dict[str, Any]:
+        return {**event("account.updated", account, account=account_id), "created": created}
+
+    enabled = updated(
+        1_800_000_000, connect_account(account_id, "creator-1", country="GB", default_currency="gbp")
+    )
+    restricted = updated(
+        1_800_000_010,
+        connect_account(
+            account_id, "creator-1", enabled=False, dob=None, country="US", default_currency="usd"
+        ),
+    )
+    assert app.webhooks.handle(PaymentEvent.model_validate(restricted)) == "account_updated"
+
+    # When Stripe's retry of the older event arrives
+    outcome = app.webhooks.handle(PaymentEvent.model_validate(enabled))
+
+    # Then it is acknowledged as stale, and the newer state stands: no payout, no older DOB or currency
+    assert outcome == "stale_account_state"
+    with pytest.raises(NotEligible):
+        withdraw(app, 5000)
+    profile = app.payouts.get_profile("creator-1")
+    assert profile is not None
+    assert (profile.payouts_enabled, profile.adult_from, profile.connect_currency) == (False, None, "usd")
+
+
+def test_the_earnings_say_when_the_payout_account_can_be_paid(app: Services, api: HandlerClient) -> None:
+    # Given a creator who has not onboarded: no payout account
+    api.wallet("creator-1")
+    assert app.creators.earnings("creator-1")["payout_account"] == "none"
+
+    # When onboarding created the account but Stripe has not enabled payouts (or verified the holder)
+    onboarded(app, enabled=False)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+    onboarded(app, verified_dob=None)
+    assert app.creators.earnings("creator-1")["payout_account"] == "pending"
+
+    # Then only Stripe's word that it can be paid, for an adult, opens it: what a withdrawal checks
+    onboarded(app)
+    assert app.creators.earnings("creator-1")["payout_account"] == "ready"
+    grant_diamonds(api, "creator-1", 5_000)
+    assert withdraw(app, 2_000)["status"] == "reserved"
+
+
+def test_the_earnings_page_reads_the_latest_withdrawals_only_past_thousands_of_them(app: Services) -> None:
+    # Given a creator with 2,500 withdrawals on record (each written as the reservation writes it:
+    # the withdrawal and its time-ordered pointer), one a minute
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    writes: list[Any] = []
+    for n in range(2500):
+        created = start + timedelta(minutes=n)
+        withdrawal = Withdrawal(
+            withdrawal_id=f"wd_{n:05d}",
+            user_id="creator-1",
+            diamonds=2000,
+            amount=1000,
+            currency="usd",
+            status=WithdrawalStatus.PAID,
+            created_at=created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            day=created.date().isoformat(),
+            account_id="acct_1",
+            request_hash="h",
+        )
+        guards = app.payouts.reservation_guards(withdrawal, daily_cap=100_000, legacy_currency="usd")
+        writes += [{"PutRequest": {"Item": g.write["Put"]["Item"]}} for g in guards if "Put" in g.write]
+    client = app.payouts.client
+    for at in range(0, len(writes), 25):
+        client.batch_write_item(RequestItems={app.payouts.table_name: writes[at : at + 25]})
+    read: list[int] = []
+
+    def count_items(parsed: dict[str, Any], **_: Any) -> None:
+        items = parsed.get("Items") or [i for found in parsed.get("Responses", {}).values() for i in found]
+        read.append(len(items))
+
+    client.meta.events.register("after-call.dynamodb", count_items)
+
+    # When the creator opens their earnings page
+    try:
+        payouts = app.creators.earnings("creator-1")["payouts"]
+    finally:
+        client.meta.events.unregister("after-call.dynamodb", count_items)
+
+    # Then it lists the 20 latest, newest first, having read only those (the wallet's two reads
+    # aside): not all 2,500 withdrawals sorted in memory
+    assert [p["withdrawal_id"] for p in payouts] == [f"wd_{n:05d}" for n in range(2499, 2479, -1)]
+    assert sum(read) <= 20 + 20 + 8

@@ -127,7 +127,7 @@ class World:
         assert profile is not None
         assert profile.account_id is not None
         self.services.payouts.update_account_state(
-            user, profile.account_id, True, (), adult_from="2008-01-01"
+            user, profile.account_id, True, (), adult_from="2008-01-01", as_of=0
         )
 
     def dynamodb_conflicts(self) -> None:
@@ -169,6 +169,7 @@ GIFTS, CHECKOUT, WEBHOOK = "/v1/gifts", "/v1/checkout", "/v1/webhooks/stripe"
 WALLET, HISTORY = "/v1/wallet", "/v1/wallet/transactions"
 ONBOARD, EARNINGS, WITHDRAW = "/v1/creator/onboarding", "/v1/creator/earnings", "/v1/creator/withdrawals"
 ADJUST, REVIEWS, STATUS = "/v1/admin/adjustments", "/v1/admin/reviews", "/v1/admin/accounts/{user_id}/status"
+PENDING = "/v1/admin/adjustments/pending"
 APPROVE = "/v1/admin/adjustments/{adjustment_id}/approve"
 PROFILE, STREAMS = "/v1/creator/profile", "/v1/streams"
 END, STREAM, TOP = "/v1/streams/{stream_id}/end", "/v1/streams/{stream_id}", "/v1/streams/{stream_id}/top"
@@ -402,6 +403,16 @@ def _reviews_busy(w: World) -> int:
     return w.call("GET", REVIEWS, sub="admin-1", admin=True)
 
 
+def _pending_busy(w: World) -> int:
+    _pending(w)
+
+    def unprocessed(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+    w.monkeypatch.setattr(w.services.admin._adjustments.client, "batch_get_item", unprocessed)
+    return w.call("GET", PENDING, sub="admin-2", admin=True)
+
+
 def start_stream(
     sub: str = "creator-2", key: str = "s-2", title: Any = "live", become: bool = True
 ) -> Scenario:
@@ -556,6 +567,12 @@ SCENARIOS: dict[tuple[str, str], dict[int, Scenario]] = {
         409: _approve_overdraft,
         422: _approve_reused_key,
         429: _approve_busy,
+    },
+    ("GET", PENDING): {
+        200: lambda w: w.call("GET", PENDING, sub="admin-1", admin=True),
+        400: lambda w: w.call("GET", PENDING, sub="admin-1", admin=True, query={"cursor": "not-ours"}),
+        403: lambda w: w.call("GET", PENDING, sub="fan-1"),
+        429: _pending_busy,
     },
     ("GET", REVIEWS): {
         200: lambda w: w.call("GET", REVIEWS, sub="admin-1", admin=True),

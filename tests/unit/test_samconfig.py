@@ -1,10 +1,12 @@
 """samconfig.toml's dev and prod environments against template.yaml's parameters."""
 
+import re
 import tomllib
 from typing import Any
 
 import pytest
 
+from devstack.preflight import secrets_read
 from devstack.template import ROOT, load_template
 
 SAMCONFIG_TEXT = (ROOT / "samconfig.toml").read_text()
@@ -56,3 +58,31 @@ def test_every_parameter_without_a_default_is_asked_for_at_the_first_deploy(env:
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_every_environment_can_create_the_stacks_iam_roles(env: str) -> None:
     assert "CAPABILITY_IAM" in SAMCONFIG[env]["deploy"]["parameters"]["capabilities"]
+
+
+def test_each_environment_names_its_own_secret_for_every_secret_a_function_reads() -> None:
+    # The template's default names would be shared by dev and prod in one account.
+    read = set(secrets_read(load_template()))
+    names = {env: {p: overrides(env).get(p) for p in read} for env in ("dev", "prod")}
+    assert read == {
+        "StripeCheckoutKeySecretName",
+        "StripeConnectKeySecretName",
+        "StripePayoutKeySecretName",
+        "StripeLedgerCheckKeySecretName",
+        "StripeBooksKeySecretName",
+        "StripeWebhookSecretName",
+    }
+    for env, named in names.items():
+        assert None not in named.values(), env
+        assert all(name.startswith(f"coins-{env}/") for name in named.values() if name), env
+    assert not set(names["dev"].values()) & set(names["prod"].values())
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_deploy_guide_creates_every_secret_an_environment_names(env: str) -> None:
+    guide = (ROOT / "docs/deploy.md").read_text()
+    created = {
+        name.replace("$ENV", env)
+        for name in re.findall(r"aws secretsmanager create-secret --name (\S+)", guide)
+    }
+    assert {overrides(env)[p] for p in secrets_read(load_template())} == created

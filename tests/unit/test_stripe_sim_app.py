@@ -472,6 +472,29 @@ def test_reset_forgets_objects_events_keys_failures_and_the_clock(sim: StripeSim
     assert json.loads(http.get("/_sim/clock").data)["offset"] == 0
 
 
+def test_webhook_endpoints_are_registered_listed_and_deleted_with_the_sdks_event_types(http: Client) -> None:
+    form = {"url": "https://api.example/v1/webhooks/stripe", "enabled_events[0]": "charge.refunded"}
+
+    created = api(http, "POST", "/v1/webhook_endpoints", {**form, "api_version": "2026-10-28.endive"})
+    unknown_event = api(
+        http, "POST", "/v1/webhook_endpoints", {**form, "enabled_events[0]": "charge.reversed"}
+    )
+    unknown_param = api(http, "POST", "/v1/webhook_endpoints", {**form, "events": "x"})
+    listed = api(http, "GET", "/v1/webhook_endpoints")
+
+    # The signing secret is shown once, when it is made
+    assert created.status_code == 200
+    assert created.json["secret"].startswith("whsec_")
+    assert (created.json["status"], created.json["enabled_events"]) == ("enabled", ["charge.refunded"])
+    assert [e["id"] for e in listed.json["data"]] == [created.json["id"]]
+    assert "secret" not in listed.json["data"][0]
+    assert (unknown_event.status_code, unknown_event.json["error"]["param"]) == (400, "enabled_events[0]")
+    assert unknown_param.status_code == 400
+    deleted = answer(http.delete(f"/v1/webhook_endpoints/{created.json['id']}", headers=AUTH))
+    assert deleted.json == {"id": created.json["id"], "object": "webhook_endpoint", "deleted": True}
+    assert api(http, "GET", "/v1/webhook_endpoints").json["data"] == []
+
+
 def test_in_live_mode_it_takes_live_keys_and_answers_as_live_mode() -> None:
     live = Client(StripeSimulator(port=0, public_url="http://sim.test", livemode=True).app)
     live_key = {"Authorization": "Bearer rk_live_checkout"}

@@ -250,7 +250,13 @@ def test_every_call_the_adapter_makes_is_one_the_pinned_types_define(sim: Stripe
     use("find_transfer", transfer_group="wd_1")
     use("retrieve_session", session_id=session.id)
     window = {"since": sim.now() - 60, "until": sim.now() + 60}
-    for listing in ("sessions_created", "charges_created", "disputes_created", "transfers_created"):
+    for listing in (
+        "sessions_created",
+        "charges_created",
+        "disputes_created",
+        "transfers_created",
+        "balance_transactions_created",
+    ):
         assert use(listing, **window), listing
 
     public = {

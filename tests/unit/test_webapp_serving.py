@@ -13,9 +13,9 @@ from werkzeug.test import Client, TestResponse
 from coins.catalog import gift_catalog
 from coins.pricing import PAYMENT_METHOD_CURRENCIES
 from devstack.openapi import DOCUMENT_PATH
-from devstack.template import TEMPLATE_PATH
-from devstack.tokens import verify_token
-from devstack.webapp import TOKEN_PATH, WEBAPP_DIR, WebApp
+from devstack.template import TEMPLATE_PATH, resources
+from devstack.tokens import LOCAL_AUDIENCE, mint_token, verify_token
+from devstack.webapp import TOKEN_PATH, WEBAPP_DIR, WebApp, security_headers
 
 
 def api_stub(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -78,6 +78,86 @@ def test_the_local_sign_in_mints_the_token_a_real_issuer_would(client: Client, t
     claims = verify_token(body["access_token"], key_dir=tmp_path / "jwt")
     assert (claims["sub"], claims["country"], claims["birthdate"]) == ("fan-1", "JP", "1990-05-17")
     assert claims["cognito:groups"] == ["admins"]
+
+
+def renew(client: Client, refresh_token: str, **form: str) -> TestResponse:
+    return client.post(
+        TOKEN_PATH,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": LOCAL_AUDIENCE,
+            "refresh_token": refresh_token,
+            **form,
+        },
+        content_type="application/x-www-form-urlencoded",
+    )
+
+
+def test_the_local_sign_in_renews_the_session_as_cognitos_token_endpoint_does(
+    client: Client, tmp_path: Path
+) -> None:
+    # Given a local sign-in, which like Cognito's answers a refresh token beside the access token
+    signed_in = body_of(client.post(TOKEN_PATH, json={"user_id": "fan-1", "country": "KR", "admin": True}))
+    refresh = signed_in["refresh_token"]
+
+    # When the app uses Cognito's refresh-token grant (a form POST to the token endpoint)
+    renewed = renew(client, refresh)
+
+    # Then a new access token for the same person and claims, no new refresh token, not cached
+    assert renewed.status_code == 200
+    assert renewed.headers["Cache-Control"] == "no-store"
+    body = body_of(renewed)
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    claims = verify_token(body["access_token"], key_dir=tmp_path / "jwt")
+    assert (claims["sub"], claims["country"], claims["token_use"]) == ("fan-1", "KR", "access")
+    assert (claims["cognito:groups"], claims["scope"]) == (["admins"], "coins/admin")
+    # ... and the refresh token is no access token: it grants no scope and says what it is
+    kept = verify_token(refresh, key_dir=tmp_path / "jwt")
+    assert kept["token_use"] == "refresh"
+    assert "scope" not in kept
+
+
+@pytest.mark.parametrize("which", ["access token", "forged", "expired", "other grant", "other client"])
+def test_a_renewal_that_cognito_would_refuse_is_an_oauth_error(
+    client: Client, tmp_path: Path, which: str
+) -> None:
+    signed_in = body_of(client.post(TOKEN_PATH, json={"user_id": "fan-1"}))
+    key_dir = tmp_path / "jwt"
+    refresh, form = signed_in["refresh_token"], {}
+    if which == "access token":
+        refresh = signed_in["access_token"]
+    elif which == "forged":
+        refresh = mint_token("fan-1", token_use="refresh", key_dir=tmp_path / "other-issuer")
+    elif which == "expired":
+        refresh = mint_token("fan-1", token_use="refresh", expires_in=-60, key_dir=key_dir)
+    elif which == "other grant":
+        form = {"grant_type": "client_credentials"}
+    else:
+        form = {"client_id": "someone-else"}
+
+    answer = renew(client, refresh, **form)
+
+    assert answer.status_code == 400
+    expected = {"other grant": "unsupported_grant_type", "other client": "invalid_client"}
+    assert body_of(answer)["error"] == expected.get(which, "invalid_grant")
+
+
+def test_the_apps_security_headers_are_the_cloudfront_policys_in_the_template(client: Client) -> None:
+    # CloudFront's SecurityHeadersConfig names (AWS::CloudFront::ResponseHeadersPolicy), as headers
+    config = resources()["WebAppHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    written = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    page = client.get("/app/")
+
+    assert page.headers["Content-Security-Policy"] == written.replace(" ${WebAppSignInOrigin}", "")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    # HSTS only deployed: browsers ignore it over the local stack's plain HTTP (RFC 6797, 8.1)
+    assert "Strict-Transport-Security" not in page.headers
+    # ... and deployed with Cognito, the hosted UI's origin is the one other place it may talk to
+    hosted = "https://coins.auth.eu-west-1.amazoncognito.com"
+    deployed = security_headers({"WebAppSignInOrigin": hosted})["Content-Security-Policy"]
+    assert f"connect-src 'self' {hosted};" in deployed
 
 
 def test_a_fan_signing_in_locally_is_not_an_admin(client: Client, tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ export function noteCoins(coinsBalance) {
   if (latest) latest = { ...latest, coins: coinsBalance };
 }
 
-export async function refreshAccount() {
-  const wallet = await api.wallet();
+// `background`: a poll (see api.js), which never takes the person to sign-in.
+export async function refreshAccount({ background = false } = {}) {
+  const wallet = await api.wallet({ background });
   latest = wallet;
   showAccountBanner(wallet);
   window.dispatchEvent(new CustomEvent("coins:wallet", { detail: wallet }));

@@ -3,7 +3,7 @@
 // function that stops whatever it started (polling).
 
 import { showAccountBanner } from "./account.js";
-import { completeHostedSignIn, currentSession, hostedSignOutUrl, provider, signOut } from "./auth.js";
+import { completeHostedSignIn, currentSession, hostedSignOutUrl, provider, safeReturn, signOut } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderCheckoutReturn } from "./views/checkout_return.js";
@@ -25,6 +25,11 @@ const routes = [
 ];
 
 let stopCurrent = () => {};
+
+// Sign-in, then back to where the person was.
+function signInLink() {
+  return `#/signin?next=${encodeURIComponent(safeReturn(location.hash))}`;
+}
 
 function parseHash() {
   const raw = location.hash.startsWith("#/") ? location.hash.slice(1) : "/wallet";
@@ -48,9 +53,16 @@ function updateShell(session, active) {
   }
 }
 
+// Counts navigations: a page that finishes rendering after the person has moved on is stopped at
+// once and takes neither focus nor the place of the page they are on.
+let navigation = 0;
+
 async function route() {
+  const mine = ++navigation;
   stopCurrent();
   stopCurrent = () => {};
+  const sessionBanner = document.getElementById("session-banner");
+  if (currentSession()) replace(sessionBanner);
   const { path, query } = parseHash();
   const session = currentSession();
   let found = null;
@@ -65,7 +77,7 @@ async function route() {
   }
   const main = document.getElementById("main");
   if (!session && !found?.open) {
-    location.replace(`#/signin?next=${encodeURIComponent(location.hash || "#/wallet")}`);
+    location.replace(signInLink());
     return;
   }
   if (!found || (found.admin && !session?.isAdmin)) {
@@ -77,9 +89,15 @@ async function route() {
   document.title = `${found.title} · Coins`;
   main.replaceChildren();
   const stop = await found.render(main, { params, query, session });
+  if (mine !== navigation) {
+    if (typeof stop === "function") stop();
+    return;
+  }
   if (typeof stop === "function") stopCurrent = stop;
+  // A new page: focus its heading (a screen reader reads where they are, Tab goes on from there),
+  // unless the page put focus somewhere itself. The link that was chosen stays marked current.
   const heading = main.querySelector("h1");
-  if (heading && document.activeElement === document.body) {
+  if (heading && !main.contains(document.activeElement)) {
     heading.tabIndex = -1;
     heading.focus({ preventScroll: true });
   }
@@ -119,10 +137,20 @@ function wireShell() {
     if (provider === "cognito") location.assign(hostedSignOutUrl());
     else location.hash = "#/signin";
   });
-  window.addEventListener("coins:unauthenticated", () => {
+  // The session ended and could not be renewed. What the person just did takes them to sign-in
+  // (and back here after); a poll or a board refreshing only says so: watching carries on.
+  window.addEventListener("coins:unauthenticated", (event) => {
+    if (event.detail?.background) {
+      const banner = document.getElementById("session-banner");
+      if (!banner.firstChild) {
+        replace(banner, h("strong", { text: "Your session has ended." }), " ", h("a", { href: signInLink(), text: "Sign in again" }), " to carry on where you were.");
+      }
+      return;
+    }
+    if (parseHash().path === "/signin") return; // on its way there already (another request's 401)
     signOut();
-    sessionStorage.setItem("coins.signin-error", "Your session has ended. Sign in again.");
-    location.hash = "#/signin";
+    sessionStorage.setItem("coins.signin-error", "Your session has ended. Sign in again to carry on where you were.");
+    location.hash = signInLink();
   });
   window.addEventListener("hashchange", route);
 }

@@ -40,6 +40,13 @@ export function decimalsToShow(amounts, decimals) {
   return amounts.every((a) => a % unit === 0) ? 0 : decimals;
 }
 
+// How long to wait, as a person says it: "45 seconds", "30 minutes".
+export function duration(seconds) {
+  if (seconds < 90) return `${count(seconds)} ${seconds === 1 ? "second" : "seconds"}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${count(minutes)} minutes`;
+}
+
 export function dateTime(iso) {
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return iso;

@@ -34,8 +34,9 @@ export async function endStream(streamId) {
   return api.endStream(streamId);
 }
 
+// Read again as gifts arrive, whether or not anyone asked: a background read (api.js).
 export async function topGifters(streamId, limit = 5) {
-  return (await api.streamTop(streamId, limit)).items;
+  return (await api.streamTop(streamId, limit, { background: true })).items;
 }
 
 export function streamLink({ streamId, creatorId }) {
@@ -58,10 +59,12 @@ export async function fetchGifts(streamId) {
   return answer.gifts ?? [];
 }
 
-// Calls onGifts with each gift once, oldest first, as they arrive; returns a function that stops.
+// Calls onGifts with each gift once, oldest first, as they arrive, and says whether they are the
+// gifts already there when watching began ({earlier: true}); returns a function that stops.
 export function watchGifts(streamId, onGifts, onProblem = () => {}) {
   const seen = new Set();
   let stopped = false;
+  let earlier = true;
   let timer;
   async function poll() {
     try {
@@ -70,7 +73,8 @@ export function watchGifts(streamId, onGifts, onProblem = () => {}) {
       fresh.forEach((g) => seen.add(g.transfer_id));
       if (!stopped) {
         onProblem(null);
-        if (fresh.length) onGifts(fresh);
+        if (fresh.length) onGifts(fresh, { earlier });
+        earlier = false;
       }
     } catch (error) {
       if (!stopped) onProblem(error);

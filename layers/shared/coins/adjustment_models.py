@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from coins.admin import AdjustmentSource, AdjustmentUnit
 
@@ -26,3 +26,10 @@ class PendingAdjustmentOut(BaseModel):
     reason: str
     requested_by: str
     requested_at: str
+
+
+class PendingAdjustmentPageOut(BaseModel):
+    items: list[PendingAdjustmentOut] = Field(
+        description="Adjustments waiting for a second admin's approval, oldest request first"
+    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")

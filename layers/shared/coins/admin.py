@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from coins.errors import (
     AccountFrozen,
     AccountUnderReview,
+    Busy,
     Forbidden,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -32,11 +33,18 @@ from coins.ledger import (
     transfer_id_for,
 )
 from coins.repository import CommitOutcome, Review, StoredTransfer, iso_timestamp
-from coins.repository.adjustments import AdjustmentRepository, PendingAdjustment
+from coins.repository.adjustments import (
+    AdjustmentRepository,
+    PendingAdjustment,
+    RollingTotalMoved,
+    rolling_scope,
+)
 from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
-from coins.repository.ledger.records import CreatorMark
+from coins.repository.ledger.records import CreatorMark, Guard
 from coins.repository.ledger.transfers import TransferRepository
+
+ROLLING_ATTEMPTS = 5  # compare-and-set rounds against one admin's other adjustments
 
 
 class AdjustmentUnit(StrEnum):
@@ -83,12 +91,18 @@ def user_visible_adjustment_details(details: Mapping[str, Any]) -> dict[str, Any
 class ApprovalPolicy(BaseModel):
     """Adjustments above these amounts (either sign) wait for a second admin's approval; 0 turns the
     rule off for that unit. The defaults are about the same cash: a million coins, gifted, become
-    500,000 diamonds, which pay out $2,500 at the default diamond value."""
+    500,000 diamonds, which pay out $2,500 at the default diamond value.
+
+    Split grants count too: what one admin adjusts alone for one user within a rolling 24 hours may
+    not pass the threshold, nor what one admin adjusts alone for everyone their budget (by default
+    ten times the threshold); an adjustment that would is recorded for a second admin instead."""
 
     model_config = ConfigDict(frozen=True)
 
     coins_threshold: Annotated[int, Field(ge=0)] = 1_000_000
     diamonds_threshold: Annotated[int, Field(ge=0)] = 500_000
+    coins_admin_budget: Annotated[int | None, Field(ge=0)] = None
+    diamonds_admin_budget: Annotated[int | None, Field(ge=0)] = None
     pending_days: Annotated[int, Field(ge=1, le=90)] = 7
 
     @classmethod
@@ -97,12 +111,21 @@ class ApprovalPolicy(BaseModel):
         fields = {
             "ADJUSTMENT_APPROVAL_COINS": "coins_threshold",
             "ADJUSTMENT_APPROVAL_DIAMONDS": "diamonds_threshold",
+            "ADJUSTMENT_ADMIN_BUDGET_COINS": "coins_admin_budget",
+            "ADJUSTMENT_ADMIN_BUDGET_DIAMONDS": "diamonds_admin_budget",
             "ADJUSTMENT_PENDING_DAYS": "pending_days",
         }
         return cls.model_validate({field: env[name] for name, field in fields.items() if env.get(name)})
 
+    def threshold(self, unit: AdjustmentUnit) -> int:
+        return self.coins_threshold if unit == AdjustmentUnit.COINS else self.diamonds_threshold
+
+    def admin_budget(self, unit: AdjustmentUnit) -> int:
+        budget = self.coins_admin_budget if unit == AdjustmentUnit.COINS else self.diamonds_admin_budget
+        return 10 * self.threshold(unit) if budget is None else budget
+
     def needs_approval(self, unit: AdjustmentUnit, amount: int) -> bool:
-        threshold = self.coins_threshold if unit == AdjustmentUnit.COINS else self.diamonds_threshold
+        threshold = self.threshold(unit)
         return threshold > 0 and abs(amount) > threshold
 
 
@@ -162,22 +185,21 @@ class AdminService:
             }
         )
         transfer_id = transfer_id_for(admin_id, "adjustment", idempotency_key)
+        pending = PendingAdjustment(
+            adjustment_id=transfer_id,
+            user_id=user_id,
+            unit=unit.value,
+            amount=amount,
+            source=source.value,
+            reason=reason,
+            requested_by=admin_id,
+            requested_at=iso_timestamp(now),
+            request_hash=request_hash,
+            expires_at=int((now + timedelta(days=self._approval.pending_days)).timestamp()),
+        )
         if self._approval.needs_approval(unit, amount):
-            return self._request_approval(
-                PendingAdjustment(
-                    adjustment_id=transfer_id,
-                    user_id=user_id,
-                    unit=unit.value,
-                    amount=amount,
-                    source=source.value,
-                    reason=reason,
-                    requested_by=admin_id,
-                    requested_at=iso_timestamp(now),
-                    request_hash=request_hash,
-                    expires_at=int((now + timedelta(days=self._approval.pending_days)).timestamp()),
-                )
-            )
-        return self._commit_adjustment(
+            return self._request_approval(pending)
+        commit: dict[str, Any] = dict(
             transfer_id=transfer_id,
             admin_id=admin_id,
             user_id=user_id,
@@ -188,6 +210,41 @@ class AdminService:
             request_hash=request_hash,
             now=now,
         )
+        if self._approval.threshold(unit) == 0:
+            return self._commit_adjustment(**commit)
+        return self._commit_within_rolling_totals(pending, commit)
+
+    def _commit_within_rolling_totals(
+        self, pending: PendingAdjustment, commit: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Commits at once only while the admin's rolling totals (for this user, and for everyone)
+        stay within the threshold and the budget; else it waits for a second admin. The totals'
+        compare-and-set is in the adjustment's own transaction: grants sent at once cannot all pass."""
+        unit = AdjustmentUnit(pending.unit)
+        admin, user = pending.requested_by, pending.user_id
+        for _ in range(ROLLING_ATTEMPTS):
+            waiting = self._adjustments.get(pending.adjustment_id)
+            if waiting is not None:  # a retry of a request that went to a second admin
+                return self._request_approval(pending)
+            now_epoch = int(commit["now"].timestamp())
+            for_user = self._adjustments.rolling_total(rolling_scope(admin, unit.value, user), now_epoch)
+            for_all = self._adjustments.rolling_total(rolling_scope(admin, unit.value), now_epoch)
+            moved = abs(pending.amount)
+            if (
+                for_user.total + moved > self._approval.threshold(unit)
+                or for_all.total + moved > self._approval.admin_budget(unit)
+            ) and self._transfers.get_transfer(pending.adjustment_id) is None:
+                return self._request_approval(pending)
+            guards = [
+                self._adjustments.not_pending_guard(pending.adjustment_id),
+                self._adjustments.rolling_guard(for_user, moved, now_epoch),
+                self._adjustments.rolling_guard(for_all, moved, now_epoch),
+            ]
+            try:
+                return self._commit_adjustment(**commit, guards=guards)
+            except RollingTotalMoved:
+                continue
+        raise Busy("this admin's other adjustments kept moving their rolling total; retry")
 
     def _request_approval(self, pending: PendingAdjustment) -> Mapping[str, Any]:
         created, stored = self._adjustments.request(pending)
@@ -232,6 +289,7 @@ class AdminService:
         request_hash: str,
         now: datetime,
         approved_by: str | None = None,
+        guards: Sequence[Guard] = (),
     ) -> Mapping[str, Any]:
         system_kind = _SYSTEM_SIDE[(unit, source)]
         user_account = Account(user_id, _USER_SIDE[unit])
@@ -275,7 +333,7 @@ class AdminService:
                         )
                     ]
                     if approved_by
-                    else []
+                    else list(guards)
                 ),
             )
         except (InsufficientFunds, AccountFrozen, AccountUnderReview, NotFound) as refusal:
@@ -311,6 +369,15 @@ class AdminService:
             }
 
         return first_response(self._transfers, outcome, request_hash, receipt)
+
+    def pending_adjustments(
+        self, *, limit: int, cursor: str | None
+    ) -> tuple[list[Mapping[str, Any]], str | None]:
+        """The adjustments waiting for a second admin, oldest first: who asked, for whom, and why."""
+        waiting, next_cursor = self._adjustments.list_pending(
+            limit=limit, cursor=cursor, now_epoch=int(self._clock().timestamp())
+        )
+        return [pending_view(p) for p in waiting], next_cursor
 
     def set_status(
         self, *, admin_id: str, user_id: str, status: AccountStatus, reason: str | None

@@ -58,6 +58,7 @@ from coins.errors import (
     StripeModeMismatch,
     Unauthenticated,
 )
+from coins.identity_claims import ADMIN_GROUP
 from coins.models.common import USER_ID_PATTERN, ErrorOut, UserId, is_user_id
 from coins.observability import logger, metrics
 
@@ -89,8 +90,6 @@ HTTP_STATUS_OF: Mapping[type[DomainError], HTTPStatus] = {
     PaymentProviderUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     RetryLater: HTTPStatus.SERVICE_UNAVAILABLE,
 }
-
-ADMIN_GROUP = "admins"
 
 # Request limits (docs/api.md, "Limits"). The largest honest body (an adjustment with a 500-character
 # reason) is under 1 KiB; Stripe's events are larger, so the webhook has its own limit.

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -165,6 +165,17 @@ class Settings(BaseModel):
         return cls.model_validate(values)
 
 
+def stripe_key_mode(api_key: str) -> Literal["live", "test"] | None:
+    """The Stripe mode of a secret or restricted API key (`sk_live_`, `rk_test_`, ...); None for
+    anything else. A function refuses a key of the other mode than STRIPE_LIVEMODE, and
+    `make preflight` a stored one."""
+    if api_key.startswith(("sk_live_", "rk_live_")):
+        return "live"
+    if api_key.startswith(("sk_test_", "rk_test_")):
+        return "test"
+    return None
+
+
 def stripe_api_settings(settings: Settings, env: Mapping[str, str] | None = None) -> StripeSettings:
     """The function's own Stripe key: from its Secrets Manager secret when deployed (cached by
     Powertools), else STRIPE_API_KEY. A key of the other mode than the deployment's is refused."""
@@ -179,10 +190,8 @@ def stripe_api_settings(settings: Settings, env: Mapping[str, str] | None = None
             raise ValueError("the Stripe API key secret must be a JSON object with a non-empty api_key")
     else:
         api_key = env.get("STRIPE_API_KEY", "")
-    live = api_key.startswith(("sk_live_", "rk_live_"))
-    test = api_key.startswith(("sk_test_", "rk_test_"))
-    if (settings.stripe_livemode and test) or (not settings.stripe_livemode and live):
-        mode = "live" if settings.stripe_livemode else "test"
+    mode = "live" if settings.stripe_livemode else "test"
+    if stripe_key_mode(api_key) not in (mode, None):
         raise ValueError(f"the Stripe API key is not a {mode}-mode key, and STRIPE_LIVEMODE says {mode}")
     return StripeSettings(api_key=api_key, api_base=settings.stripe_api_base)
 

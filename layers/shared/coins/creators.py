@@ -15,12 +15,14 @@ backend with `POST /v1/admin/creators/{user_id}` (an admins-group token), which 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from coins.errors import CreatorSignupClosed, NotACreator, NotFound
 from coins.repository import iso_timestamp
 from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.records import CreatorMark as CreatorMark  # handlers name it from here
+from coins.repository.payouts import CreatorProfile
 from coins.rules import CreatorSignup, PlatformRules, require_age
 
 
@@ -61,3 +63,16 @@ class CreatorProfiles:
         if mark is None or not mark.creator:
             raise NotACreator("only creators can do this: POST /v1/creator/profile to become one")
         return mark
+
+
+PayoutAccountState = Literal["none", "pending", "ready"]
+
+
+def payout_account_state(profile: CreatorProfile | None, today: date) -> PayoutAccountState:
+    """Whether the creator's Stripe account can be paid, as Stripe last told us: `none` before
+    onboarding created it, `ready` once Stripe enabled payouts and verified an adult holder (what a
+    withdrawal checks), `pending` in between. A return from onboarding proves none of it."""
+    if profile is None or profile.account_id is None:
+        return "none"
+    adult = profile.adult_from is not None and profile.adult_from <= today.isoformat()
+    return "ready" if profile.payouts_enabled and adult else "pending"

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from coins.creators import payout_account_state
 from coins.errors import (
     BelowMinimum,
     Busy,
@@ -45,13 +46,14 @@ from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.records import PendingBucket
 from coins.repository.ledger.transfers import TransferRepository
-from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.repository.payouts import (
+    CreatorProfile,
     PayoutRepository,
     Withdrawal,
     WithdrawalStateConflict,
     WithdrawalStatus,
 )
+from coins.repository.payouts import DueWithdrawal as DueWithdrawal  # the payout worker names it from here
 from coins.stripe_adapter import ConnectAccount, PaymentProviderError
 
 logger = Logger(child=True)
@@ -283,14 +285,18 @@ class CreatorService(_PayoutParticipant):
 
     def payout_currency(self, user_id: str) -> PayoutCurrency:
         """What the creator is paid in now: their Connect account's currency where we pay in it."""
-        profile = self._payouts.get_profile(user_id)
+        return self._currency_of(self._payouts.get_profile(user_id))
+
+    def _currency_of(self, profile: CreatorProfile | None) -> PayoutCurrency:
         return self._policy.currency_for(profile.connect_currency if profile is not None else None)
 
     def earnings(self, user_id: str) -> Mapping[str, Any]:
         wallet = self._balances.get_wallet(user_id)
-        currency = self.payout_currency(user_id)
+        profile = self._payouts.get_profile(user_id)
+        currency = self._currency_of(profile)
         value = currency.value_of
         return {
+            "payout_account": payout_account_state(profile, self._clock().date()),
             "currency": currency.code,
             "currency_decimals": currency.rules.decimals,
             "minimum_withdrawal": currency.min_withdrawal,
@@ -397,9 +403,21 @@ class CreatorService(_PayoutParticipant):
     # ---------------------------------------------------------------- Stripe events
 
     def event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any]], str]]:
-        return {"account.updated": self._account_updated, "transfer.reversed": self._transfer_reversed}
+        # transfer.reversed carries the total reversed so far: any order ends the same (see below).
+        return {"transfer.reversed": self._transfer_reversed}
 
-    def _account_updated(self, raw: Mapping[str, Any]) -> str:
+    def state_event_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any], int], str]]:
+        return {"account.updated": self._account_updated}
+
+    def _account_updated(self, raw: Mapping[str, Any], created: int) -> str:
+        """Takes the account's state from the newest event only (by its `created`).
+
+        Stripe delivers events in any order and retries a failed one for days, so an older "payouts
+        enabled" can arrive after a newer "restricted". Each event carries the account's whole state
+        when it was sent, and the profile keeps the `created` of the event it holds: an older one is
+        acknowledged and changes nothing. Same-second events cannot be ordered: the later delivered
+        wins (docs/data-model.md, "Any order of Stripe's events", says why not fetch the account).
+        """
         account = AccountObject.model_validate(raw)
         user_id = account.metadata.get("user_id") or self._payouts.user_for_account(account.id)
         if user_id is None:
@@ -408,7 +426,7 @@ class CreatorService(_PayoutParticipant):
         # The age the payouts rely on is the one Stripe verified, not the token's birthdate claim.
         born = account.verified_birthdate()
         adult_from = _adult_from(born).isoformat() if born is not None else None
-        updated = self._payouts.update_account_state(
+        return self._payouts.update_account_state(
             user_id,
             account.id,
             account.payouts_enabled,
@@ -416,8 +434,8 @@ class CreatorService(_PayoutParticipant):
             adult_from=adult_from,
             country=account.country,
             currency=account.default_currency,
-        )
-        return "account_updated" if updated else "unknown_account"
+            as_of=created,
+        ).value
 
     def _transfer_reversed(self, raw: Mapping[str, Any]) -> str:
         """Returns the diamonds of the reversed share of a payout, once, however events interleave.

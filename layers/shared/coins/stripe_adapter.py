@@ -116,6 +116,44 @@ class TransferRecord:
     amount_reversed: int
 
 
+@dataclass(frozen=True)
+class BalanceMovement:
+    """One of Stripe's balance transactions: money in or out of the platform's Stripe balance."""
+
+    id: str
+    type: str  # charge, refund, adjustment, transfer, transfer_refund, ...
+    reporting_category: str  # charge, refund, dispute, dispute_reversal, transfer, transfer_reversal, fee
+    amount: int  # signed, the currency's minor unit
+    fee: int
+    currency: str
+    created: int
+    source: str | None
+    # What the source moved money for: the charge paid, refunded or disputed (and its payment
+    # intent), or the transfer made or reversed.
+    charge: str | None = None
+    payment_intent: str | None = None
+    transfer: str | None = None
+
+
+def _movement(t: Mapping[str, Any]) -> BalanceMovement:
+    source = t.get("source")
+    found = source if isinstance(source, Mapping) else {}
+    kind = found.get("object")
+    return BalanceMovement(
+        id=str(t["id"]),
+        type=str(t["type"]),
+        reporting_category=str(t.get("reporting_category") or t["type"]),
+        amount=int(t["amount"]),
+        fee=int(t.get("fee") or 0),
+        currency=str(t["currency"]),
+        created=int(t["created"]),
+        source=_id_of(source),
+        charge=str(found["id"]) if kind == "charge" else _id_of(found.get("charge")),
+        payment_intent=_id_of(found.get("payment_intent")),
+        transfer=str(found["id"]) if kind == "transfer" else _id_of(found.get("transfer")),
+    )
+
+
 class StripePayments:
     def __init__(self, settings: StripeSettings, *, http_client: stripe.HTTPClient | None = None) -> None:
         # http_client: the simulation runs the Stripe simulator in-process through the same SDK.
@@ -249,8 +287,17 @@ class StripePayments:
         )
         return [_session(s.to_dict()) for s in listed.auto_paging_iter()]
 
-    def retrieve_session(self, session_id: str) -> PaidSession:
-        return _session(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id)).to_dict())
+    def retrieve_session(self, session_id: str) -> PaidSession | None:
+        """The session, or None when Stripe answers that it has no such session (404)."""
+        try:
+            found = self._client.v1.checkout.sessions.retrieve(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise provider_error(exc) from exc
+        except stripe.StripeError as exc:
+            raise _provider_error_of(exc) from exc
+        return _session(found.to_dict())
 
     def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]:
         listed = self._call(
@@ -306,17 +353,30 @@ class StripePayments:
             for t in (o.to_dict() for o in listed.auto_paging_iter())
         ]
 
+    def balance_transactions_created(self, *, since: int, until: int) -> list[BalanceMovement]:
+        """Every balance transaction created in [since, until): the day's money, as Stripe booked it."""
+        listed = self._call(
+            lambda: self._client.v1.balance_transactions.list(
+                params={"created": {"gte": since, "lt": until}, "limit": 100, "expand": ["data.source"]}
+            )
+        )
+        return [_movement(t.to_dict()) for t in listed.auto_paging_iter()]
+
     @staticmethod
     def _call(request: Any) -> Any:
         try:
             return request()
-        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            raise PaymentProviderError(str(exc), retryable=True, code=exc.code) from exc
         except stripe.StripeError as exc:
-            raise provider_error(exc) from exc
+            raise _provider_error_of(exc) from exc
 
 
 _OUTAGE_STATUSES = frozenset({401, 403, 409, 429})
+
+
+def _provider_error_of(exc: stripe.StripeError) -> PaymentProviderError:
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return PaymentProviderError(str(exc), retryable=True, code=exc.code)
+    return provider_error(exc)
 
 
 def provider_error(exc: stripe.StripeError) -> PaymentProviderError:

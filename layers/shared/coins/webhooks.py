@@ -27,6 +27,10 @@ from coins.repository import iso_timestamp
 from coins.repository.stripe_events import StripeEventLog
 
 EventHandler = Callable[[Mapping[str, Any]], str]
+# A handler of an object whose whole state each event carries (a Connect account): it also gets the
+# event's `created`, and applies the state only if no newer event's was applied (Stripe delivers in
+# any order and retries for days).
+StateEventHandler = Callable[[Mapping[str, Any], int], str]
 
 # Event types a connected account may send us (through the Connect endpoint), about itself.
 CONNECTED_ACCOUNT_EVENTS = frozenset({"account.updated"})
@@ -41,12 +45,19 @@ class PaymentEventDispatcher:
         handlers: Mapping[str, EventHandler],
         clock: Callable[[], datetime],
         *,
+        state_handlers: Mapping[str, StateEventHandler] | None = None,
         livemode: bool = False,
     ) -> None:
         self._events = events
         self._handlers = handlers
+        self._state_handlers = state_handlers or {}
         self._clock = clock
         self._livemode = livemode
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type it acts on: the webhook endpoints are registered for exactly these."""
+        return frozenset(self._handlers) | frozenset(self._state_handlers)
 
     def handle(self, event: PaymentEvent) -> str:
         """Applies one event; returns what happened, for the log and the reply."""
@@ -54,7 +65,8 @@ class PaymentEventDispatcher:
             mode = "live" if self._livemode else "test"
             raise StripeModeMismatch(f"this deployment takes Stripe {mode}-mode events only")
         handler = self._handlers.get(event.type)
-        if handler is None:
+        state_handler = self._state_handlers.get(event.type)
+        if handler is None and state_handler is None:
             return "ignored"
         refusal = self._refusal(event)
         if refusal is not None:
@@ -62,7 +74,10 @@ class PaymentEventDispatcher:
             return refusal
         if self._events.event_handled(event.id):
             return "duplicate"
-        outcome = handler(event.data.object)
+        if state_handler is not None:
+            outcome = state_handler(event.data.object, event.created)
+        elif handler is not None:
+            outcome = handler(event.data.object)
         self._events.record_event(event.id, event.type, iso_timestamp(self._clock()))
         return outcome
 

@@ -19,6 +19,11 @@ from coins.config import Settings
 if TYPE_CHECKING:
     from coins.abuse import WriteLimits
     from coins.admin import AdminService, ApprovalPolicy
+    from coins.books.athena import AthenaQueries
+    from coins.books.exports import BooksExporter, ExportCatalog
+    from coins.books.runs import BooksAudit, BooksStatement
+    from coins.books.settings import BooksSettings
+    from coins.books.store import BooksStore
     from coins.creators import CreatorProfiles
     from coins.gift_funding import GiftFundingReversals
     from coins.gifts import GiftService
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from coins.purchases import PurchaseService
     from coins.refunds import RefundService
     from coins.repository import LedgerRepository
-    from coins.repository.audit import AuditRepository
+    from coins.repository.changes import ChangeRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
     from coins.repository.settlement import SettlementRepository
@@ -330,11 +335,61 @@ class Services:
         )
 
     @cached_property
-    def audit(self) -> AuditRepository:
-        """The ledger checker's reads of every ledger-moving item in a window."""
-        from coins.repository.audit import AuditRepository
+    def changes(self) -> ChangeRepository:
+        """The windowed ledger check's reads: what changed in a window, through the change index."""
+        from coins.repository.changes import ChangeRepository
 
-        return AuditRepository(self.settings.table_name, client=self.repository.client)
+        return ChangeRepository(self.settings.table_name, client=self.repository.client)
+
+    @cached_property
+    def books_settings(self) -> BooksSettings:
+        from coins.books.settings import BooksSettings
+
+        return BooksSettings.from_env()
+
+    @cached_property
+    def books_catalog(self) -> ExportCatalog:
+        from coins.books.exports import ExportCatalog
+        from coins.books.store import books_store
+        from coins.repository.exports import ExportRepository
+
+        books = self.books_settings
+        return ExportCatalog(
+            ExportRepository(books.table_arn, client=self.repository.client), books_store(books.bucket)
+        )
+
+    @cached_property
+    def books_exporter(self) -> BooksExporter:
+        from coins.books.exports import BooksExporter
+
+        books = self.books_settings
+        return BooksExporter(self.books_catalog, bucket=books.bucket, full_every=books.full_every)
+
+    def _books_parts(self) -> tuple[ExportCatalog, AthenaQueries, BooksStore]:
+        from coins.books.athena import athena_queries
+
+        books = self.books_settings
+        return (
+            self.books_catalog,
+            athena_queries(workgroup=books.workgroup, database=books.database),
+            self.books_catalog.store,
+        )
+
+    @cached_property
+    def books_audit(self) -> BooksAudit:
+        from coins.books.runs import BooksAudit
+
+        return BooksAudit(
+            *self._books_parts(), diamonds_per_coin=self.settings.diamond_rate.diamonds_per_coin
+        )
+
+    @cached_property
+    def books_statement(self) -> BooksStatement:
+        from coins.books.runs import BooksStatement
+
+        return BooksStatement(
+            *self._books_parts(), diamonds_per_coin=self.settings.diamond_rate.diamonds_per_coin
+        )
 
     @cached_property
     def webhooks(self) -> PaymentEventDispatcher:
@@ -346,7 +401,11 @@ class Services:
             **self.creators.event_handlers(),
         }
         return PaymentEventDispatcher(
-            self.stripe_events, handlers, self.clock, livemode=self.settings.stripe_livemode
+            self.stripe_events,
+            handlers,
+            self.clock,
+            state_handlers=self.creators.state_event_handlers(),
+            livemode=self.settings.stripe_livemode,
         )
 
 

@@ -1,10 +1,11 @@
 // Back from Stripe's hosted page: the payment is confirmed by Stripe's webhook, a moment later.
-// The page asks the wallet's history until the purchase is credited, then shows it.
+// The page asks the wallet's history until the purchase is credited, then shows it. Coming back
+// proves nothing (anyone can open the return link), so nothing is called received before then.
 
 import config from "../../config.js";
 import { refreshAccount } from "../account.js";
 import { api } from "../api.js";
-import { h, notice, replace } from "../dom.js";
+import { h, message, replace } from "../dom.js";
 import { errorNotice } from "../errors.js";
 import { coins, money } from "../format.js";
 import { forgetPendingCheckout, pendingCheckout } from "./store.js";
@@ -12,20 +13,25 @@ import { forgetPendingCheckout, pendingCheckout } from "./store.js";
 const PATIENCE_MS = 60_000;
 
 async function findCredit(orderId) {
-  const page = await api.history(null, 25);
+  const page = await api.history(null, 25, { background: true });
   return page.items.find((item) => item.code === "purchase" && item.details?.order_id === orderId && item.amount > 0);
 }
 
-export async function renderCheckoutReturn(main) {
+export async function renderCheckoutReturn(main, { query }) {
   const pending = pendingCheckout();
-  const status = h("div", { id: "checkout-status", "aria-live": "polite" });
+  const sessionId = query.get("session_id");
+  const status = h("div", { id: "checkout-status", role: "status" });
   main.append(h("h1", { text: "Payment" }), status);
-  if (!pending) {
-    replace(status, notice("info", "Payment received.", "Your coins appear in your wallet as soon as the payment is confirmed. ", h("a", { href: "#/wallet", text: "Open your wallet" })));
+  // Only the checkout this tab opened is waited for; Stripe's link names its session.
+  if (!pending || (sessionId && pending.session_id !== sessionId)) {
+    replace(
+      status,
+      message("info", "No payment from this tab to wait for.", "If you paid, your coins appear in your wallet as soon as the payment is confirmed. ", h("a", { href: "#/wallet", text: "Open your wallet" })),
+    );
     return;
   }
-  const paid = money(pending.amount, pending.currency, pending.decimals);
-  replace(status, h("p", { class: "waiting" }, h("span", { class: "spinner", "aria-hidden": "true" }), `Payment of ${paid} received. Waiting for confirmation of your ${coins(pending.coins)}\u2026`));
+  const price = money(pending.amount, pending.currency, pending.decimals);
+  replace(status, h("p", { class: "waiting" }, h("span", { class: "spinner", "aria-hidden": "true" }), `Waiting for the payment of ${price} to be confirmed: your ${coins(pending.coins)} are added then\u2026`));
 
   const started = Date.now();
   let timer;
@@ -40,7 +46,7 @@ export async function renderCheckoutReturn(main) {
           status,
           h(
             "div",
-            { class: "notice notice-success", role: "status", id: "credited" },
+            { class: "notice notice-success", id: "credited" },
             h("strong", { text: `${coins(credit.amount)} added.` }),
             " ",
             h("div", { class: "notice-detail" }, `Your balance is ${coins(wallet.coins)}. `, h("a", { href: "#/live", text: "Send a gift" }), " or ", h("a", { href: "#/wallet", text: "see your wallet" }), "."),
@@ -53,7 +59,7 @@ export async function renderCheckoutReturn(main) {
     }
     if (stopped) return;
     if (Date.now() - started > PATIENCE_MS) {
-      replace(status, notice("info", "Still waiting for the payment to be confirmed.", "Some payment methods (bank debits, konbini, boleto) take longer. Your coins appear in your wallet as soon as it is; you can leave this page."));
+      replace(status, message("info", "Still waiting for the payment to be confirmed.", "Some payment methods (bank debits, konbini, boleto) take longer. Your coins appear in your wallet as soon as it is; you can leave this page."));
       return;
     }
     timer = setTimeout(check, config.pollMs.checkout);

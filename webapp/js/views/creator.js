@@ -5,10 +5,13 @@
 import config from "../../config.js";
 import { refreshAccount } from "../account.js";
 import { api, idempotencyKey } from "../api.js";
-import { append, field, h, notice, replace } from "../dom.js";
-import { errorNotice } from "../errors.js";
+import { append, field, h, hold, holdFor, isHeld, message, notice, replace } from "../dom.js";
+import { errorNotice, waitOf } from "../errors.js";
 import { count, dateTime, diamonds, money } from "../format.js";
 import { goLive, streamLink } from "../streams.js";
+
+// How long coming back from onboarding waits for Stripe's word before saying it may take longer.
+const ONBOARDING_PATIENCE_MS = 60_000;
 
 // Withdrawal statuses (the API's lower-case values).
 const STATUS_NAMES = {
@@ -45,13 +48,31 @@ export async function renderCreator(main, { query, session }) {
   const status = h("div", { class: "form-status", id: "creator-status" });
   const buckets = h("div", { class: "buckets", id: "buckets" }, h("p", { class: "loading", text: "Loading your earnings\u2026" }));
   const payouts = h("div", { id: "payouts" });
+  // Back from Stripe's onboarding page. Coming back says nothing by itself (anyone can open the
+  // link): the payout account is set up once the API says so, from Stripe's own account event.
   const onboardingState = query.get("onboarding");
-  const arrived =
-    onboardingState === "done"
-      ? notice("success", "Payout account set up.", "Stripe will tell us when it can receive payouts; then you can withdraw.")
-      : onboardingState === "retry"
-        ? notice("info", "The onboarding link expired.", "Start again below: you will continue where you left off.")
-        : null;
+  const arrived = h("div", { id: "onboarding-status", role: "status" });
+  const since = Date.now();
+  let lastAccountState = null;
+  function showOnboarding(account) {
+    if (onboardingState !== "done" || account === lastAccountState) return;
+    if (account === "pending" && Date.now() - since > ONBOARDING_PATIENCE_MS) {
+      replace(arrived, message("info", "Stripe is still checking your details.", "You can leave this page: withdrawals open as soon as Stripe confirms your payout account."));
+    } else if (account === "ready") {
+      replace(arrived, message("success", "Payout account set up.", "Stripe confirmed it can receive payouts: you can withdraw."));
+    } else if (account === "pending") {
+      replace(arrived, h("p", { class: "waiting" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Waiting for Stripe to confirm your payout account\u2026"));
+      return; // asked again with the earnings
+    } else {
+      replace(arrived, message("info", "No payout account yet.", "Set up payouts with Stripe below to withdraw."));
+    }
+    lastAccountState = account;
+  }
+  if (onboardingState === "retry") {
+    arrived.append(message("info", "The onboarding link expired.", "Start again below: you will continue where you left off."));
+  } else if (onboardingState === "done") {
+    showOnboarding("pending");
+  }
 
   const amount = h("input", { type: "number", name: "diamonds", min: 1, step: 1, inputmode: "numeric", required: true });
   const worth = h("output", { id: "withdraw-worth", "aria-live": "polite" });
@@ -111,10 +132,11 @@ export async function renderCreator(main, { query, session }) {
     );
   }
 
-  async function load() {
+  async function load({ background = false } = {}) {
     try {
-      earnings = await api.earnings();
+      earnings = await api.earnings({ background });
       drawEarnings();
+      showOnboarding(earnings.payout_account);
     } catch (error) {
       replace(status, errorNotice(error));
     }
@@ -122,13 +144,15 @@ export async function renderCreator(main, { query, session }) {
 
   async function withdraw(event) {
     event.preventDefault();
+    if (isHeld(withdrawButton)) return;
     const n = Number.parseInt(amount.value, 10);
     if (!Number.isInteger(n) || n < 1) {
       replace(status, notice("error", "Enter a whole number of diamonds."));
       amount.focus();
       return;
     }
-    withdrawButton.disabled = true;
+    // Held, not disabled: focus stays on the button, so the next key press works (dom.js).
+    hold(withdrawButton, true);
     replace(status);
     try {
       const reply = await api.withdraw(n, idempotencyKey());
@@ -137,9 +161,11 @@ export async function renderCreator(main, { query, session }) {
       await load();
     } catch (error) {
       replace(status, errorNotice(error, { action: "withdraw", limits }));
-      refreshAccount().catch(() => {});
+      const wait = waitOf(error);
+      if (wait) holdFor(withdrawButton, wait, () => "Withdraw");
+      refreshAccount({ background: true }).catch(() => {}); // the banner and balance after a refusal
     } finally {
-      withdrawButton.disabled = false;
+      if (!withdrawButton.dataset.waiting) hold(withdrawButton, false);
     }
   }
 
@@ -189,6 +215,6 @@ export async function renderCreator(main, { query, session }) {
   });
 
   await load();
-  const timer = setInterval(load, config.pollMs.earnings);
+  const timer = setInterval(() => load({ background: true }), config.pollMs.earnings);
   return () => clearInterval(timer);
 }

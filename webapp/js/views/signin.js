@@ -1,6 +1,6 @@
 // Sign-in. Locally: pick who to be (the claims a real issuer would set). Deployed: the hosted UI.
 
-import { beginHostedSignIn, provider, signInLocally } from "../auth.js";
+import { beginHostedSignIn, provider, safeReturn, signInLocally } from "../auth.js";
 import { field, h, notice, replace } from "../dom.js";
 
 const SUGGESTED_USERS = ["fan-1", "fan-2", "creator-1", "admin-1"];
@@ -14,7 +14,8 @@ const COUNTRIES = [
 ];
 
 export function renderSignIn(main, { query }) {
-  const next = query.get("next") || "#/wallet";
+  // Where to go once signed in: the page that asked, if it is one of the app's own.
+  const next = safeReturn(query.get("next"));
   const problem = sessionStorage.getItem("coins.signin-error");
   sessionStorage.removeItem("coins.signin-error");
   const status = h("div", { class: "form-status" }, problem ? notice("error", problem) : null);
@@ -42,7 +43,7 @@ export function renderSignIn(main, { query }) {
     replace(status);
     try {
       await signInLocally({ userId: user.value.trim(), country: country.value, birthdate: birthdate.value, admin: admin.checked });
-      location.hash = next.startsWith("#/signin") ? "#/wallet" : next;
+      location.hash = next;
     } catch (error) {
       replace(status, notice("error", "Could not sign in.", error.message));
       submit.disabled = false;

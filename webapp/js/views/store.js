@@ -115,7 +115,7 @@ export async function renderStore(main, { query }) {
       location.assign(opened.checkout_url);
     } catch (error) {
       replace(problems, errorNotice(error, { action: "buy" }));
-      refreshAccount().catch(() => {});
+      refreshAccount({ background: true }).catch(() => {}); // the banner and balance after a refusal
       button.disabled = false;
     }
   }

@@ -111,9 +111,9 @@ export async function renderWallet(main) {
   }
   more.addEventListener("click", loadPage);
 
-  async function showWallet() {
+  async function showWallet({ background = false } = {}) {
     try {
-      const wallet = await refreshAccount();
+      const wallet = await refreshAccount({ background });
       replace(summary, walletSummary(wallet));
     } catch (error) {
       replace(problems, errorNotice(error));
@@ -122,6 +122,6 @@ export async function renderWallet(main) {
 
   await Promise.all([showWallet(), loadPage()]);
   // A freeze, a review or a webhook's credit shows without a reload.
-  const timer = setInterval(showWallet, config.pollMs.wallet);
+  const timer = setInterval(() => showWallet({ background: true }), config.pollMs.wallet);
   return () => clearInterval(timer);
 }

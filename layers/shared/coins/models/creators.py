@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,6 +43,11 @@ class PayoutOut(WithdrawalOut):
 
 
 class EarningsOut(BaseModel):
+    payout_account: Literal["none", "pending", "ready"] = Field(
+        description="The creator's Stripe payout account as Stripe last reported it: `none` before "
+        "onboarding, `pending` until Stripe enables payouts and verifies an adult holder, `ready` when "
+        "withdrawals are open"
+    )
     currency: str = Field(
         description="The creator's payout currency: their Stripe Connect account's default currency "
         "where the deployment pays in it, else the deployment's default payout currency"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -53,13 +54,19 @@ class TransactionCancelled(Exception):
         self.reasons = reasons
 
 
+# DynamoDB answers within milliseconds, so a call silent for 5 s is retried. DynamoDB Local runs one
+# transaction at a time on a shared machine's JVM: a burst of concurrent ones can queue longer than
+# that, and each retry only queues again, so the local tests wait for it longer.
+READ_TIMEOUT_VARIABLE = "DYNAMODB_READ_TIMEOUT_SECONDS"
+
+
 def default_client() -> DynamoDBClient:
     # Standard retry mode already retries throttles and dropped connections with the same request,
     # which for TransactWriteItems includes our ClientRequestToken.
     config = Config(
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=2,
-        read_timeout=5,
+        read_timeout=float(os.environ.get(READ_TIMEOUT_VARIABLE, "5")),
         tcp_keepalive=True,
         max_pool_connections=64,
     )

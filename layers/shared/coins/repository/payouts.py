@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from coins.errors import LimitExceeded
 from coins.repository._dynamo import (
+    batch_get,
     default_client,
     ser,
     store_first_response,
@@ -38,6 +39,14 @@ if TYPE_CHECKING:
 PROFILE_SK = "PROFILE"
 DUE_BUCKETS = 16  # the payouts-due index is spread over this many partitions
 CREATOR_BUCKETS = 8
+
+
+class AccountStateUpdate(StrEnum):
+    """What an account.updated event did to the creator's profile (the webhook's outcome)."""
+
+    UPDATED = "account_updated"
+    STALE = "stale_account_state"  # a newer event's state is already held
+    UNKNOWN = "unknown_account"
 
 
 class WithdrawalStatus(StrEnum):
@@ -102,6 +111,15 @@ def _profile_key(user_id: str) -> dict[str, Any]:
 
 def _withdrawal_key(user_id: str, withdrawal_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"WDR#{withdrawal_id}"}}
+
+
+# A creator's withdrawals newest first: one small item per withdrawal whose sort key is its time
+# (the withdrawal's own key is its id, which has no order), put in the reservation's transaction.
+WITHDRAWN_AT = "WDRAT#"
+
+
+def _withdrawn_at_key(user_id: str, created_at: str, withdrawal_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CREATOR#{user_id}"}, "SK": {"S": f"{WITHDRAWN_AT}{created_at}#{withdrawal_id}"}}
 
 
 def daily_key(user_id: str, day: str) -> dict[str, Any]:
@@ -257,11 +275,23 @@ class PayoutRepository:
         *,
         country: str | None = None,
         currency: str | None = None,
-    ) -> bool:
+        as_of: int,
+    ) -> AccountStateUpdate:
+        """The account's state as an event created at `as_of` (Stripe's `created`, seconds) gave it,
+        unless the profile holds a newer event's (the same second applies: it cannot be ordered)."""
         update, values = _connect_details(
-            "SET payouts_enabled = :enabled, requirements_due = :due", country, currency
+            "SET payouts_enabled = :enabled, requirements_due = :due, connect_state_as_of = :as_of",
+            country,
+            currency,
         )
-        values.update({":enabled": ser(payouts_enabled), ":due": ser(list(due)), ":acct": ser(account_id)})
+        values.update(
+            {
+                ":enabled": ser(payouts_enabled),
+                ":due": ser(list(due)),
+                ":acct": ser(account_id),
+                ":as_of": ser(as_of),
+            }
+        )
         if adult_from is None:
             update += " REMOVE connect_adult_from"
         else:
@@ -272,14 +302,22 @@ class PayoutRepository:
                 TableName=self.table_name,
                 Key=_profile_key(user_id),
                 UpdateExpression=update,
-                ConditionExpression="account_id = :acct",
+                ConditionExpression="account_id = :acct AND "
+                "(attribute_not_exists(connect_state_as_of) OR connect_state_as_of <= :as_of)",
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raw: Any = exc.response.get("Item") or {}
+            held = unmarshal(raw)
+            return (
+                AccountStateUpdate.STALE
+                if held.get("account_id") == account_id
+                else AccountStateUpdate.UNKNOWN
+            )
+        return AccountStateUpdate.UPDATED
 
     def record_creator_shards(self, configured: int) -> int:
         """The most pending shards any creator was ever written with, raised to `configured`.
@@ -362,6 +400,12 @@ class PayoutRepository:
                 )
             return LimitExceeded("this withdrawal would go over today's withdrawal cap")
 
+        # Where the earnings page finds the creator's latest withdrawals (withdrawals_of). Its key
+        # is new with the withdrawal's, whose own condition already refuses a second one.
+        withdrawn_at = {
+            **_withdrawn_at_key(withdrawal.user_id, withdrawal.created_at, withdrawal.withdrawal_id),
+            "withdrawal_id": {"S": withdrawal.withdrawal_id},
+        }
         same_currency = "#cur = :cur"
         if withdrawal.currency == legacy_currency:
             same_currency = "(attribute_not_exists(#cur) OR #cur = :cur)"
@@ -374,6 +418,10 @@ class PayoutRepository:
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },
+                refusal=WithdrawalStateConflict,
+            ),
+            Guard(
+                write={"Put": {"TableName": self.table_name, "Item": withdrawn_at}},
                 refusal=WithdrawalStateConflict,
             ),
             Guard(
@@ -406,14 +454,23 @@ class PayoutRepository:
         return withdrawal_of(unmarshal(found["Item"])) if "Item" in found else None
 
     def withdrawals_of(self, user_id: str, limit: int = 20) -> list[Withdrawal]:
+        """The creator's `limit` latest withdrawals, newest first: one Query of their time-ordered
+        pointers (`Limit`), then one consistent BatchGetItem of the withdrawals themselves, so the
+        read is the same size after ten withdrawals or ten thousand."""
         answer = self.client.query(
             TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :wdr)",
-            ExpressionAttributeValues={":pk": {"S": f"CREATOR#{user_id}"}, ":wdr": {"S": "WDR#"}},
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :at)",
+            ExpressionAttributeValues={":pk": {"S": f"CREATOR#{user_id}"}, ":at": {"S": WITHDRAWN_AT}},
+            ScanIndexForward=False,
+            Limit=limit,
             ConsistentRead=True,
         )
-        found = [withdrawal_of(unmarshal(item)) for item in answer.get("Items", [])]
-        return sorted(found, key=lambda w: w.created_at, reverse=True)[:limit]
+        ids = [item["withdrawal_id"]["S"] for item in answer.get("Items", [])]
+        keys = [_withdrawal_key(user_id, withdrawal_id) for withdrawal_id in ids]
+        found = {
+            w.withdrawal_id: w for w in map(withdrawal_of, batch_get(self.client, self.table_name, keys))
+        }
+        return [found[withdrawal_id] for withdrawal_id in ids if withdrawal_id in found]
 
     def store_response(
         self, user_id: str, withdrawal_id: str, response: Mapping[str, Any]

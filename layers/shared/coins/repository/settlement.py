@@ -28,7 +28,14 @@ from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, pack_tra
 from coins.repository.ledger.history import (
     settled_transfer_ids as settled_transfer_ids,  # the ledger checker's
 )
-from coins.repository.ledger.keys import BALANCE_SK, balance_key, coin_item_key, history_keys, history_pk
+from coins.repository.ledger.keys import (
+    BALANCE_SK,
+    balance_key,
+    change_keys,
+    coin_item_key,
+    history_keys,
+    history_pk,
+)
 from coins.repository.ledger.records import ReceivingState, StatusChange
 from coins.repository.ledger.table import LedgerTable
 from coins.repository.streams import stream_totals_key, top_key
@@ -286,6 +293,7 @@ class SettlementRepository:
                         "settled_coins": credit.coins,
                         "stream_shard": chunk.stream_shard,
                         **history_keys(credit.creator_id, chunk.settled_at, credit.settlement_id, account),
+                        **change_keys(chunk.settled_at, credit.settlement_id),
                     }
                 ),
                 "ConditionExpression": "attribute_not_exists(PK)",
@@ -312,6 +320,7 @@ class SettlementRepository:
                 "settled_coins": refund.coins,
                 "stream_shard": chunk.stream_shard,
                 **history_keys(refund.fan_id, chunk.settled_at, refund.refund_id, account),
+                **change_keys(chunk.settled_at, refund.refund_id),
             }
         )
         return [

@@ -12,7 +12,7 @@ from coins.abuse import LIMIT_ATTRIBUTES
 from coins.errors import Busy
 from coins.ledger import Account, AccountKind, AccountStatus, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, unmarshal
-from coins.repository.ledger.keys import TRANSFER_SK, balance_pk, coin_item_key, history_keys
+from coins.repository.ledger.keys import TRANSFER_SK, balance_pk, change_keys, coin_item_key, history_keys
 from coins.repository.ledger.records import (
     CommitOutcome,
     GiftWrite,
@@ -165,6 +165,8 @@ class GiftRepository:
                 "amount": -gift.coins,
                 "details": {"gift_name": gift.gift_name},
                 **history_keys(gift.fan_id, gift.created_at, gift.transfer_id, AccountKind.COINS.value),
+                # Its entry in the change index, where the windowed ledger check finds it.
+                **change_keys(gift.created_at, gift.transfer_id),
                 # Read by the settlement: a new payer's gift matures later (the chargeback defence).
                 **({"new_payer": True} if gift.new_payer else {}),
             }

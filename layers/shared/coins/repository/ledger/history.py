@@ -31,6 +31,7 @@ SETTLED_WITHIN = timedelta(hours=25)
 SETTLEMENT_LAG = timedelta(minutes=15)
 LAG_MARGIN = timedelta(minutes=1)
 LAG_PAGES = 4
+_AFTER_EVERY_TIMESTAMP = "~"  # sorts after every ISO timestamp (an open end for BETWEEN)
 
 
 def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
@@ -90,7 +91,7 @@ class HistoryRepository:
         eventually consistent: a posting made a moment ago may be missing; the next event about
         the order reconciles again.
         """
-        refunded = self._refunded_gifts(fan_id, since)
+        refunded = self._refunded_gifts(fan_id, since, _AFTER_EVERY_TIMESTAMP)
         postings: list[CoinPosting] = []
         query: dict[str, Any] = {
             "TableName": self._table.name,
@@ -146,19 +147,22 @@ class HistoryRepository:
             for posting, coins in gifts
         ]
 
-    def _refunded_gifts(self, fan_id: str, since: str) -> set[str]:
-        """The fan's gifts from `since` on that the settlement refunded (their refund rows, which
-        live in the fan's first history partition, list them)."""
+    def _refunded_gifts(self, fan_id: str, start: str, end: str) -> set[str]:
+        """The gifts the settlement refunded to the fan between `start` and `end` (their refund
+        rows, which live in the fan's first history partition, list them)."""
         refunded: set[str] = set()
+        if end <= start:
+            return refunded
         query: dict[str, Any] = {
             "TableName": self._table.name,
-            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
             "FilterExpression": "#kind = :refund",
             "ProjectionExpression": "settles",
             "ExpressionAttributeNames": {"#kind": "kind"},
             "ExpressionAttributeValues": {
                 ":pk": {"S": history_pk(fan_id, 0)},
-                ":since": {"S": _shifted(since, -CLOCK_MARGIN)},
+                ":start": {"S": start},
+                ":end": {"S": end},
                 ":refund": {"S": REFUND_ROW},
             },
             "ConsistentRead": True,

@@ -5,6 +5,7 @@ docs/data-model.md lists every item and key.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from coins.ledger import Account, AccountKind
@@ -44,3 +45,22 @@ def history_pk(user_id: str, shard: int) -> str:
 def history_keys(user_id: str, created_at: str, entry_id: str, account: str) -> dict[str, str]:
     """The History index keys of a posting: one partition per user, newest first by time then id."""
     return {"HPK": user_id, "HSK": f"{created_at}#{entry_id}#{account}"}
+
+
+# What changed when: every committed transfer (gifts included) and every settlement and refund row
+# has an entry in GSI1 under its hour and one of CHANGE_SHARDS partitions (so no partition takes
+# an hour's every write), sorted by time then id. The windowed ledger check reads a window's
+# changes there: its work follows the traffic in the window, never the table's size.
+CHANGES_PREFIX = "CHG#"
+CHANGE_SHARDS = 16
+
+
+def change_partition(hour: str, shard: int) -> str:
+    """An hour's (`YYYY-MM-DDTHH`) shard of the change index."""
+    return f"{CHANGES_PREFIX}{hour}#{shard}"
+
+
+def change_keys(created_at: str, entry_id: str) -> dict[str, str]:
+    """The change index keys of a transfer or a settlement or refund row."""
+    shard = zlib.crc32(entry_id.encode()) % CHANGE_SHARDS
+    return {"GSI1PK": change_partition(created_at[:13], shard), "GSI1SK": f"{created_at}#{entry_id}"}

@@ -17,6 +17,7 @@ from coins.repository.ledger.keys import (
     RECEIVING_KINDS,
     TRANSFER_SK,
     balance_key,
+    change_keys,
     coin_item_key,
     history_keys,
     history_pk,
@@ -247,6 +248,7 @@ def transfer_item(request: CommitRequest, created_at: str) -> dict[str, Any]:
             "request_hash": transfer.request_hash,
             "terms": dict(transfer.terms),
             "details": dict(request.details),
+            **change_keys(created_at, transfer.id),
             "legs": [
                 {
                     "debit": f"{leg.debit.owner}:{leg.debit.kind}",

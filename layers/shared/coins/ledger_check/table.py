@@ -1,107 +1,25 @@
-"""The ledger checker: the invariants over the whole table, and reconciliation with Stripe.
+"""The ledger checker's first half: the ledger's invariants from the table alone.
 
-Read-only. The table comes from one parallel Scan (coins.repository.audit), Stripe's records from
-the adapter's list calls over a window. Every broken invariant is one `Discrepancy`; a clean ledger
-gives none. docs/testing.md lists each invariant with the tests that prove the checker finds it.
+Every broken invariant is one `Discrepancy`; a clean ledger gives none. docs/testing.md lists each
+invariant with the tests that prove the checker finds it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
-from coins.ledger import (
-    MILLIDIAMONDS_PER_DIAMOND,
-    SYSTEM_OWNER,
-    UNIT_OF,
-    AccountKind,
-    Unit,
-)
-from coins.money_back import MoneyBackState, coins_owed, disputed_total
+from coins.ledger import MILLIDIAMONDS_PER_DIAMOND, SYSTEM_OWNER, UNIT_OF, AccountKind, Unit
+from coins.ledger_check.findings import Discrepancy, DiscrepancyKind
+from coins.ledger_check.shared import CREDITED_STATUSES, PAID_OUT_STATUSES, account_of, epoch, show
 from coins.repository.adjustments import APPROVED
 from coins.repository.audit import LedgerImage
-from coins.repository.orders import SETTLED_STATUSES
-from coins.repository.payouts import Withdrawal, WithdrawalStatus
-from coins.stripe_adapter import ChargeRecord, DisputeRecord, PaidSession, TransferRecord
-
-# Orders whose payment Stripe confirmed and whose coins were credited (whatever came after).
-CREDITED_STATUSES = frozenset(SETTLED_STATUSES)
-# Withdrawals whose money left through a Stripe transfer.
-PAID_OUT_STATUSES = frozenset({WithdrawalStatus.PAID, WithdrawalStatus.REVERSED})
+from coins.repository.payouts import WithdrawalStatus
 
 
-class DiscrepancyKind(StrEnum):
-    UNIT_NOT_ZERO = "unit_not_zero"
-    UNBALANCED_TRANSFER = "unbalanced_transfer"
-    NEGATIVE_BALANCE = "negative_balance"
-    BALANCE_NOT_ENTRIES = "balance_not_entries"
-    ORPHAN_ENTRY = "orphan_entry"
-    MISSING_ENTRIES = "missing_entries"
-    COINS_NOT_BACKED = "coins_not_backed"
-    ORDER_CREDIT = "order_credit"
-    GIFT_RATE = "gift_rate"
-    GIFT_SETTLED_TWICE = "gift_settled_twice"
-    CREATOR_DIAMONDS = "creator_diamonds"
-    RESERVED_NOT_OPEN = "reserved_not_open_withdrawals"
-    PAYOUT_LEDGER = "payout_ledger"
-    ADJUSTMENT_APPROVAL = "adjustment_approval"
-    GIFT_UNSETTLED = "gift_unsettled"
-    # Against Stripe.
-    MISSING_CREDIT = "missing_credit"
-    CREDIT_WITHOUT_PAYMENT = "credit_without_payment"
-    MISSING_CLAWBACK = "missing_clawback"
-    TRANSFER_WITHOUT_WITHDRAWAL = "transfer_without_withdrawal"
-    DOUBLE_PAYOUT = "double_payout"
-    PAYOUT_WITHOUT_TRANSFER = "payout_without_transfer"
-    TRANSFER_AMOUNT = "transfer_amount"
-    MISSING_REVERSAL = "missing_reversal"
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    kind: DiscrepancyKind
-    subject: str  # the account, transfer, order, withdrawal or Stripe object concerned
-    detail: str
-
-
-@dataclass(frozen=True)
-class StripeRecords:
-    """What Stripe holds for the window; `session_lookup` finds older sessions a credit names."""
-
-    sessions: Sequence[PaidSession]
-    charges: Sequence[ChargeRecord]
-    disputes: Sequence[DisputeRecord]
-    transfers: Sequence[TransferRecord]
-    extra_sessions: Mapping[str, PaidSession] = field(default_factory=dict)
-
-
-class StripeReader(Protocol):
-    def sessions_created(self, *, since: int, until: int) -> list[PaidSession]: ...
-
-    def retrieve_session(self, session_id: str) -> PaidSession: ...
-
-    def charges_created(self, *, since: int, until: int) -> list[ChargeRecord]: ...
-
-    def disputes_created(self, *, since: int, until: int) -> list[DisputeRecord]: ...
-
-    def transfers_created(self, *, since: int, until: int) -> list[TransferRecord]: ...
-
-
-def _account(text: str) -> tuple[str, AccountKind]:
-    owner, kind = text.rsplit(":", 1)
-    return owner, AccountKind(kind)
-
-
-def _is_paid(session: PaidSession) -> bool:
-    return session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
-
-
-class LedgerChecker:
+class TableCheck:
     def __init__(self, image: LedgerImage, *, diamonds_per_coin: Fraction) -> None:
         self.image = image
         self.rate = diamonds_per_coin
@@ -119,8 +37,20 @@ class LedgerChecker:
         self._balances_equal_their_entries()
         self._coins_backed_by_payments()
         self._gifts_earn_the_rate()
+        self._diamonds_issued_match_what_was_credited()
         self._payouts_match_withdrawals()
         self._large_adjustments_wait_for_a_second_admin()
+        return self.found
+
+    def check_window(self, *, gifts_sent_before: int) -> list[Discrepancy]:
+        """The invariants that hold over any window's changes (ChangeRepository.changed): each
+        transfer balances per unit and has exactly its users' entries, each gift and settlement or
+        refund row earns the rate, and each gift sent before `gifts_sent_before` is settled. Those
+        over the whole ledger (units to zero, balances equal to all their entries, coins backed by
+        payments) are the audit's, over the table's consistent export."""
+        self._transfers_balance_and_have_their_entries()
+        self._gifts_earn_the_rate()
+        self.gifts_settled_in_time(sent_before=gifts_sent_before)
         return self.found
 
     def _large_adjustments_wait_for_a_second_admin(self) -> None:
@@ -156,7 +86,7 @@ class LedgerChecker:
         for transfer in self.image.transfers:
             if transfer.code != "gift" or transfer.refusal is not None:
                 continue
-            if transfer.transfer_id in settled or _epoch(transfer.created_at) >= sent_before:
+            if transfer.transfer_id in settled or epoch(transfer.created_at) >= sent_before:
                 continue
             attributes = transfer.attributes
             self._report(
@@ -214,7 +144,11 @@ class LedgerChecker:
             per_unit: dict[str, int] = defaultdict(int)
             user_net: dict[tuple[str, AccountKind], int] = defaultdict(int)
             for leg in legs:
-                debit, credit, amount = _account(leg["debit"]), _account(leg["credit"]), int(leg["amount"])
+                debit, credit, amount = (
+                    account_of(leg["debit"]),
+                    account_of(leg["credit"]),
+                    int(leg["amount"]),
+                )
                 if UNIT_OF[debit[1]] != UNIT_OF[credit[1]] or amount <= 0:
                     self._report(DiscrepancyKind.UNBALANCED_TRANSFER, transfer.transfer_id, f"bad leg {leg}")
                 per_unit[UNIT_OF[debit[1]].value] -= amount
@@ -235,7 +169,7 @@ class LedgerChecker:
                 self._report(
                     DiscrepancyKind.MISSING_ENTRIES,
                     transfer.transfer_id,
-                    f"legs move {_show(wanted)} for users, history rows say {_show(written)}",
+                    f"legs move {show(wanted)} for users, history rows say {show(written)}",
                 )
 
     def _balances_equal_their_entries(self) -> None:
@@ -262,7 +196,7 @@ class LedgerChecker:
             coins = sum(
                 int(leg["amount"])
                 for leg in transfer.attributes.get("legs") or []
-                if UNIT_OF[_account(leg["debit"])[1]] == Unit.COIN
+                if UNIT_OF[account_of(leg["debit"])[1]] == Unit.COIN
             )
             by_order[str(order_id)][transfer.code] += coins
             by_order[str(order_id)][f"{transfer.code}#count"] += 1
@@ -358,6 +292,9 @@ class LedgerChecker:
                     creator,
                     f"received {coins} coins of gifts, credited {credited[creator]} millidiamonds",
                 )
+
+    def _diamonds_issued_match_what_was_credited(self) -> None:
+        credited = sum(p.amount for p in self.image.postings if p.source == "gift_settlement")
         issued = -sum(
             b.balance
             for b in self.image.balances
@@ -365,7 +302,7 @@ class LedgerChecker:
         )
         # Diamonds issued: what settlements credited, less what transfers gave back to the account
         # (diamonds taken back from creators when a payment is refunded), plus what they took out.
-        expected = sum(credited.values())
+        expected = credited
         issued_account = f"{SYSTEM_OWNER}:{AccountKind.DIAMONDS_ISSUED.value}"
         for transfer in self.image.transfers:
             for leg in transfer.attributes.get("legs") or []:
@@ -415,172 +352,3 @@ class LedgerChecker:
                 self._report(
                     DiscrepancyKind.DOUBLE_PAYOUT, stripe_id, f"one Stripe transfer pays {withdrawals}"
                 )
-
-    # ---------------------------------------------------------------- against Stripe
-
-    def reconcile(self, stripe: StripeRecords) -> list[Discrepancy]:
-        orders = {o.order_id: o for o in self.image.orders}
-        by_intent = {o.payment_intent: o for o in self.image.orders if o.payment_intent}
-        purchases: dict[str, list[str]] = defaultdict(list)  # order -> purchase transfers
-        for transfer in self.image.transfers:
-            if transfer.code == "purchase":
-                purchases[str(transfer.attributes.get("order_id"))].append(transfer.transfer_id)
-        sessions = {s.id: s for s in stripe.sessions} | dict(stripe.extra_sessions)
-        for session in stripe.sessions:
-            if not _is_paid(session):
-                continue
-            order = orders.get(session.order_id or "")
-            if order is None or order.status not in CREDITED_STATUSES or len(purchases[order.order_id]) != 1:
-                self._report(
-                    DiscrepancyKind.MISSING_CREDIT,
-                    session.id,
-                    f"paid session for order {session.order_id} "
-                    f"({order.status if order else 'no order'}, {len(purchases[session.order_id or ''])} credits)",
-                )
-        for transfer in self.image.transfers:
-            if transfer.code != "purchase":
-                continue
-            session_id = str((transfer.attributes.get("terms") or {}).get("session_id", ""))
-            found = sessions.get(session_id)
-            order = orders.get(str(transfer.attributes.get("order_id")))
-            if found is None or not _is_paid(found) or order is None or found.order_id != order.order_id:
-                self._report(
-                    DiscrepancyKind.CREDIT_WITHOUT_PAYMENT,
-                    transfer.transfer_id,
-                    f"credit names session {session_id!r}, which Stripe does not show paid for its order",
-                )
-            elif found.amount_total != order.amount or (found.currency or "").lower() != order.currency:
-                self._report(
-                    DiscrepancyKind.CREDIT_WITHOUT_PAYMENT,
-                    transfer.transfer_id,
-                    f"session paid {found.amount_total} {found.currency}, order is {order.amount} {order.currency}",
-                )
-        disputes: dict[str | None, list[DisputeRecord]] = defaultdict(list)
-        for dispute in stripe.disputes:
-            disputes[dispute.charge].append(dispute)
-        for charge in stripe.charges:
-            order = by_intent.get(charge.payment_intent or "") or orders.get(charge.order_id or "")
-            if order is None:
-                continue
-            # The webhook's own rule (coins.money_back): inquiries, won and prevented disputes owe
-            # nothing, a partial dispute only its amount, and Stripe's amount_refunded already
-            # leaves out refunds that failed.
-            disputed = disputed_total(
-                (MoneyBackState(d.status, d.amount) for d in disputes.get(charge.id, [])), order.amount
-            )
-            owed = coins_owed(order.coins, order.amount, min(charge.amount_refunded, order.amount), disputed)
-            if order.clawed_coins < owed:
-                self._report(
-                    DiscrepancyKind.MISSING_CLAWBACK,
-                    charge.id,
-                    f"Stripe refunded {charge.amount_refunded} and disputes {[d.status for d in disputes.get(charge.id, [])]}: "
-                    f"{owed} coins owed back, order {order.order_id} clawed {order.clawed_coins}",
-                )
-        withdrawals = {w.withdrawal_id: w for w in self.image.withdrawals}
-        by_withdrawal: dict[str, list[TransferRecord]] = defaultdict(list)
-        for stripe_transfer in stripe.transfers:
-            withdrawal_id = stripe_transfer.withdrawal_id or stripe_transfer.transfer_group or ""
-            by_withdrawal[withdrawal_id].append(stripe_transfer)
-            w = withdrawals.get(withdrawal_id)
-            if w is None or w.status not in PAID_OUT_STATUSES or w.transfer_id != stripe_transfer.id:
-                self._report(
-                    DiscrepancyKind.TRANSFER_WITHOUT_WITHDRAWAL,
-                    stripe_transfer.id,
-                    f"Stripe paid {stripe_transfer.amount} {stripe_transfer.currency} for "
-                    f"{withdrawal_id or 'nothing'}, which the ledger does not show paid by it",
-                )
-                continue
-            if stripe_transfer.amount != w.amount:
-                self._report(
-                    DiscrepancyKind.TRANSFER_AMOUNT,
-                    stripe_transfer.id,
-                    f"Stripe paid {stripe_transfer.amount}, withdrawal {w.withdrawal_id} is {w.amount}",
-                )
-            if stripe_transfer.amount_reversed != w.reversed_amount:
-                self._report(
-                    DiscrepancyKind.MISSING_REVERSAL,
-                    stripe_transfer.id,
-                    f"Stripe reversed {stripe_transfer.amount_reversed}, ledger returned {w.reversed_amount}",
-                )
-        for withdrawal_id, paid in by_withdrawal.items():
-            if len(paid) > 1:
-                self._report(
-                    DiscrepancyKind.DOUBLE_PAYOUT,
-                    withdrawal_id,
-                    f"paid by {len(paid)} Stripe transfers: {[t.id for t in paid]}",
-                )
-        return self.found
-
-    def payouts_without_transfer(self, withdrawals: Iterable[Withdrawal], stripe: StripeRecords) -> None:
-        known = {t.id for t in stripe.transfers}
-        for w in withdrawals:
-            if w.status in PAID_OUT_STATUSES and w.transfer_id not in known:
-                self._report(
-                    DiscrepancyKind.PAYOUT_WITHOUT_TRANSFER,
-                    w.withdrawal_id,
-                    f"ledger paid it by {w.transfer_id}, which Stripe does not list",
-                )
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    discrepancies: list[Discrepancy]
-    items_read: int
-    since: int | None
-    until: int | None
-
-    @property
-    def clean(self) -> bool:
-        return not self.discrepancies
-
-
-def check(
-    image: LedgerImage,
-    *,
-    diamonds_per_coin: Fraction,
-    stripe: StripeReader | None,
-    since: int = 0,
-    until: int | None = None,
-    gifts_sent_before: int | None = None,
-) -> CheckReport:
-    """The invariants over `image`; with `stripe`, reconciliation over [since, until) (Unix seconds).
-
-    Purchases credited in the window whose session was created before it are looked up one by one.
-    With since=0 the window is the whole history, so a paid withdrawal Stripe does not list is one.
-    With `gifts_sent_before`, every gift sent before then must be settled.
-    """
-    checker = LedgerChecker(image, diamonds_per_coin=diamonds_per_coin)
-    checker.check_ledger()
-    if gifts_sent_before is not None:
-        checker.gifts_settled_in_time(sent_before=gifts_sent_before)
-    if stripe is None:
-        return CheckReport(checker.found, image.items, None, None)
-    end = until if until is not None else 2**40
-    sessions = stripe.sessions_created(since=since, until=end)
-    listed = {s.id for s in sessions}
-    extra: dict[str, PaidSession] = {}
-    for transfer in image.transfers:
-        if transfer.code != "purchase" or not since <= _epoch(transfer.created_at) < end:
-            continue
-        session_id = str((transfer.attributes.get("terms") or {}).get("session_id", ""))
-        if session_id and session_id not in listed and session_id not in extra:
-            extra[session_id] = stripe.retrieve_session(session_id)
-    records = StripeRecords(
-        sessions=sessions,
-        charges=stripe.charges_created(since=since, until=end),
-        disputes=stripe.disputes_created(since=since, until=end),
-        transfers=stripe.transfers_created(since=since, until=end),
-        extra_sessions=extra,
-    )
-    checker.reconcile(records)
-    if since == 0:
-        checker.payouts_without_transfer(image.withdrawals, records)
-    return CheckReport(checker.found, image.items, since, until)
-
-
-def _epoch(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp())
-
-
-def _show(moves: Mapping[tuple[str, AccountKind], int]) -> str:
-    return ", ".join(f"{o}:{k} {v:+d}" for (o, k), v in sorted(moves.items())) or "nothing"
