@@ -243,6 +243,8 @@ class World:
     async_sessions: list[str] = field(default_factory=list)
     streams: dict[str, str] = field(default_factory=dict)  # creator -> their live stream
     disputes: list[str] = field(default_factory=list)
+    inquiries: dict[str, str] = field(default_factory=dict)  # an open inquiry's id -> its charge
+    session_fans: dict[str, str] = field(default_factory=dict)  # checkout session -> its fan
     pending_adjustments: list[str] = field(default_factory=list)  # waiting for the second admin
     approved_adjustments: set[str] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
@@ -603,6 +605,7 @@ class Runner:
             return
         session = str(opened["session_id"])
         world.sessions.append(session)
+        world.session_fans[session] = fan
         outcome = step.variant
         sim = world.simulator.sim
         if outcome < 60:
@@ -638,23 +641,59 @@ class Runner:
         if remaining <= 0 or charge.get("disputed"):
             return
         amount = remaining if step.variant < 50 else max(1, remaining * (step.amount % 90 + 5) // 100)
-        self.world.simulator.sim.refund(charge_id, amount=amount)
+        sim = self.world.simulator.sim
+        if step.variant % 10 < 7:
+            sim.refund(charge_id, amount=amount)
+            return
+        # A refund that goes pending, then succeeds or fails (the bank refuses it): its events
+        # (refund.created, charge.refunded, refund.updated, refund.failed) reach us in any order.
+        refund = sim.refund(charge_id, amount=amount, pending=True)
+        sim.settle_refund(str(refund["id"]), succeeded=step.variant % 10 == 7)
 
     def _step_dispute(self, step: Step) -> None:
+        if step.variant % 4 == 3:
+            self._charge_back_a_fans_orders(step)
+            return
         charge_id = self._paid_charge(step)
         if charge_id is None:
             return
         charge = self.world.simulator.object(charge_id) or {}
         if charge.get("disputed") or charge.get("refunded"):
             return
-        dispute = self.world.simulator.sim.dispute(charge_id)
+        # An inquiry first, a third of the time: a chargeback may follow once it closes.
+        inquiry = step.variant % 3 == 0
+        dispute = self.world.simulator.sim.dispute(charge_id, inquiry=inquiry)
         self.world.disputes.append(str(dispute["id"]))
+        if inquiry:
+            self.world.inquiries[str(dispute["id"])] = charge_id
+
+    def _charge_back_a_fans_orders(self, step: Step) -> None:
+        """One fan charges back every payment they made (their coins gifted to several creators):
+        each gift must be taken back from one order only, first in, first out."""
+        world = self.world
+        fan = world.fans[step.pick % len(world.fans)]
+        sim = world.simulator.sim
+        for session in [s for s in world.sessions if world.session_fans.get(s) == fan]:
+            with suppress(StripeSimError):  # not paid
+                charge_id = sim.session_charge(session)
+                charge = world.simulator.object(charge_id) or {}
+                if not charge.get("disputed") and not charge.get("refunded"):
+                    world.disputes.append(str(sim.dispute(charge_id)["id"]))
+        world.log.append(f"  step {step.index}: {fan} charged back every payment")
 
     def _step_close_dispute(self, step: Step) -> None:
         if not self.world.disputes:
             return
         dispute = self.world.disputes.pop(step.pick % len(self.world.disputes))
-        self.world.simulator.sim.close_dispute(dispute, "won" if step.variant < 50 else "lost")
+        sim = self.world.simulator.sim
+        charge_id = self.world.inquiries.pop(dispute, None)
+        if charge_id is None:
+            sim.close_dispute(dispute, "won" if step.variant < 50 else "lost")
+            return
+        sim.close_dispute(dispute, "warning_closed")
+        if step.variant >= 30:
+            # The inquiry became a chargeback: a second dispute on the same charge.
+            self.world.disputes.append(str(sim.dispute(charge_id)["id"]))
 
     # -------------------------------------------------------------------- gifts and admin
 

@@ -110,7 +110,15 @@ def session_event(
     return event(event_type, session)
 
 
-def charge_refunded(*, order_id: str, amount: int, refunded: int, currency: str) -> dict[str, Any]:
+def charge_refunded(
+    *,
+    order_id: str,
+    amount: int,
+    refunded: int,
+    currency: str,
+    refunds: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`charge.refunded`; `refunds` lists the charge's refunds as Stripe embeds them (newest first)."""
     charge = stripe_object(
         "charge",
         id=f"ch_{order_id}",
@@ -121,15 +129,49 @@ def charge_refunded(*, order_id: str, amount: int, refunded: int, currency: str)
         payment_intent=f"pi_{order_id}",
         metadata={"order_id": order_id},
     )
+    if refunds is not None:
+        charge["refunds"] = {**charge["refunds"], "data": refunds}
     return event("charge.refunded", charge)
 
 
+def refund_object(
+    *, order_id: str, refund_id: str, amount: int, currency: str, status: str = "succeeded"
+) -> dict[str, Any]:
+    return stripe_object(
+        "refund",
+        id=refund_id,
+        amount=amount,
+        charge=f"ch_{order_id}",
+        payment_intent=f"pi_{order_id}",
+        currency=currency,
+        status=status,
+    )
+
+
+def refund_event(
+    event_type: str, *, order_id: str, refund_id: str, amount: int, currency: str, status: str
+) -> dict[str, Any]:
+    """`refund.created`, `refund.updated` or `refund.failed`, carrying the refund as it stands."""
+    return event(
+        event_type,
+        refund_object(
+            order_id=order_id, refund_id=refund_id, amount=amount, currency=currency, status=status
+        ),
+    )
+
+
 def dispute_event(
-    event_type: str, *, order_id: str, amount: int, currency: str, status: str
+    event_type: str,
+    *,
+    order_id: str,
+    amount: int,
+    currency: str,
+    status: str,
+    dispute_id: str | None = None,
 ) -> dict[str, Any]:
     dispute = stripe_object(
         "dispute",
-        id=f"dp_{order_id}",
+        id=dispute_id or f"dp_{order_id}",
         charge=f"ch_{order_id}",
         payment_intent=f"pi_{order_id}",
         amount=amount,

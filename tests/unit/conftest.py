@@ -1,15 +1,23 @@
 """Unit tier: no network. DynamoDB is moto's in-process fake; sockets are blocked."""
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 from moto import mock_aws
 from pytest_socket import disable_socket, enable_socket
 
+from coins.config import Settings
+from coins.wiring import Services, build_services
 from devstack.template import functions, load_function_module, table_definition
 from tests.support.apigw import HandlerClient
+from tests.support.fakes import FakeCheckoutProvider
 from tests.support.settlement import forget_unit_stream
+from tests.support.stripe_events import WEBHOOK_SECRET
+
+if TYPE_CHECKING:
+    from coins.wiring import Services
 
 TABLE = "coins-unit"
 
@@ -40,3 +48,14 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def api(moto_table: str) -> HandlerClient:
     return HandlerClient()
+
+
+@pytest.fixture
+def stripe_shop(api: HandlerClient, monkeypatch: pytest.MonkeyPatch) -> "Services":
+    """The services with Stripe's keys set and a fake Checkout, for tests that deliver webhooks."""
+    # Imported here, not at collection: the handlers are imported first, as containers do.
+
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET)
+    provider = FakeCheckoutProvider()
+    return build_services(Settings.from_env(), payments=lambda: provider)  # type: ignore[arg-type,return-value]

@@ -9,7 +9,6 @@ import pytest
 
 from coins.config import Settings
 from coins.ledger import AccountStatus, Unit
-from coins.repository.ledger.history import GIFTS_PAGE
 from coins.repository.payouts import DueWithdrawal
 from coins.wiring import Services, build_services, services
 from tests.support.apigw import ApiResponse, HandlerClient
@@ -487,58 +486,58 @@ def test_the_first_paid_purchase_marks_the_fan_once_even_when_a_later_one_only_r
     assert first_paid_at() == marked
 
 
-def test_the_gifts_a_payment_funded_are_found_reading_only_them_past_thousands_of_later_entries(
+# ---------------------------------------------------------------- several orders, first in first out
+
+
+def two_orders_then_two_gifts(app: Services, api: HandlerClient, clock: Clock) -> tuple[str, str]:
+    """fan-1 buys 700 + 700 coins, gifts 700 to an innocent creator, then 700 to a colluder: first
+    in, first out, the first order's coins paid the innocent's gift and the second's the colluder's."""
+    for creator in ("innocent", "colluder"):
+        api.go_live(creator)
+    first = bought(app, api, key="o1")
+    clock.now += timedelta(seconds=1)
+    second = bought(app, api, key="o2")
+    clock.now += timedelta(seconds=1)
+    gift(api, "innocent", "hand_hearts", 7, "g1")  # 700 coins -> 350 diamonds
+    clock.now += timedelta(seconds=1)
+    gift(api, "colluder", "hand_hearts", 7, "g2")
+    clock.now += timedelta(seconds=1)
+    return first, second
+
+
+def test_two_charged_back_orders_take_each_gift_once_first_in_first_out(
     app: Services, api: HandlerClient, clock: Clock
 ) -> None:
-    # Given a fan who paid, gave 300 coins of gifts, and then, from two days on, made 3,000 more
-    # entries of each kind their history holds (copies of the real ones: a gift, a purchase's row)
-    api.go_live("creator-a")
-    paid_from = clock.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    bought(app, api)
-    gift(api, "creator-a", "hand_hearts", 3, "g1")
-    client, table = app.repository.client, app.settings.table_name
-    partition = client.query(
-        TableName=table,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": "HIST#fan-1#0"}},
-    )["Items"]
-    (row,) = [r for r in partition if r["code"]["S"] == "purchase"]
-    (entry,) = client.query(
-        TableName=table,
-        IndexName="History",
-        KeyConditionExpression="HPK = :fan",
-        FilterExpression="code = :gift",
-        ExpressionAttributeValues={":fan": {"S": "fan-1"}, ":gift": {"S": "gift"}},
-    )["Items"]
-    gift_item = client.get_item(
-        TableName=table, Key={"PK": {"S": f"XFER#{entry['transfer_id']['S']}"}, "SK": {"S": "XFER"}}
-    )["Item"]
-    writes: list[Any] = []
-    for n in range(3000):
-        at = (clock.now + timedelta(days=2, seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        gift_id, row_id = f"gi_{n:030x}", f"tr_{n:030x}"
-        later_gift = {**gift_item, "PK": {"S": f"XFER#{gift_id}"}, "transfer_id": {"S": gift_id}}
-        later_gift |= {"created_at": {"S": at}, "HSK": {"S": f"{at}#{gift_id}#coins"}}
-        later_row = {**row, "SK": {"S": f"{at}#{row_id}#coins"}, "transfer_id": {"S": row_id}}
-        later_row |= {"created_at": {"S": at}, "HSK": {"S": f"{at}#{row_id}#coins"}}
-        writes += [{"PutRequest": {"Item": later_gift}}, {"PutRequest": {"Item": later_row}}]
-    for start in range(0, len(writes), 25):
-        client.batch_write_item(RequestItems={table: writes[start : start + 25]})
-    scanned: list[int] = []
+    first, second = two_orders_then_two_gifts(app, api, clock)
 
-    def count_read(parsed: dict[str, Any], **_: Any) -> None:
-        found = parsed.get("Items") or [i for got in parsed.get("Responses", {}).values() for i in got]
-        scanned.append(int(parsed.get("ScannedCount", len(found))))
+    # When both payments are charged back
+    deliver(api, disputed(first))
+    deliver(api, disputed(second))
 
-    client.meta.events.register("after-call.dynamodb", count_read)
+    # Then each gift is attributed to one order: the colluder keeps nothing, and the innocent
+    # creator is not asked twice for the same earnings
+    assert {c: (r.due, r.reversed) for c, r in app.orders.funded_recipients(first).items()} == {
+        "innocent": (350_000, 350_000)
+    }
+    assert {c: (r.due, r.reversed) for c, r in app.orders.funded_recipients(second).items()} == {
+        "colluder": (350_000, 350_000)
+    }
+    assert diamonds(app, "colluder")["pending"] == 0
+    assert diamonds(app, "innocent")["pending"] == 0
+    assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
-    # When the chargeback defence asks which creators the payment's 300 coins reached
-    try:
-        reached = app.repository.history.gift_recipients_since("fan-1", paid_from, coins=300)
-    finally:
-        client.meta.events.unregister("after-call.dynamodb", count_read)
 
-    # Then it finds the one gift, having read about a page of the fan's history, not all 6,000
-    # entries made since
-    assert [(g.creator_id, g.coins) for g in reached] == [("creator-a", 300)]
-    assert sum(scanned) <= 2 * GIFTS_PAGE
+def test_a_later_order_charged_back_alone_reaches_the_gift_its_own_coins_paid_for(
+    app: Services, api: HandlerClient, clock: Clock
+) -> None:
+    first, second = two_orders_then_two_gifts(app, api, clock)
+
+    # When only the second payment is charged back
+    deliver(api, disputed(second))
+
+    # Then its 700 coins are the colluder's gift (the first order's paid the innocent's, older)
+    assert set(app.orders.funded_recipients(second)) == {"colluder"}
+    assert diamonds(app, "colluder")["pending"] == 0
+    assert diamonds(app, "innocent")["pending"] == 350
+    assert (status_of(api, "innocent"), status_of(api, "colluder")) == ("active", "under_review")
+    assert app.orders.funded_recipients(first) == {}

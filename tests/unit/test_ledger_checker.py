@@ -249,3 +249,26 @@ def test_a_gift_left_in_flight_past_the_deadline_is_named_until_it_is_settled(si
     # When the settlement catches up, the gift is no longer named
     settle_from_table(app)
     assert unsettled(sent_before=2**40) == []
+
+
+def test_disputes_that_withdraw_nothing_or_part_are_owed_what_the_webhook_takes(simulated: Simulated) -> None:
+    """The checker and the webhook apply one rule (coins.money_back): an inquiry, a prevented
+    dispute and a won one owe nothing; a dispute of part of a payment owes only that part."""
+    world, app = simulated.world, simulated.app
+    sim = world.simulator.sim
+    purchases = [t for t in whole_table(app).transfers if t.code == "purchase"]
+    first, second = (sim.session_charge(str(p.attributes["terms"]["session_id"])) for p in purchases[:2])
+
+    # Given an inquiry on one charge and a prevented dispute on the other, with no webhook handled
+    sim.dispute(first, inquiry=True)
+    sim.dispute(second, prevented=True)
+
+    # Then nothing is owed back: no false missing_clawback (whose runbook stops payouts)
+    assert found(simulated, DiscrepancyKind.MISSING_CLAWBACK) == []
+
+    # When a chargeback of a part of the first charge follows its inquiry, webhook lost
+    amount = int(sim.store.get(first, "charge")["amount"])
+    sim.dispute(first, amount=amount // 2)
+
+    # Then that part is owed, and named while the order has not taken it back
+    assert found(simulated, DiscrepancyKind.MISSING_CLAWBACK) == [first]

@@ -46,8 +46,8 @@ from coins.ledger import (
 from coins.repository import iso_timestamp
 from coins.repository.ledger.accounts import AccountRepository
 from coins.repository.ledger.balances import BalanceRepository
-from coins.repository.ledger.history import HistoryRepository
-from coins.repository.ledger.records import GiftSent, PendingBucket, StatusChange
+from coins.repository.ledger.history import SETTLED_WITHIN, HistoryRepository
+from coins.repository.ledger.records import CoinPosting, GiftSent, PendingBucket, StatusChange
 from coins.repository.ledger.transfers import TransferRepository
 from coins.repository.orders import FundedRecipient, FundingRecordMoved, Order, OrderRepository
 
@@ -113,20 +113,42 @@ class GiftFundingReversals:
 
     def _attributed_gifts(self, order: Order) -> list[tuple[GiftSent, int]]:
         """The fan's gifts the order's unbacked coins paid for, oldest first, with the coins of
-        each that are attributed to the order (the last one may be partly)."""
+        each that are attributed to the order (the first and last may be partly).
+
+        The fan's coins are spent first in, first out across all their orders: the coins the fan
+        held before this payment (their balance now, less every coin posting since) are spent
+        first, then this order's; a gift is attributed to the order whose coins paid for it, so
+        two disputed orders never both take the same gift's diamonds. Of the gifts this order's
+        coins paid for, the oldest are attributed, up to the order's debt (the coins the fan had
+        spent and could not give back).
+        """
         unbacked = order.debt_coins
         if unbacked <= 0:
             return []
         since = order.paid_at or order.created_at
-        attributed = []
-        left = unbacked
-        for gift in self._history.gift_recipients_since(order.user_id, since, coins=unbacked):
-            if left <= 0:
+        postings = self._history.coin_postings_since(order.user_id, since)
+        # The order's own credit is dated after `paid_at`, so it is among these (in any place:
+        # postings made within the same microsecond sort by id).
+        purchase = transfer_id_for(order.user_id, "purchase", order.order_id)
+        credit = next((p for p in postings if p.transfer_id == purchase), None)
+        older = max(0, self._balances.coin_balance(order.user_id) - sum(p.amount for p in postings))
+        lot = credit.amount if credit is not None else order.coins
+        paid_for: list[tuple[CoinPosting, int]] = []
+        for posting in postings:
+            if lot <= 0 or unbacked <= 0:
                 break
-            coins = min(gift.coins, left)
-            left -= coins
-            attributed.append((gift, coins))
-        return attributed
+            if posting.amount >= 0 or posting.returned:
+                continue
+            spent = -posting.amount
+            from_older = min(spent, older)
+            older -= from_older
+            from_order = min(spent - from_older, lot)
+            lot -= from_order
+            if posting.gift_to and from_order:
+                taken = min(from_order, unbacked)
+                unbacked -= taken
+                paid_for.append((posting, taken))
+        return self._history.gifts_sent(paid_for)
 
     def _hold(self, order: Order, creator_id: str, now: str) -> None:
         """Puts a creator the order's coins reached under review (never over a freeze), with the
@@ -153,13 +175,19 @@ class GiftFundingReversals:
         for creator_id, gifts in by_creator.items():
             settled = self._history.settled_gifts(creator_id, [gift for gift, _ in gifts], shards=shards)
             for gift, coins in gifts:
-                if gift.transfer_id not in settled.transfer_ids:
+                if gift.transfer_id not in settled.transfer_ids and not self._surely_settled(gift):
                     unsettled.add(creator_id)
                 elif gift.millidiamonds and gift.coins:
                     # The gift's share in proportion to the coins attributed to it: exact, since a
                     # gift's millidiamonds are a whole number per coin.
                     due[creator_id] = due.get(creator_id, 0) + gift.millidiamonds * coins // gift.coins
         return {creator: amount for creator, amount in due.items() if amount > 0}, unsettled
+
+    def _surely_settled(self, gift: GiftSent) -> bool:
+        """A gift older than SETTLED_WITHIN that the settlement did not refund (refunded gifts are
+        never attributed) was credited: its stream record is gone, and the settlement credits or
+        refunds every one. Its row was past the look-up's bounded window (a late settlement)."""
+        return gift.created_at <= iso_timestamp(self._clock() - SETTLED_WITHIN)
 
     def _reconcile_creator(
         self, order: Order, creator_id: str, due: int, record: FundedRecipient | None, reached: bool

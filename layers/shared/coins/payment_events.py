@@ -27,6 +27,20 @@ class CheckoutSessionObject(_StripeObject):
     payment_intent: str | None = None
 
 
+class RefundObject(_StripeObject):
+    id: str
+    amount: int
+    charge: str | None = None
+    payment_intent: str | None = None
+    currency: str
+    status: str  # pending, requires_action, succeeded, failed or canceled
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class RefundList(_StripeObject):
+    data: list[RefundObject] = Field(default_factory=list)
+
+
 class ChargeObject(_StripeObject):
     id: str
     amount: int
@@ -34,6 +48,10 @@ class ChargeObject(_StripeObject):
     currency: str
     payment_intent: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    refunds: RefundList | None = None  # embedded as the charge was when the event was made, if at all
+
+    def listed_refunds(self) -> list[RefundObject]:
+        return list(self.refunds.data) if self.refunds is not None else []
 
 
 class DisputeObject(_StripeObject):

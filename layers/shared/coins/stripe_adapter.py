@@ -102,6 +102,7 @@ class DisputeRecord:
     charge: str | None
     payment_intent: str | None
     status: str
+    amount: int
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ class StripePayments:
                 charge=_id_of(d.get("charge")),
                 payment_intent=_id_of(d.get("payment_intent")),
                 status=str(d["status"]),
+                amount=int(d["amount"]),
             )
             for d in (o.to_dict() for o in listed.auto_paging_iter())
         ]

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from coins.ledger_check.findings import Discrepancy, DiscrepancyKind
 from coins.ledger_check.shared import CREDITED_STATUSES, PAID_OUT_STATUSES, epoch
+from coins.money_back import MoneyBackState, coins_owed, disputed_total
 from coins.repository.audit import LedgerImage
 from coins.repository.payouts import Withdrawal
 from coins.stripe_adapter import BalanceMovement, ChargeRecord, DisputeRecord, PaidSession, TransferRecord
@@ -138,10 +139,13 @@ class StripeReconciliation:
             order = by_intent.get(charge.payment_intent or "") or orders.get(charge.order_id or "")
             if order is None:
                 continue
-            owed = order.coins * min(charge.amount_refunded, order.amount) // order.amount
-            open_or_lost = [d for d in disputes.get(charge.id, []) if d.status != "won"]
-            if open_or_lost:
-                owed = order.coins
+            # The webhook's own rule (coins.money_back): inquiries, won and prevented disputes owe
+            # nothing, a partial dispute only its amount, and Stripe's amount_refunded already
+            # leaves out refunds that failed.
+            disputed = disputed_total(
+                (MoneyBackState(d.status, d.amount) for d in disputes.get(charge.id, [])), order.amount
+            )
+            owed = coins_owed(order.coins, order.amount, min(charge.amount_refunded, order.amount), disputed)
             if order.clawed_coins < owed:
                 self._report(
                     DiscrepancyKind.MISSING_CLAWBACK,

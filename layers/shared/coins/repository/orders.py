@@ -17,12 +17,13 @@ so a cap is never exceeded.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from coins.errors import LimitExceeded
+from coins.money_back import MoneyBackState
 from coins.repository._dynamo import (
     TransactionCancelled,
     default_client,
@@ -92,10 +93,13 @@ class Order:
     limit_window: LimitWindow
     # Money taken back, kept apart by reason (see purchases: the coins follow from these).
     clawed_coins: int = 0  # coins taken back so far, net of restorations
-    refunded_amount: int = 0  # the most the charge's refunds have reached, in minor units
-    disputed_amount: int = 0  # what a dispute holds withdrawn from us now (0 once won or an inquiry)
-    dispute_id: str | None = None
-    dispute_status: str | None = None
+    refunded_amount: int = 0  # what the charge's refunds take back now, in minor units
+    disputed_amount: int = 0  # what its disputes hold withdrawn from us now (0 once won or an inquiry)
+    # What those two follow from (coins.money_back): each refund and dispute by id, at the furthest
+    # stage seen, and the highest `amount_refunded` a charge event showed.
+    refunds: Mapping[str, MoneyBackState] = field(default_factory=dict)
+    disputes: Mapping[str, MoneyBackState] = field(default_factory=dict)
+    charge_refunded: int = 0
     debt_coins: int = 0  # of clawed_coins, those the fan had already spent (their debt from this order)
     money_step: int = 0  # counts the order's money movements after payment: its version
     paid_at: str | None = None
@@ -150,6 +154,13 @@ def order_of(row: Mapping[str, Any]) -> Order:
         OrderStatus.PARTIALLY_REFUNDED: min(amount, -(-clawed * amount // coins)),
     }.get(status, 0)
     disputed_before = amount if status in (OrderStatus.DISPUTED, OrderStatus.DISPUTE_LOST) else 0
+    disputes = _states(row.get("disputes"))
+    if not disputes and row.get("dispute_id"):
+        # Written when an order kept one dispute: that one, with what it held withdrawn.
+        disputed = int(row.get("disputed_amount", disputed_before))
+        disputes = {
+            row["dispute_id"]: MoneyBackState(row.get("dispute_status", "needs_response"), disputed or amount)
+        }
     return Order(
         order_id=row["order_id"],
         user_id=row["user_id"],
@@ -166,8 +177,9 @@ def order_of(row: Mapping[str, Any]) -> Order:
         clawed_coins=clawed,
         refunded_amount=int(row.get("refunded_amount", refunded_before)),
         disputed_amount=int(row.get("disputed_amount", disputed_before)),
-        dispute_id=row.get("dispute_id"),
-        dispute_status=row.get("dispute_status"),
+        refunds=_states(row.get("refunds")),
+        disputes=disputes,
+        charge_refunded=int(row.get("charge_refunded", row.get("refunded_amount", refunded_before))),
         debt_coins=int(row.get("debt_coins", 0)),
         money_step=int(row.get("money_step", 0)),
         paid_at=row.get("paid_at"),
@@ -176,6 +188,15 @@ def order_of(row: Mapping[str, Any]) -> Order:
         payment_intent=row.get("payment_intent"),
         response=row.get("response"),
     )
+
+
+def _states(raw: Mapping[str, Any] | None) -> dict[str, MoneyBackState]:
+    return {key: MoneyBackState(str(v["status"]), int(v["amount"])) for key, v in (raw or {}).items()}
+
+
+def states_item(states: Mapping[str, MoneyBackState]) -> dict[str, dict[str, Any]]:
+    """Refunds or disputes by id as the order item holds them (a map of maps)."""
+    return {key: {"status": state.status, "amount": state.amount} for key, state in sorted(states.items())}
 
 
 class OrderRepository:

@@ -14,7 +14,7 @@ from typing import Any
 from coins.ledger import AccountKind, TransferCode
 from coins.repository._dynamo import decode_cursor, encode_cursor, iso_timestamp, unmarshal
 from coins.repository.ledger.keys import HISTORY_INDEX, history_pk, transfer_key
-from coins.repository.ledger.records import GiftSent, HistoryEntry, SettledGifts, history_entry
+from coins.repository.ledger.records import CoinPosting, GiftSent, HistoryEntry, SettledGifts, history_entry
 from coins.repository.ledger.table import LedgerTable
 
 _GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
@@ -25,10 +25,13 @@ CLOCK_MARGIN = timedelta(hours=1)
 # A gift is settled while its stream record lives (24 hours) or, after a failure, replayed from
 # the dead-letter queue within them (docs/deploy.md's runbook): its settlement row is this close.
 SETTLED_WITHIN = timedelta(hours=25)
-# The fan's history entries read per page while looking for the gifts a payment funded: a page is
-# about what the payment's coins bought, not the 1 MB a Query returns by default.
-GIFTS_PAGE = 100
-SETTLED_LOOKUP_PAGES = 64  # a creator's settlement rows read per look-up before it gives up for now
+# A gift is settled seconds after it is sent while the settlement is well: its row is looked for
+# only this long after the gift (and LAG_MARGIN before, for the clocks of two functions), at most
+# LAG_PAGES pages per partition, so the look-up costs the same for the busiest creator.
+SETTLEMENT_LAG = timedelta(minutes=15)
+LAG_MARGIN = timedelta(minutes=1)
+LAG_PAGES = 4
+_AFTER_EVERY_TIMESTAMP = "~"  # sorts after every ISO timestamp (an open end for BETWEEN)
 
 
 def pack_transfer_ids(transfer_ids: Sequence[str]) -> bytes:
@@ -78,66 +81,70 @@ class HistoryRepository:
         next_cursor = encode_cursor(page[-1]["HSK"]) if len(rows) > limit else None
         return [history_entry(row) for row in page], next_cursor
 
-    def gift_recipients_since(self, fan_id: str, since: str, *, coins: int) -> list[GiftSent]:
-        """The gifts a fan sent from `since` on, oldest first, until they add up to `coins` coins.
+    def coin_postings_since(self, fan_id: str, since: str) -> list[CoinPosting]:
+        """Every posting on the fan's coins from `since` on, oldest first; gifts refunded at
+        settlement and their refunds are marked `returned` (those coins came back).
 
-        For the chargeback defence: which creators received coins a refunded or disputed payment
-        had funded. A gift's transfer item is the fan's history entry, so this is a Query of the
-        fan's `History` index partition (gift entries only), a page of GIFTS_PAGE entries at a
-        time, and a BatchGetItem of the transfers for the creator's exact share. Gifts refunded
-        at settlement (their creator could not receive) are left out and do not count towards
-        `coins`: those coins came back to the fan. Their refund rows are read only as far as the
-        gifts counted so far could have been refunded (SETTLED_WITHIN after the last one), so the
-        whole look-up reads what the order's coins paid for, however much the fan did since.
-        The index is eventually consistent: a gift sent a moment ago may be missing; the next event
-        about the order reconciles again.
+        For the chargeback defence, which follows the fan's coins first in, first out: one Query
+        of the fan's `History` index partition (coin postings only; a gift's transfer item is the
+        fan's entry for it), bounded by what the fan did since the payment. The index is
+        eventually consistent: a posting made a moment ago may be missing; the next event about
+        the order reconciles again.
         """
-        refunded: set[str] = set()
-        refunds_read_to = _shifted(since, -CLOCK_MARGIN)
-        gifts: list[tuple[str, str, str, int]] = []  # transfer id, created at, creator, coins
-        covered = 0
+        refunded = self._refunded_gifts(fan_id, since, _AFTER_EVERY_TIMESTAMP)
+        postings: list[CoinPosting] = []
         query: dict[str, Any] = {
             "TableName": self._table.name,
             "IndexName": HISTORY_INDEX,
             "KeyConditionExpression": "HPK = :fan AND HSK >= :since",
-            "FilterExpression": "#code = :gift AND #account = :coins",
-            "ExpressionAttributeNames": {"#code": "code", "#account": "account"},
+            "FilterExpression": "#account = :coins",
+            "ExpressionAttributeNames": {"#account": "account"},
             "ExpressionAttributeValues": {
                 ":fan": {"S": fan_id},
                 ":since": {"S": since},
-                ":gift": {"S": TransferCode.GIFT.value},
                 ":coins": {"S": AccountKind.COINS.value},
             },
             "ScanIndexForward": True,
-            "Limit": GIFTS_PAGE,
         }
-        while covered < coins:
+        while True:
             answer = self._table.client.query(**query)
-            page = [row for row in map(unmarshal, answer.get("Items", [])) if row.get("counterparty_id")]
-            for row in page:
-                refunded_by = _shifted(row["created_at"], SETTLED_WITHIN)
-                if refunded_by > refunds_read_to:
-                    refunded |= self._refunded_gifts(fan_id, refunds_read_to, refunded_by)
-                    refunds_read_to = refunded_by
-                if row["transfer_id"] in refunded:
-                    continue
-                gift_coins = -int(row["amount"])
-                gifts.append((row["transfer_id"], row["created_at"], row["counterparty_id"], gift_coins))
-                covered += gift_coins
-                if covered >= coins:
-                    break
+            for raw in answer.get("Items", []):
+                row = unmarshal(raw)
+                gift = row.get("code") == TransferCode.GIFT.value and row.get("kind") != REFUND_ROW
+                postings.append(
+                    CoinPosting(
+                        transfer_id=row["transfer_id"],
+                        created_at=row["created_at"],
+                        amount=int(row["amount"]),
+                        gift_to=row.get("counterparty_id") if gift else None,
+                        returned=row.get("kind") == REFUND_ROW or row["transfer_id"] in refunded,
+                    )
+                )
             if "LastEvaluatedKey" not in answer:
-                break
+                return postings
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        keys = [transfer_key(transfer_id) for transfer_id, *_ in gifts]
+
+    def gifts_sent(self, gifts: Sequence[tuple[CoinPosting, int]]) -> list[tuple[GiftSent, int]]:
+        """The gifts as the chargeback defence needs them (the creator's exact share, from one
+        BatchGetItem of their transfers), each with the coins of it attributed."""
+        keys = [transfer_key(posting.transfer_id) for posting, _ in gifts]
         projection = {"ProjectionExpression": "transfer_id, millidiamonds"}
         shares = {
             row["transfer_id"]: int(row.get("millidiamonds", 0))
             for row in self._table.batch_get(keys, projection=projection)
         }
         return [
-            GiftSent(transfer_id, created_at, creator, gift_coins, shares.get(transfer_id, 0))
-            for transfer_id, created_at, creator, gift_coins in gifts
+            (
+                GiftSent(
+                    posting.transfer_id,
+                    posting.created_at,
+                    posting.gift_to or "",
+                    -posting.amount,
+                    shares.get(posting.transfer_id, 0),
+                ),
+                coins,
+            )
+            for posting, coins in gifts
         ]
 
     def _refunded_gifts(self, fan_id: str, start: str, end: str) -> set[str]:
@@ -172,46 +179,67 @@ class HistoryRepository:
         self, creator_id: str, gifts: Sequence[GiftSent], *, shards: int | None = None
     ) -> SettledGifts:
         """Which of these gifts to one creator a settlement row has credited; the others are still
-        in flight (or were refunded).
+        in flight, were refunded, or were settled late (see below).
 
-        A gift's settlement row is in one of the creator's history partitions (the one its stream
-        shard maps to), dated when it was settled: within SETTLED_WITHIN of the gift. So each
-        partition is read, strongly consistent, over that window only, and the look-up stops as
-        soon as every gift is found: typically one short page per partition.
+        Bounded by design, however busy the creator: a gift's settlement row is in one of the
+        creator's history partitions, dated when it was settled, which is seconds after the gift
+        unless the settlement was failing. So each partition is read, strongly consistent, only
+        over the settlement lag around each gift (SETTLEMENT_LAG: a few pages even for a creator
+        paid thousands of gifts an hour), at most LAG_PAGES pages each, and the look-up stops as
+        soon as every gift is found. A gift not found there is `complete=False`: the caller waits
+        (the gift may be in flight) until SETTLED_WITHIN has passed, when a gift the settlement did
+        not refund was surely credited (coins.gift_funding).
         """
         wanted = {gift.transfer_id for gift in gifts}
         if not wanted:
             return SettledGifts(frozenset())
-        start = _shifted(min(gift.created_at for gift in gifts), -CLOCK_MARGIN)
-        end = _shifted(max(gift.created_at for gift in gifts), SETTLED_WITHIN)
         found: set[str] = set()
-        pages = 0
-        for shard in range(max(shards or 0, self._table.creator_shards)):
-            query: dict[str, Any] = {
-                "TableName": self._table.name,
-                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
-                "FilterExpression": "#kind = :settlement",
-                "ProjectionExpression": "settles",
-                "ExpressionAttributeNames": {"#kind": "kind"},
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": history_pk(creator_id, shard)},
-                    ":start": {"S": start},
-                    ":end": {"S": end},
-                    ":settlement": {"S": SETTLEMENT_ROW},
-                },
-                "ConsistentRead": True,
-                "Limit": 200,
-            }
-            while True:
-                if pages >= SETTLED_LOOKUP_PAGES:
-                    return SettledGifts(frozenset(found), complete=False)
-                pages += 1
-                answer = self._table.client.query(**query)
-                for raw in answer.get("Items", []):
-                    found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+        complete = True
+        for start, end in _lag_windows([gift.created_at for gift in gifts]):
+            for shard in range(max(shards or 0, self._table.creator_shards)):
+                read_all = self._settled_in(creator_id, shard, start, end, wanted, found)
+                complete = complete and read_all
                 if found == wanted:
                     return SettledGifts(frozenset(found))
-                if "LastEvaluatedKey" not in answer:
-                    break
-                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return SettledGifts(frozenset(found))
+        return SettledGifts(frozenset(found), complete=complete)
+
+    def _settled_in(
+        self, creator_id: str, shard: int, start: str, end: str, wanted: set[str], found: set[str]
+    ) -> bool:
+        """Adds to `found` the wanted gifts settled on one partition between start and end; False
+        if the window held more than LAG_PAGES pages of rows (a look-up bounded, not exhaustive)."""
+        query: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
+            "FilterExpression": "#kind = :settlement",
+            "ProjectionExpression": "settles",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": history_pk(creator_id, shard)},
+                ":start": {"S": start},
+                ":end": {"S": end},
+                ":settlement": {"S": SETTLEMENT_ROW},
+            },
+            "ConsistentRead": True,
+            "Limit": 200,
+        }
+        for _ in range(LAG_PAGES):
+            answer = self._table.client.query(**query)
+            for raw in answer.get("Items", []):
+                found.update(wanted.intersection(settled_transfer_ids(unmarshal(raw))))
+            if found == wanted or "LastEvaluatedKey" not in answer:
+                return True
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return False
+
+
+def _lag_windows(sent: Sequence[str]) -> list[tuple[str, str]]:
+    """The windows a settlement row of gifts sent at these times is in, overlapping ones merged."""
+    windows: list[tuple[str, str]] = []
+    for at in sorted(sent):
+        start, end = _shifted(at, -LAG_MARGIN), _shifted(at, SETTLEMENT_LAG)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows

@@ -212,6 +212,17 @@ class StaleSpender(Exception):
 
 
 @dataclass(frozen=True)
+class CoinPosting:
+    """One movement of a fan's coins, as the chargeback defence follows them (first in, first out)."""
+
+    transfer_id: str
+    created_at: str
+    amount: int  # signed: coins in (a purchase, a restoration) or out (a gift, a clawback)
+    gift_to: str | None  # the creator, for a gift
+    returned: bool = False  # a gift the settlement refunded, or that refund: the coins came back
+
+
+@dataclass(frozen=True)
 class GiftSent:
     """One gift a fan sent, as the chargeback defence needs it: to whom, when, for how much."""
 
