@@ -91,7 +91,7 @@ class HistoryRepository:
         eventually consistent: a posting made a moment ago may be missing; the next event about
         the order reconciles again.
         """
-        refunded = self._refunded_gifts(fan_id, since, _AFTER_EVERY_TIMESTAMP)
+        refunded = self._refunded_gifts(fan_id, _shifted(since, -CLOCK_MARGIN), _AFTER_EVERY_TIMESTAMP)
         postings: list[CoinPosting] = []
         query: dict[str, Any] = {
             "TableName": self._table.name,
