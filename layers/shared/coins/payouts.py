@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from coins.adulthood import adult_from, is_adult
 from coins.creators import payout_account_state
 from coins.errors import (
     BelowMinimum,
@@ -58,7 +59,6 @@ from coins.stripe_adapter import ConnectAccount, PaymentProviderError
 
 logger = Logger(child=True)
 
-ADULT_AGE = 18
 # Stripe forgets an idempotency key after 24 hours; past this age we look for the transfer first.
 IDEMPOTENCY_KEY_SAFE_AGE = timedelta(hours=23)
 REVERSAL_ATTEMPTS = 8
@@ -195,25 +195,6 @@ class PayoutPolicy:
             if found is not None:
                 return found
         return self.default
-
-
-def _adult_from(born: date) -> date:
-    """The day someone born on `born` turns 18 (29 February birthdays on 1 March)."""
-    try:
-        return born.replace(year=born.year + ADULT_AGE)
-    except ValueError:
-        return date(born.year + ADULT_AGE, 3, 1)
-
-
-def is_adult(birthdate: str | None, today: date) -> bool:
-    if not birthdate:
-        return False
-    try:
-        born = date.fromisoformat(birthdate)
-    except ValueError:
-        return False
-    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return years >= ADULT_AGE
 
 
 class _PayoutParticipant:
@@ -425,13 +406,13 @@ class CreatorService(_PayoutParticipant):
         due = tuple((account.requirements or {}).get("currently_due") or ())
         # The age the payouts rely on is the one Stripe verified, not the token's birthdate claim.
         born = account.verified_birthdate()
-        adult_from = _adult_from(born).isoformat() if born is not None else None
+        adult_on = adult_from(born).isoformat() if born is not None else None
         return self._payouts.update_account_state(
             user_id,
             account.id,
             account.payouts_enabled,
             due,
-            adult_from=adult_from,
+            adult_from=adult_on,
             country=account.country,
             currency=account.default_currency,
             as_of=created,
