@@ -49,7 +49,7 @@ class Account:
         )
 
     def all_secrets(self, env: str, mode: str) -> None:
-        for kind in ("checkout", "connect", "payouts", "ledger-check"):
+        for kind in ("checkout", "connect", "payouts", "ledger-check", "books"):
             self.secret(f"coins-{env}/stripe/{kind}", {"api_key": f"rk_{mode}_{kind}"})
         self.secret(f"coins-{env}/stripe/webhook", {"signing_secrets": ["whsec_platform", "whsec_connect"]})
 
@@ -123,7 +123,7 @@ def test_a_dev_account_with_every_secret_endpoint_and_the_issuer_passes(
     assert code == 0, output
     assert "MISSING" not in output
     assert "Stripe test mode" in output
-    for kind in ("checkout", "connect", "payouts", "ledger-check", "webhook"):
+    for kind in ("checkout", "connect", "payouts", "ledger-check", "books", "webhook"):
         assert line(output, f"secret coins-dev/stripe/{kind} ").split()[0] == "ok"
     assert line(output, "platform webhook endpoint").split()[0] == "ok"
     assert line(output, "Connect webhook endpoint").split()[0] == "ok"
