@@ -13,7 +13,8 @@ after the permission guard has authorized them as AWS would (`before-parameter-b
 
 What AWS does with the caller's permissions (DynamoDB writing the export's files; Athena reading
 the Glue catalog and the data, writing its results) is authorized for the calling function too,
-as AWS documents it: s3:PutObject on each export file; for each query glue:GetDatabase, and
+as AWS documents it: s3:PutObject, s3:PutObjectAcl and s3:AbortMultipartUpload on the export's
+files; s3:GetObject on the result file for GetQueryResults; for each query glue:GetDatabase, and
 glue:GetTable on each table a query names (CreateTable or UpdateTable for DDL), s3:GetBucketLocation
 and s3:ListBucket on the bucket, s3:GetObject on each file read, s3:PutObject on the result.
 """
@@ -38,6 +39,11 @@ from devstack import iam_policies, permissions
 from devstack.iam_books import glue_resources
 from devstack.local_athena import LocalAthena
 from devstack.table_export import Export, ExportWriter, new_export_id, read_exports, scan_table, table_state
+
+
+# What DynamoDB's export does on the caller's permissions (the Developer Guide's "Requesting a
+# table export" policy): the three S3 actions, on the export's files.
+EXPORT_WRITES = ("PutObject", "PutObjectAcl", "AbortMultipartUpload")
 
 
 class _Answer:
@@ -99,11 +105,14 @@ class LocalBooks:
             start = end = params.get("ExportTime") or now
         export_id = new_export_id(end)
         listed = _Listed(f"{table_arn}/export/{export_id}", prefix, table_arn, kind, start, end, items)
-        # DynamoDB first checks it may write to the bucket: the `_started` file (AWS's docs).
+        # DynamoDB first checks it may write to the bucket: the `_started` file. It writes the
+        # export's files in multipart uploads with the caller's permissions, which the DynamoDB
+        # Developer Guide's export policy names: s3:PutObject, s3:PutObjectAcl, s3:AbortMultipartUpload.
         started = self.folder / prefix / "AWSDynamoDB" / export_id / "_started"
-        self._on_behalf(
-            "s3", "PutObject", {"Bucket": self.bucket, "Key": started.relative_to(self.folder).as_posix()}
-        )
+        for operation in EXPORT_WRITES:
+            self._on_behalf(
+                "s3", operation, {"Bucket": self.bucket, "Key": started.relative_to(self.folder).as_posix()}
+            )
         started.parent.mkdir(parents=True, exist_ok=True)
         started.write_text("")
         self.exports.append(listed)
@@ -173,6 +182,13 @@ class LocalBooks:
         if operation == "GetQueryExecution":
             return self.athena.get_query_execution(**params)
         if operation == "GetQueryResults":
+            # Athena's API reference: the principal calling GetQueryResults also needs s3:GetObject
+            # on the query's result location (Athena streams the result file on its permissions).
+            self._on_behalf(
+                "s3",
+                "GetObject",
+                {"Bucket": self.bucket, "Key": f"athena-results/{params['QueryExecutionId']}.csv"},
+            )
             pages = list(
                 self.athena.get_paginator("get_query_results").paginate(
                     QueryExecutionId=params["QueryExecutionId"]

@@ -3,14 +3,19 @@ export (DynamoDB's export, answered by devstack.local_books) and the audit on At
 stand-in), counting what it finds in the metrics its alarms read."""
 
 import json
+import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from devstack.deployment import in_process_guard
+from devstack.permissions import PermissionGuard, acting_as, install
 from devstack.template import ROOT, load_function_module, load_handler
 from tests.simulation.lifecycle import World
 from tests.support.apigw import FakeLambdaContext
@@ -93,3 +98,67 @@ def test_the_export_starts_a_generation_then_windows_and_the_audit_counts_what_i
     # And its record is in the bucket, beside the exports
     record = json.loads((stack.books.folder / "audits" / f"{found['audited']}.json").read_text())
     assert {d["kind"] for d in record["discrepancies"]} == {"unit_not_zero", "balance_not_entries"}
+
+
+# ---------------------------------------------------------------- what AWS does on the caller's permissions
+
+
+def role_without(guard: PermissionGuard, action: str, resource_suffix: str = "") -> PermissionGuard:
+    """The function's role with one action taken out (of the resources ending so, when given): what
+    a policy missing that grant would allow."""
+    trimmed = []
+    for statement in guard.statements:
+        if action in statement.actions and not resource_suffix:
+            statement = replace(statement, actions=tuple(a for a in statement.actions if a != action))
+        elif action in statement.actions:
+            kept = tuple(r for r in statement.resources if not r.endswith(resource_suffix))
+            statement = replace(statement, resources=kept)
+        trimmed.append(statement)
+    return replace(guard, statements=trimmed)
+
+
+@pytest.mark.parametrize("action", ["s3:PutObject", "s3:PutObjectAcl", "s3:AbortMultipartUpload"])
+def test_the_export_needs_the_three_s3_writes_dynamodbs_export_policy_names(
+    today: World,  # noqa: F811
+    stack: BooksStack,
+    action: str,
+) -> None:
+    # The rule (DynamoDB Developer Guide, "Requesting a table export"): DynamoDB writes the export's
+    # files with the caller's permissions, so its policy allows s3:PutObject, s3:PutObjectAcl and
+    # s3:AbortMultipartUpload on the bucket.
+    install()
+    dynamodb = boto3.client("dynamodb")
+    ask = {"TableArn": stack.table_arn, "S3Bucket": stack.books.bucket, "S3Prefix": "exports/gtest"}
+    # Given the export function's role with one of them taken out
+    with acting_as(role_without(in_process_guard("BooksExportFunction"), action)), pytest.raises(ClientError) as refused:
+        # When it asks for an export
+        dynamodb.export_table_to_point_in_time(**ask)
+    # Then DynamoDB refuses it, naming the missing write
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"perform: {action} on resource: arn:aws:s3:::{stack.books.bucket}/exports/gtest/" in str(refused.value)
+    # And with the template's role the same request starts the export
+    with acting_as(in_process_guard("BooksExportFunction")):
+        started = dynamodb.export_table_to_point_in_time(**ask)
+    assert started["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"
+
+
+def test_reading_a_querys_results_needs_s3_get_object_on_the_results_location(stack: BooksStack) -> None:
+    # The rule (Athena API reference, GetQueryResults): "the IAM principal with permission to call
+    # GetQueryResults also must have permissions to the Amazon S3 GetObject action for the Athena
+    # query results location".
+    install()
+    athena = boto3.client("athena")
+    workgroup = os.environ["BOOKS_WORKGROUP"]
+    role = in_process_guard("BooksAuditFunction")
+    with acting_as(role):
+        query = athena.start_query_execution(QueryString="SELECT 1 AS one", WorkGroup=workgroup)
+        # Given the template's role: the results are read
+        rows = athena.get_query_results(QueryExecutionId=query["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert rows[-1]["Data"] == [{"VarCharValue": "1"}]
+    # Given the audit's role without s3:GetObject on athena-results/
+    with acting_as(role_without(role, "s3:GetObject", "/athena-results/*")):
+        # When it asks for the results
+        with pytest.raises(ClientError) as refused:
+            athena.get_query_results(QueryExecutionId=query["QueryExecutionId"])
+    # Then they are refused, naming the result file
+    assert f"s3:GetObject on resource: arn:aws:s3:::{stack.books.bucket}/athena-results/" in str(refused.value)
