@@ -40,7 +40,6 @@ from devstack.iam_books import glue_resources
 from devstack.local_athena import LocalAthena
 from devstack.table_export import Export, ExportWriter, new_export_id, read_exports, scan_table, table_state
 
-
 # What DynamoDB's export does on the caller's permissions (the Developer Guide's "Requesting a
 # table export" policy): the three S3 actions, on the export's files.
 EXPORT_WRITES = ("PutObject", "PutObjectAcl", "AbortMultipartUpload")
