@@ -20,8 +20,9 @@ PYTEST_ARGS ?=
 # make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
 TEST_WORKERS ?= 2
 # Each worker is handed tests as it frees up, in collection order (tests/conftest.py puts the longest
-# first), and the tests that share a module-scoped fixture together (xdist_group), set up once.
-XDIST_ARGS ?= --dist loadgroup --no-loadscope-reorder
+# first), and the tests that share a module-scoped fixture together (xdist_group), set up once; the
+# 30 slowest are named at the end of the run (where make test's time goes).
+XDIST_ARGS ?= --dist loadgroup --no-loadscope-reorder --durations=30
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 SAM_LOCK := requirements/sam.txt
