@@ -56,7 +56,7 @@ def parse_log(log: str) -> dict[str, Any]:
     }
 
 
-def record(log: str, *, wall_seconds: float, load_before: list[float], commit: str) -> dict[str, Any]:
+def record(log: str, *, wall_seconds: float, load_before: list[float] | None, commit: str) -> dict[str, Any]:
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
@@ -84,8 +84,8 @@ def readme_block(result: dict[str, Any]) -> str:
     )
 
 
-def _load(values: list[float]) -> str:
-    return "/".join(f"{v:.2f}" for v in values)
+def _load(values: list[float] | None) -> str:
+    return "/".join(f"{v:.2f}" for v in values) if values else "unknown"
 
 
 def update_readme(result: dict[str, Any], readme: Path = README) -> None:
@@ -112,12 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-log", type=Path, help="record a run already made, from its log")
     parser.add_argument("--seconds", type=float, help="with --from-log: the wall time the run took")
-    parser.add_argument("--load-before", type=float, nargs=3, help="with --from-log: the load average before")
+    parser.add_argument(
+        "--load-before", type=float, nargs=3, help="with --from-log: the load average before, if known"
+    )
+    parser.add_argument("--commit", help="with --from-log: the commit the run tested (default HEAD)")
     args = parser.parse_args(argv)
     if args.from_log:
-        if args.seconds is None or args.load_before is None:
-            parser.error("--from-log needs --seconds and --load-before")
-        log, wall, before = args.from_log.read_text(), args.seconds, list(args.load_before)
+        if args.seconds is None:
+            parser.error("--from-log needs --seconds")
+        log, wall = args.from_log.read_text(), args.seconds
+        before = list(args.load_before) if args.load_before else None
     else:
         before, started, lines = _load_now(), time.monotonic(), []
         with subprocess.Popen(  # noqa: S603 (the project's own CI script)
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(line)
                 lines.append(line)
         wall, log = time.monotonic() - started, "".join(lines)
-    result = record(log, wall_seconds=wall, load_before=before, commit=_commit())
+    result = record(log, wall_seconds=wall, load_before=before, commit=args.commit or _commit())
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     update_readme(result)
