@@ -558,7 +558,7 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
     import boto3
 
     from coins.repository.ledger.balances import BalanceRepository
-    from devstack.template import load_handler
+    from devstack.in_process import load_handler
     from tests.support.apigw import FakeLambdaContext
 
     queue = boto3.client("sqs").create_queue(QueueName="payouts")["QueueUrl"]
