@@ -885,7 +885,7 @@ class Runner:
         world = self.world
 
         def batch(app: Services, rng: random.Random) -> None:
-            app.payout_batch.mature_all()
+            app.payout_batch.mature_due()
             for due in list(app.payout_batch.due()):
                 _stripe_fault(world, rng, "/v1/transfers")
                 app.payout_batch.pay(due)

@@ -300,6 +300,64 @@ def test_the_circle_check_sees_circles() -> None:
     assert "devstack.deployment" in devstack_arrows(devstack_modules())["devstack.function_host"]
 
 
+# --------------------------------------------------------------------- test-only code in tests
+
+# What the framework calls by a decorator's registration (pydantic's validators), not by name.
+REGISTERING_DECORATORS = ("field_validator", "model_validator")
+
+
+def names_used(paths: list[Path]) -> set[str]:
+    """Every name the files use: attributes, names, imported names, and strings (getattr)."""
+    used: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute):
+                used.add(node.attr)
+            elif isinstance(node, ast.Name):
+                used.add(node.id)
+            elif isinstance(node, ast.alias):
+                used.add(node.name.rpartition(".")[2])
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                used.add(node.value)
+    return used
+
+
+def methods_nothing_outside_tests_calls(used: set[str]) -> list[str]:
+    unused = []
+    for path in sorted((LAYER / "coins").rglob("*.py")):
+        for cls in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            for method in cls.body:
+                if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                if method.name.startswith("__") and method.name.endswith("__"):
+                    continue
+                registered = any(
+                    isinstance(d, ast.Call) and ast.unparse(d.func) in REGISTERING_DECORATORS
+                    for d in method.decorator_list
+                )
+                if not registered and method.name not in used:
+                    unused.append(f"{path.relative_to(ROOT)}:{method.lineno} {cls.name}.{method.name}")
+    return unused
+
+
+def test_the_layers_classes_carry_no_method_only_tests_call() -> None:
+    # Given every name the app and the local stack use (devstack runs the layer's tools too:
+    # `make check-ledger`, the statement)
+    used = names_used([*app_files(), *DEVSTACK.rglob("*.py")])
+
+    # Then every method of the layer's classes is among them: a helper only tests call (a scan of
+    # the whole table, a shortcut over a real method) lives in tests/support instead.
+    assert methods_nothing_outside_tests_calls(used) == []
+    # ... and the check sees a method the app calls as used, one it does not as unused.
+    assert "mature_due" in used
+    assert any(
+        m.endswith("PayoutBatch.mature_due")
+        for m in methods_nothing_outside_tests_calls(used - {"mature_due"})
+    )
+
+
 # -------------------------------------------------------------------------------- room sizes
 
 # Issue 20: a newcomer holds a class of at most 400 lines and a module of at most 700.
