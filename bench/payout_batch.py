@@ -121,7 +121,7 @@ def run_batch(stack: LocalStack, api: Api, *, workers: int) -> dict[str, Any]:
     due: list[dict[str, str]] = []
 
     def mature() -> Any:
-        return batch.mature_all()
+        return batch.mature_due().matured
 
     def list_due() -> Any:
         due.extend({"user_id": d.user_id, "withdrawal_id": d.withdrawal_id} for d in batch.due())

@@ -29,20 +29,13 @@ from bench.cpu import StackCpu
 from bench.instruments import Instruments
 from bench.meter import TableSchema
 from coins.wiring import services
-from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
+from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client, streams_client
 from devstack.gateway import api_gateway_event
+from devstack.in_process import LambdaHandler, load_function_module, load_handler
 from devstack.local_env import LOCAL_WEBHOOK_SECRET, function_environment
 from devstack.runtime import LocalContext
-from devstack.settlement import streams_client
 from devstack.stripe_sim.signing import signature_header
-from devstack.template import (
-    ROOT,
-    LambdaHandler,
-    functions,
-    http_routes,
-    load_function_module,
-    load_handler,
-)
+from devstack.template import ROOT, functions, http_routes
 
 # Every benchmark caller's token is an adult's: gifts, creators and payouts have age rules.
 ADULT = "1990-01-01"

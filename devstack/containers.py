@@ -2,7 +2,7 @@
 
 Lambda runs one request at a time in a container, each container its own process. Tests and
 benchmarks run handlers in this process instead, several at once on threads, each thread's calls
-in a copy of the function's module (devstack.template.load_handler). Two things Powertools keeps
+in a copy of the function's module (devstack.in_process.load_handler). Two things Powertools keeps
 per process would then be shared by those copies, which no deployed function ever sees:
 
 - the resolver's request: `BaseRouter.current_event` is a class attribute, set by every app's

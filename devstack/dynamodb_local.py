@@ -59,6 +59,16 @@ def local_client(endpoint_url: str) -> "DynamoDBClient":
     return client
 
 
+def streams_client(endpoint_url: str) -> Any:
+    return boto3.client(
+        "dynamodbstreams",
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_REGION,
+        aws_access_key_id=LOCAL_KEY,
+        aws_secret_access_key=LOCAL_KEY,
+    )
+
+
 class DynamoDBLocal:
     def __init__(self, port: int = 0, *, data_dir: Path | None = None) -> None:
         self.port = port or free_port()

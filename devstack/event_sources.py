@@ -34,7 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack.cfn import LocalStackValues
+from devstack.dynamodb_local import local_client, streams_client
 from devstack.event_filters import filter_matches, filter_patterns
+from devstack.local_aws import aws_client
 from devstack.permissions import PermissionGuard, acting_as, install
 from devstack.runtime import FunctionError, LocalContext, LocalRuntime
 from devstack.template import FunctionSpec
@@ -345,10 +347,6 @@ class StreamPoller:
         retry_seconds: float = 0.05,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from devstack.dynamodb_local import local_client
-        from devstack.local_aws import aws_client
-        from devstack.settlement import streams_client
-
         if guard is not None:
             install()  # before the clients exist: their sessions get the check
         self.source = source

@@ -20,8 +20,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.in_process import LambdaHandler, load_handler
 from devstack.runtime import FunctionError, LocalContext
-from devstack.template import ROOT, LambdaHandler, Route, http_routes, load_handler
+from devstack.template import ROOT, Route, http_routes
 from devstack.tokens import (
     DEFAULT_KEY_DIR,
     InvalidToken,

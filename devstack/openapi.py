@@ -9,7 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from devstack.template import ROOT, functions, http_routes, load_function_module
+from devstack.in_process import load_function_module
+from devstack.template import ROOT, functions, http_routes
 
 DOCUMENT_PATH = ROOT / "layers" / "shared" / "coins" / "data" / "openapi.json"
 TITLE = "Coins API"

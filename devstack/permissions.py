@@ -184,7 +184,7 @@ def guard_process(guard: PermissionGuard) -> None:
     install()
 
 
-# In-process handlers (devstack.template.load_handler: unit and integration tests) are checked too,
+# In-process handlers (devstack.in_process.load_handler: unit and integration tests) are checked too,
 # unless DEVSTACK_PERMISSIONS=off; DEVSTACK_PERMISSION_LOG names a file to record decisions in.
 PERMISSIONS_VARIABLE = "DEVSTACK_PERMISSIONS"
 PERMISSION_LOG_VARIABLE = "DEVSTACK_PERMISSION_LOG"
@@ -196,20 +196,6 @@ def mode_from_env() -> str:
     if mode not in ("enforce", "warn", "off"):
         raise ValueError(f"{PERMISSIONS_VARIABLE} must be enforce, warn or off, not {mode!r}")
     return mode
-
-
-def in_process_guard(logical_id: str) -> PermissionGuard | None:
-    """The guard for a handler called in this process, from this process's environment."""
-    mode = mode_from_env()
-    if mode == "off":
-        return None
-    from devstack.deployment import in_process_guard as build  # deployment imports this module
-
-    install()
-    record = os.environ.get(PERMISSION_LOG_VARIABLE)
-    guard = build(logical_id, record=Path(record) if record else None)
-    guard.enforce = mode == "enforce"
-    return guard
 
 
 @contextmanager

@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from coins.settlement import GiftRecord, GiftSettlement, SettlementReport, gift_record
-from devstack.dynamodb_local import LOCAL_KEY, LOCAL_REGION
+from devstack.event_sources import StreamPoller, stream_sources
+from devstack.in_process import guard_from_env
+from devstack.local_env import LocalServices, stack_values
+from devstack.template import function_specs
 
 FUNCTION = "GiftSettlementFunction"
 DRAIN_RETRIES = 12  # under 20 s of the poller's backoff
@@ -37,16 +39,6 @@ GIFT_FIELDS = (
     "stream_id",
     "new_payer",
 )
-
-
-def streams_client(endpoint_url: str) -> Any:
-    return boto3.client(
-        "dynamodbstreams",
-        endpoint_url=endpoint_url,
-        region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_KEY,
-        aws_secret_access_key=LOCAL_KEY,
-    )
 
 
 def gifts_of(records: list[dict[str, Any]]) -> list[GiftRecord]:
@@ -83,11 +75,6 @@ def _pages(streams: Any, stream_arn: str, shard_id: str) -> Iterator[list[dict[s
 
 def drain(endpoint_url: str, table: str, settlement: GiftSettlement) -> SettlementReport:
     """Settles every gift the table's stream holds now, as the event source mapping would deliver it."""
-    from devstack import permissions
-    from devstack.event_sources import StreamPoller, stream_sources
-    from devstack.local_env import LocalServices, stack_values
-    from devstack.template import function_specs
-
     values = stack_values(
         LocalServices(table=table, dynamodb_url=endpoint_url, api_url="", stripe_url=None, aws_url=None)
     )
@@ -104,9 +91,7 @@ def drain(endpoint_url: str, table: str, settlement: GiftSettlement) -> Settleme
         reports.append(report)
         return {"batchItemFailures": [{"itemIdentifier": report.failed_from}] if report.failed_from else []}
 
-    poller = StreamPoller(
-        source, settle, dynamodb_url=endpoint_url, guard=permissions.in_process_guard(FUNCTION)
-    )
+    poller = StreamPoller(source, settle, dynamodb_url=endpoint_url, guard=guard_from_env(FUNCTION))
     report = poller.drain()
     if report.sent_to_on_failure:
         failed = reports[-1].failed_from if reports else None

@@ -1,6 +1,6 @@
 """Integration tier: DynamoDB Local (Amazon's engine) and the Stripe simulator, on free ports.
 
-Handlers loaded with devstack.template.load_handler run in this process, held to their template's
+Handlers loaded with devstack.in_process.load_handler run in this process, held to their template's
 IAM statements while they run (a call the deployed function would be denied fails here too, unless
 DEVSTACK_PERMISSIONS=off), and each decision is recorded for the least-privilege check.
 """

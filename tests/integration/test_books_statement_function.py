@@ -12,8 +12,9 @@ import pytest
 
 from coins.config import Settings
 from coins.wiring import build_services
+from devstack.in_process import load_function_module, load_handler
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import ROOT, load_function_module, load_handler
+from devstack.template import ROOT
 from tests.support.apigw import FakeLambdaContext
 from tests.support.books import BooksStack, books_stack
 from tests.support.purchases import deliver_events, paid_purchase

@@ -20,9 +20,9 @@ from coins.config import Settings
 from coins.payment_events import PaymentEvent
 from coins.wiring import Services, build_services
 from devstack.gateway import api_gateway_event
+from devstack.in_process import load_handler
 from devstack.local_env import LOCAL_WEBHOOK_SECRET
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext, HandlerClient, http_event
 from tests.support.contention import Contention
 from tests.support.fakes import FakeCheckoutProvider

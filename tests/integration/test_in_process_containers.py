@@ -1,7 +1,7 @@
 """Handlers called in this process at once behave as separate Lambda containers would.
 
 Lambda runs one request at a time per container, each container a process of its own; the tests
-run overlapping requests on threads of one process (devstack.template.load_handler and
+run overlapping requests on threads of one process (devstack.in_process.load_handler and
 devstack.containers). Each request must see only its own event and flush only its own metrics.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from devstack.template import load_handler
+from devstack.in_process import load_handler
 from tests.support.apigw import FakeLambdaContext, HandlerClient, http_event
 
 CALLS = 48

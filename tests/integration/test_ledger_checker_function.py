@@ -12,9 +12,9 @@ import stripe
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
 from coins.wiring import build_services
+from devstack.in_process import load_handler
 from devstack.local_env import LOCAL_STRIPE_KEY
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
 from tests.support.logs import CollectedLog, collected_log
 from tests.support.purchases import paid_purchase

@@ -17,8 +17,8 @@ from coins.ledger import Unit
 from coins.payment_events import PaymentEvent
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
+from devstack.in_process import load_handler
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import load_handler
 from tests.support.apigw import FakeLambdaContext
 from tests.support.ledger import balance_totals, give_earned_diamonds, withdrawn_on
 

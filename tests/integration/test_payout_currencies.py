@@ -16,8 +16,8 @@ from coins.config import Settings
 from coins.ledger import Unit
 from coins.wiring import build_services
 from devstack.gateway import api_gateway_event
+from devstack.in_process import load_handler
 from devstack.stripe_sim.server import StripeSimulator
-from devstack.template import load_handler
 from tests.integration.test_function_paths import ADULT, sqs_event, webhook
 from tests.support.apigw import FakeLambdaContext
 from tests.support.ledger import balance_totals, give_earned_diamonds

@@ -6,10 +6,11 @@ from typing import Any
 
 import requests
 
+from devstack.in_process import load_handler
 from devstack.local_env import LOCAL_WEBHOOK_SECRET
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import signature_header
-from devstack.template import ROOT, load_handler
+from devstack.template import ROOT
 from tests.support.apigw import FakeLambdaContext
 
 EVENTS = ROOT / "events"

@@ -27,8 +27,8 @@ from coins.repository.settlement import settled_transfer_ids
 from coins.settlement import GiftRecord
 from coins.wiring import Services, build_services
 from devstack import permissions
-from devstack.dynamodb_local import local_client
-from devstack.settlement import _pages, gifts_of, streams_client
+from devstack.dynamodb_local import local_client, streams_client
+from devstack.settlement import _pages, gifts_of
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import settle_gifts

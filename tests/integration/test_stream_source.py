@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from devstack import permissions
 from devstack.dynamodb_local import DynamoDBLocal
 from devstack.event_sources import StreamPoller, StreamSource, handler_invoke, stream_sources
+from devstack.in_process import guard_from_env, load_handler
 from devstack.local_aws import LocalAws, aws_client
 from devstack.local_env import LocalServices, stack_values
 from devstack.runtime import FunctionError
-from devstack.template import function_specs, load_handler
+from devstack.template import function_specs
 from tests.support.apigw import HandlerClient
 from tests.support.contention import Contention
 
@@ -57,7 +57,7 @@ def poller(source: StreamSource, invoke: Any, dynamodb: DynamoDBLocal, aws: Loca
         invoke,
         dynamodb_url=dynamodb.endpoint_url,
         aws_url=aws.endpoint_url,
-        guard=permissions.in_process_guard(FUNCTION),  # the mapping reads the stream with the function's role
+        guard=guard_from_env(FUNCTION),  # the mapping reads the stream with the function's role
         retry_seconds=0.01,
     )
 

@@ -9,7 +9,7 @@ import pytest
 from coins.config import Settings
 from coins.ledger import Unit
 from coins.wiring import build_services
-from devstack.template import load_handler
+from devstack.in_process import load_handler
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.ledger import balance_totals

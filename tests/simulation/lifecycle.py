@@ -56,10 +56,11 @@ from coins.repository.audit import AuditRepository
 from coins.repository.changes import ChangeRepository
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
+from devstack.in_process import load_function_module
 from devstack.stripe_sim.errors import StripeError as StripeSimError
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
-from devstack.template import load_function_module, table_definition
+from devstack.template import table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.support.in_process_stripe import InProcessStripe
@@ -884,7 +885,7 @@ class Runner:
         world = self.world
 
         def batch(app: Services, rng: random.Random) -> None:
-            app.payout_batch.mature_all()
+            app.payout_batch.mature_due()
             for due in list(app.payout_batch.due()):
                 _stripe_fault(world, rng, "/v1/transfers")
                 app.payout_batch.pay(due)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.gateway import api_gateway_event
-from devstack.template import LambdaHandler, http_routes, load_handler
+from devstack.in_process import LambdaHandler, load_handler
+from devstack.template import http_routes
 
 # Tokens carry an adult's birthdate unless a test says otherwise (None: a token without one).
 ADULT_BIRTHDATE = "1990-01-01"

@@ -1,6 +1,6 @@
 """Where this test run's permission decisions go: one JSON-lines file per pytest process.
 
-Every tier appends to it: handlers called in-process (devstack.template.load_handler reads
+Every tier appends to it: handlers called in-process (devstack.in_process.load_handler reads
 DEVSTACK_PERMISSION_LOG), and the e2e stack's function processes and `make payouts` (given the path).
 tests/unit/test_least_privilege.py then holds template.yaml against what was recorded. Set
 DEVSTACK_PERMISSION_LOG yourself to keep the file (`python -m devstack.least_privilege FILE` reads it).

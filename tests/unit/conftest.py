@@ -10,7 +10,8 @@ from pytest_socket import disable_socket, enable_socket
 
 from coins.config import Settings
 from coins.wiring import Services, build_services
-from devstack.template import functions, load_function_module, table_definition
+from devstack.in_process import load_function_module
+from devstack.template import functions, table_definition
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.settlement import forget_unit_stream

@@ -16,7 +16,8 @@ from coins.api import MAX_BODY_BYTES, MAX_JSON_DEPTH, WEBHOOK_MAX_BODY_BYTES, ca
 from coins.errors import Unauthenticated
 from coins.models.common import is_user_id
 from devstack.gateway import api_gateway_event
-from devstack.template import http_routes, load_function_module
+from devstack.in_process import load_function_module
+from devstack.template import http_routes
 from tests.support.apigw import FakeLambdaContext, HandlerClient
 
 # Every route that takes a JSON body, with a body it would accept.

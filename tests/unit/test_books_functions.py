@@ -15,8 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devstack.deployment import in_process_guard
+from devstack.in_process import load_function_module, load_handler
 from devstack.permissions import PermissionGuard, acting_as, install
-from devstack.template import ROOT, load_function_module, load_handler
+from devstack.template import ROOT
 from tests.simulation.lifecycle import World
 from tests.support.apigw import FakeLambdaContext
 from tests.support.books import BooksStack, books_stack

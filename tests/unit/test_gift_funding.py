@@ -185,7 +185,7 @@ def test_matured_diamonds_are_taken_from_available_and_withdrawn_ones_are_held(
     order = bought(app, api, key="big", package="coins_7000")
     gift(api, second_account, "galaxy", 6, "g1")  # 6,000 coins -> 3,000 diamonds
     clock.now += timedelta(days=9)
-    assert app.payout_batch.mature_all() == 3_000_000  # millidiamonds
+    assert app.payout_batch.mature_due().matured == 3_000_000  # millidiamonds
     wid = app.creators.withdraw(
         user_id=second_account, birthdate="1990-01-01", diamonds=2000, idempotency_key="w"
     )["withdrawal_id"]
@@ -388,7 +388,7 @@ def test_diamonds_on_a_shard_removed_from_creator_shards_are_still_found_and_tak
     order = bought(app, api)
     gift(api, second_account, "corgi", 2, "g1")
     assert [b.shard for b in app.repository.balances.pending_buckets(second_account)] == [12]
-    app.payout_batch.mature_all()
+    app.payout_batch.mature_due()
 
     # When CREATOR_SHARDS is lowered to 8 and then the payment is disputed
     monkeypatch.setenv("CREATOR_SHARDS", "8")
@@ -415,14 +415,14 @@ def test_a_new_payers_gifts_mature_only_after_the_new_payer_hold(
 
     # When the batch runs after the usual 7 days, the diamonds stay pending ...
     clock.now += timedelta(days=9)
-    assert app.payout_batch.mature_all() == 0
+    assert app.payout_batch.mature_due().matured == 0
     assert diamonds(app, second_account)["pending"] == 150
 
     # ... until the new-payer hold (60 days) has passed, with nothing lost on the way
     clock.now += timedelta(days=50)
-    assert app.payout_batch.mature_all() == 0
+    assert app.payout_batch.mature_due().matured == 0
     clock.now += timedelta(days=3)
-    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
+    assert app.payout_batch.mature_due().matured == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 0, "reserved": 0}
     assert balance_totals(app.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 
@@ -454,7 +454,7 @@ def test_gifts_from_established_payers_and_unpaid_coins_mature_as_usual(
 
     clock.now += timedelta(days=9)
 
-    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
+    assert app.payout_batch.mature_due().matured == 150_000  # millidiamonds
     assert diamonds(app, second_account) == {"available": 150, "pending": 50, "reserved": 0}
 
 

@@ -19,9 +19,10 @@ import pytest
 
 from coins.ledger_check import StripeReader
 from devstack.iam_policies import compile_policies
+from devstack.in_process import load_function_module
 from devstack.least_privilege import read_decisions, refused_calls, unused_grants
 from devstack.local_env import LocalServices, stack_values
-from devstack.template import ROOT, function_specs, load_function_module, load_template
+from devstack.template import ROOT, function_specs, load_template
 
 TEMPLATE = load_template()
 SPECS = function_specs()

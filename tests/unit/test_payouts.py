@@ -257,11 +257,11 @@ def test_gift_diamonds_mature_after_the_window_in_bulk(
     api.send_gift("fan-1", "creator-1", "rose", 1, key="g2")  # and half a diamond, carried
     settle_gifts(app)
     clock.now = datetime.now(UTC) + timedelta(days=7)
-    assert app.payout_batch.mature_all() == 0
+    assert app.payout_batch.mature_due().matured == 0
 
     clock.now = datetime.now(UTC) + timedelta(days=9)
-    assert app.payout_batch.mature_all() == 150_500  # millidiamonds: the half matures with the day
-    assert app.payout_batch.mature_all() == 0
+    assert app.payout_batch.mature_due().matured == 150_500  # millidiamonds: the half matures with the day
+    assert app.payout_batch.mature_due().matured == 0
 
     assert app.creators.earnings("creator-1")["diamonds"] == {"available": 150, "pending": 0, "reserved": 0}
     assert app.creators.earnings("creator-1")["value"]["available"] == 75  # 150.5 x $0.005, rounded down
@@ -549,7 +549,7 @@ def test_an_under_review_creators_diamonds_stay_pending_until_cleared(app: Servi
     assert (run.matured, run.held_creators) == (0, 1)
     assert app.creators.earnings("creator-1")["diamonds"]["pending"] == 150
     app.repository.accounts.set_status("creator-1", AccountStatus.ACTIVE, "cleared", "admin-1", "t")
-    assert app.payout_batch.mature_all() == 150_000  # millidiamonds
+    assert app.payout_batch.mature_due().matured == 150_000  # millidiamonds
 
 
 def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
@@ -558,7 +558,7 @@ def test_one_creators_failure_to_mature_stops_neither_the_others_nor_the_queue(
     import boto3
 
     from coins.repository.ledger.balances import BalanceRepository
-    from devstack.template import load_handler
+    from devstack.in_process import load_handler
     from tests.support.apigw import FakeLambdaContext
 
     queue = boto3.client("sqs").create_queue(QueueName="payouts")["QueueUrl"]
@@ -594,7 +594,7 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
 ) -> None:
     # Given a batch ran with 4 shards per creator, and diamonds sit on the fourth shard
     onboarded(app)
-    assert app.payout_batch.mature_all() == 0
+    assert app.payout_batch.mature_due().matured == 0
     gift_diamonds_on_shard(app, "creator-1", 150, shard=3, days_ago=10)
 
     # When CREATOR_SHARDS is lowered to 2 and the batch runs
@@ -602,7 +602,7 @@ def test_diamonds_on_shards_removed_from_creator_shards_still_mature(
     fewer = build_services(Settings.from_env(), payments=lambda: stripe, clock=clock)  # type: ignore[arg-type,return-value]
 
     # Then the diamonds on the removed shard mature all the same
-    assert fewer.payout_batch.mature_all() == 150_000
+    assert fewer.payout_batch.mature_due().matured == 150_000
     assert fewer.creators.earnings("creator-1")["diamonds"]["available"] == 150
     assert balance_totals(fewer.repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}
 

@@ -18,7 +18,7 @@ from coins.pricing import (
     price_book,
 )
 from devstack.gateway import api_gateway_event
-from devstack.template import load_handler
+from devstack.in_process import load_handler
 from tests.support.apigw import FakeLambdaContext
 
 PACKAGE_IDS = ["coins_70", "coins_350", "coins_700", "coins_1400", "coins_3500", "coins_7000", "coins_17500"]

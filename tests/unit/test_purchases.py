@@ -22,7 +22,7 @@ from coins.errors import (
 from coins.ledger import AccountStatus, Unit, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError
 from coins.wiring import Services, build_services
-from devstack.template import load_function_module
+from devstack.in_process import load_function_module
 from tests.support.apigw import ApiResponse, HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
 from tests.support.ledger import balance_totals
@@ -312,7 +312,7 @@ def test_a_base64_body_from_api_gateway_is_verified_on_its_decoded_bytes(
         headers={"Stripe-Signature": sign(payload)},
     )
     raw["isBase64Encoded"] = True
-    from devstack.template import load_handler
+    from devstack.in_process import load_handler
 
     answer = load_handler("PaymentWebhookFunction")(raw, FakeLambdaContext())
 

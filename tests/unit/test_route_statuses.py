@@ -23,8 +23,9 @@ from coins.ledger import AccountStatus, transfer_id_for
 from coins.stripe_adapter import PaymentProviderError, StripePayments
 from coins.wiring import Services, build_services
 from devstack.gateway import api_gateway_event
+from devstack.in_process import load_function_module
 from devstack.openapi import merged_document
-from devstack.template import http_routes, load_function_module
+from devstack.template import http_routes
 from tests.support.apigw import FakeLambdaContext
 from tests.support.fakes import FakeCheckoutProvider, FakePayoutProvider
 from tests.support.stripe_events import WEBHOOK_SECRET, charge_refunded, event, session_event, sign

@@ -7,7 +7,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devstack.template import ROOT, functions, http_routes, load_handler
+from devstack.in_process import load_handler
+from devstack.template import ROOT, functions, http_routes
 from tests.support.apigw import FakeLambdaContext, HandlerClient
 
 EVENTS = sorted(p for p in (ROOT / "events").glob("*.json") if p.name != "env.json")

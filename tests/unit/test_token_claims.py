@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from coins.identity_claims import ADMIN_SCOPE
-from devstack.template import ROOT, functions, load_handler, load_template
+from devstack.in_process import load_handler
+from devstack.template import ROOT, functions, load_template
 from tests.support.apigw import FakeLambdaContext
 
 SAMPLE = json.loads((ROOT / "events/token_claims.json").read_text())

@@ -98,7 +98,7 @@ class PayoutProvider(Protocol):
 
 @dataclass
 class MaturingRun:
-    matured: int = 0  # millidiamonds
+    matured: int = 0  # millidiamonds, exact: a day's fractions mature with it
     held_creators: int = 0  # under review or frozen: their diamonds stay pending
     failed_creators: int = 0  # logged; retried by the next run
 
@@ -498,11 +498,6 @@ class CreatorService(_PayoutParticipant):
 
 class PayoutBatch(_PayoutParticipant):
     """The scheduled batch: mature pending diamonds, list what is due, pay each withdrawal once."""
-
-    def mature_all(self) -> int:
-        """Moves every pending day older than the window to available; returns millidiamonds matured
-        (exact: a day's fractions mature with it)."""
-        return self.mature_due().matured
 
     def mature_due(self) -> MaturingRun:
         """Matures every active creator's due days, one creator at a time.

@@ -115,11 +115,6 @@ class SettlementChunk:
     boards: Sequence[BoardAdd] = ()
     spending: Sequence[SpendingAdd] = ()
 
-    @property
-    def item_count(self) -> int:
-        stats = len(self.stream_totals) + len(self.boards) + len(self.spending)
-        return 3 + 2 * len(self.credits) + 2 * len(self.refunds) + stats
-
 
 @dataclass(frozen=True)
 class GiftSpending:
