@@ -8,12 +8,15 @@ history beside them differs. The check is coins.ledger_check.check_window, the f
 hourly LedgerCheckerFunction runs, with that function's window (LedgerCheckRequest's defaults),
 through a real boto3 client answered from the table in a SQLite file (bench.table_file: DynamoDB
 Local cannot be loaded with a million items in a benchmark's time here; that module says why, and
-what of DynamoDB it follows). So what is measured is the check's own work: every request it makes,
+what of DynamoDB it follows; tests/integration/test_bench_table_file.py holds it to DynamoDB Local
+on a table both can hold). So what is measured is the check's own work: every request it makes,
 botocore serializing and parsing it, and the checker, in a fresh process (bench.check_child) for
 its own peak memory, against a baseline in the same run: a fresh process reading one item of the
-same table. What is not measured is DynamoDB's time to answer, which on AWS depends on the items
-a call returns, not on the table's size; the cost model assumes bench.cost's latency per call.
-The check's reads are metered as AWS bills them (bench.meter) and must be the same at every size.
+same table. The file's answering (SQLite's B-tree look-ups, DynamoDB's side) runs in that process
+too: its time is reported apart and taken out of the check's CPU. What is not measured is
+DynamoDB's time to answer, which on AWS depends on the items a call returns, not on the table's
+size; the cost model assumes bench.cost's latency per call. The check's reads are metered as AWS
+bills them (bench.meter) and must be the same at every size, or the bench fails.
 """
 
 from __future__ import annotations
