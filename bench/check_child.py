@@ -12,7 +12,6 @@ AWS bills it (bench.meter), apart from the timed run so the meter's bookkeeping 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from fractions import Fraction
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.meter import CapacityMeter, TableSchema
+from bench.peak_memory import peak_rss_mb
 from bench.table_file import TableFile
 from coins.ledger_check import check_window
 from coins.repository.changes import ChangeRepository
@@ -78,17 +78,6 @@ def main(argv: list[str]) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
     }
     return result
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory since its exec. Not getrusage's ru_maxrss: Linux carries
-    the spawning process's peak into it across exec, so a child's would be at least its parent's."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 if __name__ == "__main__":
