@@ -12,7 +12,9 @@ count that does not depend on speed; written to bench/results/ and docs/performa
 4. Cost per million gifts on AWS from those counts, and a month's bill with every line item
    (bench/cost.py), written to docs/deploy.md.
 5. The books: the audit's time and memory per million items on DuckDB at two table sizes (built as
-   export files), and the monthly cost of exports and audits (`--only-books` runs just this part).
+   export files), and the monthly cost of exports and audits (`--only-books` runs just this part);
+   the hourly windowed check's time and memory at two table sizes with the same traffic in its
+   window, and the monthly cost of the hourly checks (bench/books_check.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from bench import report
 from bench.books import bench_audit as bench_books
+from bench.books_check import bench_check
 from bench.coldstart import bench_cold_starts
 from bench.cost import price
 from bench.footprint import bench_footprint
@@ -101,19 +104,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--books-sizes", default="100000,1000000", help="table sizes (items) the audit is timed at; '' skips"
     )
     parser.add_argument(
+        "--check-sizes",
+        default="100000,1000000",
+        help="table sizes (items) the hourly check is measured at, the same traffic in its window; '' skips",
+    )
+    parser.add_argument(
         "--only-books",
         action="store_true",
-        help="only the books' figures, kept with the last run's others in bench/results/latest.json",
+        help="only the books' figures, kept with the last run's others in bench/results/latest.json "
+        "(with --books-sizes '', only the check's, the last audit's kept)",
     )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     book_sizes = [int(s) for s in args.books_sizes.split(",") if s.strip()]
+    check_sizes = [int(s) for s in args.check_sizes.split(",") if s.strip()]
     if args.only_books:
         previous = report.load(args.output)
-        log(f"the books at {book_sizes} items")
-        previous["books"] = bench_books(book_sizes) | {
-            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
-        }
+        if book_sizes:
+            log(f"the books at {book_sizes} items")
+            previous["books"] = bench_books(book_sizes) | {
+                "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+            }
+        if check_sizes:
+            log(f"the hourly check at {check_sizes} items")
+            previous["books"]["check"] = bench_check(check_sizes)
         print(report.write(previous, output=args.output, update_doc=not args.no_doc))
         return previous
 
@@ -184,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["books"] = bench_books(book_sizes) | {
             "run_at": datetime.now(UTC).isoformat(timespec="seconds")
         }
+        if check_sizes:
+            log(f"the hourly check at {check_sizes} items")
+            results["books"]["check"] = bench_check(check_sizes)
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results

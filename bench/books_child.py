@@ -8,7 +8,6 @@ DuckDB takes to read the export's files (the baseline the audit is compared with
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from fractions import Fraction
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.peak_memory import peak_rss_mb
 from coins.books.queries import AuditSettings
 from coins.books.schema import duckdb_columns_full
 from devstack.books_engine import audit, connect, read_json_relation, snapshot
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
                 "query_seconds": round(done - prepared, 3),
                 "seconds": round(done - started, 3),
                 "cpu_seconds": round(time.process_time() - cpu, 3),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_mb": peak_rss_mb(),
                 "findings": len(found),
             }
         )

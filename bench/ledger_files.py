@@ -6,7 +6,9 @@ there. So the items are made here as the ledger's own commits would leave them (
 fans granted promotional coins and buying coin packages, gifts to creators settled in chunks by
 settlement rows, each account's balance item and the system accounts' shards, and written by the
 export stand-in (devstack.table_export) as a full export. The audit finds nothing in them: the
-benchmark checks it, which also proves the items are what the ledger writes.
+benchmark checks it, which also proves the items are what the ledger writes. Transfers and
+settlement rows carry their change-index keys (GSI1, keys.change_keys) as the ledger's commits do, so
+the same items also serve the windowed check's figures (bench.books_check).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 from coins.repository.ledger.history import pack_transfer_ids
+from coins.repository.ledger.keys import change_keys
 
 GIFT_COINS = (1, 1, 1, 5, 5, 10, 15, 20, 30, 99)
 GIFTS_PER_ROW = 100
@@ -36,8 +39,14 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-def _at(seconds: int) -> str:
-    return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _at_from(seconds: int, start: datetime = START) -> str:
+    return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _changed(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with its change-index keys, as the ledger writes a transfer or settlement row."""
+    keys = change_keys(item["created_at"]["S"], item["transfer_id"]["S"])
+    return item | {name: _s(value) for name, value in keys.items()}
 
 
 def _hex(rng: random.Random) -> str:
@@ -51,11 +60,21 @@ class _Books:
 
 
 def synthetic_ledger(
-    target_items: int, *, seed: int = 23, counts: dict[str, int] | None = None
+    target_items: int,
+    *,
+    seed: int = 23,
+    counts: dict[str, int] | None = None,
+    start: datetime = START,
+    names: str = "",
 ) -> Iterator[dict[str, Any]]:
-    """About `target_items` items (DynamoDB JSON) of a clean ledger: mostly gifts, as a busy app's.
-    `counts` receives how many fans, creators and gifts it holds."""
+    """About `target_items` items (DynamoDB JSON) of a clean ledger: mostly gifts, as a busy app's,
+    one a second from `start`, its users' names prefixed with `names` (so two ledgers can share a
+    table). `counts` receives how many fans, creators and gifts it holds."""
     counts = counts if counts is not None else {}
+
+    def _at(seconds: int) -> str:
+        return _at_from(seconds, start)
+
     rng = random.Random(seed)
     fans = max(2, target_items // 60)
     creators = max(2, target_items // 5_000)
@@ -64,7 +83,7 @@ def synthetic_ledger(
     clock = 0
     spendable: dict[str, int] = {}
     for n in range(fans):
-        fan = f"fan-{n}"
+        fan = f"{names}fan-{n}"
         clock += 1
         grant = 2000
         spendable[fan] = grant
@@ -83,8 +102,8 @@ def synthetic_ledger(
     gifts = max(0, int((target_items - 4 * fans - 2 * creators) / per_gift))
     pending: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for _ in range(gifts):
-        fan = f"fan-{rng.randrange(fans)}"
-        creator = f"creator-{rng.randrange(creators)}"
+        fan = f"{names}fan-{rng.randrange(fans)}"
+        creator = f"{names}creator-{rng.randrange(creators)}"
         coins = rng.choice(GIFT_COINS)
         if spendable[fan] < coins:
             continue
@@ -111,23 +130,25 @@ def synthetic_ledger(
 def _transfer(
     transfer_id: str, code: str, at: str, legs: list[tuple[str, str, int, str]], **extra: Any
 ) -> dict[str, Any]:
-    return {
-        "PK": _s(f"XFER#{transfer_id}"),
-        "SK": _s("XFER"),
-        "kind": _s(code),
-        "transfer_id": _s(transfer_id),
-        "code": _s(code),
-        "created_at": _s(at),
-        "initiated_by": _s("bench"),
-        "request_hash": _s("0" * 64),
-        "legs": {
-            "L": [
-                {"M": {"debit": _s(d), "credit": _s(c), "amount": _n(a), "unit": _s(u)}}
-                for d, c, a, u in legs
-            ]
-        },
-        **extra,
-    }
+    return _changed(
+        {
+            "PK": _s(f"XFER#{transfer_id}"),
+            "SK": _s("XFER"),
+            "kind": _s(code),
+            "transfer_id": _s(transfer_id),
+            "code": _s(code),
+            "created_at": _s(at),
+            "initiated_by": _s("bench"),
+            "request_hash": _s("0" * 64),
+            "legs": {
+                "L": [
+                    {"M": {"debit": _s(d), "credit": _s(c), "amount": _n(a), "unit": _s(u)}}
+                    for d, c, a, u in legs
+                ]
+            },
+            **extra,
+        }
+    )
 
 
 def _history(
@@ -180,29 +201,31 @@ def _purchase(rng: random.Random, fan: str, at: str, books: _Books) -> Iterator[
 
 
 def _gift(gift: str, fan: str, creator: str, coins: int, at: str) -> dict[str, Any]:
-    return {
-        "PK": _s(f"XFER#{gift}"),
-        "SK": _s("XFER"),
-        "kind": _s("gift"),
-        "code": _s("gift"),
-        "transfer_id": _s(gift),
-        "created_at": _s(at),
-        "request_hash": _s("0" * 32),
-        "terms": {"M": {"gift_coins": _n(coins), "diamonds_per_coin": _s("1/2")}},
-        "user_id": _s(fan),
-        "counterparty_id": _s(creator),
-        "gift_id": _s("rose"),
-        "quantity": _n(1),
-        "stream_id": _s("st_bench"),
-        "coins": _n(coins),
-        "millidiamonds": _n(int(coins * RATE * 1000)),
-        "coins_balance": _n(0),
-        "account": _s("coins"),
-        "unit": _s("coin"),
-        "amount": _n(-coins),
-        "HPK": _s(fan),
-        "HSK": _s(f"{at}#{gift}#coins"),
-    }
+    return _changed(
+        {
+            "PK": _s(f"XFER#{gift}"),
+            "SK": _s("XFER"),
+            "kind": _s("gift"),
+            "code": _s("gift"),
+            "transfer_id": _s(gift),
+            "created_at": _s(at),
+            "request_hash": _s("0" * 32),
+            "terms": {"M": {"gift_coins": _n(coins), "diamonds_per_coin": _s("1/2")}},
+            "user_id": _s(fan),
+            "counterparty_id": _s(creator),
+            "gift_id": _s("rose"),
+            "quantity": _n(1),
+            "stream_id": _s("st_bench"),
+            "coins": _n(coins),
+            "millidiamonds": _n(int(coins * RATE * 1000)),
+            "coins_balance": _n(0),
+            "account": _s("coins"),
+            "unit": _s("coin"),
+            "amount": _n(-coins),
+            "HPK": _s(fan),
+            "HSK": _s(f"{at}#{gift}#coins"),
+        }
+    )
 
 
 def _settlement_row(
@@ -215,18 +238,20 @@ def _settlement_row(
     books.balances[("system", "diamonds_issued")] -= milli
     books.balances[("system", "gift_revenue")] += coins
     sort_key = f"{at}#{row_id}#diamonds_pending"
-    return {
-        "PK": _s(f"HIST#{creator}#0"),
-        "SK": _s(sort_key),
-        "kind": _s("gift_settlement"),
-        "transfer_id": _s(row_id),
-        "code": _s("gift"),
-        "created_at": _s(at),
-        "account": _s("diamonds_pending"),
-        "unit": _s("diamond"),
-        "amount": _n(milli),
-        "settles": {"B": base64.b64encode(pack_transfer_ids([g for g, _ in settled])).decode()},
-        "settled_coins": _n(coins),
-        "HPK": _s(creator),
-        "HSK": _s(sort_key),
-    }
+    return _changed(
+        {
+            "PK": _s(f"HIST#{creator}#0"),
+            "SK": _s(sort_key),
+            "kind": _s("gift_settlement"),
+            "transfer_id": _s(row_id),
+            "code": _s("gift"),
+            "created_at": _s(at),
+            "account": _s("diamonds_pending"),
+            "unit": _s("diamond"),
+            "amount": _n(milli),
+            "settles": {"B": base64.b64encode(pack_transfer_ids([g for g, _ in settled])).decode()},
+            "settled_coins": _n(coins),
+            "HPK": _s(creator),
+            "HSK": _s(sort_key),
+        }
+    )

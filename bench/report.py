@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -365,7 +366,68 @@ def books_markdown(books: dict[str, Any]) -> str:
             f"| {label.removesuffix(' gifts a month')} | {row['table_gb_after_a_year']} GB | ${row['full_exports']} | "
             f"${row['incremental_exports']} | ${row['athena_audits']} | ${row['s3_storage']} | **${row['total']}** |"
         )
+    if "check" in books:
+        lines += ["", *check_markdown(books["check"], audit_months=cost["months"])]
     return "\n".join(lines) + "\n"
+
+
+def check_markdown(check: dict[str, Any], *, audit_months: dict[str, Any]) -> list[str]:
+    """The hourly windowed check at each table size with the same traffic, and its monthly cost."""
+    window = check["window"]
+    lines = [
+        f"The hourly check (`make bench` run {check['run_at']}): coins.ledger_check.check_window as "
+        f"LedgerCheckerFunction runs it (a {window['window_seconds'] // 3600}-hour window ending "
+        f"{window['lag_seconds'] // 60} minutes ago, read from {window['settle_within_seconds'] // 60} minutes "
+        f"before it), over the same {check['traffic_items']:,} items of traffic in its window at each table "
+        "size, the rest of the table older history; each run in a fresh process, the table in a SQLite file "
+        "answering a real boto3 client (bench/books_check.py, bench/table_file.py say why), against a "
+        "baseline process reading one item of the same table:",
+        "",
+        "| items in the table | check, seconds (the table file answering) | the check's CPU seconds | "
+        "peak memory | baseline: seconds, memory | items read | calls (one after another) | read units |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in check["sizes"]:
+        measured, baseline, reads = run["check"], run["baseline"], run["reads"]
+        calls = ", ".join(f"{op} {n}" for op, n in sorted(reads["calls"].items()))
+        lines.append(
+            f"| {run['items']:,} | {measured['seconds']} ({measured['table_file_seconds']}) | "
+            f"{measured['client_cpu_seconds']} | "
+            f"{measured['peak_rss_mb']} MB | {baseline['seconds']} s, {baseline['peak_rss_mb']} MB | "
+            f"{measured['items_read']:,} | {calls} ({reads['sequential_calls']}) | {reads['read_units']} |"
+        )
+    cost = check["cost"]
+    lines += [
+        "",
+        f"{check['items_ratio_large_over_small']}x the items took {check['seconds_ratio_large_over_small']}x "
+        f"the time ({check['client_cpu_ratio_large_over_small']}x the check's CPU, without the table file's) and "
+        f"{check['memory_ratio_large_over_small']}x the peak memory, with the same reads at both sizes (the "
+        "findings were 0): the check follows the traffic in its window, not the table.",
+        "",
+        f"Monthly cost of the hourly checks ({cost['assumes']}; per gift read, measured: "
+        f"{cost['read_units_per_gift']} read units, {cost['cpu_ms_per_gift']} ms of CPU, "
+        f"{cost['calls_one_after_another_per_gift']} calls waited on), and of the books with the exports and "
+        "audits above:",
+        "",
+        "| gifts a month | gifts read a run | read units a run | billed a run | memory a run | DynamoDB reads | "
+        "Lambda | checks | with exports and audits |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, row in cost["months"].items():
+        audits = audit_months.get(label)
+        books_total = f"${Decimal(row['total']) + Decimal(audits['total'])}" if audits else "-"
+        fits = (
+            ""
+            if row["fits_the_function"]
+            else (f" (**beyond one run of {cost['memory_mb']:,} MB and {cost['timeout_seconds']} s**)")
+        )
+        lines.append(
+            f"| {label.removesuffix(' gifts a month')} | {row['gifts_read_per_run']:,} | "
+            f"{row['read_units_per_run']:,} | {row['billed_seconds_per_run']} s{fits} | "
+            f"{cost['baseline_mb'] + row['memory_mb_above_baseline_per_run']:,.0f} MB | ${row['dynamodb_reads']} | "
+            f"${row['lambda']} | **${row['total']}** | {books_total} |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
