@@ -959,6 +959,11 @@ class Runner:
         enable: Callable[[str], dict[str, Any]] = sim.complete_account
         restrict: Callable[[str], dict[str, Any]] = sim.restrict_account
         changes = (enable, restrict) if step.variant < 50 else (restrict, enable)
+        if not (world.simulator.object(account) or {}).get("payouts_enabled"):
+            # Restricted by an earlier step: restricting it again would change nothing, and Stripe
+            # sends no event for that. Enabled first (its event is delivered with the others).
+            world.simulator.store.advance_clock(2)
+            sim.complete_account(account)
         events: list[dict[str, Any]] = []
         for change in changes:
             world.simulator.store.advance_clock(2)  # `created` is in seconds: each change is newer
