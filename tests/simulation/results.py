@@ -97,7 +97,7 @@ def render(results: dict[str, Any]) -> str:
         "| long seeds | steps a seed | clean | failed | wall time | a seed |",
         "| --- | --- | --- | --- | --- | --- |",
         f"| {seeds['ran']:,} of {seeds['requested']:,} (seeds {first} to {last}) | {results['steps']}, "
-        f"checked after every {results['check_every']} | {seeds['clean']:,} | {failed} | "
+        f"checked after {_every(results['check_every'])} | {seeds['clean']:,} | {failed} | "
         f"{durations['wall_seconds']:,} s, {results['workers']} at a time | "
         f"{durations['wall_seconds_per_seed']} s of the run's wall time (one seed's own: median "
         f"{durations['seed_seconds_median']} s, longest {durations['seed_seconds_max']} s) |",
@@ -109,6 +109,10 @@ def render(results: dict[str, Any]) -> str:
     for failure in results["failures"]:
         lines.append(f"- seed {failure['seed']}: {failure['error'].splitlines()[0]}")
     return "\n".join(lines)
+
+
+def _every(steps: int) -> str:
+    return "every step" if steps == 1 else f"every {steps} steps"
 
 
 def between(text: str) -> str:

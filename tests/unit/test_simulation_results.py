@@ -51,6 +51,6 @@ def test_a_run_renders_its_failures_and_why_it_stopped() -> None:
     assert recorded["seeds"] == {"requested": 10, "first": 0, "ran": 3, "clean": 2, "failed": [1]}
     assert recorded["durations"]["wall_seconds_per_seed"] == 23.33
     assert recorded["durations"]["seed_seconds_median"] == 45.0
-    assert "| 3 of 10 (seeds 0 to 2) | 60, checked after every 1 | 2 | 1 |" in text
+    assert "| 3 of 10 (seeds 0 to 2) | 60, checked after every step | 2 | 1 |" in text
     assert "- seed 1: invariants broken after step 3 (gift):" in text
     assert "Stopped before every seed ran: the time budget of 1 minutes ran out." in text
