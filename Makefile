@@ -42,6 +42,7 @@ help:
 	@echo "make test     lint, type-check and run unit, integration and e2e tests"
 	@echo "make bench    run the benchmarks and write their figures to bench/results/"
 	@echo "make simulate SEEDS=1000 [STEPS=60]   the seeded lifecycle simulation; SEED=s [ONLY=1,4] replays one"
+	@echo "make simulate SEEDS=1000 LONG=1 [MINUTES=m]   long seeds, recorded in docs/results/simulation-long-seeds.json and docs/testing.md"
 	@echo "make check-ledger   check the local stack's ledger and reconcile it with its Stripe simulator"
 	@echo "make preflight ENV=dev|prod   before a deploy: its secrets, Stripe's webhook endpoints, the JWT issuer"
 	@echo "make audit    export the local table in DynamoDB's export format and run the full audit on DuckDB [FULL=1]"
@@ -185,7 +186,8 @@ CHECK_EVERY ?= 1
 WORKERS ?= 2
 simulate: deps
 	$(PY) -m tests.simulation --steps $(STEPS) --engine $(ENGINE) --check-every $(CHECK_EVERY) --workers $(WORKERS) \
-		$(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST)) $(if $(ONLY),--only $(ONLY))
+		$(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --first $(FIRST)) $(if $(ONLY),--only $(ONLY)) \
+		$(if $(LONG),--long) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(RESULTS),--results $(RESULTS))
 
 # The ledger checker against `make dev`'s table and Stripe simulator (DYNAMODB_URL, TABLE, STRIPE_URL,
 # SINCE, UNTIL override); prints each discrepancy and fails on any.

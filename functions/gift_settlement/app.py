@@ -44,8 +44,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "settled": report.settled,
             "refunded": report.refunded,
             "skipped": report.skipped,
-            # Where Lambda retries from, and where a dead-letter replay must start: the records
-            # before it in the batch were settled under this shard's watermark.
+            # Where Lambda retries from: the records before it in the batch were settled under this
+            # shard's watermark (a dead-letter replay of the whole batch skips them by look-up).
             "failed_from": report.failed_from,
         },
     )

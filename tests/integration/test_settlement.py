@@ -20,15 +20,16 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.ledger import Unit
+from coins.ledger import AccountStatus, Unit
 from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
-from coins.settlement import GiftRecord
+from coins.settlement import GiftRecord, replay_shard_id
 from coins.wiring import Services, build_services
 from devstack import permissions
 from devstack.dynamodb_local import local_client, streams_client
-from devstack.settlement import _pages, gifts_of
+from devstack.in_process import guard_from_env
+from devstack.settlement import FUNCTION, _pages, gifts_of
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import settle_gifts
@@ -72,6 +73,39 @@ class InjectingClient:
         answer = self._real.transact_write_items(**kwargs)
         if lose:
             raise ConnectionClosedError(endpoint_url="http://dynamodb")
+        return answer
+
+
+class FailingChunks:
+    """The real client; once `commits_left` chunks of the settlement committed, every later chunk's
+    transaction is cancelled with TransactionConflict (a chunk that keeps failing, as one item hot
+    for hours would make it), until `failing` is turned off."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.commits_left: int | None = None  # None: nothing fails
+        self.failing = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        chunk = any(
+            str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
+            for entry in kwargs["TransactItems"]
+        )
+        if chunk and self.failing and self.commits_left == 0:
+            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
+                {"Code": "TransactionConflict"}
+            ]
+            error: Any = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": reasons,
+            }
+            raise ClientError(error, "TransactWriteItems")
+        answer = self._real.transact_write_items(**kwargs)
+        if chunk and self.commits_left:
+            self.commits_left -= 1
         return answer
 
 
@@ -216,6 +250,48 @@ def test_a_settlement_whose_answer_was_lost_is_not_applied_again(ledger_table: s
 
     assert (again.settled, again.skipped) == (0, 12)
     assert_settled_exactly_once(app, received, records)
+
+
+def test_a_dead_letter_batch_replayed_from_its_first_record_credits_each_gift_once(ledger_table: str) -> None:
+    # Given 60 gifts from 16 fans to 4 creators, one of whom cannot receive (their gifts are
+    # refunded), on one stream shard, delivered as one batch (three chunks: each fan's gifts count
+    # on three boards per creator) whose first chunk commits and whose second keeps failing: Lambda
+    # retries it from `failed_from` until it gives up (the dead-letter queue)
+    client = FailingChunks(default_client())
+    app = services_on(client)
+    fans, creators = [f"fan-{i}" for i in range(16)], [f"creator-{i}" for i in range(4)]
+    fund(app, fans, creators, 2_000)
+    received = send_gifts(app, fans, creators, 60, seed=4)
+    app.admin.set_status(admin_id="admin-1", user_id="creator-3", status=AccountStatus.FROZEN, reason="test")
+    refused = received.pop("creator-3")
+    records = stream_gifts(app)
+    assert len(records) == 60
+    assert refused > 0
+    client.commits_left = 1
+    first = app.settlement.settle("shardId-dead", records)
+    assert first.failed_from is not None
+    assert 0 < first.settled + first.refunded < 60
+    for _ in range(3):
+        retried = [r for r in records if r.sequence >= int(first.failed_from)]
+        assert app.settlement.settle("shardId-dead", retried).failed_from == first.failed_from
+
+    # When the cause is fixed and the whole batch, from its first record, is replayed under a
+    # replay shard id, by GiftSettlementFunction's role (its look-up of settled gifts included),
+    # then the replay itself redelivered
+    client.failing = False
+    replay_shard = replay_shard_id("shardId-dead", records[0].sequence_number, records[-1].sequence_number)
+    with permissions.acting_as(guard_from_env(FUNCTION)):
+        replayed = app.settlement.settle(replay_shard, records)
+        again = app.settlement.settle(replay_shard, records)
+
+    # Then the gifts the failed attempt settled were skipped, the rest settled once: each creator
+    # holds exactly the rate on what they received, each gift is in exactly one settlement row
+    assert replayed.failed_from is None
+    assert_settled_exactly_once(app, received, records)
+    assert snapshot(app.repository).user_balances.get(("creator-3", "diamonds_pending"), 0) == 0
+    assert replayed.skipped == first.settled + first.refunded
+    assert replayed.settled + replayed.refunded == 60 - replayed.skipped
+    assert (again.settled, again.refunded, again.skipped) == (0, 0, 60)
 
 
 def test_a_hot_creator_loses_no_gift_under_injected_conflicts(ledger_table: str) -> None:

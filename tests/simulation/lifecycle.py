@@ -22,12 +22,13 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import islice
@@ -49,11 +50,13 @@ from coins.errors import (
     RateLimited,
     RetryLater,
 )
+from coins.gift_reviews import GiftReviews
 from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check, check_window
 from coins.repository import LedgerRepository, LedgerTable
 from coins.repository.audit import AuditRepository
 from coins.repository.changes import ChangeRepository
+from coins.settlement import GiftSettlement, replay_shard_id
 from coins.stripe_adapter import PaymentProviderError, StripePayments, StripeSettings, StripeWebhookVerifier
 from coins.wiring import Services, build_services
 from devstack.in_process import load_function_module
@@ -64,7 +67,13 @@ from devstack.template import table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.support.in_process_stripe import InProcessStripe
-from tests.support.settlement import forget_unit_stream, settle_from_table
+from tests.support.settlement import (
+    UNIT_SHARD,
+    dead_letter,
+    forget_unit_stream,
+    settle_from_table,
+    unit_stream_records,
+)
 
 WEBHOOK_SECRET = "whsec_simulation"
 API_KEY = "sk_test_simulation"
@@ -103,7 +112,17 @@ STEP_KINDS = (
     ("payout", 6),
     ("reverse", 2),
     ("burst", 4),
+    # Issue 21's review: grants split under the approval threshold, Stripe's late retry of an older
+    # account.updated, CREATOR_SHARDS grown mid-run, a settlement batch dead-lettered and replayed.
+    ("split_grants", 2),
+    ("stale_account", 2),
+    ("grow_shards", 1),
+    ("dead_letter", 2),
 )
+MOST_CREATOR_SHARDS = 8  # how far grow_shards takes CREATOR_SHARDS (from the world's 2)
+# A chunk's items in the dead-letter step's settlement: the simulation's batches are small, and must
+# split into chunks (the first committing, a later one failing) as a busy shard's 100-item ones do.
+SMALL_CHUNK_ITEMS = 12
 
 
 class SimulatedCrash(BaseException):
@@ -130,6 +149,31 @@ class FaultPlan:
         if not self.enabled or self.rng.random() >= self.write_fault_rate:
             return None
         return self.rng.choice(("crash_before", "crash_after", "throttle", "conflict"))
+
+
+class CrashingChunks:
+    """The real client, for a settlement whose chunks crash it: once `commits_left` chunks
+    committed, every later chunk's commit kills the process first (as a bug or a missing grant
+    would, on every retry, until someone fixes it)."""
+
+    def __init__(self, real: Any, commits_left: int) -> None:
+        self._real = real
+        self.commits_left = commits_left
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        chunk = any(
+            str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
+            for entry in kwargs["TransactItems"]
+        )
+        if chunk and self.commits_left <= 0:
+            raise SimulatedCrash("before a settlement chunk's commit")
+        answer = self._real.transact_write_items(**kwargs)
+        if chunk:
+            self.commits_left -= 1
+        return answer
 
 
 class FaultyDynamoDB:
@@ -236,6 +280,7 @@ class World:
     creators: list[str]
     admin: str = "admin-sim"
     second_admin: str = "admin-sim-2"  # approves what the first asks above the threshold
+    splitting_admin: str = "admin-sim-3"  # grants in parts under the threshold (split_grants)
     now: datetime = START
     faults: FaultPlan | None = None
     pending_events: list[dict[str, Any]] = field(default_factory=list)
@@ -274,13 +319,14 @@ class World:
     def real_client(self) -> Any:
         return self.backend.client()
 
-    def services(self) -> Services:
-        """A fresh process: new services and caches; only DynamoDB and Stripe remember anything."""
-        client = FaultyDynamoDB(self.real_client, self.current_faults)
+    def services(self, client: Any = None) -> Services:
+        """A fresh process: new services and caches; only DynamoDB and Stripe remember anything.
+        `client`: the DynamoDB client it uses (default: the real one, failing as the faults say)."""
+        client = client or FaultyDynamoDB(self.real_client, self.current_faults)
         repository = LedgerRepository(
             LedgerTable(
                 self.table,
-                client=client,  # type: ignore[arg-type]
+                client=client,
                 creator_shards=self.settings.creator_shards,
                 system_shards=self.settings.system_shards,
                 max_attempts=6,
@@ -860,6 +906,146 @@ class Runner:
         settle_from_table(self.world.quiet_services())
         self.world.now += timedelta(hours=1 + step.amount % 40)
 
+    def _step_split_grants(self, step: Step) -> None:
+        """One admin grants one user several amounts, each under the approval threshold, that add
+        up to more (issue 21, defect 6): what commits at once stays within the threshold; the rest
+        waits for the second admin."""
+        world = self.world
+        users = world.fans + world.creators
+        user = users[step.pick % len(users)]
+        threshold = SIMULATED_APPROVAL.coins_threshold
+        # An admin of their own: the first admin's welcome grants already count in its totals.
+        part = threshold // 3 + 1 + step.amount % 20
+        answers: list[Any] = []
+        for n in range(4):
+
+            def grant(app: Services, rng: random.Random, n: int = n) -> None:
+                answers.append(
+                    app.admin.adjust(
+                        admin_id=world.splitting_admin,
+                        user_id=user,
+                        unit=AdjustmentUnit.COINS,
+                        amount=part,
+                        reason="simulated split grant",
+                        source=AdjustmentSource.PROMOTIONS,
+                        idempotency_key=f"split-{step.index}-{n}",
+                    )
+                )
+
+            self._attempt(step, grant)
+        waiting = [str(a["adjustment_id"]) for a in answers if a.get("status") == "pending_approval"]
+        committed = part * (len(answers) - len(waiting))
+        world.log.append(
+            f"  step {step.index}: split grants of {part}: {len(waiting)} of {len(answers)} wait"
+        )
+        if committed > threshold or (len(answers) == 4 and not waiting):
+            raise SimulationFailed(
+                f"grants of {part} split under the threshold committed {committed} at once"
+            )
+        world.pending_adjustments.extend(a for a in waiting if a not in world.pending_adjustments)
+
+    def _step_stale_account(self, step: Step) -> None:
+        """Stripe changes a creator's Connect account twice; the first event's delivery fails and
+        Stripe retries it after the second was handled (issue 21, defect 3): the older state must
+        not come back. Half the time it is the issue's case, an older "payouts enabled" arriving
+        after "restricted"; else an older "restricted" after "enabled again"."""
+        world = self.world
+        creator = world.creators[step.pick % len(world.creators)]
+        app = world.quiet_services()
+        profile = app.payouts.get_profile(creator)
+        if profile is None or profile.account_id is None:
+            return
+        account = profile.account_id
+        sim = world.simulator.sim
+        enable: Callable[[str], dict[str, Any]] = sim.complete_account
+        restrict: Callable[[str], dict[str, Any]] = sim.restrict_account
+        changes = (enable, restrict) if step.variant < 50 else (restrict, enable)
+        if not (world.simulator.object(account) or {}).get("payouts_enabled"):
+            # Restricted by an earlier step: restricting it again would change nothing, and Stripe
+            # sends no event for that. Enabled first (its event is delivered with the others).
+            world.simulator.store.advance_clock(2)
+            sim.complete_account(account)
+        events: list[dict[str, Any]] = []
+        for change in changes:
+            world.simulator.store.advance_clock(2)  # `created` is in seconds: each change is newer
+            seen = len(world.simulator.events("account.updated"))
+            state = change(account)
+            events.extend(
+                e.event for e in world.simulator.events("account.updated")[seen:] if _about(e.event, account)
+            )
+        if len(events) != 2:
+            raise SimulationFailed(
+                f"expected two account.updated events for {account}, Stripe sent {len(events)}"
+            )
+        for event in reversed(events):  # the newer handled first, then Stripe's retry of the older
+            for _ in range(self.ATTEMPTS):
+                if self._deliver(event, world.services()):
+                    break
+        held = app.payouts.get_profile(creator)
+        if held is None or held.payouts_enabled != bool(state.get("payouts_enabled")):
+            raise SimulationFailed(f"an older account.updated for {creator} overwrote the newer state")
+        if not state.get("payouts_enabled") and step.variant < 30:
+            world.simulator.store.advance_clock(2)
+            sim.complete_account(account)  # the creator gave Stripe what it asked for
+
+    def _step_grow_shards(self, step: Step) -> None:
+        """CREATOR_SHARDS grows in the middle of the run (a redeploy with a higher value): every
+        creator's shards above the count their accounts opened with do not exist yet; the
+        settlement opens them on its next credit, the chargeback defence and maturing find them."""
+        world = self.world
+        now = world.settings.creator_shards
+        if now >= MOST_CREATOR_SHARDS:
+            return
+        grown = min(MOST_CREATOR_SHARDS, now + 1 + step.amount % 3)
+        world.settings = world.settings.model_copy(update={"creator_shards": grown})
+        world.log.append(f"  step {step.index}: CREATOR_SHARDS {now} -> {grown}")
+
+    def _step_dead_letter(self, step: Step) -> None:
+        """A settlement batch whose first chunk commits and whose next keeps crashing the function,
+        until Lambda gives up on it (the dead-letter queue; its shard moves on past it). Once fixed,
+        the whole batch is replayed from its first record under a replay shard id (issue 21's risk):
+        every gift of it credited or refunded exactly once, the replay itself meeting faults."""
+        world = self.world
+        for n in range(2 + step.variant % 4):  # gifts for the batch, whatever was settled before
+
+            def send(app: Services, rng: random.Random, n: int = n) -> None:
+                self._gift(app, step, n, rng)
+
+            self._attempt(step, send)
+        app = world.quiet_services()
+        watermark = app.settlement_repository.watermark(UNIT_SHARD)
+        batch = [r for r in unit_stream_records(app) if watermark is None or r.sequence > int(watermark)]
+        if len(batch) < 2:
+            return
+        crashing = CrashingChunks(world.real_client, commits_left=1 + step.variant % 2)
+        failing = world.services(crashing)
+        for _ in range(3):  # Lambda's retries (bisecting or not), every one crashing on a later chunk
+            with suppress(SimulatedCrash):
+                self._settlement(failing).settle(UNIT_SHARD, batch)
+        dead_letter(app, batch)
+        replay = replay_shard_id(UNIT_SHARD, batch[0].sequence_number, batch[-1].sequence_number)
+        committed = (1 + step.variant % 2) - crashing.commits_left
+        world.log.append(
+            f"  step {step.index}: {len(batch)} gifts dead-lettered after {committed} chunk(s), replayed"
+        )
+
+        def replay_batch(app: Services, rng: random.Random) -> None:
+            if self._settlement(app).settle(replay, batch).failed_from is not None:
+                raise Busy("the replay did not finish; it is run again")
+
+        self._attempt(step, replay_batch)
+
+    def _settlement(self, app: Services) -> GiftSettlement:
+        """The deployment's settlement, in chunks small enough that the simulation's batches split."""
+        settings = self.world.settings
+        return GiftSettlement(
+            app.settlement_repository,
+            self.world.clock,
+            GiftReviews(app.settlement_repository, app.rules, self.world.clock),
+            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
+            chunk_items=SMALL_CHUNK_ITEMS,
+        )
+
     # -------------------------------------------------------------------- payouts
 
     def _step_withdraw(self, step: Step) -> None:
@@ -900,6 +1086,10 @@ class Runner:
         left = int(chosen["amount"]) - int(chosen.get("amount_reversed", 0))
         amount = left if step.variant < 50 else max(1, left // 2)
         self.world.simulator.sim.reverse_transfer(str(chosen["id"]), amount=amount)
+
+
+def _about(event: dict[str, Any], account: str) -> bool:
+    return str(event.get("data", {}).get("object", {}).get("id")) == account
 
 
 def _without_ids(text: str) -> str:
@@ -952,6 +1142,7 @@ class SeedResult:
     report: CheckReport | None
     error: str | None
     log: list[str]
+    seconds: float = 0.0  # the seed's own wall time, its table made and dropped included
 
 
 @dataclass
@@ -981,8 +1172,9 @@ def run_seed(
 ) -> SeedResult:
     backend = backend or Backend()
     if shared is None:
+        started = time.monotonic()
         with backend_table(backend) as table:
-            return run_seed(
+            result = run_seed(
                 seed,
                 steps=steps,
                 backend=backend,
@@ -992,6 +1184,7 @@ def run_seed(
                 plan=plan,
                 faulty=faulty,
             )
+        return replace(result, seconds=time.monotonic() - started)
     plan = list(plan) if plan is not None else make_plan(seed, steps)
     if only is not None:
         keep = set(only)

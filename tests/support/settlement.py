@@ -16,6 +16,9 @@ from devstack.settlement import drain
 
 UNIT_SHARD = "shardId-unit-0"
 _fed: dict[str, dict[str, str]] = {}  # table -> transfer id -> synthetic sequence number
+# table -> transfer ids of a batch the synthetic shard gave up on (sent to the dead-letter queue):
+# Lambda never delivers them on their shard again; only a replay under a replay shard id settles them.
+_dead_lettered: dict[str, set[str]] = {}
 
 
 def settle_gifts(app: Services | None = None) -> SettlementReport:
@@ -44,14 +47,24 @@ def unit_stream_records(app: Services) -> list[GiftRecord]:
             row = unmarshal(raw)
             if row.get("kind") == "gift" and row["PK"].startswith("XFER#"):
                 new_rows.append(row)
+    given_up = _dead_lettered.get(repository.table_name, set())
     for row in sorted(new_rows, key=lambda r: (r["created_at"], r["transfer_id"])):
         if row["transfer_id"] not in fed:
             fed[row["transfer_id"]] = f"{next(sequence):021d}"
+        if row["transfer_id"] in given_up:
+            continue
         gift = gift_record(fed[row["transfer_id"]], row)
         assert gift is not None
         gifts.append(gift)
     return gifts
 
 
+def dead_letter(app: Services, batch: list[GiftRecord]) -> None:
+    """The synthetic shard gives up on a batch, as Lambda does after its retries: the shard moves
+    on past it, and its records are settled only by a replay (coins.settlement.replay_shard_id)."""
+    _dead_lettered.setdefault(app.repository.table_name, set()).update(r.transfer_id for r in batch)
+
+
 def forget_unit_stream(table: str) -> None:
     _fed.pop(table, None)
+    _dead_lettered.pop(table, None)

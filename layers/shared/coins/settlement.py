@@ -14,6 +14,11 @@ Exactly once: a chunk's transaction moves the stream shard's watermark by compar
 last sequence number committed to the chunk's last one; records at or below the watermark are
 skipped. Lambda delivers a shard's new records in order, one batch at a time, so a redelivered,
 re-split or replayed batch can only repeat what the watermark already covers.
+
+A batch Lambda gave up on (the dead-letter queue) is replayed under a shard id of its own,
+`<shard>:replay:<first>-<last>` (replay_shard_id), whose fresh watermark knows nothing of the chunks
+the failed attempt committed under the shard's. So a replay first drops every gift a settlement or
+refund row already lists (a look-up only replays pay for), and settles the rest exactly once.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from aws_lambda_powertools import Logger
 from coins.errors import Busy
 from coins.gift_reviews import GiftReviews
 from coins.repository import iso_timestamp
-from coins.repository.ledger.records import ReceivingState
+from coins.repository.ledger.records import GiftToSettle, ReceivingState
 from coins.repository.settlement import (
     BoardAdd,
     CreatorCredit,
@@ -51,6 +56,16 @@ WATERMARK_KEPT = timedelta(days=2)  # the stream keeps records 24 hours
 DAY_BOARD_KEPT = timedelta(days=8)  # a day's top gifters, kept a week past the day
 WEEK_BOARD_KEPT = timedelta(days=42)  # a week's top gifters, kept some weeks past the week
 SPENDING_KEPT = timedelta(days=8)  # a fan's gift spending counters outlive the longest review window
+REPLAY_MARK = ":replay:"  # in a replay's shard id, between the stream shard and the records' range
+
+
+def replay_shard_id(stream_shard: str, first_sequence: str, last_sequence: str) -> str:
+    """The shard id a dead-letter batch (the stream shard's records first..last) is replayed under."""
+    return f"{stream_shard}{REPLAY_MARK}{first_sequence}-{last_sequence}"
+
+
+def is_replay(stream_shard: str) -> bool:
+    return REPLAY_MARK in stream_shard
 
 
 @dataclass(frozen=True)
@@ -121,11 +136,15 @@ class GiftSettlement:
         reviews: GiftReviews | None = None,
         *,
         new_payer_hold_days: int = 0,
+        chunk_items: int = MAX_ITEMS_PER_CHUNK,
     ) -> None:
         """reviews: the gift spending reviews counted with each chunk (none: not counted).
         new_payer_hold_days: how much later than others a new payer's gifts mature
         (NEW_PAYER_MATURITY_DAYS - MATURITY_DAYS); their diamonds are keyed that much later in
-        `by_day`, so the maturing batch needs no knowledge of who sent what."""
+        `by_day`, so the maturing batch needs no knowledge of who sent what.
+        chunk_items: the most items a chunk's transaction takes (DynamoDB's 100; the simulation's
+        small batches use fewer so that they split into chunks as a busy shard's do)."""
+        self._chunk_items = min(chunk_items, MAX_ITEMS_PER_CHUNK)
         self._repository = repository
         self._clock = clock
         self._reviews = reviews
@@ -140,6 +159,8 @@ class GiftSettlement:
         ordered = sorted({r.sequence_number: r for r in records}.values(), key=lambda r: r.sequence)
         watermark = self._repository.watermark(stream_shard)
         pending = _after(ordered, watermark)
+        if is_replay(stream_shard) and pending:
+            pending = self._not_settled_before(pending)
         skipped = len(ordered) - len(pending)
         settled = refunded = 0
         refused: set[str] = set()
@@ -187,6 +208,16 @@ class GiftSettlement:
         reviewed = self._review(sorted(givers))
         return SettlementReport(settled, refunded, skipped, failed_from, reviewed)
 
+    def _not_settled_before(self, records: Sequence[GiftRecord]) -> list[GiftRecord]:
+        """A replay's records less the gifts a settlement or refund row already lists: those the
+        failed attempt committed under the stream shard's own watermark (or an earlier replay)."""
+        settled = self._repository.already_settled(
+            [GiftToSettle(r.transfer_id, r.fan_id, r.creator_id, r.created_at) for r in records]
+        )
+        if settled:
+            logger.info("replay: gifts settled before are skipped", extra={"skipped": len(settled)})
+        return [r for r in records if r.transfer_id not in settled]
+
     def _review(self, fans: Sequence[str]) -> int:
         if self._reviews is None or not fans:
             return 0
@@ -208,7 +239,7 @@ class GiftSettlement:
         taken = 0
         for record in pending[:MAX_GIFTS_PER_CHUNK]:
             grown = plan.with_gift(record, record.creator_id in refused)
-            if grown.items() > MAX_ITEMS_PER_CHUNK:
+            if grown.items() > self._chunk_items and taken:
                 break
             plan, taken = grown, taken + 1
         records = pending[:taken]

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
 from coins.repository.ledger.accounts import AccountRepository, status_expression
-from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, pack_transfer_ids
+from coins.repository.ledger.balances import BalanceRepository
+from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, HistoryRepository, pack_transfer_ids
 from coins.repository.ledger.history import (
     settled_transfer_ids as settled_transfer_ids,  # the ledger checker's
 )
@@ -36,7 +37,7 @@ from coins.repository.ledger.keys import (
     history_keys,
     history_pk,
 )
-from coins.repository.ledger.records import ReceivingState, StatusChange
+from coins.repository.ledger.records import GiftToSettle, ReceivingState, StatusChange
 from coins.repository.ledger.table import LedgerTable
 from coins.repository.streams import stream_totals_key, top_key
 
@@ -165,6 +166,14 @@ class SettlementRepository:
             TableName=self.table_name, Key=_watermark_key(stream_shard), ConsistentRead=True
         )
         return str(unmarshal(found["Item"])["sequence"]) if "Item" in found else None
+
+    def already_settled(self, gifts: Sequence[GiftToSettle]) -> frozenset[str]:
+        """Which of these gifts a settlement or refund row already lists (a replay's look-up,
+        HistoryRepository.already_settled), over every pending shard the table was written with."""
+        if not gifts:
+            return frozenset()
+        shards = BalanceRepository(self._table).creator_shards_written()
+        return HistoryRepository(self._table).already_settled(gifts, shards=shards)
 
     def open_or_mirror(self, creator_id: str, *, shard_exists: bool, now: str) -> ReceivingState | None:
         """The recipient's standing as the ledger has it, with their pending shards made to match."""

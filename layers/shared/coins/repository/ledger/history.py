@@ -14,7 +14,14 @@ from typing import Any
 from coins.ledger import AccountKind, TransferCode
 from coins.repository._dynamo import decode_cursor, encode_cursor, iso_timestamp, unmarshal
 from coins.repository.ledger.keys import HISTORY_INDEX, history_pk, transfer_key
-from coins.repository.ledger.records import CoinPosting, GiftSent, HistoryEntry, SettledGifts, history_entry
+from coins.repository.ledger.records import (
+    CoinPosting,
+    GiftSent,
+    GiftToSettle,
+    HistoryEntry,
+    SettledGifts,
+    history_entry,
+)
 from coins.repository.ledger.table import LedgerTable
 
 _GIFT_ID_PREFIX = "gi_"  # transfer ids are "gi_" + 30 hex digits (coins.ledger.transfer_id_for)
@@ -150,30 +157,67 @@ class HistoryRepository:
     def _refunded_gifts(self, fan_id: str, start: str, end: str) -> set[str]:
         """The gifts the settlement refunded to the fan between `start` and `end` (their refund
         rows, which live in the fan's first history partition, list them)."""
-        refunded: set[str] = set()
+        return self._listed_in(history_pk(fan_id, 0), REFUND_ROW, start, end)
+
+    def _listed_in(
+        self, partition: str, kind: str, start: str, end: str, wanted: set[str] | None = None
+    ) -> set[str]:
+        """The gifts the settlement or refund rows (`kind`) of one history partition dated between
+        `start` and `end` list (only those `wanted`, stopping once all are found, if given)."""
+        listed: set[str] = set()
         if end <= start:
-            return refunded
+            return listed
         query: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
-            "FilterExpression": "#kind = :refund",
+            "FilterExpression": "#kind = :kind",
             "ProjectionExpression": "settles",
             "ExpressionAttributeNames": {"#kind": "kind"},
             "ExpressionAttributeValues": {
-                ":pk": {"S": history_pk(fan_id, 0)},
+                ":pk": {"S": partition},
                 ":start": {"S": start},
                 ":end": {"S": end},
-                ":refund": {"S": REFUND_ROW},
+                ":kind": {"S": kind},
             },
             "ConsistentRead": True,
         }
         while True:
             answer = self._table.client.query(**query)
             for raw in answer.get("Items", []):
-                refunded.update(settled_transfer_ids(unmarshal(raw)))
-            if "LastEvaluatedKey" not in answer:
-                return refunded
+                ids = settled_transfer_ids(unmarshal(raw))
+                listed.update(ids if wanted is None else wanted.intersection(ids))
+            if "LastEvaluatedKey" not in answer or (wanted is not None and listed == wanted):
+                return listed
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def already_settled(self, gifts: Sequence[GiftToSettle], *, shards: int | None = None) -> frozenset[str]:
+        """Which of these gifts a settlement row (their creator's) or a refund row (their fan's)
+        already lists: for a replay of the settlement's dead-letter batch, whose earlier chunks may
+        have committed in the failed attempt under the stream shard's own watermark.
+
+        Read to the end, strongly consistent, but bounded in time: a gift's row was written while
+        its stream record lived (24 hours), so it is dated between the gift (less CLOCK_MARGIN) and
+        SETTLED_WITHIN after it; per creator every history partition ever written (`shards`), per
+        fan their first. Its cost follows the creators' settlement rows over those hours, which
+        is why only replays pay it (coins.settlement), never the stream's own batches.
+        """
+        found: set[str] = set()
+        creators = max(shards or 0, self._table.creator_shards)
+        for kind, partitions, fans in ((SETTLEMENT_ROW, creators, False), (REFUND_ROW, 1, True)):
+            by_owner: dict[str, list[GiftToSettle]] = {}
+            for gift in gifts:
+                if gift.transfer_id not in found:
+                    by_owner.setdefault(gift.fan_id if fans else gift.creator_id, []).append(gift)
+            for owner, theirs in sorted(by_owner.items()):
+                wanted = {gift.transfer_id for gift in theirs}
+                sent = sorted(gift.created_at for gift in theirs)
+                start = _shifted(sent[0], -CLOCK_MARGIN)
+                end = _shifted(sent[-1], SETTLED_WITHIN + CLOCK_MARGIN)
+                for shard in range(partitions):
+                    found.update(self._listed_in(history_pk(owner, shard), kind, start, end, wanted - found))
+                    if wanted <= found:
+                        break
+        return frozenset(found)
 
     def settled_gifts(
         self, creator_id: str, gifts: Sequence[GiftSent], *, shards: int | None = None

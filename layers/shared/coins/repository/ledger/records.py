@@ -234,6 +234,16 @@ class GiftSent:
 
 
 @dataclass(frozen=True)
+class GiftToSettle:
+    """A gift in flight as a settlement replay looks for its row: whose, and when it was sent."""
+
+    transfer_id: str
+    fan_id: str
+    creator_id: str
+    created_at: str
+
+
+@dataclass(frozen=True)
 class SettledGifts:
     """Which of some gifts to one creator a settlement row credited. `complete` is False when the
     look-up stopped at its budget before finding them all: the rest may be settled or in flight."""
