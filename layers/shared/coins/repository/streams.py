@@ -6,9 +6,9 @@ Items (docs/data-model.md has the whole table):
                               settlement's chunks: shard k = the chunk's creator shard, so no one
                               item takes every chunk of a busy stream
   LIVE#<creator> / LIVE       the creator's live stream (one at a time)
-  TOP#<board>#<fan> / TOP     one fan's coins on one leaderboard, in the sparse `Top` index
-                              (TPK = board, TSK = coins): a board's ranking is one Query, newest
-                              total first. Boards: S#<stream>, D#<creator>#<day>, W#<creator>#<week>
+  BOARD#<board> / TOP         one leaderboard: its BOARD_SIZE leading fans' exact totals, merged
+                              once per settled batch (coins.repository.settlement); a ranking is
+                              one GetItem. Boards: S#<stream>, D#<creator>#<day>, W#<creator>#<week>
 
 The request path reads only the stream item, in the gift's own read (coins.repository.ledger.gifts).
 Totals and boards are written only by the settlement (coins.repository.settlement), exactly once.
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 STREAM_SK = "STREAM"
 LIVE_SK = "LIVE"
 TOP_SK = "TOP"
-TOP_INDEX = "Top"
+BOARD_SIZE = 100  # fans a board keeps: the most the top-gifters routes show (limit <= 100)
 
 
 class StreamState(StrEnum):
@@ -53,8 +53,8 @@ def live_key(creator_id: str) -> dict[str, str]:
     return {"PK": f"LIVE#{creator_id}", "SK": LIVE_SK}
 
 
-def top_key(board: str, fan_id: str) -> dict[str, str]:
-    return {"PK": f"TOP#{board}#{fan_id}", "SK": TOP_SK}
+def board_key(board: str) -> dict[str, str]:
+    return {"PK": f"BOARD#{board}", "SK": TOP_SK}
 
 
 def stream_board(stream_id: str) -> str:
@@ -308,37 +308,34 @@ class StreamRepository:
         )
 
     def top(self, board: str, limit: int) -> list[TopGifter]:
-        """A leaderboard, most coins first: one Query of the `Top` index."""
-        answer = self.client.query(
-            TableName=self.table_name,
-            IndexName=TOP_INDEX,
-            KeyConditionExpression="TPK = :board",
-            ExpressionAttributeValues={":board": {"S": board}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        rows = [unmarshal(raw) for raw in answer.get("Items", [])]
-        return [
-            TopGifter(fan_id=str(row["fan_id"]), coins=int(row["TSK"]), gifts=int(row.get("gifts", 0)))
-            for row in rows
-        ]
+        """A leaderboard, most coins first: one GetItem of the board's item."""
+        found = self.client.get_item(TableName=self.table_name, Key=_serialized(board_key(board)))
+        return leaders(unmarshal(found["Item"]) if "Item" in found else None)[:limit]
+
+
+def leaders(item: Mapping[str, Any] | None) -> list[TopGifter]:
+    """A board item's fans, most coins first (then more gifts, then by id: a stable order)."""
+    fans: Mapping[str, Any] = (item or {}).get("fans", {})
+    gifters = [TopGifter(fan_id=fan, coins=int(total[0]), gifts=int(total[1])) for fan, total in fans.items()]
+    return sorted(gifters, key=lambda g: (-g.coins, -g.gifts, g.fan_id))
 
 
 __all__ = [
-    "TOP_INDEX",
+    "BOARD_SIZE",
     "StartOutcome",
     "Stream",
     "StreamRepository",
     "StreamState",
     "StreamTotals",
     "TopGifter",
+    "board_key",
     "day_board",
+    "leaders",
     "live_key",
     "refusal_of",
     "stream_board",
     "stream_key",
     "stream_of",
     "stream_totals_key",
-    "top_key",
     "week_board",
 ]
