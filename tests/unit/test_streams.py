@@ -456,7 +456,7 @@ def test_a_full_board_keeps_its_100_leaders_and_a_fan_who_passes_the_100th_enter
     repository = services().settlement_repository
     board = "S#st_full"
     totals = {f"fan-{n:03d}": (n + 1, n + 1) for n in range(120)}
-    assert repository.merge_board(board, totals, None, "2026-12-07T00:00:00.000000Z")
+    assert repository.merge_board(board, 0, totals, None, "2026-12-07T00:00:00.000000Z")
 
     # Then it keeps the 100 leaders (21 coins and up), most coins first
     top = services().streams.top_of_stream("st_full", 100)
@@ -465,11 +465,12 @@ def test_a_full_board_keeps_its_100_leaders_and_a_fan_who_passes_the_100th_enter
     assert top[-1].coins == 21
 
     # When the same totals are merged again (a redelivered batch) and one old, smaller total too
-    assert not repository.merge_board(board, totals, None, "2026-12-07T00:00:01.000000Z")
-    assert not repository.merge_board(board, {"fan-119": (50, 10)}, None, "2026-12-07T00:00:02.000000Z")
+    assert not repository.merge_board(board, 0, totals, None, "2026-12-07T00:00:01.000000Z")
+    assert not repository.merge_board(board, 0, {"fan-119": (50, 10)}, None, "2026-12-07T00:00:02.000000Z")
     # Then nothing moved; and a fan left off (fan-000, 1 coin) whose whole total from their item is
     # now 500 enters at the top with all of it
-    assert repository.merge_board(board, {"fan-000": (500, 3)}, None, "2026-12-07T00:00:03.000000Z")
+    # (merged by another stream shard, into another of the board's items)
+    assert repository.merge_board(board, 1, {"fan-000": (500, 3)}, None, "2026-12-07T00:00:03.000000Z")
     top = services().streams.top_of_stream("st_full", 100)
     assert (top[0].fan_id, top[0].coins, top[0].gifts) == ("fan-000", 500, 3)
     assert len(top) == 100

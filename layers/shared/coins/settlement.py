@@ -41,7 +41,7 @@ from coins.repository.settlement import (
     SpendingAdd,
     StreamTotalsAdd,
 )
-from coins.repository.streams import day_board, stream_board, week_board
+from coins.repository.streams import BOARD_PARTS, day_board, stream_board, week_board
 from coins.streams import day_of, week_of
 
 logger = Logger(child=True)
@@ -196,7 +196,7 @@ class GiftSettlement:
         if givers or boards.fans:
             try:
                 spending = self._repository.gift_spending(sorted(givers | boards.fans))
-                self._merge_boards(boards, spending)
+                self._merge_boards(boards, spending, zlib.crc32(stream_shard.encode()) % BOARD_PARTS)
             except Exception:
                 # The credits are committed; the boards are not all merged. Lambda redelivers the
                 # batch from its first record: the watermark skips every credit, and the merge runs
@@ -206,7 +206,7 @@ class GiftSettlement:
             reviewed = self._review([s for s in spending if s.fan_id in givers])
         return SettlementReport(settled, refunded, skipped, failed_from, reviewed)
 
-    def _merge_boards(self, work: _BoardWork, spending: Sequence[GiftSpending]) -> None:
+    def _merge_boards(self, work: _BoardWork, spending: Sequence[GiftSpending], part: int) -> None:
         by_fan = {s.fan_id: s for s in spending}
         now = iso_timestamp(self._clock())
         for board, fans in sorted(work.fans_of.items()):
@@ -216,7 +216,7 @@ class GiftSettlement:
                 if fan in by_fan and (total := by_fan[fan].on_board(board)) is not None
             }
             if totals:
-                self._repository.merge_board(board, totals, work.expires.get(board), now)
+                self._repository.merge_board(board, part, totals, work.expires.get(board), now)
 
     def _review(self, spending: Sequence[GiftSpending]) -> int:
         if self._reviews is None or not spending:

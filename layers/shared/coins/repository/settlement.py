@@ -498,19 +498,25 @@ class SettlementRepository:
     # ---------------------------------------------------------------- leaderboards
 
     def merge_board(
-        self, board: str, totals: Mapping[str, tuple[int, int]], expires_at: int | None, now: str
+        self,
+        board: str,
+        part: int,
+        totals: Mapping[str, tuple[int, int]],
+        expires_at: int | None,
+        now: str,
     ) -> bool:
         """Merges fans' exact totals (fan -> (coins, gifts), read from their items after the credit
-        committed) into a board's item, keeping its BOARD_SIZE leading fans. A fan's total only grows,
+        committed) into one of a board's items (`part`: the merging stream shard's), keeping its
+        BOARD_SIZE leading fans. A fan's total only grows,
         so the merge keeps the larger of stored and given: merging an old total again, or in any
         order with another stream shard's, leaves the board as the newest totals make it. Written
         under a compare-and-set of the board's version, read again when another merge came first.
         False when nothing changed (nothing written)."""
-        key = {name: {"S": value} for name, value in board_key(board).items()}
+        key = {name: {"S": value} for name, value in board_key(board, part).items()}
         for attempt in range(self._max_attempts * 4):
             found = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
             stored = unmarshal(found["Item"]) if "Item" in found else None
-            fans = {g.fan_id: (g.coins, g.gifts) for g in leaders(stored)}
+            fans = {g.fan_id: (g.coins, g.gifts) for g in leaders([stored] if stored else [])}
             merged = dict(fans)
             for fan, total in totals.items():
                 merged[fan] = max(total, merged.get(fan, (0, 0)))
@@ -519,7 +525,7 @@ class SettlementRepository:
                 return False
             version = int(stored["v"]) if stored else 0
             item: dict[str, Any] = {
-                **board_key(board),
+                **board_key(board, part),
                 "fans": {fan: [coins, gifts] for fan, (coins, gifts) in kept.items()},
                 "v": version + 1,
                 "updated_at": now,
