@@ -475,3 +475,35 @@ def test_a_full_board_keeps_its_100_leaders_and_a_fan_who_passes_the_100th_enter
     assert (top[0].fan_id, top[0].coins, top[0].gifts) == ("fan-000", 500, 3)
     assert len(top) == 100
     assert top[-1].coins == 22
+
+
+def test_a_batch_whose_boards_were_not_merged_is_redelivered_and_then_counts_each_gift_once(
+    live: HandlerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given gifts whose credits commit but whose board merge fails (DynamoDB busy)
+    stream = live.live["creator-1"]
+    for n in range(3):
+        assert live.send_gift("fan-1", "creator-1", "rose", 1, key=f"fan-1-{n}").status == 201
+    repository = services().settlement_repository
+    merge = repository.merge_board
+
+    def busy(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(repository, "merge_board", busy)
+    first = settle_gifts()
+
+    # Then the batch is reported failed from its first record, the creator credited all the same
+    assert first.settled == 3
+    assert first.failed_from is not None
+    assert stream_top(live, stream).body["items"] == []
+
+    # When Lambda redelivers it (twice over) and the merges go through
+    monkeypatch.setattr(repository, "merge_board", merge)
+    again = settle_gifts()
+    settle_gifts()
+
+    # Then nothing is credited again, and the board counts each gift once
+    assert (again.settled, again.skipped, again.failed_from) == (0, 3, None)
+    assert stream_top(live, stream).body["items"] == [{"rank": 1, "fan_id": "fan-1", "coins": 3, "gifts": 3}]
+    assert balance_totals(services().repository) == {Unit.COIN: 0, Unit.DIAMOND: 0}

@@ -520,7 +520,7 @@ class SettlementRepository:
             merged = dict(fans)
             for fan, total in totals.items():
                 merged[fan] = max(total, merged.get(fan, (0, 0)))
-            kept = dict(sorted(merged.items(), key=lambda e: (-e[1][0], -e[1][1], e[0]))[:BOARD_SIZE])
+            kept = dict(sorted(merged.items(), key=lambda e: (-e[1][0], e[0]))[:BOARD_SIZE])
             if kept == fans:
                 return False
             version = int(stored["v"]) if stored else 0

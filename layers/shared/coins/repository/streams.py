@@ -328,13 +328,13 @@ class StreamRepository:
 
 def leaders(items: Iterable[Mapping[str, Any]]) -> list[TopGifter]:
     """The fans of a board's items, each at their largest total (a fan's total only grows, so the
-    largest is the newest), most coins first, then more gifts, then by id (a stable order)."""
+    largest is the newest), most coins first, then by id (the order coins.streams ranks in)."""
     best: dict[str, tuple[int, int]] = {}
     for item in items:
         for fan, total in item.get("fans", {}).items():
             best[fan] = max((int(total[0]), int(total[1])), best.get(fan, (0, 0)))
     gifters = [TopGifter(fan_id=fan, coins=coins, gifts=gifts) for fan, (coins, gifts) in best.items()]
-    return sorted(gifters, key=lambda g: (-g.coins, -g.gifts, g.fan_id))
+    return sorted(gifters, key=lambda g: (-g.coins, g.fan_id))
 
 
 __all__ = [
