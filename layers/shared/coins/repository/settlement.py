@@ -507,9 +507,9 @@ class SettlementRepository:
     ) -> bool:
         """Merges fans' exact totals (fan -> (coins, gifts), read from their items after the credit
         committed) into one of a board's items (`part`: the merging stream shard's), keeping its
-        BOARD_SIZE leading fans. A fan's total only grows,
-        so the merge keeps the larger of stored and given: merging an old total again, or in any
-        order with another stream shard's, leaves the board as the newest totals make it. Written
+        BOARD_SIZE leading fans. A fan's total only grows, so the merge keeps the larger of stored
+        and given: merging an old total again, or in any order with another stream shard's, leaves
+        the board as the newest totals make it. Written
         under a compare-and-set of the board's version, read again when another merge came first.
         False when nothing changed (nothing written)."""
         key = {name: {"S": value} for name, value in board_key(board, part).items()}
