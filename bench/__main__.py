@@ -43,6 +43,7 @@ from bench.gifts import (
     log,
     with_settlement,
 )
+from bench.hot_settlement import bench_hot_settlement
 from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND
 from bench.payout_batch import bench_payout_batch
 from bench.stack import BENCH_ABUSE_LIMITS, Api, local_stack
@@ -90,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--hot-senders", type=int, default=32)
     parser.add_argument("--hot-gifts", type=int, default=8, help="gifts per hot sender")
     parser.add_argument("--hot-rate", type=float, default=10_000, help="modelled gifts/s to the hot creator")
+    parser.add_argument(
+        "--hot-shards", type=int, default=32, help="stream shards settling the hot creator's gifts at once"
+    )
     parser.add_argument(
         "--payout-sizes", default="1000,10000", help="due withdrawals, comma-separated; '' skips"
     )
@@ -182,6 +186,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for gift in ("gift", "gift_rose")
         }
         results["hot_creator"]["settlement_model"] = settlement_ceiling(work["settlement_busy_creator"])
+        log(f"one hot creator's settlement: {args.hot_shards} stream shards at once")
+        results["hot_creator"]["settlement_under_contention"] = bench_hot_settlement(
+            stack,
+            api,
+            shards=args.hot_shards,
+            fans=args.hot_senders,
+            gifts_per_fan=args.hot_gifts,
+            live_stream=work["settlement_live_stream"],
+            rate=args.hot_rate,
+        )
         log("what a gift stores and logs")
         results["footprint"] = bench_footprint(stack, api, gifts=args.settle_batch, fans=args.settle_fans)
         price(results)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 
@@ -203,6 +203,19 @@ class ConflictInjector:
         return _Refused(), parsed
 
 
+class Injector(Protocol):
+    """What the hooks ask of an injector: keys before the call, an answer instead of it, and (for
+    one that tracks calls in flight) the call's end."""
+
+    def before_parameter_build(
+        self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None: ...
+
+    def before_call(
+        self, model: Any, context: dict[str, Any], **_: Any
+    ) -> tuple[Any, dict[str, Any]] | None: ...
+
+
 class CallCounter:
     """Counts DynamoDB calls by operation, and the items they returned, inside `counting()`: cheap
     enough to leave on for thousands of operations (the meter reads every item it sees written)."""
@@ -237,7 +250,7 @@ class Instruments:
         self.meter = CapacityMeter(inspector, [])
         self.recorder = CallRecorder(inspector)
         self.counter = CallCounter()
-        self.injector: ConflictInjector | None = None
+        self.injector: Injector | None = None
         boto3.setup_default_session()
         events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
         self.meter.install(events)
@@ -245,6 +258,7 @@ class Instruments:
         events.register("after-call.dynamodb", self.counter.after_call)
         events.register("before-parameter-build.dynamodb", self._inject_parameters)
         events.register("before-call.dynamodb", self._inject_call)  # type: ignore[arg-type]  # answers the call
+        events.register("after-call.dynamodb", self._call_ended)
 
     def add_table(self, schema: TableSchema) -> None:
         self.meter.add_schema(schema)
@@ -255,6 +269,11 @@ class Instruments:
 
     def _inject_call(self, **kwargs: Any) -> tuple[Any, dict[str, Any]] | None:
         return self.injector.before_call(**kwargs) if self.injector is not None else None
+
+    def _call_ended(self, **kwargs: Any) -> None:
+        ended = getattr(self.injector, "after_call", None)
+        if ended is not None:
+            ended(**kwargs)
 
 
 def _inspector(endpoint: str) -> DynamoDBClient:

@@ -412,6 +412,11 @@ def _own_current_event(module: ModuleType) -> None:
     app._to_proxy_event = own_proxy_event  # type: ignore[attr-defined]
 
 
+def lambda_context(function: str) -> LocalContext:
+    """A fresh invocation's context for one of the template's functions."""
+    return _context(function)
+
+
 def _context(function: str) -> LocalContext:
     return LocalContext(
         function_name=function, aws_request_id=str(uuid.uuid4()), deadline=time.monotonic() + 30

@@ -30,6 +30,7 @@ SMALL = (
     "--settle-fans=3",
     "--hot-senders=4",
     "--hot-gifts=2",
+    "--hot-shards=4",
     "--payout-sizes=20,40",
     "--payout-workers=2",
     # The books' audit at two small tables (make bench's are 100,000 and 1,000,000 items).
@@ -144,6 +145,13 @@ def test_the_hot_creator_loses_no_gift_and_the_payout_batch_pays_every_withdrawa
     assert hot["diamonds_mismatch"] == 0
     assert hot["duplicate_receipts"] == 0
     assert hot["throughput_under_conflicts_over_without"] > 0
+    # And its gifts settled by several stream shards at once, none lost or doubled, boards exact
+    contended = hot["settlement_under_contention"]["measured"]
+    assert contended["gifts"] == 4 * 2
+    assert contended["gifts_lost_or_doubled"] == 0
+    assert contended["stream_totals_off"] == 0
+    assert contended["board_entries_off"] == 0
+    assert hot["settlement_under_contention"]["model"]["modelled_ceiling_per_creator"] > 0
     # And the payout batch paid every due withdrawal at both sizes
     batch = results["payout_batch"]
     for size in ("20", "40"):

@@ -67,9 +67,15 @@ class GiftReviews:
         """Checks the fans a settlement just credited gifts from; returns how many it put under review."""
         if not self._rules:
             return 0
+        return self.review_spending(self._repository.gift_spending(fan_ids))
+
+    def review_spending(self, fans: Sequence[GiftSpending]) -> int:
+        """The same check on counters the settlement already read (one read for boards and reviews)."""
+        if not self._rules:
+            return 0
         now = self._clock()
         reviewed = 0
-        for spending in self._repository.gift_spending(fan_ids):
+        for spending in fans:
             self._forget_old(spending, now)
             over = [(rule, coins_in_window(spending, rule, now)) for rule in self._rules]
             over = [(rule, coins) for rule, coins in over if coins > rule.threshold]
@@ -102,5 +108,8 @@ class GiftReviews:
         hour = int(now.timestamp()) // 3600
         old_hours = [h for h in spending.by_hour if h < hour - 47]
         old_days = [d for d in spending.by_day if d < hour // 24 - 7]
-        if len(old_hours) + len(old_days) >= STALE_AFTER:
-            self._repository.forget_spending(spending.fan_id, old_hours, old_days)
+        # A board total last added to more than 8 days ago: its day and week are over (a stream
+        # that runs on after that starts the fan's total on it again; see docs/data-model.md).
+        old_boards = [tag for tag, (_, _, day) in spending.boards.items() if day < hour // 24 - 8]
+        if len(old_hours) + len(old_days) + len(old_boards) >= STALE_AFTER:
+            self._repository.forget_spending(spending.fan_id, old_hours, old_days, old_boards)

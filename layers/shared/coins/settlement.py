@@ -6,9 +6,10 @@ stream shard at a time, and commits them in chunks (coins.repository.settlement)
 pending diamonds once per chunk, the platform's gift revenue and diamonds issued, and each
 creator's history row. A recipient who cannot receive (not a creator, frozen, under review, or no
 account) is never credited: the fans' coins go back to them, through the ledger, in the same chunk.
-The same chunk counts what the request path must not: each live stream's totals, each fan's coins
-on the top-gifter boards, and each fan's gift spending, which coins.gift_reviews checks after the
-chunk commits.
+The same chunk counts what the request path must not: each live stream's totals, and on one item
+per fan their gift spending and their exact totals on the top-gifter boards. After the batch's
+chunks commit, those fans' items are read once: coins.gift_reviews checks their spending, and each
+board the batch touched is merged once with their totals (one item per board, its leading fans).
 
 Exactly once: a chunk's transaction moves the stream shard's watermark by compare-and-set, from the
 last sequence number committed to the chunk's last one; records at or below the watermark are
@@ -37,15 +38,15 @@ from coins.gift_reviews import GiftReviews
 from coins.repository import iso_timestamp
 from coins.repository.ledger.records import GiftToSettle, ReceivingState
 from coins.repository.settlement import (
-    BoardAdd,
     CreatorCredit,
     FanRefund,
+    GiftSpending,
     SettlementChunk,
     SettlementRepository,
     SpendingAdd,
     StreamTotalsAdd,
 )
-from coins.repository.streams import day_board, stream_board, week_board
+from coins.repository.streams import BOARD_PARTS, day_board, stream_board, week_board
 from coins.streams import day_of, week_of
 
 logger = Logger(child=True)
@@ -166,6 +167,11 @@ class GiftSettlement:
         refused: set[str] = set()
         checked: set[str] = set()
         givers: set[str] = set()  # fans whose gifts were credited now: their spending moved
+        # Boards to merge: those of this batch's credited gifts, and of the gifts a watermark showed
+        # settled before (a redelivery after a failed merge: merged again, which changes nothing
+        # when the first merge went through).
+        boards = _BoardWork()
+        boards.add(ordered[:skipped])
         attempts = 0
         failed_from: str | None = None
         while pending:
@@ -185,11 +191,13 @@ class GiftSettlement:
                 refunded += sum(1 for r in chunk_records if r.creator_id in refused)
                 settled += sum(1 for r in chunk_records if r.creator_id not in refused)
                 givers.update(add.fan_id for add in chunk.spending)
+                boards.add([r for r in chunk_records if r.creator_id not in refused])
                 continue
             if outcome.watermark_moved:
                 # Another invocation settled part of this shard (a redelivery racing its original).
                 watermark = self._repository.watermark(stream_shard)
                 before = len(pending)
+                boards.add([r for r in pending if watermark is not None and r.sequence <= int(watermark)])
                 pending = _after(pending, watermark)
                 skipped += before - len(pending)
                 continue
@@ -205,7 +213,18 @@ class GiftSettlement:
                         "gifts to a recipient who cannot receive are refunded", extra={"creator": creator_id}
                     )
                     refused.add(creator_id)
-        reviewed = self._review(sorted(givers))
+        reviewed = 0
+        if givers or boards.fans:
+            try:
+                spending = self._repository.gift_spending(sorted(givers | boards.fans))
+                self._merge_boards(boards, spending, zlib.crc32(stream_shard.encode()) % BOARD_PARTS)
+            except Exception:
+                # The credits are committed; the boards are not all merged. Lambda redelivers the
+                # batch from its first record: the watermark skips every credit, and the merge runs
+                # again from the fans' totals (it keeps the larger: nothing counts twice).
+                logger.exception("leaderboards not merged; the batch is redelivered")
+                return SettlementReport(settled, refunded, skipped, ordered[0].sequence_number, 0)
+            reviewed = self._review([s for s in spending if s.fan_id in givers])
         return SettlementReport(settled, refunded, skipped, failed_from, reviewed)
 
     def _not_settled_before(self, records: Sequence[GiftRecord]) -> list[GiftRecord]:
@@ -218,13 +237,25 @@ class GiftSettlement:
             logger.info("replay: gifts settled before are skipped", extra={"skipped": len(settled)})
         return [r for r in records if r.transfer_id not in settled]
 
-    def _review(self, fans: Sequence[str]) -> int:
-        if self._reviews is None or not fans:
+    def _merge_boards(self, work: _BoardWork, spending: Sequence[GiftSpending], part: int) -> None:
+        by_fan = {s.fan_id: s for s in spending}
+        now = iso_timestamp(self._clock())
+        for board, fans in sorted(work.fans_of.items()):
+            totals = {
+                fan: total
+                for fan in sorted(fans)
+                if fan in by_fan and (total := by_fan[fan].on_board(board)) is not None
+            }
+            if totals:
+                self._repository.merge_board(board, part, totals, work.expires.get(board), now)
+
+    def _review(self, spending: Sequence[GiftSpending]) -> int:
+        if self._reviews is None or not spending:
             return 0
         try:
-            return self._reviews.review(fans)
+            return self._reviews.review_spending(spending)
         except Exception:  # the chunks are committed; the fans' next settled gifts check again
-            logger.exception("gift review check failed", extra={"fans": len(fans)})
+            logger.exception("gift review check failed", extra={"fans": len(spending)})
             return 0
 
     def _chunk(
@@ -284,7 +315,6 @@ class GiftSettlement:
                 for fan_id, gifts in refunds.items()
             ],
             stream_totals=_stream_totals(credited, shard),
-            boards=_boards(credited),
             spending=_spending(credited, now),
         )
         return records, chunk
@@ -297,11 +327,10 @@ class _ChunkPlan:
     creators: frozenset[str] = frozenset()
     refund_fans: frozenset[str] = frozenset()
     streams: frozenset[str] = frozenset()
-    boards: frozenset[tuple[str, str]] = frozenset()
     givers: frozenset[str] = frozenset()
 
     def items(self) -> int:
-        stats = len(self.streams) + len(self.boards) + len(self.givers)
+        stats = len(self.streams) + len(self.givers)
         return 3 + 2 * len(self.creators) + 2 * len(self.refund_fans) + stats
 
     def with_gift(self, record: GiftRecord, refused: bool) -> _ChunkPlan:
@@ -311,7 +340,6 @@ class _ChunkPlan:
             self,
             creators=self.creators | {record.creator_id},
             streams=self.streams | {record.stream_id},
-            boards=self.boards | {(board, record.fan_id) for board in _boards_of(record)},
             givers=self.givers | {record.fan_id},
         )
 
@@ -339,36 +367,53 @@ def _stream_totals(records: Sequence[GiftRecord], shard: int) -> list[StreamTota
     ]
 
 
-def _boards(records: Sequence[GiftRecord]) -> list[BoardAdd]:
-    sums: dict[tuple[str, str], list[int]] = {}
-    expiry: dict[str, int | None] = {}
-    for record in records:
-        sent = record.sent_at
-        for board in _boards_of(record):
-            entry = sums.setdefault((board, record.fan_id), [0, 0])
-            entry[0] += record.coins
-            entry[1] += 1
-            if board.startswith("D#"):
-                expiry[board] = int((sent + DAY_BOARD_KEPT).timestamp())
-            elif board.startswith("W#"):
-                expiry[board] = int((sent + WEEK_BOARD_KEPT).timestamp())
-            else:
-                expiry[board] = None
-    return [
-        BoardAdd(board, fan_id, coins, gifts, expiry[board])
-        for (board, fan_id), (coins, gifts) in sorted(sums.items())
-    ]
+class _BoardWork:
+    """The boards a batch's gifts count on: which fans to merge into each, and when each expires."""
+
+    def __init__(self) -> None:
+        self.fans_of: dict[str, set[str]] = {}
+        self.expires: dict[str, int | None] = {}
+
+    @property
+    def fans(self) -> set[str]:
+        return {fan for fans in self.fans_of.values() for fan in fans}
+
+    def add(self, records: Sequence[GiftRecord]) -> None:
+        for record in records:
+            for board in _boards_of(record):
+                self.fans_of.setdefault(board, set()).add(record.fan_id)
+                expiry = _board_expiry(board, record.sent_at)
+                if expiry is None:
+                    self.expires[board] = None
+                else:
+                    self.expires[board] = max(expiry, self.expires.get(board) or 0)
+
+
+def _board_expiry(board: str, sent: datetime) -> int | None:
+    if board.startswith("D#"):
+        return int((sent + DAY_BOARD_KEPT).timestamp())
+    if board.startswith("W#"):
+        return int((sent + WEEK_BOARD_KEPT).timestamp())
+    return None  # a stream's board stays
 
 
 def _spending(records: Sequence[GiftRecord], now: datetime) -> list[SpendingAdd]:
-    by_fan: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
+    """Per fan: coins by hour and day sent (reviews), and (coins, gifts) by board (top gifters)."""
+    by_fan: dict[str, tuple[dict[int, int], dict[int, int], dict[str, tuple[int, int]]]] = {}
     for record in records:
-        hours, days = by_fan.setdefault(record.fan_id, ({}, {}))
+        hours, days, boards = by_fan.setdefault(record.fan_id, ({}, {}, {}))
         hour = int(record.sent_at.timestamp()) // 3600
         hours[hour] = hours.get(hour, 0) + record.coins
         days[hour // 24] = days.get(hour // 24, 0) + record.coins
+        for board in _boards_of(record):
+            coins, gifts = boards.get(board, (0, 0))
+            boards[board] = (coins + record.coins, gifts + 1)
     expires = int((now + SPENDING_KEPT).timestamp())
-    return [SpendingAdd(fan, hours, days, expires) for fan, (hours, days) in sorted(by_fan.items())]
+    today = int(now.timestamp()) // 86_400
+    return [
+        SpendingAdd(fan, hours, days, expires, boards, today)
+        for fan, (hours, days, boards) in sorted(by_fan.items())
+    ]
 
 
 def _after(records: Sequence[GiftRecord], watermark: str | None) -> list[GiftRecord]:

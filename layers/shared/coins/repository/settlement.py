@@ -7,20 +7,29 @@ A chunk is a prefix of one stream shard's unsettled gift records. Its transactio
     being active and being a creator's, and the creator's history row for the chunk, which lists
     the gifts it settles;
   - per fan whose creator could not receive: the refund of their coins and its history row;
-  - per live stream: one shard of its totals; per fan: their coins on the stream's board and on the
-    creator's day and week boards (top gifters), and their gift spending by hour and by day (for
-    spending reviews), so these are counted exactly once too, off the request path;
+  - per live stream: one shard of its totals; per fan one item, `LIMIT#<fan>` / `GIFTS`: their gift
+    spending by hour and by day (for spending reviews) and their exact totals on the boards the
+    chunk's gifts count on (the stream's, the creator's day and week), so these are counted exactly
+    once too, off the request path;
   - one gift-revenue shard and one diamonds-issued shard, for the chunk's totals.
+After a batch's chunks commit, each board it touched is merged once (`merge_board`): the fans'
+totals read back from their items, kept by maximum (totals only grow), so a redelivered batch or
+a racing stream shard merges the same or newer totals and a board never counts a gift twice.
 docs/data-model.md has the exactly-once argument.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from coins.errors import Busy
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
 from coins.repository.ledger.accounts import AccountRepository, status_expression
@@ -39,7 +48,7 @@ from coins.repository.ledger.keys import (
 )
 from coins.repository.ledger.records import GiftToSettle, ReceivingState, StatusChange
 from coins.repository.ledger.table import LedgerTable
-from coins.repository.streams import stream_totals_key, top_key
+from coins.repository.streams import BOARD_SIZE, board_key, leaders, stream_totals_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -82,25 +91,17 @@ class StreamTotalsAdd:
 
 
 @dataclass(frozen=True)
-class BoardAdd:
-    """A fan's coins in a chunk, added to their entry on one leaderboard."""
-
-    board: str
-    fan_id: str
-    coins: int
-    gifts: int
-    expires_at: int | None  # day and week boards expire some weeks after; stream boards stay
-
-
-@dataclass(frozen=True)
 class SpendingAdd:
     """A fan's coins given in a chunk, by the hour and the UTC day the gifts were sent (epoch hours
-    and days), for the rolling gift-review windows."""
+    and days), for the rolling gift-review windows, and by leaderboard (board -> (coins, gifts)),
+    for their exact totals there; `day` (epoch day) stamps the board totals for forgetting them."""
 
     fan_id: str
     by_hour: Mapping[int, int]
     by_day: Mapping[int, int]
     expires_at: int
+    boards: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    day: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,18 +114,29 @@ class SettlementChunk:
     credits: Sequence[CreatorCredit]
     refunds: Sequence[FanRefund] = ()
     stream_totals: Sequence[StreamTotalsAdd] = ()
-    boards: Sequence[BoardAdd] = ()
     spending: Sequence[SpendingAdd] = ()
 
 
 @dataclass(frozen=True)
 class GiftSpending:
-    """A fan's gift spending counters as stored: coins by epoch hour and by epoch day."""
+    """A fan's gift spending counters as stored: coins by epoch hour and by epoch day; and their
+    board totals: board tag -> (coins, gifts, epoch day last added to)."""
 
     fan_id: str
     by_hour: Mapping[int, int]
     by_day: Mapping[int, int]
     flagged: Mapping[str, str]  # review rule -> when it last put the account under review
+    boards: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def on_board(self, board: str) -> tuple[int, int] | None:
+        """The fan's (coins, gifts) on a board, as the settlement counted them exactly once."""
+        found = self.boards.get(board_tag(board))
+        return (found[0], found[1]) if found else None
+
+
+def board_tag(board: str) -> str:
+    """A board's short name on a fan's item (48 bits of its hash: a fan is on a few dozen boards)."""
+    return hashlib.sha256(board.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -194,7 +206,6 @@ class SettlementRepository:
         for refund in chunk.refunds:
             items.extend(self._refund(refund, chunk))
         items.extend(self._stream_totals(add, chunk.settled_at) for add in chunk.stream_totals)
-        items.extend(self._board(add) for add in chunk.boards)
         items.extend(self._spending(add, chunk.settled_at) for add in chunk.spending)
         if coins_credited:
             items.append(self._system_update(AccountKind.GIFT_REVENUE, coins_credited))
@@ -363,31 +374,6 @@ class SettlementRepository:
             }
         }
 
-    def _board(self, add: BoardAdd) -> TransactWriteItemTypeDef:
-        key = top_key(add.board, add.fan_id)
-        update = (
-            "SET TPK = :board, fan_id = :fan, TSK = if_not_exists(TSK, :zero) + :coins, "
-            "gifts = if_not_exists(gifts, :zero) + :gifts"
-        )
-        values: dict[str, Any] = {
-            ":board": ser(add.board),
-            ":fan": ser(add.fan_id),
-            ":zero": ser(0),
-            ":coins": ser(add.coins),
-            ":gifts": ser(add.gifts),
-        }
-        if add.expires_at is not None:
-            update += ", expires_at = :expires"
-            values[":expires"] = ser(add.expires_at)
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": {name: {"S": value} for name, value in key.items()},
-                "UpdateExpression": update,
-                "ExpressionAttributeValues": values,
-            }
-        }
-
     def _spending(self, add: SpendingAdd, now: str) -> TransactWriteItemTypeDef:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":zero": ser(0), ":expires": ser(add.expires_at), ":now": ser(now)}
@@ -398,6 +384,17 @@ class SettlementRepository:
                 names[f"#{prefix}{n}"] = f"{prefix}_{bucket}"
                 values[f":{prefix}{n}"] = ser(coins)
                 parts.append(f"#{prefix}{n} = if_not_exists(#{prefix}{n}, :zero) + :{prefix}{n}")
+        if add.boards:
+            values[":day"] = ser(add.day)
+        for n, (board, (coins, gifts)) in enumerate(sorted(add.boards.items())):
+            tag = board_tag(board)
+            names |= {f"#bc{n}": f"c_{tag}", f"#bg{n}": f"g_{tag}", f"#bu{n}": f"u_{tag}"}
+            values |= {f":bc{n}": ser(coins), f":bg{n}": ser(gifts)}
+            parts += [
+                f"#bc{n} = if_not_exists(#bc{n}, :zero) + :bc{n}",
+                f"#bg{n} = if_not_exists(#bg{n}, :zero) + :bg{n}",
+                f"#bu{n} = :day",
+            ]
         return {
             "Update": {
                 "TableName": self.table_name,
@@ -417,6 +414,7 @@ class SettlementRepository:
             by_hour: dict[int, int] = {}
             by_day: dict[int, int] = {}
             flagged: dict[str, str] = {}
+            boards: dict[str, tuple[int, int, int]] = {}
             for name, value in row.items():
                 if name.startswith("h_"):
                     by_hour[int(name[2:])] = int(value)
@@ -424,14 +422,22 @@ class SettlementRepository:
                     by_day[int(name[2:])] = int(value)
                 elif name.startswith("flagged_"):
                     flagged[name.removeprefix("flagged_")] = str(value)
-            found.append(GiftSpending(str(row["PK"]).removeprefix("LIMIT#"), by_hour, by_day, flagged))
+                elif name.startswith("c_"):
+                    tag = name[2:]
+                    boards[tag] = (int(value), int(row.get(f"g_{tag}", 0)), int(row.get(f"u_{tag}", 0)))
+            found.append(
+                GiftSpending(str(row["PK"]).removeprefix("LIMIT#"), by_hour, by_day, flagged, boards)
+            )
         return found
 
-    def forget_spending(self, fan_id: str, hours: Sequence[int], days: Sequence[int]) -> None:
-        """Removes counters older than every review window (the item stays a few hundred bytes)."""
-        names = {
-            f"#o{n}": name for n, name in enumerate([*(f"h_{h}" for h in hours), *(f"d_{d}" for d in days)])
-        }
+    def forget_spending(
+        self, fan_id: str, hours: Sequence[int], days: Sequence[int], boards: Sequence[str] = ()
+    ) -> None:
+        """Removes counters older than every review window, and totals of boards over (by tag): the
+        item stays a few hundred bytes."""
+        stale = [*(f"h_{h}" for h in hours), *(f"d_{d}" for d in days)]
+        stale += [f"{kind}_{tag}" for tag in boards for kind in ("c", "g", "u")]
+        names = {f"#o{n}": name for n, name in enumerate(stale)}
         if not names:
             return
         self.client.update_item(
@@ -492,6 +498,66 @@ class SettlementRepository:
         # A fan who also receives gifts carries the status on their pending shards too.
         self._accounts.mirror_if_receiving(fan_id)
         return True
+
+    # ---------------------------------------------------------------- leaderboards
+
+    def merge_board(
+        self,
+        board: str,
+        part: int,
+        totals: Mapping[str, tuple[int, int]],
+        expires_at: int | None,
+        now: str,
+    ) -> bool:
+        """Merges fans' exact totals (fan -> (coins, gifts), read from their items after the credit
+        committed) into one of a board's items (`part`: the merging stream shard's), keeping its
+        BOARD_SIZE leading fans. A fan's total only grows, so the merge keeps the larger of stored
+        and given: merging an old total again, or in any order with another stream shard's, leaves
+        the board as the newest totals make it. Written
+        under a compare-and-set of the board's version, read again when another merge came first.
+        False when nothing changed (nothing written)."""
+        key = {name: {"S": value} for name, value in board_key(board, part).items()}
+        for attempt in range(self._max_attempts * 4):
+            found = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+            stored = unmarshal(found["Item"]) if "Item" in found else None
+            fans = {g.fan_id: (g.coins, g.gifts) for g in leaders([stored] if stored else [])}
+            merged = dict(fans)
+            for fan, total in totals.items():
+                merged[fan] = max(total, merged.get(fan, (0, 0)))
+            kept = dict(sorted(merged.items(), key=lambda e: (-e[1][0], e[0]))[:BOARD_SIZE])
+            if kept == fans:
+                return False
+            version = int(stored["v"]) if stored else 0
+            item: dict[str, Any] = {
+                **board_key(board, part),
+                "fans": {fan: [coins, gifts] for fan, (coins, gifts) in kept.items()},
+                "v": version + 1,
+                "updated_at": now,
+            }
+            if expires_at is not None:
+                item["expires_at"] = max(expires_at, int(stored.get("expires_at", 0)) if stored else 0)
+            try:
+                if stored is None:
+                    self.client.put_item(
+                        TableName=self.table_name,
+                        Item=to_item(item),
+                        ConditionExpression="attribute_not_exists(PK)",
+                    )
+                else:
+                    self.client.put_item(
+                        TableName=self.table_name,
+                        Item=to_item(item),
+                        ConditionExpression="v = :v",
+                        ExpressionAttributeValues={":v": ser(version)},
+                    )
+                return True
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            # Another merge came first: read it and merge again (full jitter, capped).
+            cap = min(self._backoff_cap_ms, 2 ** min(attempt, 8)) / 1000
+            time.sleep(random.uniform(0, cap))
+        raise Busy("a leaderboard stayed busy")
 
     def _system_update(self, kind: AccountKind, delta: int) -> TransactWriteItemTypeDef:
         shard = random.randrange(self._system_shards)

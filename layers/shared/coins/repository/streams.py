@@ -6,9 +6,11 @@ Items (docs/data-model.md has the whole table):
                               settlement's chunks: shard k = the chunk's creator shard, so no one
                               item takes every chunk of a busy stream
   LIVE#<creator> / LIVE       the creator's live stream (one at a time)
-  TOP#<board>#<fan> / TOP     one fan's coins on one leaderboard, in the sparse `Top` index
-                              (TPK = board, TSK = coins): a board's ranking is one Query, newest
-                              total first. Boards: S#<stream>, D#<creator>#<day>, W#<creator>#<week>
+  BOARD#<board>#<part> / TOP  one of a leaderboard's BOARD_PARTS items: the BOARD_SIZE leading
+                              fans' exact totals as the stream shards merging into this part last
+                              saw them (coins.repository.settlement); a ranking is one BatchGetItem
+                              of the parts, each fan at their largest total. Boards: S#<stream>,
+                              D#<creator>#<day>, W#<creator>#<week>
 
 The request path reads only the stream item, in the gift's own read (coins.repository.ledger.gifts).
 Totals and boards are written only by the settlement (coins.repository.settlement), exactly once.
@@ -16,14 +18,22 @@ Totals and boards are written only by the settlement (coins.repository.settlemen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from coins.repository._dynamo import TransactionCancelled, default_client, ser, to_item, transact, unmarshal
+from coins.repository._dynamo import (
+    TransactionCancelled,
+    batch_get,
+    default_client,
+    ser,
+    to_item,
+    transact,
+    unmarshal,
+)
 from coins.repository.refusals import record_refusal, refusal_of
 
 if TYPE_CHECKING:
@@ -33,7 +43,10 @@ if TYPE_CHECKING:
 STREAM_SK = "STREAM"
 LIVE_SK = "LIVE"
 TOP_SK = "TOP"
-TOP_INDEX = "Top"
+BOARD_SIZE = 100  # fans a board keeps: the most the top-gifters routes show (limit <= 100)
+# A board's items: each stream shard merges into one (crc32 of its id), so a hot stream's merges
+# spread over four items instead of contending for one. Fixed: a board's readers ask for all four.
+BOARD_PARTS = 4
 
 
 class StreamState(StrEnum):
@@ -53,8 +66,8 @@ def live_key(creator_id: str) -> dict[str, str]:
     return {"PK": f"LIVE#{creator_id}", "SK": LIVE_SK}
 
 
-def top_key(board: str, fan_id: str) -> dict[str, str]:
-    return {"PK": f"TOP#{board}#{fan_id}", "SK": TOP_SK}
+def board_key(board: str, part: int) -> dict[str, str]:
+    return {"PK": f"BOARD#{board}#{part}", "SK": TOP_SK}
 
 
 def stream_board(stream_id: str) -> str:
@@ -308,37 +321,39 @@ class StreamRepository:
         )
 
     def top(self, board: str, limit: int) -> list[TopGifter]:
-        """A leaderboard, most coins first: one Query of the `Top` index."""
-        answer = self.client.query(
-            TableName=self.table_name,
-            IndexName=TOP_INDEX,
-            KeyConditionExpression="TPK = :board",
-            ExpressionAttributeValues={":board": {"S": board}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        rows = [unmarshal(raw) for raw in answer.get("Items", [])]
-        return [
-            TopGifter(fan_id=str(row["fan_id"]), coins=int(row["TSK"]), gifts=int(row.get("gifts", 0)))
-            for row in rows
-        ]
+        """A leaderboard, most coins first: one BatchGetItem of the board's parts."""
+        keys = [_serialized(board_key(board, part)) for part in range(BOARD_PARTS)]
+        return leaders(batch_get(self.client, self.table_name, keys, consistent=False))[:limit]
+
+
+def leaders(items: Iterable[Mapping[str, Any]]) -> list[TopGifter]:
+    """The fans of a board's items, each at their largest total (a fan's total only grows, so the
+    largest is the newest), most coins first, then by id (the order coins.streams ranks in)."""
+    best: dict[str, tuple[int, int]] = {}
+    for item in items:
+        for fan, total in item.get("fans", {}).items():
+            best[fan] = max((int(total[0]), int(total[1])), best.get(fan, (0, 0)))
+    gifters = [TopGifter(fan_id=fan, coins=coins, gifts=gifts) for fan, (coins, gifts) in best.items()]
+    return sorted(gifters, key=lambda g: (-g.coins, g.fan_id))
 
 
 __all__ = [
-    "TOP_INDEX",
+    "BOARD_PARTS",
+    "BOARD_SIZE",
     "StartOutcome",
     "Stream",
     "StreamRepository",
     "StreamState",
     "StreamTotals",
     "TopGifter",
+    "board_key",
     "day_board",
+    "leaders",
     "live_key",
     "refusal_of",
     "stream_board",
     "stream_key",
     "stream_of",
     "stream_totals_key",
-    "top_key",
     "week_board",
 ]
