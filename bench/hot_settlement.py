@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.gifts import GIFT, ok
-from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND, _Refused, item_keys
+from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND, Refused, item_keys
 from bench.stack import Api, LocalStack, lambda_context
 from coins.config import Settings
 from coins.ledger import whole_diamonds
@@ -82,7 +82,7 @@ class OverlapConflicts:
             "CancellationReasons": reasons,
             "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 0},
         }
-        return _Refused(), parsed
+        return Refused(), parsed
 
     def after_call(self, context: dict[str, Any], **_: Any) -> None:
         keys = context.pop("overlap_holding", None)

@@ -156,7 +156,7 @@ class ConflictModel:
         return min(limits) if limits else None
 
 
-class _Refused:
+class Refused:
     status_code = 400
     headers: Mapping[str, str] = {}
     content = b""
@@ -200,7 +200,7 @@ class ConflictInjector:
             "CancellationReasons": reasons,
             "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 0},
         }
-        return _Refused(), parsed
+        return Refused(), parsed
 
 
 class Injector(Protocol):

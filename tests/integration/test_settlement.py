@@ -20,11 +20,12 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 
 from coins.admin import AdjustmentUnit
 from coins.config import Settings
+from coins.gift_reviews import GiftReviews
 from coins.ledger import AccountStatus, Unit
 from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
-from coins.settlement import GiftRecord, replay_shard_id
+from coins.settlement import GiftRecord, GiftSettlement, replay_shard_id
 from coins.streams import TopPeriod
 from coins.wiring import Services, build_services
 from devstack import permissions
@@ -123,6 +124,17 @@ def services_on(client: Any) -> Services:
         )
     )
     return build_services(settings, repository)
+
+
+def settling_in_chunks_of(app: Services, items: int) -> GiftSettlement:
+    """The app's settlement with chunk transactions of at most `items` items."""
+    return GiftSettlement(
+        app.settlement_repository,
+        app.clock,
+        GiftReviews(app.settlement_repository, app.rules, app.clock),
+        new_payer_hold_days=app.settings.new_payer_maturity_days - app.settings.maturity_days,
+        chunk_items=items,
+    )
 
 
 def fund(app: Services, fans: list[str], creators: list[str], coins: int) -> None:
@@ -255,11 +267,12 @@ def test_a_settlement_whose_answer_was_lost_is_not_applied_again(ledger_table: s
 
 def test_a_dead_letter_batch_replayed_from_its_first_record_credits_each_gift_once(ledger_table: str) -> None:
     # Given 60 gifts from 16 fans to 4 creators, one of whom cannot receive (their gifts are
-    # refunded), on one stream shard, delivered as one batch (three chunks: each fan's gifts count
-    # on three boards per creator) whose first chunk commits and whose second keeps failing: Lambda
-    # retries it from `failed_from` until it gives up (the dead-letter queue)
+    # refunded), on one stream shard, delivered as one batch settled in chunks of at most 20 items
+    # (several chunks, as a busy shard's batch is), whose first chunk commits and whose second keeps
+    # failing: Lambda retries it from `failed_from` until it gives up (the dead-letter queue)
     client = FailingChunks(default_client())
     app = services_on(client)
+    settlement = settling_in_chunks_of(app, 20)
     fans, creators = [f"fan-{i}" for i in range(16)], [f"creator-{i}" for i in range(4)]
     fund(app, fans, creators, 2_000)
     received = send_gifts(app, fans, creators, 60, seed=4)
@@ -269,12 +282,12 @@ def test_a_dead_letter_batch_replayed_from_its_first_record_credits_each_gift_on
     assert len(records) == 60
     assert refused > 0
     client.commits_left = 1
-    first = app.settlement.settle("shardId-dead", records)
+    first = settlement.settle("shardId-dead", records)
     assert first.failed_from is not None
     assert 0 < first.settled + first.refunded < 60
     for _ in range(3):
         retried = [r for r in records if r.sequence >= int(first.failed_from)]
-        assert app.settlement.settle("shardId-dead", retried).failed_from == first.failed_from
+        assert settlement.settle("shardId-dead", retried).failed_from == first.failed_from
 
     # When the cause is fixed and the whole batch, from its first record, is replayed under a
     # replay shard id, by GiftSettlementFunction's role (its look-up of settled gifts included),
@@ -282,8 +295,8 @@ def test_a_dead_letter_batch_replayed_from_its_first_record_credits_each_gift_on
     client.failing = False
     replay_shard = replay_shard_id("shardId-dead", records[0].sequence_number, records[-1].sequence_number)
     with permissions.acting_as(guard_from_env(FUNCTION)):
-        replayed = app.settlement.settle(replay_shard, records)
-        again = app.settlement.settle(replay_shard, records)
+        replayed = settlement.settle(replay_shard, records)
+        again = settlement.settle(replay_shard, records)
 
     # Then the gifts the failed attempt settled were skipped, the rest settled once: each creator
     # holds exactly the rate on what they received, each gift is in exactly one settlement row

@@ -63,14 +63,9 @@ class GiftReviews:
         self._rules = rules_of(rules)
         self._clock = clock
 
-    def review(self, fan_ids: Sequence[str]) -> int:
-        """Checks the fans a settlement just credited gifts from; returns how many it put under review."""
-        if not self._rules:
-            return 0
-        return self.review_spending(self._repository.gift_spending(fan_ids))
-
     def review_spending(self, fans: Sequence[GiftSpending]) -> int:
-        """The same check on counters the settlement already read (one read for boards and reviews)."""
+        """Checks the fans a settlement just credited gifts from, on the counters it already read
+        (one read for boards and reviews); returns how many it put under review."""
         if not self._rules:
             return 0
         now = self._clock()

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from coins.errors import Busy
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
+from coins.repository.boards import BoardRepository
 from coins.repository.ledger.accounts import AccountRepository, status_expression
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, HistoryRepository, pack_transfer_ids
@@ -48,7 +45,7 @@ from coins.repository.ledger.keys import (
 )
 from coins.repository.ledger.records import GiftToSettle, ReceivingState, StatusChange
 from coins.repository.ledger.table import LedgerTable
-from coins.repository.streams import BOARD_SIZE, board_key, leaders, stream_totals_key
+from coins.repository.streams import stream_totals_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -172,6 +169,7 @@ class SettlementRepository:
         self._system_shards = table.system_shards
         self._max_attempts = max_attempts
         self._backoff_cap_ms = backoff_cap_ms
+        self._boards = BoardRepository(table, max_attempts=max_attempts * 4, backoff_cap_ms=backoff_cap_ms)
 
     def watermark(self, stream_shard: str) -> str | None:
         found = self.client.get_item(
@@ -509,55 +507,8 @@ class SettlementRepository:
         expires_at: int | None,
         now: str,
     ) -> bool:
-        """Merges fans' exact totals (fan -> (coins, gifts), read from their items after the credit
-        committed) into one of a board's items (`part`: the merging stream shard's), keeping its
-        BOARD_SIZE leading fans. A fan's total only grows, so the merge keeps the larger of stored
-        and given: merging an old total again, or in any order with another stream shard's, leaves
-        the board as the newest totals make it. Written
-        under a compare-and-set of the board's version, read again when another merge came first.
-        False when nothing changed (nothing written)."""
-        key = {name: {"S": value} for name, value in board_key(board, part).items()}
-        for attempt in range(self._max_attempts * 4):
-            found = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
-            stored = unmarshal(found["Item"]) if "Item" in found else None
-            fans = {g.fan_id: (g.coins, g.gifts) for g in leaders([stored] if stored else [])}
-            merged = dict(fans)
-            for fan, total in totals.items():
-                merged[fan] = max(total, merged.get(fan, (0, 0)))
-            kept = dict(sorted(merged.items(), key=lambda e: (-e[1][0], e[0]))[:BOARD_SIZE])
-            if kept == fans:
-                return False
-            version = int(stored["v"]) if stored else 0
-            item: dict[str, Any] = {
-                **board_key(board, part),
-                "fans": {fan: [coins, gifts] for fan, (coins, gifts) in kept.items()},
-                "v": version + 1,
-                "updated_at": now,
-            }
-            if expires_at is not None:
-                item["expires_at"] = max(expires_at, int(stored.get("expires_at", 0)) if stored else 0)
-            try:
-                if stored is None:
-                    self.client.put_item(
-                        TableName=self.table_name,
-                        Item=to_item(item),
-                        ConditionExpression="attribute_not_exists(PK)",
-                    )
-                else:
-                    self.client.put_item(
-                        TableName=self.table_name,
-                        Item=to_item(item),
-                        ConditionExpression="v = :v",
-                        ExpressionAttributeValues={":v": ser(version)},
-                    )
-                return True
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-            # Another merge came first: read it and merge again (full jitter, capped).
-            cap = min(self._backoff_cap_ms, 2 ** min(attempt, 8)) / 1000
-            time.sleep(random.uniform(0, cap))
-        raise Busy("a leaderboard stayed busy")
+        """coins.repository.boards: fans' exact totals merged into one of a board's items."""
+        return self._boards.merge(board, part, totals, expires_at, now)
 
     def _system_update(self, kind: AccountKind, delta: int) -> TransactWriteItemTypeDef:
         shard = random.randrange(self._system_shards)
