@@ -43,6 +43,11 @@ TRACING_VARIANTS = ("runtime-only", "tracer-no-patch", "tracer-botocore-only", "
 VALIDATION_VARIANTS = ("resolver", "resolver-validation", "pydantic-model", "dataclass-checked")
 LAYER_SOURCE = ROOT / "layers" / "shared"
 DEPLOYED = ROOT / ".local" / "bench-deployed"
+PARAMETER_DEFAULTS = {
+    name: str(spec["Default"])
+    for name, spec in load_template().get("Parameters", {}).items()
+    if "Default" in spec and not isinstance(spec["Default"], dict | list)
+}
 
 
 def _layer_fingerprint() -> str:
@@ -132,8 +137,12 @@ def _lambda_environment(logical_id: str, props: dict[str, Any]) -> dict[str, str
             # the code reads the same keys from the environment (function_environment's local
             # ones), so the figure is the import and build cost without that one call.
             continue
-        # A reference to another resource (a queue's URL, say) stands as a placeholder string.
-        env[name] = value if isinstance(value, str) else f"bench-{name.lower()}"
+        # A template parameter takes its default, as a deploy without overrides would; a reference
+        # to another resource (a queue's URL, say) stands as a placeholder string.
+        if isinstance(value, dict) and str(value.get("Ref")) in PARAMETER_DEFAULTS:
+            env[name] = PARAMETER_DEFAULTS[str(value["Ref"])]
+        else:
+            env[name] = value if isinstance(value, str) else f"bench-{name.lower()}"
     env.pop("POWERTOOLS_TRACE_DISABLED", None)  # deployed, Powertools traces unless told not to
     code_dir = str(ROOT / props.get("CodeUri", "."))
     env.update(
