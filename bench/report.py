@@ -233,13 +233,15 @@ def _obstacle(label: str, results: dict[str, Any]) -> str:
             f"DynamoDB writes are ${writes:.2f} of the ${dollars['total']:.2f} and follow the write units; the "
             f"other line items add ${rest:.2f} whatever the writes ("
             + ", ".join(f"{k} ${v:.2f}" for k, v in named.items())
-            + f"). At the request path's 5 write units (${floor:.2f}) the total would be ${rest + floor:.2f}: "
+            + f"). At 5 write units a gift, the goal's (${floor:.2f}), the total would be ${rest + floor:.2f}: "
             "under $5 also needs the live-stream event off the per-gift path (one event per settlement batch "
             "instead of a pipe request and a bus event per gift), or fewer than 5 write units."
         )
     if label.startswith("cold start of the gift"):
+        runtime = cold.get("tracing", {}).get("runtime-only", {}).get("cpu_over_baseline")
         return (
-            "validation: on top of the runtime-only start, the Powertools resolver validating a pydantic body adds "
+            f"the baseline + Powertools Logger and Metrics alone is {runtime}x; "
+            "validation: on top of that, the Powertools resolver validating a pydantic body adds "
             f"{_added(results, 'validation', 'resolver-validation')}, a pydantic model alone "
             f"{_added(results, 'validation', 'pydantic-model')}, the resolver without validation "
             f"{_added(results, 'validation', 'resolver')}, and a stdlib dataclass checked by hand "
@@ -252,6 +254,17 @@ def _obstacle(label: str, results: dict[str, Any]) -> str:
             for name, f in cold["functions"].items()
             if f["cpu_over_baseline"] > 2.0 and {"stripe", "requests"} & set(f["loads"])
         )
+        widths = [
+            f["cpu_spread"]["max"] - f["cpu_spread"]["min"]
+            for f in cold["functions"].values()
+            if "cpu_spread" in f
+        ]
+        noise = (
+            f"; one function's blocks spread over up to {max(widths):.2f}x in this run (load average "
+            f"{results['load_average_before']} before it)"
+            if widths
+            else ""
+        )
         return (
             "the same validation cost as the gift's, and "
             + (
@@ -259,7 +272,8 @@ def _obstacle(label: str, results: dict[str, Any]) -> str:
                 if heavy
                 else "our own modules"
             )
-            + "; their ratios move by about 0.1x to 0.2x between blocks on this shared machine (the spread)."
+            + noise
+            + "."
         )
     if label.startswith("gift throughput"):
         return (
