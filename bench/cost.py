@@ -87,6 +87,7 @@ class LambdaWork:
     cpu_ms: Decimal  # per gift, measured here, on this machine's core
     calls: dict[str, Decimal]  # operation -> calls one after another, per gift
     memory_mb: int
+    traced: bool = True  # Tracing: Active in the template
 
     def billed_milliseconds(self) -> Decimal:
         share = min(Decimal(1), Decimal(self.memory_mb) / FULL_VCPU_MB)
@@ -115,7 +116,7 @@ class GiftCost:
 
     def traces(self) -> Decimal:
         """Traces recorded per gift at volume: each function's invocations, sampled at the fixed rate."""
-        return XRAY_FIXED_RATE * sum((f.invocations for f in self.functions.values()), Decimal(0))
+        return XRAY_FIXED_RATE * sum((f.invocations for f in self.functions.values() if f.traced), Decimal(0))
 
     def per_million(self) -> dict[str, Decimal]:
         invocations = sum((f.invocations for f in self.functions.values()), Decimal(0))
@@ -177,6 +178,7 @@ def cost_per_million_gifts(
     settlement_memory_mb: int,
     footprint: Mapping[str, Any] | None = None,
     access_log_format: str | None = None,
+    traced: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """`gift` and `settlement` are the metered work of one gift and of one settlement batch;
     `footprint` what a live stream's gifts log and answer (bench/footprint.py)."""
@@ -190,12 +192,14 @@ def cost_per_million_gifts(
             cpu_ms=_decimal(handler_cpu_ms),
             calls={op: Decimal(n) for op, n in gift["operations"].items()},
             memory_mb=gift_memory_mb,
+            traced=(traced or {}).get("gift", True),
         ),
         "settlement": LambdaWork(
             invocations=1 / settled,
             cpu_ms=_decimal(settlement_cpu) / settled,
             calls={op: Decimal(n) / settled for op, n in settlement["operations"].items()},
             memory_mb=settlement_memory_mb,
+            traced=(traced or {}).get("settlement", True),
         ),
     }
     logged = (
@@ -248,6 +252,18 @@ def cost_per_million_gifts(
         "prices_as_of": PRICES_AS_OF,
         "region": "us-east-1",
     }
+
+
+def traced_in(template: Mapping[str, Any], function: str) -> bool:
+    """Whether Lambda traces the function (Tracing: Active, its own or Globals') at X-Ray's default
+    sampling; a sampling rule of the template's own would change the rate, and is refused here
+    until the model reads it."""
+    rules = [n for n, r in template["Resources"].items() if r.get("Type") == "AWS::XRay::SamplingRule"]
+    if rules:
+        raise ValueError(f"the cost model assumes X-Ray's default sampling; the template has {rules}")
+    props = template["Resources"][function].get("Properties", {})
+    tracing = props.get("Tracing", template.get("Globals", {}).get("Function", {}).get("Tracing"))
+    return bool(tracing == "Active")
 
 
 def snapstart_cost(memory_mb: int, versions: int, restores_per_month: Decimal) -> dict[str, float]:
@@ -417,7 +433,12 @@ def price(results: dict[str, Any]) -> None:
     work = results["work_per_operation"]
     handler_cpu_ms = results["throughput"]["handler_process_cpu_ms_per_gift"]
     footprint = results.get("footprint")
-    log_format = load_template()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+    template = load_template()
+    log_format = template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+    traced = {
+        "gift": traced_in(template, "GiftSendFunction"),
+        "settlement": traced_in(template, "GiftSettlementFunction"),
+    }
     shapes = {}
     for gift, label in (("gift", "finger_heart"), ("gift_rose", "rose")):
         for shape in ("live_stream", "busy_creator", "lone_gift"):
@@ -429,6 +450,7 @@ def price(results: dict[str, Any]) -> None:
                 specs["GiftSettlementFunction"].memory_mb,
                 footprint,
                 log_format,
+                traced,
             )
             priced["access_log_bytes"] = access_log_bytes(log_format)
             shapes[f"{label}, {shape.replace('_', ' ')}"] = priced

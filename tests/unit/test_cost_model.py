@@ -199,3 +199,24 @@ def test_the_cold_start_sees_only_the_layer_and_writes_no_bytecode(tmp_path: Pat
     assert env["PYTHONPATH"] == str(tmp_path)
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert "VIRTUAL_ENV" not in env
+
+
+def test_x_ray_is_priced_for_the_functions_the_template_traces() -> None:
+    # Given the template: every function traced (Globals: Tracing Active), default sampling
+    template = load_template()
+    assert cost.traced_in(template, "GiftSendFunction")
+    assert cost.traced_in(template, "GiftSettlementFunction")
+    # When the gift function is not traced
+    untraced = copy.deepcopy(template)
+    untraced["Resources"]["GiftSendFunction"]["Properties"]["Tracing"] = "PassThrough"
+    assert not cost.traced_in(untraced, "GiftSendFunction")
+    priced = cost.cost_per_million_gifts(
+        gift_work(), 5.0, 1024, settlement_work(), 1024, footprint(), LOG_FORMAT, {"gift": False}
+    )
+    # Then only the settlement's invocations are sampled
+    assert priced["traces_per_gift"] == pytest.approx(0.05 / 200, abs=0.0001)
+    # And a sampling rule of the template's own is refused until the model reads it
+    ruled = copy.deepcopy(template)
+    ruled["Resources"]["Sampling"] = {"Type": "AWS::XRay::SamplingRule", "Properties": {}}
+    with pytest.raises(ValueError, match="default sampling"):
+        cost.traced_in(ruled, "GiftSendFunction")
