@@ -40,6 +40,7 @@ from devstack.template import ROOT, functions, load_template
 
 CHILD = Path(__file__).with_name("cold_child.py")
 TRACING_VARIANTS = ("runtime-only", "tracer-no-patch", "tracer-botocore-only", "tracer-default")
+GIFT_FUNCTION = "GiftSendFunction"
 VALIDATION_VARIANTS = ("resolver", "resolver-validation", "pydantic-model", "dataclass-checked")
 LAYER_SOURCE = ROOT / "layers" / "shared"
 DEPLOYED = ROOT / ".local" / "bench-deployed"
@@ -81,6 +82,15 @@ def deployed_layer() -> Path:
             capture_output=True,
         )
     return built / "python"
+
+
+def layer_without_bytecode(layer: Path) -> Path:
+    """A copy of the built layer without its .pyc files: what the layer was before it shipped them."""
+    bare = layer.parent.parent / f"{layer.parent.name}-no-bytecode" / "python"
+    if not (bare / "coins").is_dir():
+        shutil.rmtree(bare.parent, ignore_errors=True)
+        shutil.copytree(layer, bare, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return bare
 
 
 def deployed_function(code_dir: Path) -> Path:
@@ -184,6 +194,15 @@ def subjects(only: Sequence[str] | None = None, layer: Path | None = None) -> li
         env = _lambda_environment(logical_id, {**props, "CodeUri": merged["CodeUri"]})
         env["LAMBDA_TASK_ROOT"] = str(task)
         found.append(Subject(logical_id, ("function", str(task), ",".join(attrs)), _as_deployed(env, layer)))
+        if logical_id == GIFT_FUNCTION:
+            # The same start from a layer without bytecode, as SAM's python3.13 build shipped it.
+            found.append(
+                Subject(
+                    f"no-bytecode:{logical_id}",
+                    ("function", str(task), ",".join(attrs)),
+                    _as_deployed(env, layer_without_bytecode(layer)),
+                )
+            )
     found += [Subject(f"tracing:{v}", ("tracing", v), base_env) for v in TRACING_VARIANTS]
     found += [Subject(f"validation:{v}", ("validation", v), base_env) for v in VALIDATION_VARIANTS]
     return found
@@ -241,6 +260,7 @@ def bench_cold_starts(rounds: int, only: Sequence[str] | None = None, blocks: in
     functions_out: dict[str, Any] = {}
     tracing_out: dict[str, Any] = {}
     validation_out: dict[str, Any] = {}
+    without_bytecode: dict[str, Any] = {}
     for name in cpu:
         figure = cpu_spread(name)
         if name.startswith("tracing:") or name.startswith("validation:"):
@@ -252,6 +272,12 @@ def bench_cold_starts(rounds: int, only: Sequence[str] | None = None, blocks: in
                     (statistics.median(all_cpu(name)) - runtime_only) / base_cpu, 2
                 ),
                 "wall_over_baseline": wall_ratio(name),
+            }
+        elif name.startswith("no-bytecode:"):
+            without_bytecode[name.split(":", 1)[1]] = {
+                "cpu_over_baseline": figure["median"],
+                "cpu_spread": figure,
+                "cpu_median_ms": round(statistics.median(all_cpu(name)), 1),
             }
         elif name != "baseline":
             functions_out[name] = {
@@ -272,6 +298,8 @@ def bench_cold_starts(rounds: int, only: Sequence[str] | None = None, blocks: in
         "functions": functions_out,
         "tracing": tracing_out,
         "validation": validation_out,
+        # The same function from the layer without its .pyc files, against the same baseline.
+        "without_layer_bytecode": without_bytecode,
     }
 
 

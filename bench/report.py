@@ -377,6 +377,13 @@ def cold_table(results: dict[str, Any]) -> list[str]:
             f"| {name} | {spread_text(f.get('cpu_spread'), f['cpu_over_baseline'])}"
             f" | {f['wall_over_baseline']}x | {', '.join(f['loads']) or '-'} |"
         )
+    for name, f in cold.get("without_layer_bytecode", {}).items():
+        lines += [
+            "",
+            f"{name} from the same layer without its bytecode (as SAM's python3.13 build shipped it): "
+            f"{spread_text(f.get('cpu_spread'), f['cpu_over_baseline'])} of the same baseline, "
+            f"{f['cpu_median_ms']} ms CPU against {cold['functions'][name]['cpu_median_ms']} ms with it.",
+        ]
     for title, key in (("tracing", "tracing"), ("validating a request body", "validation")):
         if not cold.get(key):
             continue

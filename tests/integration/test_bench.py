@@ -128,6 +128,8 @@ def test_the_bench_reports_every_ratio_against_a_baseline_of_the_same_run(
     assert throughput["spreads"]["handler_over_raw_transaction"]["blocks"] == 1
     assert cold["functions"]["GiftSendFunction"]["cpu_spread"]["blocks"] == 2
     assert "as_deployed" in cold
+    # ... and the gift function from the layer without its bytecode, beside it
+    assert cold["without_layer_bytecode"]["GiftSendFunction"]["cpu_over_baseline"] > 0
     assert set(cold["validation"]) == {
         "resolver",
         "resolver-validation",

@@ -220,3 +220,30 @@ def test_x_ray_is_priced_for_the_functions_the_template_traces() -> None:
     ruled["Resources"]["Sampling"] = {"Type": "AWS::XRay::SamplingRule", "Properties": {}}
     with pytest.raises(ValueError, match="default sampling"):
         cost.traced_in(ruled, "GiftSendFunction")
+
+
+def test_the_cold_start_table_shows_each_ratio_with_its_spread_and_the_layer_without_bytecode() -> None:
+    # Given a cold start measured as deployed in five blocks, and the gift from a bare layer
+    figure = spread([1.4, 1.5, 1.45, 1.6, 1.55])
+    bare = spread([4.9, 5.0, 5.1, 5.2, 4.8])
+    function = {"cpu_over_baseline": 1.5, "cpu_spread": figure, "wall_over_baseline": 1.2, "loads": []}
+    cold = {
+        "rounds": 3,
+        "blocks": 5,
+        "as_deployed": "the layer built by its Makefile",
+        "baseline_cpu_median_ms": 400.0,
+        "baseline_wall_median_ms": 600.0,
+        "functions": {"GiftSendFunction": {**function, "cpu_median_ms": 600.0}},
+        "without_layer_bytecode": {
+            "GiftSendFunction": {"cpu_over_baseline": 5.0, "cpu_spread": bare, "cpu_median_ms": 2000.0}
+        },
+        "tracing": {},
+        "validation": {},
+    }
+    lines = "\n".join(report.cold_table({"cold_start": cold}))
+    # Then each figure is the median of its blocks with their range
+    assert "| GiftSendFunction | 1.5x (1.4-1.6 over 5 blocks) |" in lines
+    # And what the bytecode saves is shown beside it
+    assert "without its bytecode" in lines
+    assert "5.0x (4.8-5.2 over 5 blocks)" in lines
+    assert "2000.0 ms CPU against 600.0 ms with it" in lines
