@@ -47,7 +47,7 @@ help:
 	@echo "make preflight ENV=dev|prod   before a deploy: its secrets, Stripe's webhook endpoints, the JWT issuer"
 	@echo "make audit    export the local table in DynamoDB's export format and run the full audit on DuckDB [FULL=1]"
 	@echo "make statement DATE=YYYY-MM-DD   the day's financial statement of the local stack, tied out with Stripe's"
-	@echo "make build    sam build (arm64 layer, python3.13) into .aws-sam/build"
+	@echo "make build    sam build (arm64 layer with its bytecode, python3.13) into .aws-sam/build"
 	@echo "make lock     re-resolve the lock files from pyproject.toml (UPGRADE=1 to take newer releases)"
 
 # Exactly the locked versions, each checked against its hash; the project itself is installed

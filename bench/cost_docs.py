@@ -21,6 +21,7 @@ COLUMNS = (
     ("pipes_and_events", "Pipes + events"),
     ("logs", "Logs"),
     ("xray", "X-Ray"),
+    ("data_transfer", "data out"),
     ("cognito", "Cognito"),
     ("ledger_checker_reads", "ledger checker reads"),
     ("fixed", "fixed"),
@@ -51,32 +52,55 @@ def cost_section(results: dict[str, Any]) -> str:
     counts, fixed, assumed = month["counts"], month["fixed"], month["assumptions"]
     billed = live["billed_milliseconds_per_gift"]
     batch = live["gifts_per_settlement_batch"]
+    d, per = live["dollars"], live["per_gift"]
     lines = [
         f"Generated from {_provenance(results)} by bench/cost.py; reprice with `python -m bench.report "
         "--reprice` after a change to the prices, the template or the model, and rerun `make bench` after a "
         "change to the gift path. The cost grows with gifts; purchases and payouts are small beside them. "
         f"Per gift, for a live stream's settlement batch ({batch} gifts from {footprint['fans']} fans):",
         "",
-        "| what | per gift | how it is known |",
-        "| --- | --- | --- |",
-        "| API Gateway HTTP API | 1 request | |",
+        "| what | per gift | dollars per million gifts | how it is known |",
+        "| --- | --- | --- | --- |",
+        f"| API Gateway HTTP API | 1 request | {_money(d['http_api'])} | |",
         f"| Lambda, arm64 (GiftSendFunction {live['memory_mb']['gift']:,} MB, GiftSettlementFunction "
         f"{live['memory_mb']['settlement']:,} MB: template.yaml) | 1 request billed {billed['gift']} ms, "
-        f"plus 1/{batch} of a settlement request ({billed['settlement']} ms a gift) | the handlers' CPU "
-        "measured, scaled to their memory's vCPU share, plus an assumed AWS latency per DynamoDB call "
+        f"plus 1/{batch} of a settlement request ({billed['settlement']} ms a gift) | "
+        f"{_money(d['lambda_requests'])} requests + {_money(d['lambda_duration'])} duration | the handlers' "
+        f"CPU measured ({live['settlement_cpu_ms_per_gift']} ms a gift settling, "
+        f"{live['settlement_cpu_measured']}), scaled to their memory's vCPU share, plus an assumed AWS "
+        "latency per DynamoDB call "
         f"({', '.join(f'{k} {v} ms' for k, v in live['assumed_aws_milliseconds_per_call'].items())}) |",
         f"| DynamoDB on-demand | {live['write_units_per_gift']} write units, {live['read_units_per_gift']} "
-        f"read units | metered; {busy['write_units_per_gift']} when the batch comes from one fan, "
-        f"{lone['write_units_per_gift']} for a gift settled alone (docs/data-model.md) |",
-        "| EventBridge Pipes + the gift bus | 1 pipe request, 1 custom event | the outbox (filtered records "
-        "are not billed) |",
-        f"| CloudWatch Logs | {month['log_bytes_per_gift']:,} bytes | measured: the functions' own lines at "
-        f"log level {footprint['log_level']} ({footprint['function_log_bytes_per_gift']} + "
+        f"read units | {_money(d['dynamodb_writes'])} + {_money(d['dynamodb_reads'])} | "
+        f"metered; {busy['write_units_per_gift']} write units when the batch comes from one "
+        f"fan, {lone['write_units_per_gift']} for a gift settled alone (docs/data-model.md) |",
+        f"| DynamoDB Streams | {per['streams_read_requests']:g} read request (the pipe's GetRecords) | "
+        f"{_money(d['dynamodb_stream_reads'])} | an upper bound: a poll returns every record waiting; "
+        "the settlement's event source reads free (Lambda's reads of its trigger's stream are not billed) |",
+        f"| EventBridge Pipes + the gift bus | {per['pipe_requests']:g} pipe request, {per['bus_events']:g} "
+        f"custom event | {_money(d['pipes'])} + {_money(d['eventbridge_events'])} | the outbox: the gift's "
+        "insert passes the pipe's filter (records filtered out are not billed); the bus bills every event "
+        "put, ruled or not |",
+        f"| SQS | {per['sqs_messages']} messages | {_money(d['sqs'])} | only the dead-letter queues, "
+        "which only failures reach |",
+        f"| CloudWatch Logs | {live['log_bytes_per_gift']:,} bytes | {_money(d['logs'])} | measured: the "
+        f"functions' own lines at log level {footprint['log_level']} "
+        f"({footprint['function_log_bytes_per_gift']} bytes a gift, "
         f"{footprint['settlement_log_bytes_per_gift']} settling), plus Lambda's START/END/REPORT lines "
         f"({assumed['lambda_platform_log_bytes']} bytes an invocation), the access-log line "
         f"({month['access_log_bytes']} bytes, the template's format) and "
         f"{assumed['log_event_overhead_bytes']} bytes a log event |",
-        f"| X-Ray | sampled: {assumed['xray_sampling']} | Lambda's active tracing, default sampling |",
+        f"| X-Ray | {live['traces_per_gift']} traces | {_money(d['xray'])} | Lambda's active tracing "
+        f"(Globals), default sampling: {assumed['xray_sampling']}; at volume the fixed rate (the "
+        "reservoir is in the month's bill below) |",
+        f"| data transfer out | {live['response_bytes_per_gift']} bytes | {_money(d['data_transfer_out'])} | "
+        f"the answer's body measured, {assumed['response_header_bytes']} bytes of headers assumed |",
+        f"| **total** | | **{_money(d['total'])}** | the issue's goal: under $5 |",
+        "",
+        "Beside the gift, and in the month's bill below:",
+        "",
+        "| what | per gift | how it is known |",
+        "| --- | --- | --- |",
         f"| Cognito (Essentials) | 1/{assumed['gifts_per_monthly_active_user']} of a monthly active user "
         f"(an assumption), the first {int(float(assumed['cognito_free_monthly_active_users'])):,} free each "
         "month | with `CognitoUserPoolId`; another issuer bills its own way |",

@@ -9,14 +9,17 @@ creator from `fans` fans, settled from the stream as the deployed settlement doe
   DynamoDB bills 100 bytes more per item and per index entry (Amazon DynamoDB developer guide,
   "Item sizes and formats"); the Scan reads the base table's bytes only.
 - Logs: what the handlers write while serving the gifts and settling them, at the log level the
-  template deploys them with (Globals: POWERTOOLS_LOG_LEVEL), counted as bytes of each line. Lambda's
-  own lines per invocation and the API's access-log line are added by the cost model.
+  template deploys them with (Globals: POWERTOOLS_LOG_LEVEL), counted as bytes of each line, and the
+  settlement's invocations that logged them. Lambda's own lines per invocation and the API's
+  access-log line are added by the cost model.
+- Answers: the gift's JSON body as sent to the client (data transfer out; headers are the model's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -76,14 +79,18 @@ def bench_footprint(stack: LocalStack, api: Api, *, gifts: int = 200, fans: int 
     stack.settlement.settle()  # what the set-up left on the stream
     schema = TableSchema.from_description(stack.client.describe_table(TableName=stack.table)["Table"])
     before = _scan(stack)
+    answer_bytes = 0
     with _deployed_log_level() as logged:
         started = time.monotonic()
         for n in range(gifts):
-            api.send_gift(senders[n % fans], creator, f"footprint-{n}", "finger_heart")
-        gift_log = len(logged.getvalue().encode())
-        settled = stack.settlement.settle()
-        settlement_log = len(logged.getvalue().encode()) - gift_log
+            reply = api.send_gift(senders[n % fans], creator, f"footprint-{n}", "finger_heart")
+            answer_bytes += len(json.dumps(reply.body, separators=(",", ":")).encode())
+        gift_text = logged.getvalue()
+        events = stack.settlement.pending()
+        settled = stack.settlement.settle(events)
+        settlement_text = logged.getvalue()[len(gift_text) :]
         seconds = time.monotonic() - started
+    gift_log, settlement_log = len(gift_text.encode()), len(settlement_text.encode())
     if settled != gifts:
         raise RuntimeError(f"footprint: {settled} gifts settled, {gifts} sent")
     after = _scan(stack)
@@ -104,5 +111,9 @@ def bench_footprint(stack: LocalStack, api: Api, *, gifts: int = 200, fans: int 
         ],
         "function_log_bytes_per_gift": round(gift_log / gifts, 1),
         "settlement_log_bytes_per_gift": round(settlement_log / gifts, 1),
+        # Each line is one log event (CloudWatch Logs bills 26 bytes more for each).
+        "function_log_events_per_gift": round(gift_text.count("\n") / gifts, 2),
+        "settlement_invocations": len(events),
+        "response_bytes_per_gift": round(answer_bytes / gifts, 1),
         "seconds": round(seconds, 2),
     }

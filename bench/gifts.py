@@ -41,6 +41,7 @@ from bench.instruments import (
 )
 from bench.meter import Measurement
 from bench.old_gift import ConflictTally, OldGiftDesign, transact_with_retries
+from bench.spread import spread
 from bench.stack import Api, LocalStack, Reply
 from coins.config import Settings
 from coins.ledger import whole_diamonds
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 # A Finger Heart (5 coins, 2 diamonds at 1/2) credits the creator: the write issue 8 measures.
 GIFT, GIFT_NAME, GIFT_COINS, GIFT_DIAMONDS = "finger_heart", "Finger Heart", 5, 2
 ROSE = "rose"  # 1 coin: most gifts; under the old design it credits no whole diamond
+# Settlement batches of each shape settled without the meter, for the function's own CPU (median).
+UNMETERED_SETTLEMENT_RUNS = 3
 
 
 def log(message: str) -> None:
@@ -161,20 +164,34 @@ def bench_work_per_operation(
         ("settlement_live_stream", settle_batch, stream_fans),
     )
     for name, count, senders in shapes:
-        for n in range(count):
-            ok(api.send_gift(senders[n % len(senders)], creator, f"{name}-{n}", GIFT))
-        events = stack.settlement.pending()
-        cpu_before = time.process_time()
+
+        def batch(run: str, count: int = count, senders: list[str] = senders, name: str = name) -> Any:
+            for n in range(count):
+                ok(api.send_gift(senders[n % len(senders)], creator, f"{name}-{run}-{n}", GIFT))
+            return stack.settlement.pending()
+
+        events = batch("metered")
+        cpu_before = time.thread_time()
         with instruments.meter.measuring() as m:
             settled = stack.settlement.settle(events)
-        cpu_ms = (time.process_time() - cpu_before) * 1000
+        cpu_ms = (time.thread_time() - cpu_before) * 1000
         if settled != count:
             raise RuntimeError(f"{name}: {settled} gifts settled, {count} sent")
+        # The CPU the function spends deployed: the same batch again with the meter idle (metered,
+        # it reads every item a call writes, before and after, which costs many times the handler).
+        unmetered = []
+        for run in range(UNMETERED_SETTLEMENT_RUNS):
+            events = batch(f"unmetered-{run}")
+            cpu_before = time.thread_time()
+            stack.settlement.settle(events)
+            unmetered.append((time.thread_time() - cpu_before) * 1000)
         out[name] = {
             **work_of(m),
             "gifts": count,
             "fans": min(count, len(senders)),
             "cpu_ms": round(cpu_ms, 2),
+            "unmetered_cpu_ms": round(statistics.median(unmetered), 2),
+            "unmetered_cpu_ms_seen": [round(v, 2) for v in unmetered],
             "per_gift": per_gift(work_of(m), count),
         }
     out["wallet_read_fan"] = measured(instruments, lambda: api.open_wallet(fan))[1]
@@ -419,16 +436,23 @@ def bench_throughput(
     seconds: dict[str, float] = dict.fromkeys(kinds, 0.0)
     own_cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
     dynamodb_cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
+    # Each round is a block: the four kinds one after another, so each block's ratios compare
+    # runs made under the same load.
+    blocks: list[dict[str, tuple[float, float]]] = []
     for round_ in range(rounds):
+        this_block: dict[str, tuple[float, float]] = {}
         for kind, work in kinds.items():
             block[0] += 1
             for state in states:
                 state.forget()
             before = stack.cpu.read()
-            seconds[kind] += in_threads(threads, per_block, work)
+            took = in_threads(threads, per_block, work)
             spent = stack.cpu.read() - before
+            seconds[kind] += took
             own_cpu[kind] += spent.functions
             dynamodb_cpu[kind] += spent.dynamodb
+            this_block[kind] = (took, spent.functions + spent.dynamodb)
+        blocks.append(this_block)
         log(
             f"throughput round {round_ + 1}/{rounds}: "
             + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
@@ -436,17 +460,33 @@ def bench_throughput(
     gifts = (per_block // threads) * threads * rounds
     rate = {kind: gifts / s for kind, s in seconds.items()}
     cpu_ms = {kind: (own_cpu[kind] + dynamodb_cpu[kind]) * 1000 / gifts for kind in kinds}
+
+    def block_ratios(over: str, under: str, *, cpu: bool = False) -> dict[str, Any]:
+        # Throughput: the same gifts in less time is more; CPU: less CPU for `under` is more.
+        if cpu:
+            return spread([b[over][1] / b[under][1] for b in blocks])
+        return spread([b[under][0] / b[over][0] for b in blocks])
+
+    spreads = {
+        "handler_over_raw_transaction": block_ratios("handler", "raw_transaction"),
+        "handler_over_raw_all_calls": block_ratios("handler", "raw_all_calls"),
+        "handler_over_old_design": block_ratios("handler", "old_design"),
+        "cpu_raw_transaction_over_handler": block_ratios("raw_transaction", "handler", cpu=True),
+    }
     return {
         "gift": GIFT,
         "threads": threads,
         "gifts_per_kind": gifts,
+        "blocks": rounds,
         "gifts_per_second": {k: round(v, 1) for k, v in rate.items()},
-        "handler_over_raw_transaction": round(rate["handler"] / rate["raw_transaction"], 2),
-        "handler_over_raw_all_calls": round(rate["handler"] / rate["raw_all_calls"], 2),
-        "handler_over_old_design": round(rate["handler"] / rate["old_design"], 2),
+        # Each ratio is the median of its blocks' (spreads: min, max, quartiles, every block's).
+        "handler_over_raw_transaction": spreads["handler_over_raw_transaction"]["median"],
+        "handler_over_raw_all_calls": spreads["handler_over_raw_all_calls"]["median"],
+        "handler_over_old_design": spreads["handler_over_old_design"]["median"],
         "raw_transaction_over_old_design": round(rate["raw_transaction"] / rate["old_design"], 2),
+        "spreads": spreads,
         "cpu_ms_per_gift": {k: round(v, 2) for k, v in cpu_ms.items()},
-        "cpu_raw_transaction_over_handler": round(cpu_ms["raw_transaction"] / cpu_ms["handler"], 2),
+        "cpu_raw_transaction_over_handler": spreads["cpu_raw_transaction_over_handler"]["median"],
         "cpu_old_design_over_handler": round(cpu_ms["old_design"] / cpu_ms["handler"], 2),
         "handler_process_cpu_ms_per_gift": round(own_cpu["handler"] * 1000 / gifts, 2),
         "conflicts_seen_by_raw_baselines": replays.conflicts + old.tally.conflicts,

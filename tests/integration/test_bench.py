@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 SMALL = (
     "--cold-rounds=1",
+    "--cold-blocks=2",
     "--cold-functions=GiftSendFunction,WalletFunction",
     "--threads=2",
     "--gifts-per-block=8",
@@ -124,9 +125,28 @@ def test_the_bench_reports_every_ratio_against_a_baseline_of_the_same_run(
     throughput = results["throughput"]
     assert throughput["handler_over_raw_transaction"] > 0
     assert throughput["handler_over_old_design"] > 0
-    # And the cost is priced from the measured counts, with the prices beside it
+    # ... each with its spread over the blocks measured (as deployed, for the cold start)
+    assert throughput["spreads"]["handler_over_raw_transaction"]["blocks"] == 1
+    assert cold["functions"]["GiftSendFunction"]["cpu_spread"]["blocks"] == 2
+    assert "as_deployed" in cold
+    # ... and the gift function from the layer without its bytecode, beside it
+    assert cold["without_layer_bytecode"]["GiftSendFunction"]["cpu_over_baseline"] > 0
+    assert set(cold["validation"]) == {
+        "resolver",
+        "resolver-validation",
+        "pydantic-model",
+        "dataclass-checked",
+    }
+    # And the settlement's CPU is measured without the meter too, for the cost
+    for shape in ("settlement_lone_gift", "settlement_busy_creator", "settlement_live_stream"):
+        assert results["work_per_operation"][shape]["unmetered_cpu_ms"] > 0
+    # And the cost is priced from the measured counts, every line item, with the prices beside it
     for cost in results["cost_per_million_gifts"].values():
         assert cost["dollars"]["total"] > cost["dollars"]["http_api"] > 0
+        assert cost["settlement_cpu_measured"] == "without the meter"
+        for item in ("dynamodb_stream_reads", "pipes", "eventbridge_events", "sqs", "logs", "xray"):
+            assert item in cost["dollars"], item
+        assert cost["dollars"]["logs"] > 0
         assert cost["prices_usd"]
     # And the page shows the goals table with the command that produced it
     assert "### Against the goals of issue 8" in markdown

@@ -3,8 +3,10 @@
 `make test` builds first and sets REQUIRE_BUILD, so there these tests fail rather than skip when
 the build is missing; a developer running pytest alone without `make build` sees them skipped."""
 
+import importlib.util
 import os
 import struct
+import sys
 from email.parser import Parser
 from pathlib import Path
 
@@ -79,3 +81,22 @@ def test_the_layer_carries_the_domain_and_its_data(layer: Path) -> None:
         p.relative_to(layer / "coins") for p in (layer / "coins").rglob("*") if p.suffix in (".py", ".json")
     }
     assert built == expected
+
+
+def test_every_module_ships_its_bytecode_for_python_313_unchecked(layer: Path) -> None:
+    # /opt is read-only on Lambda: a module without its .pyc is compiled at every cold start, and a
+    # timestamp .pyc whose source time the zip did not keep is recompiled too (PEP 552).
+    magic = importlib.util.MAGIC_NUMBER if sys.version_info[:2] == (3, 13) else None
+    missing, wrong = [], []
+    for source in layer.rglob("*.py"):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(layer)))
+            continue
+        header = compiled.read_bytes()[:8]
+        (flags,) = struct.unpack_from("<I", header, 4)
+        # PEP 552 flags: bit 0 hash-based, bit 1 check the source; unchecked is hash-based alone
+        if flags != 1 or (magic is not None and header[:4] != magic):
+            wrong.append(str(compiled.relative_to(layer)))
+    assert missing == []
+    assert wrong == []
