@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if check_sizes:
             log(f"the hourly check at {check_sizes} items")
             previous["books"]["check"] = bench_check(check_sizes)
+            price(previous)  # the month's bill prices the hourly checks from their figures
         print(report.write(previous, output=args.output, update_doc=not args.no_doc))
         return previous
 
@@ -225,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if check_sizes:
             log(f"the hourly check at {check_sizes} items")
             results["books"]["check"] = bench_check(check_sizes)
+            price(results)  # again: the month's bill prices the hourly checks from their figures
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results

@@ -298,7 +298,6 @@ HTTP_API_FIRST_TIER = Decimal(300_000_000)
 COGNITO_FREE_MONTHLY_ACTIVE_USERS = Decimal(10_000)  # Lite and Essentials, every month
 GIFTS_PER_MONTHLY_ACTIVE_USER = Decimal(50)  # an assumption: how much an active user gives
 SECRET_CACHE_SECONDS = 300  # Powertools Parameters' max_age (coins.config): one read per environment
-READ_UNIT_BYTES = 4096  # a strongly consistent read unit (the ledger checker's Scan is consistent)
 # The API's access-log line, with a request's values in place of its $context variables.
 ACCESS_LOG_VALUES = {
     "requestId": "c9bd2b2b-5a4e-4a9b-9c8e-2a0c7e0f3b11",
@@ -324,11 +323,19 @@ def xray_traces(requests: Decimal) -> Decimal:
     return min(requests, reservoir) + XRAY_FIXED_RATE * max(Decimal(0), requests - reservoir)
 
 
-def monthly_costs(per_million: Mapping[str, Any], footprint: Mapping[str, Any], fixed: Any) -> dict[str, Any]:
+def monthly_costs(
+    per_million: Mapping[str, Any],
+    footprint: Mapping[str, Any],
+    fixed: Any,
+    checks: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The stack's bill for a month of gifts, line item by line item, at three sizes.
 
     `per_million` is one shape's cost_per_million_gifts (measured, every per-gift line item),
-    `footprint` what a gift leaves in the table (measured), `fixed` the template's FixedCounts.
+    `footprint` what a gift leaves in the table (measured), `fixed` the template's FixedCounts,
+    `checks` the hourly ledger checks' month at each size (bench.books_check.check_cost's `months`:
+    their reads and Lambda time, measured from the windowed check; None when not measured, and the
+    column says so).
     """
     prices = MONTHLY_PRICES
     dollars = per_million["dollars"]
@@ -353,8 +360,7 @@ def monthly_costs(per_million: Mapping[str, Any], footprint: Mapping[str, Any], 
             "http_api_request_per_million_past_300_million"
         ]) / MILLION  # fmt: skip
         users = gifts / GIFTS_PER_MONTHLY_ACTIVE_USER
-        table_bytes = gifts * _decimal(footprint["table_bytes_per_gift"])  # a month of gifts in the table
-        reads = Decimal(str(fixed.ledger_checks_per_month)) * table_bytes / READ_UNIT_BYTES
+        checked = (checks or {}).get(f"{count:,} gifts a month")
         items = {
             "api": api,
             "lambda": per_gift("lambda_requests", "lambda_duration") * gifts,
@@ -368,7 +374,7 @@ def monthly_costs(per_million: Mapping[str, Any], footprint: Mapping[str, Any], 
             "data_transfer": per_gift("data_transfer_out") * gifts,
             "cognito": max(Decimal(0), users - COGNITO_FREE_MONTHLY_ACTIVE_USERS)
             * prices["cognito_essentials_monthly_active_user"],
-            "ledger_checker_reads": reads / MILLION * PRICES["dynamodb_read_request_unit_per_million"],
+            "ledger_checks": _decimal(checked["total"]) if checked else Decimal(0),
             "fixed": sum(fixed_items.values(), Decimal(0)),
         }
         storage_gb = gifts * _decimal(footprint["stored_bytes_per_gift"]) / 10**9
@@ -467,6 +473,11 @@ def price(results: dict[str, Any]) -> None:
         },
     }
     if footprint is not None:
+        check = results.get("books", {}).get("check")
         results["monthly_cost"] = monthly_costs(
-            results["cost_per_million_gifts"]["finger_heart, live stream"], footprint, fixed_counts()
+            results["cost_per_million_gifts"]["finger_heart, live stream"],
+            footprint,
+            fixed_counts(),
+            check["cost"]["months"] if check else None,
         )
+        results["monthly_cost"]["ledger_checks_measured"] = check is not None

@@ -13,6 +13,7 @@ import pytest
 from bench import cost, report
 from bench.coldstart import _as_deployed
 from bench.cost_docs import between
+from bench.fixed_costs import fixed_counts
 from bench.spread import MIN_BLOCKS, spread, text
 from devstack.template import ROOT, load_template
 
@@ -247,3 +248,23 @@ def test_the_cold_start_table_shows_each_ratio_with_its_spread_and_the_layer_wit
     assert "without its bytecode" in lines
     assert "5.0x (4.8-5.2 over 5 blocks)" in lines
     assert "2000.0 ms CPU against 600.0 ms with it" in lines
+
+
+def test_the_months_ledger_checks_are_the_windowed_checks_measured_cost_not_a_scan() -> None:
+    # Given a shape's cost per million gifts and the hourly checks' measured month at each size
+    shape = RESULTS["cost_per_million_gifts"]["finger_heart, live stream"]
+    checks = {f"{n:,} gifts a month": {"total": str(n / 1e6)} for n in cost.GIFTS_PER_MONTH}
+    # When the month is priced with them, and without them
+    priced = cost.monthly_costs(shape, footprint(), fixed_counts(), checks)
+    unmeasured = cost.monthly_costs(shape, footprint(), fixed_counts(), None)
+    # Then the column is the checks' own total at each size (it follows the gifts, not the table)
+    assert [row["ledger_checks"] for row in priced["rows"]] == [1.0, 100.0, 1000.0]
+    assert [row["ledger_checks"] for row in unmeasured["rows"]] == [0.0, 0.0, 0.0]
+    # And the totals differ by exactly that column
+    assert [
+        round(a["total"] - b["total"], 2) for a, b in zip(priced["rows"], unmeasured["rows"], strict=True)
+    ] == [
+        1.0,
+        100.0,
+        1000.0,
+    ]
