@@ -109,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--payout-workers", type=int, default=4)
     parser.add_argument(
+        "--only-payouts",
+        action="store_true",
+        help="only the payout batch (at --payout-sizes), kept with the last run's other figures in "
+        "bench/results/latest.json (the longest part, run on its own when the rest is already measured)",
+    )
+    parser.add_argument(
         "--output", type=Path, default=None, help="where to write the figures (default: bench/results/)"
     )
     parser.add_argument(
@@ -143,6 +149,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             log(f"the hourly check at {check_sizes} items")
             previous["books"]["check"] = bench_check(check_sizes)
             price(previous)  # the month's bill prices the hourly checks from their figures
+        print(report.write(previous, output=args.output, update_doc=not args.no_doc))
+        return previous
+
+    if args.only_payouts:
+        previous = report.load(args.output)
+        sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
+        log(f"payout batch at {sizes}")
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_stack() as stack:
+            previous["payout_batch"] = bench_payout_batch(stack, Api(), sizes, workers=args.payout_workers)
+        previous["payout_batch_run_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         print(report.write(previous, output=args.output, update_doc=not args.no_doc))
         return previous
 
