@@ -214,9 +214,11 @@ def _obstacle(label: str, results: dict[str, Any]) -> str:
     if label.startswith("write units"):
         whole = results["whole_gift"]["gift"]["live_stream"]
         return (
-            f"the request path is {whole['request_write_units']} of them; the settlement's "
-            f"{whole['settlement_write_units']} are its per-fan top-gifter entries and spending counters in "
-            "each chunk's transaction (issue 22 item 1; docs/data-model.md has the designs and their floors)."
+            f"the request path is {whole['request_write_units']} of them (the gift's items and their "
+            f"History and change-index entries), more than the goal on its own; the settlement adds "
+            f"{whole['settlement_write_units']} (each fan's one spending item per chunk, the creator's credit "
+            "and settlement row, the boards' merge once per batch). Under 5 needs a lighter request path "
+            '(docs/data-model.md, "Counting off the request path", weighs a 1-write-unit one).'
         )
     if label.startswith("cost per million"):
         dollars = results["cost_per_million_gifts"]["finger_heart, live stream"]["dollars"]
