@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         log, wall = args.from_log.read_text(), args.seconds
         before = list(args.load_before) if args.load_before else None
     else:
+        tested = _commit()  # .ci/run clones HEAD as it starts: what it tests, whatever lands meanwhile
         before, started, lines = _load_now(), time.monotonic(), []
         with subprocess.Popen(  # noqa: S603 (the project's own CI script)
             [str(ROOT / ".ci" / "run")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(line)
                 lines.append(line)
         wall, log = time.monotonic() - started, "".join(lines)
+        args.commit = args.commit or tested
     result = record(log, wall_seconds=wall, load_before=before, commit=args.commit or _commit())
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
