@@ -36,6 +36,8 @@ SMALL = (
     "--payout-workers=2",
     # The books' audit at two small tables (make bench's are 100,000 and 1,000,000 items).
     "--books-sizes=1500,3000",
+    # The hourly check over the same traffic at two small histories (make bench's: 100,000, 1,000,000).
+    "--check-sizes=1500,3000",
 )
 
 
@@ -204,4 +206,9 @@ def test_the_books_audit_is_timed_at_two_sizes_clean_and_priced(
     )
     # And the monthly cost of exports and audits is given at three traffics
     assert len(books["cost"]["months"]) == 3
+    # And the hourly check read the same window alike at both sizes, and the month's bill prices it
+    check = books["check"]
+    assert check["sizes"][0]["reads"] == check["sizes"][1]["reads"]
+    assert results["monthly_cost"]["ledger_checks_measured"] is True
+    assert all(row["ledger_checks"] > 0 for row in results["monthly_cost"]["rows"])
     assert "| items in the table | audit, seconds |" in markdown
