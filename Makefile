@@ -19,9 +19,9 @@ CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 # make test spreads the suite over this many processes (pytest-xdist); 0 runs it in one.
 TEST_WORKERS ?= 2
-# Each worker is handed tests as it frees up, in collection order (tests/conftest.py puts the longest
-# first), and the tests that share a module-scoped fixture together (xdist_group), set up once; the
-# 30 slowest are named at the end of the run (where make test's time goes).
+# Each worker is handed tests as it frees up, in collection order (tests/support/xdist_groups.py puts
+# the longest first), and the tests that share a module-scoped fixture together (xdist_group), set up
+# once (held by tests/unit/test_xdist_groups.py); the 30 slowest are named at the end of the run.
 XDIST_ARGS ?= --dist loadgroup --no-loadscope-reorder --durations=30
 # Locks: every package pinned with its hashes, made by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt

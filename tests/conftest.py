@@ -13,7 +13,8 @@ from coins.wiring import services
 from devstack.template import load_template
 
 # Under xdist the controller holds the template against every worker's calls (the serial run's last test).
-pytest_plugins = ["tests.support.whole_run"]
+# How the workers are handed tests: tests/support/xdist_groups.py.
+pytest_plugins = ["tests.support.whole_run", "tests.support.xdist_groups"]
 
 _template_env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
 os.environ.update({k: str(v) for k, v in _template_env.items() if isinstance(v, str | int)})
@@ -26,30 +27,6 @@ os.environ.update(
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
 )
-
-
-# The longest tests, first: xdist hands the workers tests in this order as they free up, so neither
-# is left running one of these while the other has finished (a seeded simulation of 200 lifecycles,
-# the benchmarks at a small size, the fuzzer's thousand requests, the live-mode stack's tests).
-LONGEST_FIRST = (
-    "tests/integration/test_simulation.py",
-    "tests/integration/test_bench.py",
-    "tests/e2e/test_fuzz.py",
-    "tests/e2e/test_live_mode.py",
-)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that share a module-scoped fixture (a stack, a bench run, a browser page) run on one
-    worker, which sets it up once (`make test` runs xdist with --dist loadgroup); the longest first."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
-        if any(d[-1].scope == "module" for d in definitions if d):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(autouse=True)
