@@ -56,13 +56,23 @@ def parse_log(log: str) -> dict[str, Any]:
     }
 
 
-def record(log: str, *, wall_seconds: float, load_before: list[float] | None, commit: str) -> dict[str, Any]:
+def record(
+    log: str,
+    *,
+    wall_seconds: float,
+    load_before: list[float] | None,
+    commit: str,
+    cpu_busy: float | None = None,
+) -> dict[str, Any]:
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "cores": os.cpu_count(),
         "wall_seconds": round(wall_seconds),
         "load_average_before": load_before,
+        # The share of the machine's cores busy over the run (any process): well under 1 on idle
+        # cores means the tests wait rather than compute, and more workers could use the rest.
+        "cpu_busy_share": cpu_busy,
         **parse_log(log),
     }
 
@@ -79,9 +89,14 @@ def readme_block(result: dict[str, Any]) -> str:
         f"cores); `make test` itself {result['after_installs_seconds'] / 60:.1f} minutes after the installs, "
         f"of which pytest {result['pytest_seconds'] / 60:.1f} ({counted}; exit {result['exit']}). "
         f"Load average {_load(result['load_average_before'])} before and {_load(result['load_average_at_end'])} "
-        f"at the end (above 2 the cores were shared with other work). Figures from "
+        f"at the end (above 2 the cores were shared with other work){_busy(result.get('cpu_busy_share'))}. "
+        f"Figures from "
         f"bench/results/make_test.json."
     )
+
+
+def _busy(share: float | None) -> str:
+    return f"; the cores were {share:.0%} busy over the run" if share is not None else ""
 
 
 def _load(values: list[float] | None) -> str:
@@ -104,6 +119,18 @@ def _commit() -> str:
     ).stdout.strip()
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot, from /proc/stat's first line."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round(busy / total, 3) if total else 0.0
+
+
 def _load_now() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
@@ -122,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from-log needs --seconds")
         log, wall = args.from_log.read_text(), args.seconds
         before = list(args.load_before) if args.load_before else None
+        cpu_busy = None
     else:
         tested = _commit()  # .ci/run clones HEAD as it starts: what it tests, whatever lands meanwhile
-        before, started, lines = _load_now(), time.monotonic(), []
+        before, started, lines, ticks = _load_now(), time.monotonic(), [], cpu_times()
         with subprocess.Popen(  # noqa: S603 (the project's own CI script)
             [str(ROOT / ".ci" / "run")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as run:
@@ -134,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(line)
         wall, log = time.monotonic() - started, "".join(lines)
         args.commit = args.commit or tested
-    result = record(log, wall_seconds=wall, load_before=before, commit=args.commit or _commit())
+        cpu_busy = busy_share(ticks, cpu_times())
+    result = record(
+        log,
+        wall_seconds=wall,
+        load_before=before,
+        commit=args.commit or _commit(),
+        cpu_busy=cpu_busy,
+    )
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     update_readme(result)

@@ -48,3 +48,13 @@ def test_the_block_says_the_goal_is_not_met_when_over_or_failed() -> None:
 def test_the_readme_shows_the_recorded_run() -> None:
     result = json.loads(suite_time.RESULT.read_text())
     assert between(suite_time.README.read_text(), suite_time.MARKERS) == suite_time.readme_block(result)
+
+
+def test_the_cores_busy_share_is_the_busy_ticks_over_all_ticks_between_two_readings() -> None:
+    # Given /proc/stat's totals before and after a run: 300 of 400 ticks busy in between
+    before, after = (1_000, 5_000), (1_300, 5_400)
+
+    # Then the run kept the cores 75% busy, and the block says so
+    assert suite_time.busy_share(before, after) == 0.75
+    busy, total = suite_time.cpu_times()
+    assert 0 < busy <= total
