@@ -14,6 +14,7 @@ from devstack.in_process import load_function_module
 from devstack.template import functions, table_definition
 from tests.support.apigw import HandlerClient
 from tests.support.fakes import FakeCheckoutProvider
+from tests.support.moto_transactions import cheap_transaction_rollback
 from tests.support.settlement import forget_unit_stream
 from tests.support.stripe_events import WEBHOOK_SECRET
 
@@ -28,6 +29,12 @@ def handlers_imported() -> None:
     # Every handler is imported once, before sockets are blocked, as each container would at init.
     for logical_id in functions():
         load_function_module(logical_id)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_transactions_cost_what_they_write() -> Iterator[None]:
+    with cheap_transaction_rollback():
+        yield
 
 
 @pytest.fixture(autouse=True)
