@@ -32,6 +32,7 @@ from devstack import permissions
 from devstack.dynamodb_local import local_client, streams_client
 from devstack.in_process import guard_from_env
 from devstack.settlement import FUNCTION, _pages, gifts_of
+from devstack.transaction_conflicts import TransactionsInFlight, transaction_keys
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import settle_gifts
@@ -347,48 +348,28 @@ def test_a_hot_creator_loses_no_gift_under_injected_conflicts(ledger_table: str)
 
 class ContendingClient:
     """The real client, with the transaction conflicts AWS would raise where transactions really
-    overlap. DynamoDB Local runs one transaction at a time, so it never cancels one for a conflict;
-    AWS does (documented rule, "Transaction conflict handling in DynamoDB":
-    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html): a
-    TransactWriteItems that names an item another transaction is still writing is cancelled with
-    `TransactionConflict` for that item. Here a transaction is cancelled so when, while it is sent,
-    another thread's transaction in flight holds one of its items; nothing is cancelled at random.
-    Also counted: board merges that lost their compare-and-set to another merge."""
+    overlap (devstack.transaction_conflicts: cancelled when, as it is sent, another thread's
+    transaction in flight holds one of its items; nothing at random). Also counted: board merges
+    that lost their compare-and-set to another merge."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
-        self.conflicts: Counter[str] = Counter()
-        self.transactions = 0
+        self.in_flight = TransactionsInFlight()
         self.board_races = 0
-        self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        entries = [next(iter(entry.values())) for entry in kwargs["TransactItems"]]
-        keys = [_key(body) for body in entries]
-        with self._lock:
-            self.transactions += 1
-            held = [n for n, key in enumerate(keys) if self._in_flight[key]]
-            if held:
-                for n in held:
-                    self.conflicts[_group(entries[n])] += 1
-            else:
-                self._in_flight.update(keys)
-        if held:
-            reasons = [{"Code": "TransactionConflict" if n in held else "None"} for n in range(len(keys))]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+        keys = transaction_keys(kwargs)
+        cancelled = self.in_flight.claim(keys)
+        if cancelled is not None:
+            raise ClientError(cancelled, "TransactWriteItems")  # type: ignore[arg-type]
         try:
             return self._real.transact_write_items(**kwargs)
         finally:
-            with self._lock:
-                self._in_flight.subtract(keys)
+            self.in_flight.release(keys)
 
     def put_item(self, **kwargs: Any) -> Any:
         try:
@@ -398,23 +379,6 @@ class ContendingClient:
                 with self._lock:
                     self.board_races += str(kwargs["Item"]["PK"]["S"]).startswith("BOARD#")
             raise
-
-
-def _key(body: dict[str, Any]) -> str:
-    key = body.get("Key") or body["Item"]
-    return f"{key['PK']['S']}|{key['SK']['S']}"
-
-
-def _group(body: dict[str, Any]) -> str:
-    key = body.get("Key") or body["Item"]
-    pk, sk = str(key["PK"]["S"]), str(key["SK"]["S"])
-    if pk.startswith("ACCT#system#"):
-        return "system shard"
-    if "#diamonds_pending#" in pk:
-        return "creator's pending shard"
-    if sk.startswith("TOTALS#"):
-        return "stream totals shard"
-    return pk.split("#", 1)[0]
 
 
 def test_a_hot_creator_settled_by_32_stream_shards_in_parallel_loses_and_doubles_nothing(
@@ -486,11 +450,12 @@ def test_a_hot_creator_settled_by_32_stream_shards_in_parallel_loses_and_doubles
         assert sum(spending.by_day.values()) == expected[spending.fan_id][0]
     # ... though chunks really met: on the creator's pending shards and the stream's totals shards
     # (and the fans' items, whose gifts the shards share), and board merges on the boards
+    conflicts = watch.in_flight
     print(
-        f"conflicts {dict(watch.conflicts)} in {watch.transactions} transactions; {watch.board_races} board races"
+        f"conflicts {dict(conflicts.by_group)} in {conflicts.attempts} transactions; {watch.board_races} board races"
     )
-    assert watch.conflicts["creator's pending shard"] > 0
-    assert watch.conflicts["stream totals shard"] > 0
+    assert conflicts.by_group["creator's pending shard"] > 0
+    assert conflicts.by_group["stream totals shard"] > 0
     assert watch.board_races > 0
 
 
