@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.gift_reviews import GiftReviews
 from coins.ledger import AccountStatus, Unit
 from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
-from coins.settlement import GiftRecord, GiftSettlement, replay_shard_id
+from coins.settlement import GiftRecord, replay_shard_id
 from coins.streams import TopPeriod
 from coins.wiring import Services, build_services
 from devstack import permissions
@@ -34,9 +32,16 @@ from devstack.in_process import guard_from_env
 from devstack.settlement import FUNCTION, _pages, gifts_of
 from devstack.transaction_conflicts import TransactionsInFlight, transaction_keys
 from tests.support.capacity import CountingClient, item_size, write_units
+from tests.support.contention import conflict_on_the_last_item
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
-from tests.support.settlement import settle_gifts
-from tests.support.streams import ADULT, go_live, live_stream_of
+from tests.support.settlement import (
+    fund,
+    is_settlement_chunk,
+    services_on,
+    settle_gifts,
+    settling_in_chunks_of,
+)
+from tests.support.streams import ADULT, live_stream_of
 
 GIFTS = [("rose", 1), ("finger_heart", 5), ("perfume", 20), ("tiktok", 1)]
 
@@ -65,14 +70,7 @@ class InjectingClient:
             if conflict:
                 self.conflicts += 1
         if conflict:
-            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                {"Code": "TransactionConflict"}
-            ]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+            raise conflict_on_the_last_item(kwargs)
         answer = self._real.transact_write_items(**kwargs)
         if lose:
             raise ConnectionClosedError(endpoint_url="http://dynamodb")
@@ -93,65 +91,13 @@ class FailingChunks:
         return getattr(self._real, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        chunk = any(
-            str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
-            for entry in kwargs["TransactItems"]
-        )
+        chunk = is_settlement_chunk(kwargs)
         if chunk and self.failing and self.commits_left == 0:
-            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                {"Code": "TransactionConflict"}
-            ]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+            raise conflict_on_the_last_item(kwargs)
         answer = self._real.transact_write_items(**kwargs)
         if chunk and self.commits_left:
             self.commits_left -= 1
         return answer
-
-
-def services_on(client: Any) -> Services:
-    settings = Settings.from_env()
-    repository = LedgerRepository(
-        LedgerTable(
-            settings.table_name,
-            client=client,
-            creator_shards=settings.creator_shards,
-            system_shards=settings.system_shards,
-            max_attempts=10,
-            backoff_cap_ms=50,
-        )
-    )
-    return build_services(settings, repository)
-
-
-def settling_in_chunks_of(app: Services, items: int) -> GiftSettlement:
-    """The app's settlement with chunk transactions of at most `items` items."""
-    return GiftSettlement(
-        app.settlement_repository,
-        app.clock,
-        GiftReviews(app.settlement_repository, app.rules, app.clock),
-        new_payer_hold_days=app.settings.new_payer_maturity_days - app.settings.maturity_days,
-        chunk_items=items,
-    )
-
-
-def fund(app: Services, fans: list[str], creators: list[str], coins: int) -> None:
-    """Creators live on a stream each (go_live), fans with coins."""
-    for creator in creators:
-        go_live(app, creator)
-    for fan in fans:
-        app.admin.adjust(
-            admin_id="admin-1",
-            user_id=fan,
-            unit=AdjustmentUnit.COINS,
-            amount=coins,
-            reason="seed",
-            source=None,
-            idempotency_key=f"seed-{fan}",
-        )
 
 
 def send_gifts(app: Services, fans: list[str], creators: list[str], count: int, seed: int) -> Counter[str]:
