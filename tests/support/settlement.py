@@ -119,6 +119,7 @@ def settling_in_chunks_of(app: Services, items: int) -> GiftSettlement:
     gifts then settles in several chunks, as a busy shard's batch does)."""
     return GiftSettlement(
         app.settlement_repository,
+        app.boards,
         app.clock,
         GiftReviews(app.settlement_repository, app.rules, app.clock),
         new_payer_hold_days=app.settings.new_payer_maturity_days - app.settings.maturity_days,
