@@ -9,6 +9,7 @@ every unit summing to zero.
 
 import random
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from coins.settlement import GiftRecord, replay_shard_id
 from coins.streams import TopPeriod
 from coins.wiring import Services, build_services
 from devstack import permissions
-from devstack.dynamodb_local import local_client, streams_client
+from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client, streams_client
 from devstack.in_process import guard_from_env
 from devstack.settlement import FUNCTION, _pages, gifts_of
 from devstack.transaction_conflicts import TransactionsInFlight, transaction_keys
@@ -600,6 +601,108 @@ def test_boards_hold_each_fans_exact_coins_after_redelivery_racing_shards_and_re
     assert {g.fan_id: (g.coins, g.gifts) for g in top} == expected
     assert app.streams.top_of_creator("creator-1", TopPeriod.TODAY, 100)[1] == top
     assert app.streams.top_of_stream(live_stream_of("creator-2"), 100) == []
+
+
+class Crash(BaseException):
+    """The process dying mid-call (not an error the settlement catches and reports): Lambda sees
+    the invocation fail and, as template.yaml's BisectBatchOnFunctionError has it, delivers the
+    batch again split in two halves."""
+
+
+@pytest.fixture
+def second_table(dynamodb_local: DynamoDBLocal) -> Iterator[str]:
+    """Another fresh table on the same DynamoDB Local, for a run to compare with."""
+    name = f"coins-{uuid.uuid4().hex[:12]}"
+    client = local_client(dynamodb_local.endpoint_url)
+    create_table(client, name)
+    yield name
+    client.delete_table(TableName=name)
+
+
+CRASH_FANS = [f"fan-{i}" for i in range(8)]
+CRASH_CREATORS = ["creator-1", "creator-2", "creator-3"]
+CRASH_SHARD = "shardId-crash"
+CRASH_CHUNK_ITEMS = 12  # several chunks for the batch's 48 gifts
+
+
+def gifts_on_the_stream(app: Services) -> tuple[Counter[str], list[GiftRecord]]:
+    """48 real gifts from 8 fans to 3 live creators (the same ones on any table): the coins each
+    creator received, and the gifts' records on the table's stream."""
+    fund(app, CRASH_FANS, CRASH_CREATORS, 2_000)
+    received = send_gifts(app, CRASH_FANS, CRASH_CREATORS, 48, seed=11)
+    records = stream_gifts(app)
+    assert len(records) == 48
+    return received, records
+
+
+def stored_boards(app: Services) -> dict[str, dict[str, Any]]:
+    """Every board item in the table (`BOARD#<board>#<part>`) -> its fans and their totals."""
+    boards: dict[str, dict[str, Any]] = {}
+    for page in app.repository.client.get_paginator("scan").paginate(
+        TableName=app.repository.table_name, ConsistentRead=True
+    ):
+        for raw in page["Items"]:
+            item = unmarshal(raw)
+            if str(item["PK"]).startswith("BOARD#"):
+                boards[str(item["PK"])] = item["fans"]
+    return boards
+
+
+@pytest.mark.parametrize("merges_before_the_crash", [0, 2])
+def test_a_crash_after_the_chunks_commit_before_the_boards_merge_is_redelivered_into_the_same_boards(
+    ledger_table: str, second_table: str, monkeypatch: pytest.MonkeyPatch, merges_before_the_crash: int
+) -> None:
+    # Given 48 gifts on one stream shard, delivered as one batch settled in chunks (several
+    # transactions), all read from one fixed clock (so that a run on another table writes the same
+    # days' boards)
+    now = datetime.now(UTC)
+    counting = CountingClient(default_client())
+    crashed = services_on(counting, clock=lambda: now)
+    received, records = gifts_on_the_stream(crashed)
+    merged = [0]
+    merge = crashed.boards.merge
+
+    def merge_or_crash(*args: Any, **kwargs: Any) -> bool:
+        if merged[0] == merges_before_the_crash:
+            raise Crash("the process dies before this board's merge")
+        merged[0] += 1
+        return merge(*args, **kwargs)
+
+    monkeypatch.setattr(crashed.boards, "merge", merge_or_crash)
+    counting.reset()
+
+    # When the process crashes after the batch's chunks committed, before its boards are all merged
+    # (none, or the first two of the nine: three creators' stream, day and week boards) ...
+    with pytest.raises(Crash):
+        settling_in_chunks_of(crashed, CRASH_CHUNK_ITEMS).settle(CRASH_SHARD, records)
+    chunks = [t for t in counting.transactions if is_settlement_chunk({"TransactItems": t})]
+    assert len(chunks) >= 2
+    assert len(stored_boards(crashed)) == merges_before_the_crash
+    # ... and Lambda delivers the batch again to a fresh process, split in two halves
+    restarted = services_on(default_client(), clock=lambda: now)
+    settlement = settling_in_chunks_of(restarted, CRASH_CHUNK_ITEMS)
+    again = [settlement.settle(CRASH_SHARD, half) for half in (records[:24], records[24:])]
+
+    # Then the redelivery credits nothing again: every creator is credited exactly once ...
+    assert [(r.settled, r.skipped, r.failed_from) for r in again] == [(0, 24, None)] * 2
+    assert_settled_exactly_once(restarted, received, records)
+    # ... each fan's spending counts each of their gifts once ...
+    sent = Counter[str]()
+    for record in records:
+        sent[record.fan_id] += record.coins
+    spending = restarted.settlement_repository.gift_spending(CRASH_FANS)
+    assert {s.fan_id: sum(s.by_day.values()) for s in spending} == dict(sent)
+    # ... and the boards are those of the same gifts settled on another table without a crash
+    monkeypatch.setenv("TABLE_NAME", second_table)
+    clean = services_on(default_client(), clock=lambda: now)
+    assert gifts_on_the_stream(clean)[0] == received
+    assert (
+        settling_in_chunks_of(clean, CRASH_CHUNK_ITEMS).settle(CRASH_SHARD, stream_gifts(clean)).failed_from
+        is None
+    )
+    boards = stored_boards(restarted)
+    assert len(boards) == 9
+    assert boards == stored_boards(clean)
 
 
 def test_creator_shards_grown_mid_run_open_new_pending_shards_under_the_settlement_role(

@@ -11,7 +11,8 @@ transaction from the others.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from itertools import count
 from typing import Any
 
@@ -21,7 +22,7 @@ from coins.gift_reviews import GiftReviews
 from coins.repository import LedgerRepository, LedgerTable
 from coins.repository._dynamo import unmarshal
 from coins.settlement import GiftRecord, GiftSettlement, SettlementReport, gift_record
-from coins.wiring import Services, build_services, services
+from coins.wiring import Services, build_services, services, utc_now
 from devstack.settlement import drain
 from tests.support.streams import go_live
 
@@ -81,9 +82,16 @@ def forget_unit_stream(table: str) -> None:
     _dead_lettered.pop(table, None)
 
 
-def services_on(client: Any, *, max_attempts: int = 10, backoff_cap_ms: int = 50) -> Services:
+def services_on(
+    client: Any,
+    *,
+    max_attempts: int = 10,
+    backoff_cap_ms: int = 50,
+    clock: Callable[[], datetime] = utc_now,
+) -> Services:
     """The app's services over the environment's table through `client` (the real one wrapped to
-    fail on purpose), retrying a cancelled transaction up to `max_attempts` times."""
+    fail on purpose), retrying a cancelled transaction up to `max_attempts` times; `clock`: the
+    time they read (one fixed time: two runs on two tables write the same days' boards)."""
     settings = Settings.from_env()
     repository = LedgerRepository(
         LedgerTable(
@@ -95,7 +103,7 @@ def services_on(client: Any, *, max_attempts: int = 10, backoff_cap_ms: int = 50
             backoff_cap_ms=backoff_cap_ms,
         )
     )
-    return build_services(settings, repository)
+    return build_services(settings, repository, clock=clock)
 
 
 def fund(app: Services, fans: list[str], creators: list[str], coins: int) -> None:
