@@ -28,19 +28,21 @@ from coins.settlement import GiftRecord, replay_shard_id
 from coins.streams import TopPeriod
 from coins.wiring import Services, build_services
 from devstack import permissions
-from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client, streams_client
+from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
 from devstack.in_process import guard_from_env
-from devstack.settlement import FUNCTION, _pages, gifts_of
+from devstack.settlement import FUNCTION
 from devstack.transaction_conflicts import TransactionsInFlight, transaction_keys
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.contention import conflict_on_the_last_item
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
 from tests.support.settlement import (
+    deliveries,
     fund,
     is_settlement_chunk,
     services_on,
     settle_gifts,
     settling_in_chunks_of,
+    stream_gifts,
 )
 from tests.support.streams import ADULT, live_stream_of
 
@@ -119,36 +121,6 @@ def send_gifts(app: Services, fans: list[str], creators: list[str], count: int, 
         )
         received[creator] += coins
     return received
-
-
-def stream_gifts(app: Services) -> list[GiftRecord]:
-    """Every gift record on the table's (one, locally) stream shard, in order."""
-    endpoint = app.repository.client.meta.endpoint_url
-    streams = streams_client(endpoint)
-    arn = local_client(endpoint).describe_table(TableName=app.repository.table_name)["Table"][
-        "LatestStreamArn"
-    ]
-    records: list[GiftRecord] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        for page in _pages(streams, arn, shard["ShardId"]):
-            records.extend(gifts_of(page))
-    return records
-
-
-def deliveries(records: list[GiftRecord], rng: random.Random) -> Iterator[list[GiftRecord]]:
-    """How Lambda may deliver one shard: in order the first time, retries that start before the
-    last batch ended (split differently), and stale replays of batches already settled."""
-    start = 0
-    delivered: list[list[GiftRecord]] = []
-    while start < len(records):
-        end = min(len(records), start + rng.randint(1, 6))
-        batch = records[start:end]
-        delivered.append(batch)
-        yield batch
-        if rng.random() < 0.2 and delivered:
-            yield rng.choice(delivered)  # an old batch again, after newer ones
-        # A failure part-way: the retry starts somewhere inside the batch just delivered.
-        start = rng.randint(start, end - 1) + 1 if rng.random() < 0.3 else end
 
 
 def assert_settled_exactly_once(app: Services, received: Counter[str], records: list[GiftRecord]) -> None:

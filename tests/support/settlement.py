@@ -6,12 +6,13 @@ has no DynamoDB Streams, so on the unit tier the gift transfers in the table are
 settlement code as one synthetic stream shard, each new gift getting the next sequence number.
 
 Also what the settlement's tests share: services on a client of the test's own (one that fails on
-purpose), creators live and fans funded, the settlement in small chunks, and how to tell a chunk's
-transaction from the others.
+purpose), creators live and fans funded, the settlement in small chunks, how to tell a chunk's
+transaction from the others, the gifts on DynamoDB Local's stream and the ways Lambda delivers them.
 """
 
 import os
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from itertools import count
 from typing import Any
@@ -23,7 +24,8 @@ from coins.repository import LedgerRepository, LedgerTable
 from coins.repository._dynamo import unmarshal
 from coins.settlement import GiftRecord, GiftSettlement, SettlementReport, gift_record
 from coins.wiring import Services, build_services, services, utc_now
-from devstack.settlement import drain
+from devstack.dynamodb_local import local_client, streams_client
+from devstack.settlement import _pages, drain, gifts_of
 from tests.support.streams import go_live
 
 UNIT_SHARD = "shardId-unit-0"
@@ -142,3 +144,33 @@ def is_settlement_chunk(transaction: Mapping[str, Any]) -> bool:
         str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
         for entry in transaction["TransactItems"]
     )
+
+
+def stream_gifts(app: Services) -> list[GiftRecord]:
+    """Every gift record on the table's (one, locally) stream shard, in order."""
+    endpoint = app.repository.client.meta.endpoint_url
+    streams = streams_client(endpoint)
+    arn = local_client(endpoint).describe_table(TableName=app.repository.table_name)["Table"][
+        "LatestStreamArn"
+    ]
+    records: list[GiftRecord] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        for page in _pages(streams, arn, shard["ShardId"]):
+            records.extend(gifts_of(page))
+    return records
+
+
+def deliveries(records: list[GiftRecord], rng: random.Random) -> Iterator[list[GiftRecord]]:
+    """How Lambda may deliver one shard: in order the first time, retries that start before the
+    last batch ended (split differently), and stale replays of batches already settled."""
+    start = 0
+    delivered: list[list[GiftRecord]] = []
+    while start < len(records):
+        end = min(len(records), start + rng.randint(1, 6))
+        batch = records[start:end]
+        delivered.append(batch)
+        yield batch
+        if rng.random() < 0.2 and delivered:
+            yield rng.choice(delivered)  # an old batch again, after newer ones
+        # A failure part-way: the retry starts somewhere inside the batch just delivered.
+        start = rng.randint(start, end - 1) + 1 if rng.random() < 0.3 else end
