@@ -24,7 +24,7 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,36 @@ def settlement_ceiling(settlement: dict[str, Any]) -> dict[str, Any]:
         "chunk_writes_per_second_per_shard": per_shard,
         "modelled_ceiling_per_creator": round(shards * per_shard * gifts_per_chunk),
     }
+
+
+def with_the_last_run(args: argparse.Namespace, measure: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """One part measured on its own (--only-books, --only-payouts): `measure` puts its figures into
+    the last run's (bench/results/latest.json, or --output's), and all are written back together."""
+    previous = report.load(args.output)
+    measure(previous)
+    print(report.write(previous, output=args.output, update_doc=not args.no_doc))
+    return previous
+
+
+def measure_books(results: dict[str, Any], book_sizes: list[int], check_sizes: list[int]) -> None:
+    """--only-books: the audit at `book_sizes` (none: the last audit's kept) and the hourly check."""
+    if book_sizes:
+        log(f"the books at {book_sizes} items")
+        results["books"] = bench_books(book_sizes) | {
+            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
+        }
+    if check_sizes:
+        log(f"the hourly check at {check_sizes} items")
+        results["books"]["check"] = bench_check(check_sizes)
+        price(results)  # the month's bill prices the hourly checks from their figures
+
+
+def measure_payouts(results: dict[str, Any], sizes: list[int], *, workers: int) -> None:
+    """--only-payouts: the payout batch at `sizes` due withdrawals, on a stack of its own."""
+    log(f"payout batch at {sizes}")
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_stack() as stack:
+        results["payout_batch"] = bench_payout_batch(stack, Api(), sizes, workers=workers)
+    results["payout_batch_run_at"] = datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -139,28 +169,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     book_sizes = [int(s) for s in args.books_sizes.split(",") if s.strip()]
     check_sizes = [int(s) for s in args.check_sizes.split(",") if s.strip()]
     if args.only_books:
-        previous = report.load(args.output)
-        if book_sizes:
-            log(f"the books at {book_sizes} items")
-            previous["books"] = bench_books(book_sizes) | {
-                "run_at": datetime.now(UTC).isoformat(timespec="seconds")
-            }
-        if check_sizes:
-            log(f"the hourly check at {check_sizes} items")
-            previous["books"]["check"] = bench_check(check_sizes)
-            price(previous)  # the month's bill prices the hourly checks from their figures
-        print(report.write(previous, output=args.output, update_doc=not args.no_doc))
-        return previous
-
+        return with_the_last_run(args, lambda previous: measure_books(previous, book_sizes, check_sizes))
     if args.only_payouts:
-        previous = report.load(args.output)
         sizes = [int(s) for s in args.payout_sizes.split(",") if s.strip()]
-        log(f"payout batch at {sizes}")
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_stack() as stack:
-            previous["payout_batch"] = bench_payout_batch(stack, Api(), sizes, workers=args.payout_workers)
-        previous["payout_batch_run_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        print(report.write(previous, output=args.output, update_doc=not args.no_doc))
-        return previous
+        return with_the_last_run(
+            args, lambda previous: measure_payouts(previous, sizes, workers=args.payout_workers)
+        )
 
     results: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),

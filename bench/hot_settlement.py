@@ -11,7 +11,8 @@ with a compare-and-set), and the creator's settlement rows share one History ind
    container, all at once, in batches, a stopped batch redelivered from where it stopped as Lambda
    does. DynamoDB Local runs one transaction at a time and so never cancels one for a conflict;
    `OverlapConflicts` cancels a transaction exactly when AWS's rule would (another transaction in
-   flight holds one of its items), and the boards' compare-and-set races are DynamoDB Local's own.
+   flight holds one of its items: devstack.transaction_conflicts), and the boards' compare-and-set
+   races are DynamoDB Local's own.
    Then: no gift lost or doubled (the creator's diamonds, the stream's totals and board, exactly).
 2. Modelled at `rate` gifts a second from what the run measured: the write units each shared item
    takes per write, the gifts a chunk holds in the live-stream batch, the board's compare-and-set
@@ -28,87 +29,47 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.gifts import GIFT, ok
-from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND, Refused, item_keys
+from bench.instruments import ITEM_WRITE_UNITS_PER_SECOND, Refused
 from bench.stack import Api, LocalStack, lambda_context
 from coins.config import Settings
 from coins.ledger import whole_diamonds
 from coins.repository.streams import BOARD_PARTS, BOARD_SIZE
 from coins.wiring import services
+from devstack.transaction_conflicts import TransactionsInFlight, settlement_item, transaction_keys
 
 BATCH = 3  # records per delivery: several chunks and merges per shard, so shards really overlap
 BATCH_WINDOW_SECONDS = 1.0  # template.yaml's MaximumBatchingWindowInSeconds: one batch a shard a second
 
 
 class OverlapConflicts:
-    """TransactionConflict where AWS raises it ("Transaction conflict handling in DynamoDB",
-    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html): a
-    TransactWriteItems naming an item that another transaction in flight is writing is cancelled,
-    with `TransactionConflict` as the reason for that item. Nothing at random."""
+    """`TransactionsInFlight` on the hooks every client carries: a TransactWriteItems is answered
+    with AWS's TransactionConflict cancellation when another transaction in flight holds one of its
+    items, before it reaches DynamoDB Local; the items of one that goes through are held until its
+    answer came."""
 
     def __init__(self) -> None:
-        self._in_flight: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self.attempts = 0
-        self.injected = 0
-        self.by_group: Counter[str] = Counter()
+        self.in_flight = TransactionsInFlight(settlement_item)
 
     def before_parameter_build(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
         if model.name == "TransactWriteItems":
-            context["overlap_keys"] = item_keys(params, ("PK", "SK"))
+            context["overlap_keys"] = transaction_keys(params)
 
     def before_call(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         keys: list[str] | None = context.get("overlap_keys")
         if model.name != "TransactWriteItems" or keys is None:
             return None
-        with self._lock:
-            self.attempts += 1
-            held = [key for key in keys if self._in_flight[key]]
-            if not held:
-                self._in_flight.update(keys)
-                context["overlap_holding"] = keys
-                return None
-            self.injected += 1
-            self.by_group.update(shared_group(key) for key in held)
-        reasons = [
-            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
-            if key in held
-            else {"Code": "None"}
-            for key in keys
-        ]
-        parsed = {
-            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
-            "CancellationReasons": reasons,
-            "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 0},
-        }
-        return Refused(), parsed
+        cancelled = self.in_flight.claim(keys)
+        if cancelled is None:
+            context["overlap_holding"] = keys
+            return None
+        return Refused(), cancelled
 
     def after_call(self, context: dict[str, Any], **_: Any) -> None:
         keys = context.pop("overlap_holding", None)
         if keys:
-            with self._lock:
-                self._in_flight.subtract(keys)
-
-
-def shared_group(key: str) -> str:
-    """Which of the settlement's items a 'PK|SK' key is."""
-    pk, _, sk = key.partition("|")
-    if pk.startswith("ACCT#system#"):
-        return "system shard"
-    if "#diamonds_pending#" in pk:
-        return "creator's pending shard"
-    if sk.startswith("TOTALS#"):
-        return "stream totals shard"
-    if pk.startswith("BOARD#"):
-        return "board"
-    if pk.startswith("HIST#"):
-        return "settlement row"
-    if pk.startswith("LIMIT#"):
-        return "fan's item"
-    if pk.startswith("SETTLE#"):
-        return "watermark"
-    return pk.split("#", 1)[0]
+            self.in_flight.release(keys)
 
 
 def bench_hot_settlement(
@@ -185,7 +146,7 @@ def bench_hot_settlement(
     units: dict[str, list[int]] = {}
     for call in m.calls:
         for key, written in call.written:
-            units.setdefault(shared_group(key), []).append(written)
+            units.setdefault(settlement_item(key), []).append(written)
     board_puts = [c for c in m.calls if c.operation == "PutItem"]
     board_merges = sum(1 for c in board_puts if not c.failed)
     board_races = sum(1 for c in board_puts if c.failed)
@@ -196,9 +157,9 @@ def bench_hot_settlement(
         "gifts_lost_or_doubled": abs(whole_diamonds(rate_of.millidiamonds_for(coins)) - held),
         "stream_totals_off": abs(stream.totals.gifts - gifts) + abs(stream.totals.coins - coins),
         "board_entries_off": sum(1 for fan in expected_board if board.get(fan) != expected_board[fan]),
-        "transactions": conflicts.attempts,
-        "transactions_cancelled_for_conflict": conflicts.injected,
-        "conflicts_by_item": dict(conflicts.by_group),
+        "transactions": conflicts.in_flight.attempts,
+        "transactions_cancelled_for_conflict": conflicts.in_flight.cancelled,
+        "conflicts_by_item": dict(conflicts.in_flight.by_group),
         "batches_redelivered": redeliveries[0],
         "board_merges_written": board_merges,
         "board_merges_that_lost_the_race": board_races,
@@ -270,4 +231,4 @@ def hot_settlement_model(
     }
 
 
-__all__ = ["OverlapConflicts", "bench_hot_settlement", "hot_settlement_model", "shared_group"]
+__all__ = ["OverlapConflicts", "bench_hot_settlement", "hot_settlement_model"]

@@ -5,13 +5,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from coins.admin import AdjustmentUnit
-from coins.config import Settings
 from coins.errors import Busy
-from coins.repository import LedgerRepository, LedgerTable, default_client
-from coins.wiring import Services, build_services
-from tests.support.settlement import settle_gifts
-from tests.support.streams import ADULT, go_live, live_stream_of
+from coins.repository import default_client
+from coins.wiring import Services
+from tests.support.contention import conflict_on_the_last_item
+from tests.support.settlement import fund, services_on, settle_gifts
+from tests.support.streams import ADULT, live_stream_of
 
 
 class FlakyDynamoDB:
@@ -29,14 +28,7 @@ class FlakyDynamoDB:
         self.tokens.append(kwargs.get("ClientRequestToken"))
         failure = self.failures.pop(0) if self.failures else None
         if failure == "conflict":
-            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                {"Code": "TransactionConflict"}
-            ]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+            raise conflict_on_the_last_item(kwargs)
         if failure == "throttle":
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "TransactWriteItems"
@@ -56,28 +48,8 @@ def flaky(ledger_table: str) -> FlakyDynamoDB:
 @pytest.fixture
 def services(flaky: FlakyDynamoDB) -> Services:
     """Given a creator and a fan with 100 coins, on a client that fails on demand."""
-    settings = Settings.from_env()
-    repository = LedgerRepository(
-        LedgerTable(
-            settings.table_name,
-            client=flaky,  # type: ignore[arg-type]
-            creator_shards=settings.creator_shards,
-            system_shards=settings.system_shards,
-            max_attempts=5,
-            backoff_cap_ms=50,
-        )
-    )
-    built = build_services(settings, repository)
-    go_live(built, "creator-1")
-    built.admin.adjust(
-        admin_id="admin-1",
-        user_id="fan-1",
-        unit=AdjustmentUnit.COINS,
-        amount=100,
-        reason="seed",
-        source=None,
-        idempotency_key="seed",
-    )
+    built = services_on(flaky, max_attempts=5)
+    fund(built, ["fan-1"], ["creator-1"], 100)
     return built
 
 

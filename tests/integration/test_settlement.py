@@ -9,6 +9,7 @@ every unit summing to zero.
 
 import random
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,24 +19,32 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from coins.admin import AdjustmentUnit
 from coins.config import Settings
-from coins.gift_reviews import GiftReviews
 from coins.ledger import AccountStatus, Unit
 from coins.repository import LedgerRepository, LedgerTable, default_client, iso_timestamp
 from coins.repository._dynamo import unmarshal
 from coins.repository.settlement import settled_transfer_ids
-from coins.settlement import GiftRecord, GiftSettlement, replay_shard_id
+from coins.settlement import GiftRecord, replay_shard_id
 from coins.streams import TopPeriod
 from coins.wiring import Services, build_services
 from devstack import permissions
-from devstack.dynamodb_local import local_client, streams_client
+from devstack.dynamodb_local import DynamoDBLocal, create_table, local_client
 from devstack.in_process import guard_from_env
-from devstack.settlement import FUNCTION, _pages, gifts_of
+from devstack.settlement import FUNCTION
+from devstack.transaction_conflicts import TransactionsInFlight, transaction_keys
 from tests.support.capacity import CountingClient, item_size, write_units
+from tests.support.contention import conflict_on_the_last_item
 from tests.support.ledger import balance_totals, gifts_in_flight, snapshot
-from tests.support.settlement import settle_gifts
-from tests.support.streams import ADULT, go_live, live_stream_of
+from tests.support.settlement import (
+    deliveries,
+    fund,
+    is_settlement_chunk,
+    services_on,
+    settle_gifts,
+    settling_in_chunks_of,
+    stream_gifts,
+)
+from tests.support.streams import ADULT, live_stream_of
 
 GIFTS = [("rose", 1), ("finger_heart", 5), ("perfume", 20), ("tiktok", 1)]
 
@@ -64,14 +73,7 @@ class InjectingClient:
             if conflict:
                 self.conflicts += 1
         if conflict:
-            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                {"Code": "TransactionConflict"}
-            ]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+            raise conflict_on_the_last_item(kwargs)
         answer = self._real.transact_write_items(**kwargs)
         if lose:
             raise ConnectionClosedError(endpoint_url="http://dynamodb")
@@ -92,65 +94,13 @@ class FailingChunks:
         return getattr(self._real, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        chunk = any(
-            str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
-            for entry in kwargs["TransactItems"]
-        )
+        chunk = is_settlement_chunk(kwargs)
         if chunk and self.failing and self.commits_left == 0:
-            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                {"Code": "TransactionConflict"}
-            ]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+            raise conflict_on_the_last_item(kwargs)
         answer = self._real.transact_write_items(**kwargs)
         if chunk and self.commits_left:
             self.commits_left -= 1
         return answer
-
-
-def services_on(client: Any) -> Services:
-    settings = Settings.from_env()
-    repository = LedgerRepository(
-        LedgerTable(
-            settings.table_name,
-            client=client,
-            creator_shards=settings.creator_shards,
-            system_shards=settings.system_shards,
-            max_attempts=10,
-            backoff_cap_ms=50,
-        )
-    )
-    return build_services(settings, repository)
-
-
-def settling_in_chunks_of(app: Services, items: int) -> GiftSettlement:
-    """The app's settlement with chunk transactions of at most `items` items."""
-    return GiftSettlement(
-        app.settlement_repository,
-        app.clock,
-        GiftReviews(app.settlement_repository, app.rules, app.clock),
-        new_payer_hold_days=app.settings.new_payer_maturity_days - app.settings.maturity_days,
-        chunk_items=items,
-    )
-
-
-def fund(app: Services, fans: list[str], creators: list[str], coins: int) -> None:
-    """Creators live on a stream each (go_live), fans with coins."""
-    for creator in creators:
-        go_live(app, creator)
-    for fan in fans:
-        app.admin.adjust(
-            admin_id="admin-1",
-            user_id=fan,
-            unit=AdjustmentUnit.COINS,
-            amount=coins,
-            reason="seed",
-            source=None,
-            idempotency_key=f"seed-{fan}",
-        )
 
 
 def send_gifts(app: Services, fans: list[str], creators: list[str], count: int, seed: int) -> Counter[str]:
@@ -171,36 +121,6 @@ def send_gifts(app: Services, fans: list[str], creators: list[str], count: int, 
         )
         received[creator] += coins
     return received
-
-
-def stream_gifts(app: Services) -> list[GiftRecord]:
-    """Every gift record on the table's (one, locally) stream shard, in order."""
-    endpoint = app.repository.client.meta.endpoint_url
-    streams = streams_client(endpoint)
-    arn = local_client(endpoint).describe_table(TableName=app.repository.table_name)["Table"][
-        "LatestStreamArn"
-    ]
-    records: list[GiftRecord] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        for page in _pages(streams, arn, shard["ShardId"]):
-            records.extend(gifts_of(page))
-    return records
-
-
-def deliveries(records: list[GiftRecord], rng: random.Random) -> Iterator[list[GiftRecord]]:
-    """How Lambda may deliver one shard: in order the first time, retries that start before the
-    last batch ended (split differently), and stale replays of batches already settled."""
-    start = 0
-    delivered: list[list[GiftRecord]] = []
-    while start < len(records):
-        end = min(len(records), start + rng.randint(1, 6))
-        batch = records[start:end]
-        delivered.append(batch)
-        yield batch
-        if rng.random() < 0.2 and delivered:
-            yield rng.choice(delivered)  # an old batch again, after newer ones
-        # A failure part-way: the retry starts somewhere inside the batch just delivered.
-        start = rng.randint(start, end - 1) + 1 if rng.random() < 0.3 else end
 
 
 def assert_settled_exactly_once(app: Services, received: Counter[str], records: list[GiftRecord]) -> None:
@@ -347,48 +267,28 @@ def test_a_hot_creator_loses_no_gift_under_injected_conflicts(ledger_table: str)
 
 class ContendingClient:
     """The real client, with the transaction conflicts AWS would raise where transactions really
-    overlap. DynamoDB Local runs one transaction at a time, so it never cancels one for a conflict;
-    AWS does (documented rule, "Transaction conflict handling in DynamoDB":
-    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html): a
-    TransactWriteItems that names an item another transaction is still writing is cancelled with
-    `TransactionConflict` for that item. Here a transaction is cancelled so when, while it is sent,
-    another thread's transaction in flight holds one of its items; nothing is cancelled at random.
-    Also counted: board merges that lost their compare-and-set to another merge."""
+    overlap (devstack.transaction_conflicts: cancelled when, as it is sent, another thread's
+    transaction in flight holds one of its items; nothing at random). Also counted: board merges
+    that lost their compare-and-set to another merge."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
-        self.conflicts: Counter[str] = Counter()
-        self.transactions = 0
+        self.in_flight = TransactionsInFlight()
         self.board_races = 0
-        self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        entries = [next(iter(entry.values())) for entry in kwargs["TransactItems"]]
-        keys = [_key(body) for body in entries]
-        with self._lock:
-            self.transactions += 1
-            held = [n for n, key in enumerate(keys) if self._in_flight[key]]
-            if held:
-                for n in held:
-                    self.conflicts[_group(entries[n])] += 1
-            else:
-                self._in_flight.update(keys)
-        if held:
-            reasons = [{"Code": "TransactionConflict" if n in held else "None"} for n in range(len(keys))]
-            error: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": reasons,
-            }
-            raise ClientError(error, "TransactWriteItems")
+        keys = transaction_keys(kwargs)
+        cancelled = self.in_flight.claim(keys)
+        if cancelled is not None:
+            raise ClientError(cancelled, "TransactWriteItems")  # type: ignore[arg-type]
         try:
             return self._real.transact_write_items(**kwargs)
         finally:
-            with self._lock:
-                self._in_flight.subtract(keys)
+            self.in_flight.release(keys)
 
     def put_item(self, **kwargs: Any) -> Any:
         try:
@@ -398,23 +298,6 @@ class ContendingClient:
                 with self._lock:
                     self.board_races += str(kwargs["Item"]["PK"]["S"]).startswith("BOARD#")
             raise
-
-
-def _key(body: dict[str, Any]) -> str:
-    key = body.get("Key") or body["Item"]
-    return f"{key['PK']['S']}|{key['SK']['S']}"
-
-
-def _group(body: dict[str, Any]) -> str:
-    key = body.get("Key") or body["Item"]
-    pk, sk = str(key["PK"]["S"]), str(key["SK"]["S"])
-    if pk.startswith("ACCT#system#"):
-        return "system shard"
-    if "#diamonds_pending#" in pk:
-        return "creator's pending shard"
-    if sk.startswith("TOTALS#"):
-        return "stream totals shard"
-    return pk.split("#", 1)[0]
 
 
 def test_a_hot_creator_settled_by_32_stream_shards_in_parallel_loses_and_doubles_nothing(
@@ -486,11 +369,12 @@ def test_a_hot_creator_settled_by_32_stream_shards_in_parallel_loses_and_doubles
         assert sum(spending.by_day.values()) == expected[spending.fan_id][0]
     # ... though chunks really met: on the creator's pending shards and the stream's totals shards
     # (and the fans' items, whose gifts the shards share), and board merges on the boards
+    conflicts = watch.in_flight
     print(
-        f"conflicts {dict(watch.conflicts)} in {watch.transactions} transactions; {watch.board_races} board races"
+        f"conflicts {dict(conflicts.by_group)} in {conflicts.attempts} transactions; {watch.board_races} board races"
     )
-    assert watch.conflicts["creator's pending shard"] > 0
-    assert watch.conflicts["stream totals shard"] > 0
+    assert conflicts.by_group["creator's pending shard"] > 0
+    assert conflicts.by_group["stream totals shard"] > 0
     assert watch.board_races > 0
 
 
@@ -689,6 +573,108 @@ def test_boards_hold_each_fans_exact_coins_after_redelivery_racing_shards_and_re
     assert {g.fan_id: (g.coins, g.gifts) for g in top} == expected
     assert app.streams.top_of_creator("creator-1", TopPeriod.TODAY, 100)[1] == top
     assert app.streams.top_of_stream(live_stream_of("creator-2"), 100) == []
+
+
+class Crash(BaseException):
+    """The process dying mid-call (not an error the settlement catches and reports): Lambda sees
+    the invocation fail and, as template.yaml's BisectBatchOnFunctionError has it, delivers the
+    batch again split in two halves."""
+
+
+@pytest.fixture
+def second_table(dynamodb_local: DynamoDBLocal) -> Iterator[str]:
+    """Another fresh table on the same DynamoDB Local, for a run to compare with."""
+    name = f"coins-{uuid.uuid4().hex[:12]}"
+    client = local_client(dynamodb_local.endpoint_url)
+    create_table(client, name)
+    yield name
+    client.delete_table(TableName=name)
+
+
+CRASH_FANS = [f"fan-{i}" for i in range(8)]
+CRASH_CREATORS = ["creator-1", "creator-2", "creator-3"]
+CRASH_SHARD = "shardId-crash"
+CRASH_CHUNK_ITEMS = 12  # several chunks for the batch's 48 gifts
+
+
+def gifts_on_the_stream(app: Services) -> tuple[Counter[str], list[GiftRecord]]:
+    """48 real gifts from 8 fans to 3 live creators (the same ones on any table): the coins each
+    creator received, and the gifts' records on the table's stream."""
+    fund(app, CRASH_FANS, CRASH_CREATORS, 2_000)
+    received = send_gifts(app, CRASH_FANS, CRASH_CREATORS, 48, seed=11)
+    records = stream_gifts(app)
+    assert len(records) == 48
+    return received, records
+
+
+def stored_boards(app: Services) -> dict[str, dict[str, Any]]:
+    """Every board item in the table (`BOARD#<board>#<part>`) -> its fans and their totals."""
+    boards: dict[str, dict[str, Any]] = {}
+    for page in app.repository.client.get_paginator("scan").paginate(
+        TableName=app.repository.table_name, ConsistentRead=True
+    ):
+        for raw in page["Items"]:
+            item = unmarshal(raw)
+            if str(item["PK"]).startswith("BOARD#"):
+                boards[str(item["PK"])] = item["fans"]
+    return boards
+
+
+@pytest.mark.parametrize("merges_before_the_crash", [0, 2])
+def test_a_crash_after_the_chunks_commit_before_the_boards_merge_is_redelivered_into_the_same_boards(
+    ledger_table: str, second_table: str, monkeypatch: pytest.MonkeyPatch, merges_before_the_crash: int
+) -> None:
+    # Given 48 gifts on one stream shard, delivered as one batch settled in chunks (several
+    # transactions), all read from one fixed clock (so that a run on another table writes the same
+    # days' boards)
+    now = datetime.now(UTC)
+    counting = CountingClient(default_client())
+    crashed = services_on(counting, clock=lambda: now)
+    received, records = gifts_on_the_stream(crashed)
+    merged = [0]
+    merge = crashed.boards.merge
+
+    def merge_or_crash(*args: Any, **kwargs: Any) -> bool:
+        if merged[0] == merges_before_the_crash:
+            raise Crash("the process dies before this board's merge")
+        merged[0] += 1
+        return merge(*args, **kwargs)
+
+    monkeypatch.setattr(crashed.boards, "merge", merge_or_crash)
+    counting.reset()
+
+    # When the process crashes after the batch's chunks committed, before its boards are all merged
+    # (none, or the first two of the nine: three creators' stream, day and week boards) ...
+    with pytest.raises(Crash):
+        settling_in_chunks_of(crashed, CRASH_CHUNK_ITEMS).settle(CRASH_SHARD, records)
+    chunks = [t for t in counting.transactions if is_settlement_chunk({"TransactItems": t})]
+    assert len(chunks) >= 2
+    assert len(stored_boards(crashed)) == merges_before_the_crash
+    # ... and Lambda delivers the batch again to a fresh process, split in two halves
+    restarted = services_on(default_client(), clock=lambda: now)
+    settlement = settling_in_chunks_of(restarted, CRASH_CHUNK_ITEMS)
+    again = [settlement.settle(CRASH_SHARD, half) for half in (records[:24], records[24:])]
+
+    # Then the redelivery credits nothing again: every creator is credited exactly once ...
+    assert [(r.settled, r.skipped, r.failed_from) for r in again] == [(0, 24, None)] * 2
+    assert_settled_exactly_once(restarted, received, records)
+    # ... each fan's spending counts each of their gifts once ...
+    sent = Counter[str]()
+    for record in records:
+        sent[record.fan_id] += record.coins
+    spending = restarted.settlement_repository.gift_spending(CRASH_FANS)
+    assert {s.fan_id: sum(s.by_day.values()) for s in spending} == dict(sent)
+    # ... and the boards are those of the same gifts settled on another table without a crash
+    monkeypatch.setenv("TABLE_NAME", second_table)
+    clean = services_on(default_client(), clock=lambda: now)
+    assert gifts_on_the_stream(clean)[0] == received
+    assert (
+        settling_in_chunks_of(clean, CRASH_CHUNK_ITEMS).settle(CRASH_SHARD, stream_gifts(clean)).failed_from
+        is None
+    )
+    boards = stored_boards(restarted)
+    assert len(boards) == 9
+    assert boards == stored_boards(clean)
 
 
 def test_creator_shards_grown_mid_run_open_new_pending_shards_under_the_settlement_role(

@@ -18,9 +18,9 @@ from coins.repository._dynamo import unmarshal
 from coins.repository.streams import day_board, stream_board, week_board
 from coins.streams import TopPeriod, day_of, week_of
 from coins.wiring import Services
-from tests.integration.test_settlement import deliveries, fund, services_on, stream_gifts
 from tests.support.capacity import CountingClient, item_size, write_units
 from tests.support.ledger import balance_totals
+from tests.support.settlement import deliveries, fund, services_on, stream_gifts
 from tests.support.streams import ADULT, live_stream_of
 
 GIFTS = [("rose", 1), ("finger_heart", 5), ("perfume", 20), ("doughnut", 30)]

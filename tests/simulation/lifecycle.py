@@ -50,7 +50,6 @@ from coins.errors import (
     RateLimited,
     RetryLater,
 )
-from coins.gift_reviews import GiftReviews
 from coins.ledger import AccountStatus
 from coins.ledger_check import CheckReport, check, check_window
 from coins.repository import LedgerRepository, LedgerTable
@@ -66,12 +65,15 @@ from devstack.stripe_sim.store import FailureRule
 from devstack.template import table_definition
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
+from tests.support.contention import conflict_on_the_last_item
 from tests.support.in_process_stripe import InProcessStripe
 from tests.support.settlement import (
     UNIT_SHARD,
     dead_letter,
     forget_unit_stream,
+    is_settlement_chunk,
     settle_from_table,
+    settling_in_chunks_of,
     unit_stream_records,
 )
 
@@ -164,10 +166,7 @@ class CrashingChunks:
         return getattr(self._real, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        chunk = any(
-            str(entry.get("Update", {}).get("Key", {}).get("PK", {}).get("S", "")).startswith("SETTLE#")
-            for entry in kwargs["TransactItems"]
-        )
+        chunk = is_settlement_chunk(kwargs)
         if chunk and self.commits_left <= 0:
             raise SimulatedCrash("before a settlement chunk's commit")
         answer = self._real.transact_write_items(**kwargs)
@@ -197,14 +196,7 @@ class FaultyDynamoDB:
             if fault == "throttle":
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, name)
             if fault == "conflict" and name == "transact_write_items":
-                reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [
-                    {"Code": "TransactionConflict"}
-                ]
-                error: Any = {
-                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                    "CancellationReasons": reasons,
-                }
-                raise ClientError(error, name)
+                raise conflict_on_the_last_item(kwargs)
             answer = attr(**kwargs)
             if fault == "crash_after":
                 plan.crashes += 1  # type: ignore[union-attr]
@@ -1037,14 +1029,7 @@ class Runner:
 
     def _settlement(self, app: Services) -> GiftSettlement:
         """The deployment's settlement, in chunks small enough that the simulation's batches split."""
-        settings = self.world.settings
-        return GiftSettlement(
-            app.settlement_repository,
-            self.world.clock,
-            GiftReviews(app.settlement_repository, app.rules, self.world.clock),
-            new_payer_hold_days=settings.new_payer_maturity_days - settings.maturity_days,
-            chunk_items=SMALL_CHUNK_ITEMS,
-        )
+        return settling_in_chunks_of(app, SMALL_CHUNK_ITEMS)
 
     # -------------------------------------------------------------------- payouts
 

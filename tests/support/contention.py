@@ -1,9 +1,13 @@
-"""DynamoDB answering every TransactWriteItems with a conflict, as a hot item does, while switched on."""
+"""DynamoDB cancelling TransactWriteItems for a conflict, as a hot item does: every one while
+switched on (Contention), or one on demand (conflict_on_the_last_item)."""
 
 import json
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ClientError
+
+from devstack.transaction_conflicts import cancelled_for_conflict
 
 
 class Contention:
@@ -23,3 +27,11 @@ class Contention:
             "CancellationReasons": [{"Code": "TransactionConflict"} for _ in items],
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
+
+
+def conflict_on_the_last_item(transaction: dict[str, Any]) -> ClientError:
+    """What boto3 raises when DynamoDB cancels a TransactWriteItems (its parameters) for a conflict
+    on its last item, as one hot item does."""
+    items = len(transaction["TransactItems"])
+    answer: Any = cancelled_for_conflict([False] * (items - 1) + [True])
+    return ClientError(answer, "TransactWriteItems")

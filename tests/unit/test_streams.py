@@ -453,10 +453,10 @@ def test_a_full_board_keeps_its_100_leaders_and_a_fan_who_passes_the_100th_enter
     moto_table: str,
 ) -> None:
     # Given a stream's board merged with 120 fans' totals (fan-n gave n + 1 coins in n + 1 gifts)
-    repository = services().settlement_repository
+    boards = services().boards
     board = "S#st_full"
     totals = {f"fan-{n:03d}": (n + 1, n + 1) for n in range(120)}
-    assert repository.merge_board(board, 0, totals, None, "2026-12-07T00:00:00.000000Z")
+    assert boards.merge(board, 0, totals, None, "2026-12-07T00:00:00.000000Z")
 
     # Then it keeps the 100 leaders (21 coins and up), most coins first
     top = services().streams.top_of_stream("st_full", 100)
@@ -465,12 +465,12 @@ def test_a_full_board_keeps_its_100_leaders_and_a_fan_who_passes_the_100th_enter
     assert top[-1].coins == 21
 
     # When the same totals are merged again (a redelivered batch) and one old, smaller total too
-    assert not repository.merge_board(board, 0, totals, None, "2026-12-07T00:00:01.000000Z")
-    assert not repository.merge_board(board, 0, {"fan-119": (50, 10)}, None, "2026-12-07T00:00:02.000000Z")
+    assert not boards.merge(board, 0, totals, None, "2026-12-07T00:00:01.000000Z")
+    assert not boards.merge(board, 0, {"fan-119": (50, 10)}, None, "2026-12-07T00:00:02.000000Z")
     # Then nothing moved; and a fan left off (fan-000, 1 coin) whose whole total from their item is
     # now 500 enters at the top with all of it
     # (merged by another stream shard, into another of the board's items)
-    assert repository.merge_board(board, 1, {"fan-000": (500, 3)}, None, "2026-12-07T00:00:03.000000Z")
+    assert boards.merge(board, 1, {"fan-000": (500, 3)}, None, "2026-12-07T00:00:03.000000Z")
     top = services().streams.top_of_stream("st_full", 100)
     assert (top[0].fan_id, top[0].coins, top[0].gifts) == ("fan-000", 500, 3)
     assert len(top) == 100
@@ -484,13 +484,13 @@ def test_a_batch_whose_boards_were_not_merged_is_redelivered_and_then_counts_eac
     stream = live.live["creator-1"]
     for n in range(3):
         assert live.send_gift("fan-1", "creator-1", "rose", 1, key=f"fan-1-{n}").status == 201
-    repository = services().settlement_repository
-    merge = repository.merge_board
+    boards = services().boards
+    merge = boards.merge
 
     def busy(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("throttled")
 
-    monkeypatch.setattr(repository, "merge_board", busy)
+    monkeypatch.setattr(boards, "merge", busy)
     first = settle_gifts()
 
     # Then the batch is reported failed from its first record, the creator credited all the same
@@ -499,7 +499,7 @@ def test_a_batch_whose_boards_were_not_merged_is_redelivered_and_then_counts_eac
     assert stream_top(live, stream).body["items"] == []
 
     # When Lambda redelivers it (twice over) and the merges go through
-    monkeypatch.setattr(repository, "merge_board", merge)
+    monkeypatch.setattr(boards, "merge", merge)
     again = settle_gifts()
     settle_gifts()
 

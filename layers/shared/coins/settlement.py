@@ -36,6 +36,7 @@ from aws_lambda_powertools import Logger
 from coins.errors import Busy
 from coins.gift_reviews import GiftReviews
 from coins.repository import iso_timestamp
+from coins.repository.boards import BoardRepository
 from coins.repository.ledger.records import GiftToSettle, ReceivingState
 from coins.repository.settlement import (
     CreatorCredit,
@@ -133,13 +134,15 @@ class GiftSettlement:
     def __init__(
         self,
         repository: SettlementRepository,
+        boards: BoardRepository,
         clock: Callable[[], datetime],
         reviews: GiftReviews | None = None,
         *,
         new_payer_hold_days: int = 0,
         chunk_items: int = MAX_ITEMS_PER_CHUNK,
     ) -> None:
-        """reviews: the gift spending reviews counted with each chunk (none: not counted).
+        """boards: the top-gifter boards, merged once a batch after its chunks commit.
+        reviews: the gift spending reviews counted with each chunk (none: not counted).
         new_payer_hold_days: how much later than others a new payer's gifts mature
         (NEW_PAYER_MATURITY_DAYS - MATURITY_DAYS); their diamonds are keyed that much later in
         `by_day`, so the maturing batch needs no knowledge of who sent what.
@@ -147,6 +150,7 @@ class GiftSettlement:
         small batches use fewer so that they split into chunks as a busy shard's do)."""
         self._chunk_items = min(chunk_items, MAX_ITEMS_PER_CHUNK)
         self._repository = repository
+        self._boards = boards
         self._clock = clock
         self._reviews = reviews
         self._new_payer_hold = timedelta(days=max(0, new_payer_hold_days))
@@ -247,7 +251,7 @@ class GiftSettlement:
                 if fan in by_fan and (total := by_fan[fan].on_board(board)) is not None
             }
             if totals:
-                self._repository.merge_board(board, part, totals, work.expires.get(board), now)
+                self._boards.merge(board, part, totals, work.expires.get(board), now)
 
     def _review(self, spending: Sequence[GiftSpending]) -> int:
         if self._reviews is None or not spending:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from coins.purchases import PurchaseService
     from coins.refunds import RefundService
     from coins.repository import LedgerRepository
+    from coins.repository.boards import BoardRepository
     from coins.repository.changes import ChangeRepository
     from coins.repository.orders import OrderRepository
     from coins.repository.payouts import PayoutRepository
@@ -323,12 +324,20 @@ class Services:
         return SettlementRepository(self.repository.table, self.repository.accounts)
 
     @cached_property
+    def boards(self) -> BoardRepository:
+        """The top-gifter boards' items, which the settlement merges once a batch."""
+        from coins.repository.boards import BoardRepository
+
+        return BoardRepository(self.repository.table)
+
+    @cached_property
     def settlement(self) -> GiftSettlement:
         from coins.gift_reviews import GiftReviews
         from coins.settlement import GiftSettlement
 
         return GiftSettlement(
             self.settlement_repository,
+            self.boards,
             self.clock,
             GiftReviews(self.settlement_repository, self.rules, self.clock),
             new_payer_hold_days=self.settings.new_payer_maturity_days - self.settings.maturity_days,

@@ -18,9 +18,20 @@ from coins.repository._dynamo import ser, to_item, unmarshal
 from coins.repository.ledger.table import LedgerTable
 from coins.repository.streams import BOARD_SIZE, board_key, leaders
 
+# A hot stream's board is merged by all its stream shards at once: four times the settlement's 8
+# attempts at a transaction (SettlementRepository), under the same backoff cap.
+MERGE_ATTEMPTS = 32
+MERGE_BACKOFF_CAP_MS = 500
+
 
 class BoardRepository:
-    def __init__(self, table: LedgerTable, *, max_attempts: int, backoff_cap_ms: int) -> None:
+    def __init__(
+        self,
+        table: LedgerTable,
+        *,
+        max_attempts: int = MERGE_ATTEMPTS,
+        backoff_cap_ms: int = MERGE_BACKOFF_CAP_MS,
+    ) -> None:
         self._client = table.client
         self._table_name = table.name
         self._max_attempts = max_attempts

@@ -12,8 +12,8 @@ A chunk is a prefix of one stream shard's unsettled gift records. Its transactio
     chunk's gifts count on (the stream's, the creator's day and week), so these are counted exactly
     once too, off the request path;
   - one gift-revenue shard and one diamonds-issued shard, for the chunk's totals.
-After a batch's chunks commit, each board it touched is merged once (`merge_board`): the fans'
-totals read back from their items, kept by maximum (totals only grow), so a redelivered batch or
+After a batch's chunks commit, each board it touched is merged once (coins.repository.boards, called
+by the settlement): the fans' totals read back from their items, kept by maximum (totals only grow), so a redelivered batch or
 a racing stream shard merges the same or newer totals and a board never counts a gift twice.
 docs/data-model.md has the exactly-once argument.
 """
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from coins.ledger import Account, AccountKind, AccountStatus, TransferCode, Unit
 from coins.repository._dynamo import TransactionCancelled, ser, to_item, transact, unmarshal
-from coins.repository.boards import BoardRepository
 from coins.repository.ledger.accounts import AccountRepository, status_expression
 from coins.repository.ledger.balances import BalanceRepository
 from coins.repository.ledger.history import REFUND_ROW, SETTLEMENT_ROW, HistoryRepository, pack_transfer_ids
@@ -169,7 +168,6 @@ class SettlementRepository:
         self._system_shards = table.system_shards
         self._max_attempts = max_attempts
         self._backoff_cap_ms = backoff_cap_ms
-        self._boards = BoardRepository(table, max_attempts=max_attempts * 4, backoff_cap_ms=backoff_cap_ms)
 
     def watermark(self, stream_shard: str) -> str | None:
         found = self.client.get_item(
@@ -496,19 +494,6 @@ class SettlementRepository:
         # A fan who also receives gifts carries the status on their pending shards too.
         self._accounts.mirror_if_receiving(fan_id)
         return True
-
-    # ---------------------------------------------------------------- leaderboards
-
-    def merge_board(
-        self,
-        board: str,
-        part: int,
-        totals: Mapping[str, tuple[int, int]],
-        expires_at: int | None,
-        now: str,
-    ) -> bool:
-        """coins.repository.boards: fans' exact totals merged into one of a board's items."""
-        return self._boards.merge(board, part, totals, expires_at, now)
 
     def _system_update(self, kind: AccountKind, delta: int) -> TransactWriteItemTypeDef:
         shard = random.randrange(self._system_shards)
