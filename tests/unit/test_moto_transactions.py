@@ -114,6 +114,10 @@ def test_a_cancelled_transaction_changes_nothing_and_records_nothing_as_moto_its
     assert after_cancel["stream"] == [("INSERT", "a"), ("INSERT", "z")]
     assert refused[0] == "ValidationException"
     assert committed == "committed"
-    assert [(i["PK"]["S"], i["n"]["N"]) for i in after_commit["items"]] == [("a", "3"), ("b", "9"), ("z", "1")]
+    assert [(i["PK"]["S"], i["n"]["N"]) for i in after_commit["items"]] == [
+        ("a", "3"),
+        ("b", "9"),
+        ("z", "1"),
+    ]
     assert [i["PK"]["S"] for i in after_commit["index"]] == ["a"]
     assert after_commit["stream"] == [("INSERT", "a"), ("INSERT", "z"), ("MODIFY", "a"), ("INSERT", "b")]
