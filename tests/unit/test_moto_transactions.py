@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from devstack.template import table_definition
@@ -57,6 +57,7 @@ def _state(client: Any) -> dict[str, Any]:
     )["Items"]
     # moto records the stream on the table (its DynamoDB Streams API is not implemented)
     shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE].stream_shard
+    assert shard is not None
     records = [record.to_json() for record in shard.items]
     return {
         "items": items,
