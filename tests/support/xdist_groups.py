@@ -29,6 +29,11 @@ def shares_a_module_fixture(item: pytest.Item) -> bool:
     return any(d[-1].scope == "module" for d in definitions if d)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Declared here too, so a run without xdist (`-p no:xdist`) accepts the marks under --strict-markers.
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
