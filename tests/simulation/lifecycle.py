@@ -477,6 +477,9 @@ class Runner:
                 Path(bucket),
                 diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
                 settled_by=EVERY_GIFT_SETTLED,
+                # A seed's export is small: DuckDB's thread per core cost more to start than it saved
+                # (and took a core from the other seed running beside it).
+                threads=1,
             )
         if found:
             lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in found[:20])
