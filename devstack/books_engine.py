@@ -55,9 +55,12 @@ def _empty(columns: dict[str, str]) -> str:
     )
 
 
-def connect(shot: Snapshot, settings: AuditSettings) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the export's relations and the books' views."""
-    con = duckdb.connect()
+def connect(
+    shot: Snapshot, settings: AuditSettings, *, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the export's relations and the books' views. `threads`: DuckDB's
+    (default: one per core); one for a small export read many times over, as the simulation's are."""
+    con = duckdb.connect(config={"threads": threads} if threads else {})
     # Read once into tables: every view reads them many times.
     full = read_json_relation(list(shot.full.data_files), duckdb_columns_full())
     con.execute(f"CREATE TABLE ddb_full AS SELECT * FROM {full}")  # noqa: S608 (our own paths and types)

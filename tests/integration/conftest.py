@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from coins.repository import READ_TIMEOUT_VARIABLE
-from devstack.dynamodb_local import DynamoDBLocal, create_table, free_port, local_client
+from devstack.dynamodb_local import SHORT_RUN_JVM, DynamoDBLocal, create_table, free_port, local_client
 from devstack.gateway import Gateway
 from devstack.local_env import LOCAL_STRIPE_KEY, LOCAL_WEBHOOK_SECRET
 from devstack.stripe_sim.server import StripeSimulator
@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(
 
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    with DynamoDBLocal() as engine:
+    with DynamoDBLocal(jvm_options=SHORT_RUN_JVM) as engine:
         yield engine
 
 

@@ -47,9 +47,9 @@ def _backend(engine: str) -> Iterator[Backend]:
         with mock_aws():
             yield Backend()
         return
-    from devstack.dynamodb_local import DynamoDBLocal
+    from devstack.dynamodb_local import SHORT_RUN_JVM, DynamoDBLocal
 
-    with DynamoDBLocal() as local:
+    with DynamoDBLocal(jvm_options=SHORT_RUN_JVM) as local:
         yield Backend(local.endpoint_url)
 
 

@@ -35,7 +35,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import boto3
 import stripe
 from botocore.exceptions import ClientError
 
@@ -63,6 +62,7 @@ from devstack.stripe_sim.errors import StripeError as StripeSimError
 from devstack.stripe_sim.server import StripeSimulator
 from devstack.stripe_sim.store import FailureRule
 from devstack.template import table_definition
+from tests.simulation.fast_parsing import dynamodb_client
 from tests.support.apigw import FakeLambdaContext, http_event
 from tests.support.books import EVERY_GIFT_SETTLED, audit_table
 from tests.support.contention import conflict_on_the_last_item
@@ -254,11 +254,9 @@ class Backend:
         it keeps no state a new process would not have, and is safe to share between threads."""
         with self._lock:
             if self._client is None:
-                self._client = (
-                    boto3.client("dynamodb", endpoint_url=self.endpoint_url)
-                    if self.endpoint_url
-                    else boto3.client("dynamodb")
-                )
+                # Its answers parsed the short way (the same dicts): the simulation reads its whole
+                # table after every step, and botocore's model walk was most of a seed's Python time.
+                self._client = dynamodb_client(self.endpoint_url)
             return self._client
 
 
@@ -471,6 +469,9 @@ class Runner:
                 Path(bucket),
                 diamonds_per_coin=self.world.settings.diamond_rate.diamonds_per_coin,
                 settled_by=EVERY_GIFT_SETTLED,
+                # A seed's export is small: DuckDB's thread per core cost more to start than it saved
+                # (and took a core from the other seed running beside it).
+                threads=1,
             )
         if found:
             lines = "\n".join(f"  {d.kind}: {d.subject}: {d.detail}" for d in found[:20])

@@ -29,12 +29,15 @@ def audit_table(
     diamonds_per_coin: Fraction = Fraction(1, 2),
     settled_by: str = "0000-01-01T00:00:00.000000Z",
     full: bool = False,
+    threads: int | None = None,
 ) -> list[Discrepancy]:
     """Exports the table (incrementally after the first time) and audits it as of that export.
 
-    settled_by: a gift sent before then must be settled (EVERY_GIFT_SETTLED: every gift)."""
+    settled_by: a gift sent before then must be settled (EVERY_GIFT_SETTLED: every gift).
+    threads: DuckDB's (devstack.books_engine.connect)."""
     generation, _ = export_table(client, table, bucket, full=full)
-    return audit(connect(snapshot(generation, bucket), AuditSettings(diamonds_per_coin, settled_by)))
+    settings = AuditSettings(diamonds_per_coin, settled_by)
+    return audit(connect(snapshot(generation, bucket), settings, threads=threads))
 
 
 @dataclass(frozen=True)
