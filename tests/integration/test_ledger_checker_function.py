@@ -72,7 +72,8 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
         idempotency_key="g1",
         birthdate=ADULT,
     )
-    settle_gifts(app)
+    # (the settlement ran: the window's reads include its row, as the hourly check's do)
+    assert settle_gifts(app).settled == 1
     checker = load_handler("LedgerCheckerFunction")
     window = {"since": int(time.time()) - 3600, "until": int(time.time()) + 60}
     capsys.readouterr()
@@ -80,6 +81,8 @@ def test_clean_books_put_zero_and_an_uncredited_payment_is_counted(
     # When the checker runs, the books are clean
     clean = checker(window, FakeLambdaContext())
     assert clean["discrepancies"] == 0
+    # ... having read the window's changes: the grant, the purchase and the gift, the settlement's row
+    assert clean["items"] >= 4, clean
     assert emitted(capsys.readouterr().out, "LedgerDiscrepancies") == [0.0]
     assert "ledger discrepancy" not in log.take()
 
