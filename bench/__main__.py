@@ -249,14 +249,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             results["payout_batch"] = bench_payout_batch(stack, api, sizes, workers=args.payout_workers)
 
     if book_sizes:
-        log(f"the books at {book_sizes} items")
-        results["books"] = bench_books(book_sizes) | {
-            "run_at": datetime.now(UTC).isoformat(timespec="seconds")
-        }
-        if check_sizes:
-            log(f"the hourly check at {check_sizes} items")
-            results["books"]["check"] = bench_check(check_sizes)
-            price(results)  # again: the month's bill prices the hourly checks from their figures
+        measure_books(results, book_sizes, check_sizes)  # prices the month again with the checks' figures
     results["load_average_after"] = report.load_average()
     print(report.write(results, output=args.output, update_doc=not args.no_doc))
     return results
